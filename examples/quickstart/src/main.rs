@@ -1,0 +1,138 @@
+//! The quickstart: an API that uses every policy.
+//!
+//! Run it:
+//!
+//! ```text
+//! cargo run -p quickstart
+//! ```
+//!
+//! It serves on http://127.0.0.1:3000 and prints curl commands that show a
+//! 429, a 401 and a JSON error. The API key it prints is a demo key for local
+//! use only: it is compiled into this example, so never deploy it.
+
+use axum::extract::Path;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use policy_runtime::{api_error, rate_limit, require_api_key, ApiKeyId, Engine};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// Demo-only key, printed at start. Real deployments read `API_KEYS` or `API_KEY_N`.
+const DEMO_KEY: &str = "demo-key-for-local-testing-only";
+
+#[api_error]
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error("text must not be empty")]
+    #[api(status = 400, code = "VALIDATION_ERROR")]
+    EmptyText,
+    #[error("no word with id {0}")]
+    #[api(status = 404)]
+    WordNotFound(u32),
+    #[error("scoring backend at 10.0.0.7:9000 refused the connection")]
+    #[api(status = 502, code = "UPSTREAM_FAILED")]
+    Upstream,
+}
+
+#[derive(Deserialize)]
+struct ScoreRequest {
+    text: String,
+}
+
+#[derive(Serialize)]
+struct Score {
+    client: String,
+    score: u32,
+}
+
+/// Paid upstream: at most 3 calls a minute per client IP, key holders only.
+#[rate_limit("3/minute")]
+#[require_api_key]
+async fn score(key: ApiKeyId, Json(request): Json<ScoreRequest>) -> Result<Json<Score>, AppError> {
+    if request.text.trim().is_empty() {
+        return Err(AppError::EmptyText);
+    }
+    if request.text == "upstream" {
+        return Err(AppError::Upstream);
+    }
+    Ok(Json(Score {
+        client: key.name().to_owned(),
+        score: request.text.len() as u32 % 100,
+    }))
+}
+
+/// Public lookup, with the Flask backend's default limits.
+#[rate_limit("200/day; 50/hour")]
+async fn word(Path(id): Path<u32>) -> Result<String, AppError> {
+    match id {
+        1 => Ok("hello".into()),
+        other => Err(AppError::WordNotFound(other)),
+    }
+}
+
+/// Sign-ups: 5 an hour per client IP.
+#[rate_limit("5 per hour")]
+async fn register() -> &'static str {
+    "registered"
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+fn app(engine: Engine) -> Router {
+    Router::new()
+        .route("/score", post(score))
+        .route("/words/{id}", get(word))
+        .route("/auth/register", post(register))
+        .route("/health", get(health))
+        .layer(engine)
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,policy_runtime=debug".into()),
+        )
+        .init();
+
+    let engine = match Engine::builder()
+        .api_key("demo-client", DEMO_KEY)
+        .api_keys_from_env()
+        .build()
+    {
+        Ok(engine) => engine,
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(1);
+        }
+    };
+
+    let address = SocketAddr::from(([127, 0, 0, 1], 3000));
+    let listener = match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("cannot listen on {address}: {error}");
+            std::process::exit(1);
+        }
+    };
+    println!("quickstart listening on http://{address}");
+    println!("demo API key (local use only, never deploy it): {DEMO_KEY}");
+    println!();
+    println!("# 200, then 429 after 3 calls a minute (JSON body, Retry-After, X-RateLimit-*):");
+    println!("for i in 1 2 3 4; do curl -si -X POST http://{address}/score -H 'X-API-Key: {DEMO_KEY}' -H 'content-type: application/json' -d '{{\"text\":\"hello\"}}'; echo; done");
+    println!("# 401 (no key) and 401 (wrong key):");
+    println!("curl -si -X POST http://{address}/score -H 'content-type: application/json' -d '{{\"text\":\"hello\"}}'");
+    println!("curl -si -X POST http://{address}/score -H 'Authorization: Bearer wrong' -H 'content-type: application/json' -d '{{\"text\":\"hello\"}}'");
+    println!("# JSON errors: 404 with its message, 502 with the details hidden:");
+    println!("curl -si http://{address}/words/7");
+    println!("curl -si -X POST http://{address}/score -H 'X-API-Key: {DEMO_KEY}' -H 'content-type: application/json' -d '{{\"text\":\"upstream\"}}'");
+
+    let service = app(engine).into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(error) = axum::serve(listener, service).await {
+        eprintln!("server error: {error}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,80 @@
+//! The handler model: the user's function and its policies, in order.
+
+use super::attr::{PolicyAttr, PolicyKind};
+use crate::errors::Errors;
+use proc_macro2::{Span, TokenStream};
+use syn::spanned::Spanned;
+
+/// A policy-wrapped handler.
+pub(crate) struct Handler {
+    /// The attribute being expanded: the top policy attribute.
+    pub(crate) kind: PolicyKind,
+    /// Every policy on the handler, top first.
+    pub(crate) policies: Vec<PolicyAttr>,
+    /// The user's function, without its policy attributes.
+    pub(crate) function: syn::ItemFn,
+    /// The function's attributes for the wrapper: the others as written, and
+    /// each stacked policy attribute replaced by its composed form.
+    pub(crate) wrapper_attrs: Vec<syn::Attribute>,
+}
+
+/// The argument that marks a stacked policy attribute as already composed
+/// into the wrapper. The attribute is kept (in this form) rather than removed
+/// so that rustc still resolves its path: the user's `use` of it stays used.
+pub(crate) const COMPOSED: &str = "__composed";
+
+impl Handler {
+    /// Builds the model from the expanding attribute's arguments and the
+    /// function, taking the policy attributes stacked below it off the function.
+    pub(crate) fn parse(
+        kind: PolicyKind,
+        args: TokenStream,
+        mut function: syn::ItemFn,
+        errors: &mut Errors,
+    ) -> Self {
+        let mut policies = Vec::new();
+        policies.extend(PolicyAttr::parse(kind, args, Span::call_site(), errors));
+        let mut others = Vec::new();
+        let mut wrapper_attrs = Vec::new();
+        for attribute in std::mem::take(&mut function.attrs) {
+            let Some(stacked) = PolicyKind::of_path(attribute.path()) else {
+                others.push(attribute.clone());
+                wrapper_attrs.push(attribute);
+                continue;
+            };
+            let mut composed = attribute.clone();
+            let path = attribute.path();
+            let marker = quote::format_ident!("{}", COMPOSED);
+            composed.meta = syn::parse_quote!(#path(#marker));
+            wrapper_attrs.push(composed);
+            let args = match &attribute.meta {
+                syn::Meta::Path(_) => TokenStream::new(),
+                syn::Meta::List(list) => list.tokens.clone(),
+                syn::Meta::NameValue(pair) => {
+                    errors.spanned(
+                        &pair.eq_token,
+                        format!(
+                            "write the arguments in parentheses, as in `#[{}(...)]`",
+                            stacked.attribute_name()
+                        ),
+                    );
+                    continue;
+                }
+            };
+            policies.extend(PolicyAttr::parse(stacked, args, attribute.span(), errors));
+        }
+        function.attrs = others;
+        Handler {
+            kind,
+            policies,
+            function,
+            wrapper_attrs,
+        }
+    }
+
+    /// The function as the user wrote it, less its policy attributes: what is
+    /// emitted beside the errors when the input is wrong.
+    pub(crate) fn original(&self) -> &syn::ItemFn {
+        &self.function
+    }
+}

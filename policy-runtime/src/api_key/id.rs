@@ -1,0 +1,79 @@
+//! [`ApiKeyId`]: who a request authenticated as, for handlers and logs.
+//!
+//! This module owns the identity type and its extractor. It holds a key's
+//! name, never its secret.
+
+use crate::ErrorBody;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use std::fmt;
+use std::sync::Arc;
+
+/// The name of the API key a request presented.
+///
+/// `#[require_api_key]` puts it on the request, so the handler can take it as
+/// an argument. It carries the key's configured name, never the key.
+///
+/// ```
+/// use policy_runtime::{require_api_key, ApiKeyId};
+///
+/// #[require_api_key]
+/// async fn whoami(key: ApiKeyId) -> String {
+///     format!("hello, {}", key.name())
+/// }
+/// # let _ = axum::Router::<()>::new().route("/me", axum::routing::get(whoami));
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ApiKeyId(Arc<str>);
+
+impl ApiKeyId {
+    pub(crate) fn new(name: &str) -> Self {
+        Self(Arc::from(name))
+    }
+
+    /// The key's configured name, e.g. `mobile-app` or `API_KEY_1`.
+    ///
+    /// ```
+    /// let mut keys = policy_runtime::ApiKeyStore::new();
+    /// keys.insert("mobile-app", "a-long-mobile-app-key").unwrap();
+    /// assert_eq!(keys.verify(b"a-long-mobile-app-key").unwrap().name(), "mobile-app");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ApiKeyId").field(&&*self.0).finish()
+    }
+}
+
+impl fmt::Display for ApiKeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiKeyId {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<ApiKeyId>() {
+            Some(id) => Ok(id.clone()),
+            None => {
+                tracing::error!(
+                    "a handler takes `ApiKeyId` but has no `#[require_api_key]`; add the attribute to the handler"
+                );
+                Err(ErrorBody::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL_ERROR",
+                    "Internal Server Error",
+                )
+                .into_response())
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The [`LimiterStore`] trait: where rate-limit state lives.
+//!
+//! This module owns the contract between the policy and a backend: one call
+//! per request that checks every quota of a scope for one client key. It knows
+//! nothing of HTTP; the policy turns a [`Decision`] into headers and a 429.
+
+use crate::Quota;
+use std::fmt;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// Who a limit counts against.
+///
+/// ```
+/// use policy_runtime::ClientKey;
+///
+/// let key = ClientKey::Ip("192.0.2.7".parse().unwrap());
+/// assert_eq!(key.to_string(), "ip:192.0.2.7");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ClientKey {
+    /// The client's IP address.
+    Ip(IpAddr),
+}
+
+impl fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientKey::Ip(ip) => write!(f, "ip:{ip}"),
+        }
+    }
+}
+
+/// One rate-limit check: every quota of `scope`, for one client.
+///
+/// ```
+/// use std::time::Duration;
+/// use policy_runtime::{ClientKey, LimitRequest, Quota};
+///
+/// static QUOTAS: [Quota; 1] = [Quota::new(20, Duration::from_secs(3600))];
+/// let key = ClientKey::Ip("192.0.2.7".parse().unwrap());
+/// let request = LimitRequest { scope: "app::score", key: &key, quotas: &QUOTAS };
+/// assert_eq!(request.quotas[0].count(), 20);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct LimitRequest<'a> {
+    /// The limit's state name: by default the handler's module path and name.
+    pub scope: &'static str,
+    /// Who the request counts against.
+    pub key: &'a ClientKey,
+    /// Every quota that must admit the request.
+    pub quotas: &'static [Quota],
+}
+
+/// What a store decided for one request.
+///
+/// When several quotas apply, the decisive one is reported: the quota that
+/// rejected, or else the one with the fewest requests left.
+///
+/// ```
+/// use std::time::Duration;
+/// use policy_runtime::{Decision, Quota};
+///
+/// let decision = Decision {
+///     allowed: false,
+///     quota: Quota::new(5, Duration::from_secs(3600)),
+///     remaining: 0,
+///     reset_after: Duration::from_secs(3600),
+///     retry_after: Duration::from_secs(720),
+/// };
+/// assert!(!decision.allowed);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the request may go on.
+    pub allowed: bool,
+    /// The decisive quota.
+    pub quota: Quota,
+    /// Requests the decisive quota still admits after this one.
+    pub remaining: u32,
+    /// Time until the decisive quota is fully replenished.
+    pub reset_after: Duration,
+    /// When rejected, the time until a retry can succeed; zero otherwise.
+    pub retry_after: Duration,
+}
+
+/// A backend could not answer a rate-limit check.
+///
+/// ```
+/// use policy_runtime::StoreError;
+///
+/// let error = StoreError::new("connection refused");
+/// assert_eq!(error.to_string(), "rate-limit store failed: connection refused");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("rate-limit store failed: {message}")]
+pub struct StoreError {
+    message: String,
+}
+
+impl StoreError {
+    /// A store error with a message for the log (never sent to clients).
+    ///
+    /// ```
+    /// use policy_runtime::StoreError;
+    ///
+    /// assert!(StoreError::new("timeout").to_string().contains("timeout"));
+    /// ```
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+/// The future a [`LimiterStore`] returns.
+///
+/// In-memory stores answer at once with [`StoreFuture::ready`], which costs no
+/// allocation; networked stores box their future with [`StoreFuture::boxed`].
+///
+/// ```
+/// use policy_runtime::{StoreError, StoreFuture};
+///
+/// # tokio_test_block(async {
+/// let answer = StoreFuture::ready(Err(StoreError::new("down"))).await;
+/// assert!(answer.is_err());
+/// # });
+/// # fn tokio_test_block(f: impl std::future::Future<Output = ()>) {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+pub struct StoreFuture<'a>(StoreFutureInner<'a>);
+
+type BoxedCheck<'a> = Pin<Box<dyn Future<Output = Result<Decision, StoreError>> + Send + 'a>>;
+
+enum StoreFutureInner<'a> {
+    Ready(Option<Result<Decision, StoreError>>),
+    Boxed(BoxedCheck<'a>),
+}
+
+impl<'a> StoreFuture<'a> {
+    /// An answer that is already known.
+    ///
+    /// ```
+    /// use policy_runtime::{StoreError, StoreFuture};
+    ///
+    /// let _future = StoreFuture::ready(Err(StoreError::new("not configured")));
+    /// ```
+    pub fn ready(answer: Result<Decision, StoreError>) -> Self {
+        Self(StoreFutureInner::Ready(Some(answer)))
+    }
+
+    /// An answer that needs I/O.
+    ///
+    /// ```
+    /// use policy_runtime::{StoreError, StoreFuture};
+    ///
+    /// let _future = StoreFuture::boxed(async { Err(StoreError::new("timeout")) });
+    /// ```
+    pub fn boxed(future: impl Future<Output = Result<Decision, StoreError>> + Send + 'a) -> Self {
+        Self(StoreFutureInner::Boxed(Box::pin(future)))
+    }
+}
+
+impl Future for StoreFuture<'_> {
+    type Output = Result<Decision, StoreError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().0 {
+            StoreFutureInner::Ready(answer) => {
+                Poll::Ready(answer.take().unwrap_or_else(|| {
+                    Err(StoreError::new("store future polled after completion"))
+                }))
+            }
+            StoreFutureInner::Boxed(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+/// Where rate-limit state lives: in memory ([`crate::MemoryStore`]) or in a
+/// shared backend.
+///
+/// A store checks every quota of a request in one call. The macros never name
+/// a store; the [`crate::Engine`] holds one, so changing stores changes no
+/// handler.
+///
+/// ```
+/// use std::time::Duration;
+/// use policy_runtime::{Decision, LimitRequest, LimiterStore, StoreFuture};
+///
+/// /// A store that admits everything, e.g. for a load test.
+/// struct Unlimited;
+///
+/// impl LimiterStore for Unlimited {
+///     fn check<'a>(&'a self, request: LimitRequest<'a>) -> StoreFuture<'a> {
+///         let quota = request.quotas[0];
+///         StoreFuture::ready(Ok(Decision {
+///             allowed: true,
+///             quota,
+///             remaining: quota.count(),
+///             reset_after: Duration::ZERO,
+///             retry_after: Duration::ZERO,
+///         }))
+///     }
+/// }
+///
+/// let engine = policy_runtime::Engine::builder().limiter_store(Unlimited).build().unwrap();
+/// # drop(engine);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a rate-limit store",
+    note = "implement `policy_runtime::LimiterStore` for it, or use `policy_runtime::MemoryStore`"
+)]
+pub trait LimiterStore: Send + Sync + 'static {
+    /// Checks, and if every quota admits it, counts one request.
+    fn check<'a>(&'a self, request: LimitRequest<'a>) -> StoreFuture<'a>;
+}
