@@ -65,6 +65,8 @@ pub use governor::clock::FakeRelativeClock;
 pub use layer::WithEngine;
 pub use quota::Quota;
 pub use rate_limit::memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use rate_limit::redis::{FailureMode, RedisConfigError, RedisStore, RedisStoreBuilder};
 pub use rate_limit::store::{
     ClientKey, Decision, LimitRequest, LimiterStore, StoreError, StoreFuture,
 };

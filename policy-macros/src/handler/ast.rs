@@ -9,8 +9,9 @@ use syn::spanned::Spanned;
 pub(crate) struct Handler {
     /// The attribute being expanded: the top policy attribute.
     pub(crate) kind: PolicyKind,
-    /// Every policy on the handler, top first.
-    pub(crate) policies: Vec<PolicyAttr>,
+    /// Every policy on the handler, top first, with its attribute's tokens to
+    /// span errors on.
+    pub(crate) policies: Vec<(TokenStream, PolicyAttr)>,
     /// The user's function, without its policy attributes.
     pub(crate) function: syn::ItemFn,
     /// The function's attributes for the wrapper: the others as written, and
@@ -33,7 +34,11 @@ impl Handler {
         errors: &mut Errors,
     ) -> Self {
         let mut policies = Vec::new();
-        policies.extend(PolicyAttr::parse(kind, args, Span::call_site(), errors));
+        let own = quote::ToTokens::to_token_stream(&proc_macro2::Ident::new(
+            kind.attribute_name(),
+            Span::call_site(), // the attribute being expanded
+        ));
+        policies.extend(PolicyAttr::parse(kind, args, Span::call_site(), errors).map(|p| (own, p)));
         let mut others = Vec::new();
         let mut wrapper_attrs = Vec::new();
         for attribute in std::mem::take(&mut function.attrs) {
@@ -61,7 +66,10 @@ impl Handler {
                     continue;
                 }
             };
-            policies.extend(PolicyAttr::parse(stacked, args, attribute.span(), errors));
+            let anchor = quote::ToTokens::to_token_stream(&attribute);
+            policies.extend(
+                PolicyAttr::parse(stacked, args, attribute.span(), errors).map(|p| (anchor, p)),
+            );
         }
         function.attrs = others;
         Handler {
@@ -72,9 +80,13 @@ impl Handler {
         }
     }
 
-    /// The function as the user wrote it, less its policy attributes: what is
-    /// emitted beside the errors when the input is wrong.
-    pub(crate) fn original(&self) -> &syn::ItemFn {
-        &self.function
+    /// The function as the user wrote it, its stacked policy attributes in
+    /// composed form: what is emitted beside the errors when the input is
+    /// wrong, so that no other error or warning follows from the same mistake.
+    pub(crate) fn original(&self) -> syn::ItemFn {
+        syn::ItemFn {
+            attrs: self.wrapper_attrs.clone(),
+            ..self.function.clone()
+        }
     }
 }

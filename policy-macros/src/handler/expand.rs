@@ -55,7 +55,7 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
         sig: signature.clone(),
         block: function.block.clone(),
     };
-    let checks = handler.policies.iter().scan(0usize, |rate_limits, policy| {
+    let checks = handler.policies.iter().scan(0usize, |rate_limits, (_, policy)| {
         Some(match policy {
             PolicyAttr::RateLimit { quotas } => {
                 *rate_limits += 1;

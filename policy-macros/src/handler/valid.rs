@@ -25,14 +25,14 @@ pub(crate) fn check(handler: &Handler, errors: &mut Errors) {
     if let Some(variadic) = &signature.variadic {
         errors.spanned(variadic, format!("`#[{name}]` cannot wrap a variadic fn"));
     }
-    let key_checks = handler
+    let mut key_checks = handler
         .policies
         .iter()
-        .filter(|policy| matches!(policy, PolicyAttr::ApiKey))
-        .count();
-    if key_checks > 1 {
+        .filter(|(_, policy)| matches!(policy, PolicyAttr::ApiKey));
+    key_checks.next();
+    for (attribute, _) in key_checks {
         errors.spanned(
-            &signature.ident,
+            attribute,
             "`#[require_api_key]` appears more than once on this handler; keep one",
         );
     }

@@ -1,37 +1,55 @@
-//! [`MemoryStore`]: rate-limit state in this process, with governor's GCRA.
+//! [`MemoryStore`]: rate-limit state held in this process.
 //!
-//! This module owns the in-memory backend: one governor keyed limiter per
-//! (scope, quota), created on first use. It does not touch HTTP or logging.
+//! This module owns the in-memory backend: a concurrent map per scope from
+//! client key to GCRA state, created on first use. The arithmetic is
+//! [`super::gcra`]'s; time comes from a governor clock, so tests can use
+//! governor's `FakeRelativeClock`. It does not touch HTTP or logging.
+//!
+//! Why not governor's keyed limiter: it checks one quota at a time and cannot
+//! take back a request that a later quota refuses, while a request refused by
+//! one of several quotas must consume nothing from the others.
 
+use super::gcra::{self, Limit};
 use super::store::{ClientKey, Decision, LimitRequest, LimiterStore, StoreFuture};
 use crate::Quota;
-use governor::clock::{Clock, DefaultClock};
-use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::DashMapStateStore;
+use dashmap::DashMap;
+use governor::clock::{Clock, DefaultClock, Reference};
 use std::collections::HashMap;
-use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-type KeyedLimiter<C> =
-    governor::RateLimiter<ClientKey, DashMapStateStore<ClientKey>, C, StateInformationMiddleware>;
-
-/// The limiters of one scope, one per quota, in declaration order.
-struct ScopeLimiters<C: Clock> {
+/// The state of one scope: its limits and every client's TATs.
+struct Scope {
     quotas: &'static [Quota],
-    limiters: Vec<KeyedLimiter<C>>,
+    limits: Box<[Limit]>,
+    clients: Clients,
+    /// Clients added since the scope was created; with `sweep_at`, paces the
+    /// amortised eviction of idle clients.
+    added: AtomicU64,
+    sweep_at: AtomicU64,
+}
+
+/// The fewest additions between two sweeps, so small maps are not swept often.
+const MIN_SWEEP_INTERVAL: u64 = 1024;
+
+/// One TAT per client when the scope has one quota (the common case, kept
+/// compact), a boxed slice of them otherwise.
+enum Clients {
+    One(DashMap<ClientKey, u64>),
+    Many(DashMap<ClientKey, Box<[u64]>>),
 }
 
 /// Rate-limit state held in this process: exact for one instance, lost on restart.
 ///
-/// Uses governor's GCRA: `N/period` lets a burst of `N` through, then one more
-/// request every `period / N`. Tests can pass governor's `FakeRelativeClock` to
-/// [`MemoryStore::with_clock`] and move time by hand.
+/// GCRA: `N/period` lets a burst of `N` through, then one more request every
+/// `period / N`. When a handler has several quotas, a request is counted
+/// against all of them or, if any refuses it, against none. Tests can pass a
+/// [`FakeRelativeClock`](crate::FakeRelativeClock) to [`MemoryStore::with_clock`]
+/// and move time by hand.
 ///
 /// ```
 /// use std::time::Duration;
-/// use policy_runtime::FakeRelativeClock;
-/// use policy_runtime::{ClientKey, LimitRequest, LimiterStore, MemoryStore, Quota};
+/// use policy_runtime::{ClientKey, FakeRelativeClock, LimitRequest, LimiterStore, MemoryStore, Quota};
 ///
 /// static QUOTAS: [Quota; 1] = [Quota::new(1, Duration::from_secs(1))];
 /// let clock = FakeRelativeClock::default();
@@ -48,7 +66,8 @@ struct ScopeLimiters<C: Clock> {
 /// ```
 pub struct MemoryStore<C: Clock = DefaultClock> {
     clock: C,
-    scopes: RwLock<HashMap<&'static str, Arc<ScopeLimiters<C>>>>,
+    origin: C::Instant,
+    scopes: RwLock<HashMap<&'static str, Arc<Scope>>>,
 }
 
 impl MemoryStore {
@@ -70,124 +89,146 @@ impl Default for MemoryStore {
     }
 }
 
-impl<C: Clock + Clone> MemoryStore<C> {
-    /// A store on the given clock, typically governor's `FakeRelativeClock` in tests.
+impl<C: Clock> MemoryStore<C> {
+    /// A store on the given clock, typically a
+    /// [`FakeRelativeClock`](crate::FakeRelativeClock) in tests.
     ///
     /// ```
-    /// use policy_runtime::FakeRelativeClock;
+    /// use policy_runtime::{FakeRelativeClock, MemoryStore};
     ///
-    /// let store = policy_runtime::MemoryStore::with_clock(FakeRelativeClock::default());
+    /// let store = MemoryStore::with_clock(FakeRelativeClock::default());
     /// # drop(store);
     /// ```
     pub fn with_clock(clock: C) -> Self {
+        let origin = clock.now();
         Self {
             clock,
+            origin,
             scopes: RwLock::new(HashMap::new()),
         }
     }
 
-    fn scope(&self, scope: &'static str, quotas: &'static [Quota]) -> Arc<ScopeLimiters<C>> {
-        if let Some(found) = self.read_scope(scope, quotas) {
-            return found;
+    /// Nanoseconds since the store was created, on its clock.
+    fn now(&self) -> u64 {
+        self.clock.now().duration_since(self.origin).as_u64()
+    }
+
+    fn scope(&self, name: &'static str, quotas: &'static [Quota]) -> Arc<Scope> {
+        {
+            let scopes = self.scopes.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(found) = scopes.get(name).filter(|s| same_quotas(s.quotas, quotas)) {
+                return Arc::clone(found);
+            }
         }
-        let mut scopes = self
-            .scopes
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut scopes = self.scopes.write().unwrap_or_else(|p| p.into_inner());
         let entry = scopes
-            .entry(scope)
-            .or_insert_with(|| Arc::new(self.new_scope(quotas)));
+            .entry(name)
+            .or_insert_with(|| Arc::new(Scope::new(quotas)));
         if !same_quotas(entry.quotas, quotas) {
             // Two handlers sharing a scope name with different quotas: the
             // later definition replaces the earlier one rather than mixing them.
-            *entry = Arc::new(self.new_scope(quotas));
+            *entry = Arc::new(Scope::new(quotas));
         }
         Arc::clone(entry)
     }
-
-    fn read_scope(
-        &self,
-        scope: &'static str,
-        quotas: &'static [Quota],
-    ) -> Option<Arc<ScopeLimiters<C>>> {
-        let scopes = self
-            .scopes
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        scopes
-            .get(scope)
-            .filter(|found| same_quotas(found.quotas, quotas))
-            .cloned()
-    }
-
-    fn new_scope(&self, quotas: &'static [Quota]) -> ScopeLimiters<C> {
-        let limiters = quotas
-            .iter()
-            .map(|quota| {
-                KeyedLimiter::new(
-                    to_governor(quota),
-                    DashMapStateStore::default(),
-                    self.clock.clone(),
-                )
-            })
-            .collect();
-        ScopeLimiters { quotas, limiters }
-    }
 }
 
-fn to_governor(quota: &Quota) -> governor::Quota {
-    let burst = NonZeroU32::new(quota.count()).unwrap_or(NonZeroU32::MIN);
-    governor::Quota::with_period(quota.replenish_interval())
-        .unwrap_or_else(|| governor::Quota::per_second(burst))
-        .allow_burst(burst)
-}
+impl Scope {
+    fn new(quotas: &'static [Quota]) -> Self {
+        let limits: Box<[Limit]> = quotas.iter().copied().map(Limit::new).collect();
+        let clients = if limits.len() == 1 {
+            Clients::One(DashMap::new())
+        } else {
+            Clients::Many(DashMap::new())
+        };
+        Scope {
+            quotas,
+            limits,
+            clients,
+            added: AtomicU64::new(0),
+            sweep_at: AtomicU64::new(MIN_SWEEP_INTERVAL),
+        }
+    }
 
-impl<C: Clock + Clone> LimiterStore for MemoryStore<C>
-where
-    C: Send + Sync + 'static,
-    C::Instant: Send + Sync,
-{
-    fn check<'a>(&'a self, request: LimitRequest<'a>) -> StoreFuture<'a> {
-        let scope = self.scope(request.scope, request.quotas);
-        let mut decisive: Option<Decision> = None;
-        for (quota, limiter) in scope.quotas.iter().zip(&scope.limiters) {
-            let interval = quota.replenish_interval();
-            match limiter.check_key(request.key) {
-                Ok(snapshot) => {
-                    let remaining = snapshot.remaining_burst_capacity();
-                    let decision = Decision {
-                        allowed: true,
-                        quota: *quota,
-                        remaining,
-                        reset_after: interval * (quota.count() - remaining.min(quota.count())),
-                        retry_after: Duration::ZERO,
-                    };
-                    if decisive.is_none_or(|best| remaining < best.remaining) {
-                        decisive = Some(decision);
-                    }
+    fn decide(&self, key: &ClientKey, now: u64) -> Decision {
+        let decision = match &self.clients {
+            Clients::One(clients) => match clients.get_mut(key) {
+                Some(mut tat) => {
+                    return gcra::decide(&self.limits, std::slice::from_mut(&mut *tat), now)
                 }
-                Err(not_until) => {
-                    let wait = not_until.wait_time_from(self.clock.now());
-                    let refill = interval * (quota.count() - 1);
-                    return StoreFuture::ready(Ok(Decision {
-                        allowed: false,
-                        quota: *quota,
-                        remaining: 0,
-                        reset_after: wait + refill,
-                        retry_after: wait,
-                    }));
+                None => {
+                    let mut tat = clients.entry(key.clone()).or_insert(0);
+                    gcra::decide(&self.limits, std::slice::from_mut(&mut *tat), now)
                 }
+            },
+            Clients::Many(clients) => match clients.get_mut(key) {
+                Some(mut tats) => return gcra::decide(&self.limits, &mut tats, now),
+                None => {
+                    let mut tats = clients
+                        .entry(key.clone())
+                        .or_insert_with(|| vec![0; self.limits.len()].into_boxed_slice());
+                    gcra::decide(&self.limits, &mut tats, now)
+                }
+            },
+        };
+        // A new client was added (and its map guard is released): maybe sweep.
+        let added = self.added.fetch_add(1, Ordering::Relaxed) + 1;
+        let due = self.sweep_at.load(Ordering::Relaxed);
+        if added >= due {
+            let next = added + MIN_SWEEP_INTERVAL.max(self.len() as u64);
+            // One thread sweeps; the others go on.
+            if self
+                .sweep_at
+                .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                self.sweep(now);
             }
         }
-        match decisive {
-            Some(decision) => StoreFuture::ready(Ok(decision)),
-            None => StoreFuture::ready(Err(super::store::StoreError::new(
-                "a rate-limit policy declared no quota",
-            ))),
+        decision
+    }
+
+    /// Forgets every client whose state has fully replenished (a new client
+    /// would be treated the same) and returns the memory. Amortised: it runs
+    /// after as many additions as there were clients, so each addition pays
+    /// for a constant share.
+    fn sweep(&self, now: u64) {
+        match &self.clients {
+            Clients::One(clients) => {
+                clients.retain(|_, tat| !gcra::is_idle(std::slice::from_ref(tat), now));
+                clients.shrink_to_fit();
+            }
+            Clients::Many(clients) => {
+                clients.retain(|_, tats| !gcra::is_idle(tats, now));
+                clients.shrink_to_fit();
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match &self.clients {
+            Clients::One(clients) => clients.len(),
+            Clients::Many(clients) => clients.len(),
         }
     }
 }
 
 fn same_quotas(a: &'static [Quota], b: &'static [Quota]) -> bool {
     std::ptr::eq(a, b) || a == b
+}
+
+impl<C> LimiterStore for MemoryStore<C>
+where
+    C: Clock + Send + Sync + 'static,
+    C::Instant: Send + Sync,
+{
+    fn check<'a>(&'a self, request: LimitRequest<'a>) -> StoreFuture<'a> {
+        if request.quotas.is_empty() {
+            return StoreFuture::ready(Err(super::store::StoreError::new(
+                "a rate-limit policy declared no quota",
+            )));
+        }
+        let scope = self.scope(request.scope, request.quotas);
+        StoreFuture::ready(Ok(scope.decide(request.key, self.now())))
+    }
 }

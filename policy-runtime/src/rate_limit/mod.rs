@@ -3,8 +3,11 @@
 //! This module owns the decision flow and its log events. Where state lives is
 //! [`store`]'s business; the header format is [`headers`]'.
 
+pub(crate) mod gcra;
 pub(crate) mod headers;
 pub(crate) mod memory;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
 pub(crate) mod store;
 
 use crate::client_ip::MISSING_CONNECT_INFO_FIX;

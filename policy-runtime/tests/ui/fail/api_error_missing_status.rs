@@ -1,0 +1,16 @@
+use policy_runtime::api_error;
+
+#[api_error]
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error("not found")]
+    #[api(status = 404)]
+    NotFound,
+    #[error("conflict")]
+    Conflict,
+    #[error("gone")]
+    #[api(code = "GONE")]
+    Gone,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+use policy_runtime::require_api_key;
+
+#[require_api_key]
+#[require_api_key]
+async fn handler() {}
+
+fn main() {}
