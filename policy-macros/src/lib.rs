@@ -13,25 +13,22 @@ mod quota;
 
 use proc_macro::TokenStream;
 
-/// Limits how often a client may call an async axum handler.
-///
-/// See `policy_runtime::rate_limit` for the documentation.
+/// Limits how often a client may call an async axum handler. Documented and
+/// re-exported by `policy_runtime`.
 #[proc_macro_attribute]
 pub fn rate_limit(args: TokenStream, item: TokenStream) -> TokenStream {
     handler::expand_attribute(handler::PolicyKind::RateLimit, args.into(), item.into()).into()
 }
 
-/// Requires a valid API key before an async axum handler runs.
-///
-/// See `policy_runtime::require_api_key` for the documentation.
+/// Requires a valid API key before an async axum handler runs. Documented and
+/// re-exported by `policy_runtime`.
 #[proc_macro_attribute]
 pub fn require_api_key(args: TokenStream, item: TokenStream) -> TokenStream {
     handler::expand_attribute(handler::PolicyKind::ApiKey, args.into(), item.into()).into()
 }
 
 /// Maps each variant of an error enum to an HTTP status and a JSON body.
-///
-/// See `policy_runtime::api_error` for the documentation.
+/// Documented and re-exported by `policy_runtime`.
 #[proc_macro_attribute]
 pub fn api_error(args: TokenStream, item: TokenStream) -> TokenStream {
     api_error::expand_attribute(args.into(), item.into()).into()

@@ -43,6 +43,9 @@
 //! - [`ErrorBody`]: the one JSON error shape, `{"error": "...", "code": "..."}`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// Refusals are axum `Response`s, as `FromRequestParts::Rejection` wants them;
+// boxing them would cost an allocation on every refusal for no gain.
+#![allow(clippy::result_large_err)]
 
 extern crate self as policy_runtime;
 
@@ -71,7 +74,132 @@ pub use rate_limit::store::{
     ClientKey, Decision, LimitRequest, LimiterStore, StoreError, StoreFuture,
 };
 
-pub use policy_macros::{api_error, rate_limit, require_api_key};
+/// Limits how often each client may call an async axum handler.
+///
+/// ```
+/// use policy_runtime::rate_limit;
+///
+/// #[rate_limit("20/hour")]
+/// async fn score() -> &'static str {
+///     "scored"
+/// }
+///
+/// #[rate_limit("200/day; 50/hour")] // every limit must admit the request
+/// async fn lookup() -> &'static str {
+///     "found"
+/// }
+/// # let _ = axum::Router::<()>::new()
+/// #     .route("/score", axum::routing::post(score))
+/// #     .route("/lookup", axum::routing::get(lookup));
+/// ```
+///
+/// **The limit string** is checked at compile time: `<count>/<period>` or
+/// `<count> per <period>`, where the period is `second`, `minute`, `hour` or
+/// `day` (plurals and `s`, `m`, `h`, `d` too), optionally with a multiplier
+/// (`"10 per 5 minutes"`, `"10/30s"`). Several limits are separated by `;` or
+/// `,`; a request must pass every one, and one refused by any of them counts
+/// against none. A zero count, an unknown unit, an empty string, a count above
+/// `u32::MAX` or stray text is a compile error on the string.
+///
+/// **What `N/period` admits**: GCRA, as in governor. A client may send `N`
+/// requests at once, then one more every `period / N`; a client that waited a
+/// whole period has its full burst again.
+///
+/// **Who is counted**: the client IP of the connection, from axum's
+/// `ConnectInfo`. Serve the router with
+/// `into_make_service_with_connect_info::<SocketAddr>()`; without it every
+/// limited request gets a 500 JSON error and the log says how to fix it (the
+/// request never falls back to one bucket shared by every client). Each
+/// handler has its own state, named by its module path and function name.
+///
+/// **Responses**: admitted responses carry `X-RateLimit-Limit`,
+/// `X-RateLimit-Remaining` and `X-RateLimit-Reset` (epoch seconds at which the
+/// quota is whole again). A refused request gets `429 Too Many Requests`, the
+/// same headers, `Retry-After` in seconds (rounded up, so a retry at that time
+/// succeeds) and the JSON body
+/// `{"error": "Too Many Requests: 20 per 1 hour", "code": "RATE_LIMITED"}`.
+///
+/// **Order**: the policy runs before every other extractor of the handler, so
+/// a refused request never has its body read. Policy attributes stacked on one
+/// handler run top to bottom, in one wrapper. Put `#[axum::debug_handler]`
+/// below them (closest to the `fn`), so it checks the handler axum sees.
+pub use policy_macros::rate_limit;
+
+/// Requires a valid API key before an async axum handler runs.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use policy_runtime::{require_api_key, ApiKeyId, Engine};
+///
+/// #[require_api_key]
+/// async fn report(key: ApiKeyId) -> String {
+///     format!("report for {}", key.name())
+/// }
+///
+/// let engine = Engine::builder()
+///     .api_key("reporting", "reporting-key-0123456789abcdef")
+///     .api_keys_from_env() // API_KEYS="k1,k2" and API_KEY_1, API_KEY_2, ...
+///     .build()?;
+/// let app: Router = Router::new().route("/report", get(report)).layer(engine);
+/// # Ok::<(), policy_runtime::BuildError>(())
+/// ```
+///
+/// The key is read from the `X-API-Key` header, or else from
+/// `Authorization: Bearer <key>` (the scheme in any case). It is compared as
+/// sent: no trimming, no decoding. Keys are held only as SHA-256 digests and
+/// compared in constant time.
+///
+/// A missing key (no header, an empty value, another scheme) or a wrong key
+/// gets `401 Unauthorized` with `WWW-Authenticate: Bearer realm="api"` and the
+/// JSON body `{"error": "Missing API key", "code": "UNAUTHORIZED"}` (or
+/// `"Invalid API key"`). The handler may take [`ApiKeyId`] to learn the key's
+/// name; the key itself never reaches the handler or the logs.
+///
+/// With no engine attached to the router no key is configured, so every
+/// request to such a handler gets 401.
+pub use policy_macros::require_api_key;
+
+/// Maps each variant of an error enum to an HTTP status and a JSON body.
+///
+/// ```
+/// use axum::{extract::Path, routing::get, Router};
+/// use policy_runtime::api_error;
+///
+/// #[api_error]
+/// #[derive(Debug, thiserror::Error)]
+/// enum AppError {
+///     #[error("user {0} not found")]
+///     #[api(status = 404, code = "USER_NOT_FOUND")]
+///     UserNotFound(u64),
+///     #[error("email is invalid")]
+///     #[api(status = 400)] // code: "VALIDATION"
+///     Validation,
+///     #[error("database unreachable")]
+///     #[api(status = 503)]
+///     Database(#[from] std::io::Error),
+/// }
+///
+/// async fn user(Path(id): Path<u64>) -> Result<String, AppError> {
+///     Err(AppError::UserNotFound(id))
+/// }
+/// # let _ = Router::<()>::new().route("/users/{id}", get(user));
+/// ```
+///
+/// Put `#[api_error]` above `#[derive(...)]`, and give every variant
+/// `#[api(status = <400..=599>)]`, with an optional `code = "..."` (by default
+/// the variant's name in SCREAMING_SNAKE_CASE). The enum must implement
+/// `std::error::Error`, as `thiserror` does; it gets [`ApiError`] and axum's
+/// `IntoResponse`.
+///
+/// A 4xx variant answers `{"error": "<Display message>", "code": "<code>"}`. A
+/// 5xx variant answers only the status's generic reason, such as
+/// `{"error": "Service Unavailable", "code": "DATABASE"}`, and the full error
+/// with its `source()` chain is logged at error level.
+///
+/// Misuse is a compile error on the wrong token: the attribute on a struct, a
+/// variant without a status, a status outside 400–599, a duplicate or unknown
+/// argument.
+pub use policy_macros::api_error;
 
 /// Support for the code the macros generate. Not a public API: it may change in any release.
 #[doc(hidden)]

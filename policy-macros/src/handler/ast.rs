@@ -57,7 +57,7 @@ impl Handler {
                 syn::Meta::List(list) => list.tokens.clone(),
                 syn::Meta::NameValue(pair) => {
                     errors.spanned(
-                        &pair.eq_token,
+                        pair.eq_token,
                         format!(
                             "write the arguments in parentheses, as in `#[{}(...)]`",
                             stacked.attribute_name()
