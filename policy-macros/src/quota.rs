@@ -7,6 +7,9 @@
 //! ```
 //!
 //! Examples: `20/hour`, `20 per hour`, `10/second`, `200/day; 50/hour`, `10 per 5 minutes`.
+//!
+//! This file uses only `std`: `policy-runtime` compiles it too, to parse limits
+//! defined at run time with exactly the grammar the macro checks.
 
 /// One parsed limit: `count` requests per `period_secs` seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

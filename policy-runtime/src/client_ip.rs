@@ -14,17 +14,21 @@
 
 use axum::extract::connect_info::{ConnectInfo, MockConnectInfo};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{Extensions, HeaderMap, HeaderValue};
 use ipnet::{IpNet, Ipv6Net};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The peer IP address of the connection, if the server recorded it.
 pub(crate) fn peer_ip(parts: &Parts) -> Option<IpAddr> {
-    if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+    peer_ip_in(&parts.extensions)
+}
+
+/// [`peer_ip`] from a request's extensions, for layers that hold a whole request.
+pub(crate) fn peer_ip_in(extensions: &Extensions) -> Option<IpAddr> {
+    if let Some(ConnectInfo(addr)) = extensions.get::<ConnectInfo<SocketAddr>>() {
         return Some(addr.ip());
     }
-    parts
-        .extensions
+    extensions
         .get::<MockConnectInfo<SocketAddr>>()
         .map(|MockConnectInfo(addr)| addr.ip())
 }
@@ -57,7 +61,7 @@ const X_REAL_IP: &str = "x-real-ip";
 /// on [`group`](Self::group) of the result, so that one IPv6 host cannot
 /// escape its limit by cycling through the addresses of its /64.
 ///
-/// ```ignore
+/// ```
 /// use axum::http::HeaderMap;
 /// use policy_runtime::ClientIpResolver;
 /// use std::net::IpAddr;
@@ -71,18 +75,16 @@ const X_REAL_IP: &str = "x-real-ip";
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 // Nothing in the crate calls the resolver until the engine wires it up.
-#[allow(dead_code)]
 #[derive(Clone, Debug)]
 pub struct ClientIpResolver {
     trusted: Vec<IpNet>,
     ipv6_prefix: u8,
 }
 
-#[allow(dead_code)]
 impl ClientIpResolver {
     /// No trusted proxy: the peer address is the client. IPv6 grouped by /64.
     ///
-    /// ```ignore
+    /// ```
     /// use axum::http::HeaderMap;
     /// use policy_runtime::ClientIpResolver;
     /// use std::net::IpAddr;
@@ -113,7 +115,7 @@ impl ClientIpResolver {
     /// them may name any client it likes. `0.0.0.0/0` would let every client
     /// choose its own address.
     ///
-    /// ```ignore
+    /// ```
     /// use policy_runtime::{ClientIpError, ClientIpResolver};
     ///
     /// let resolver = ClientIpResolver::new().trusted_proxies(["10.0.0.0/8", "::1"])?;
@@ -148,7 +150,7 @@ impl ClientIpResolver {
     /// Empty entries (a blank list, a trailing comma) are skipped, so an
     /// empty variable trusts nothing. `variable` is used only in the error.
     ///
-    /// ```ignore
+    /// ```
     /// use policy_runtime::{ClientIpError, ClientIpResolver};
     ///
     /// let list = std::env::var("TRUSTED_PROXIES").unwrap_or_default();
@@ -191,7 +193,7 @@ impl ClientIpResolver {
     /// A /64 is what one subscriber or host usually gets, so it is the
     /// default; 128 keys every IPv6 address alone, 48 a whole site.
     ///
-    /// ```ignore
+    /// ```
     /// use policy_runtime::{ClientIpError, ClientIpResolver};
     /// use std::net::IpAddr;
     ///
@@ -249,7 +251,7 @@ impl ClientIpResolver {
     /// maintain itself: a proxy that appends to `X-Forwarded-For` but passes a
     /// client's `Forwarded` through lets that client choose its address.
     ///
-    /// ```ignore
+    /// ```
     /// use axum::http::HeaderMap;
     /// use policy_runtime::ClientIpResolver;
     /// use std::net::IpAddr;
@@ -291,7 +293,7 @@ impl ClientIpResolver {
 
     /// The rate-limit key form of an address: IPv4 (and IPv4-mapped IPv6, converted to IPv4) as is; IPv6 masked to the prefix.
     ///
-    /// ```ignore
+    /// ```
     /// use policy_runtime::ClientIpResolver;
     /// use std::net::IpAddr;
     ///
@@ -325,7 +327,7 @@ impl ClientIpResolver {
 impl Default for ClientIpResolver {
     /// The same as [`ClientIpResolver::new`]: no trusted proxy, IPv6 grouped by /64.
     ///
-    /// ```ignore
+    /// ```
     /// use axum::http::HeaderMap;
     /// use policy_runtime::ClientIpResolver;
     /// use std::net::IpAddr;
@@ -342,7 +344,7 @@ impl Default for ClientIpResolver {
 
 /// A trusted-proxy list or IPv6 prefix that cannot be used.
 ///
-/// ```ignore
+/// ```
 /// use policy_runtime::{ClientIpError, ClientIpResolver};
 ///
 /// let error = ClientIpResolver::new()
@@ -352,7 +354,6 @@ impl Default for ClientIpResolver {
 /// assert!(error.to_string().contains("TRUSTED_PROXIES"));
 /// assert!(error.to_string().contains("10.0.0.300"));
 /// ```
-#[allow(dead_code)]
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ClientIpError {
     /// An entry of a trusted-proxy list is neither an IP address nor a CIDR network.

@@ -1,22 +1,30 @@
 //! [`Engine`]: the policy configuration a router runs with.
 //!
 //! This module owns building and validating the configuration (limiter store,
-//! API keys) and running a handler's checks in order. Attaching the engine to
-//! a router is [`crate::layer`]'s job; each check lives in its own module.
+//! API keys, client-address resolution, the clock), running a handler's
+//! checks in order, and the operators' view of rate-limit state. Attaching
+//! the engine to a router is [`crate::layer`]'s job; each check lives in its
+//! own module, and rate-limit settings in [`crate::rate_limit`]'s `config`.
 
 use crate::api_key::id::ApiKeyId;
 use crate::api_key::store::{keys_from_vars, ApiKeyStore};
-use crate::guard::{Check, HandlerPolicy};
+use crate::client_ip::{self, ClientIpResolver};
+use crate::clock::EngineClock;
+use crate::guard::{Check, HandlerPolicy, Registration};
+use crate::rate_limit::config::{policy_variable, RateLimitConfig, ScopeStats};
+use crate::rate_limit::defaults::{RouteBook, RouteProbe};
 use crate::rate_limit::headers::RateLimitHeaders;
-use crate::rate_limit::memory::MemoryStore;
-use crate::rate_limit::store::LimiterStore;
-use crate::{api_key, client_ip, rate_limit};
+use crate::rate_limit::key::KeyContext;
+use crate::rate_limit::spec::{Limits, RateLimitSpec};
+use crate::rate_limit::store::{ClientKey, Decision, LimitRequest, LimiterStore, StoreError};
+use crate::{api_key, rate_limit, FakeRelativeClock};
 use axum::http::request::Parts;
 use axum::response::Response;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-/// The policy configuration: where limits are counted and which API keys exist.
+/// The policy configuration: where limits are counted, which API keys exist,
+/// and how the client address is found.
 ///
 /// Build one with [`Engine::builder`] and attach it to the router with
 /// `.layer(engine)`. Handlers on a router without an engine fall back to a
@@ -38,12 +46,16 @@ use std::sync::{Arc, OnceLock};
 /// ```
 #[derive(Clone)]
 pub struct Engine {
-    inner: Arc<EngineInner>,
+    pub(crate) inner: Arc<EngineInner>,
 }
 
-struct EngineInner {
-    limiter: Box<dyn LimiterStore>,
-    keys: ApiKeyStore,
+pub(crate) struct EngineInner {
+    pub(crate) limiter: Box<dyn LimiterStore>,
+    pub(crate) keys: ApiKeyStore,
+    pub(crate) resolver: ClientIpResolver,
+    pub(crate) rate_limit: RateLimitConfig,
+    pub(crate) clock: EngineClock,
+    pub(crate) routes: RouteBook,
 }
 
 /// Builds an [`Engine`]; every configuration problem is reported by [`EngineBuilder::build`] at once.
@@ -59,7 +71,10 @@ struct EngineInner {
 pub struct EngineBuilder {
     limiter: Option<Box<dyn LimiterStore>>,
     keys: ApiKeyStore,
-    problems: Vec<String>,
+    resolver: ClientIpResolver,
+    clock: EngineClock,
+    pub(crate) rate_limit: RateLimitConfig,
+    pub(crate) problems: Vec<String>,
 }
 
 /// Everything wrong with an engine's configuration, listed at once.
@@ -91,8 +106,23 @@ impl BuildError {
     }
 }
 
+/// A client's state in one rate-limit scope, for operators.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use policy_runtime::{ClientKey, Engine};
+///
+/// let engine = Engine::builder().build().unwrap();
+/// let key = ClientKey::Ip("192.0.2.1".parse().unwrap());
+/// // A scope no handler declares has no state.
+/// assert!(engine.limit_state("app::nothing", &key).await.unwrap().is_none());
+/// # });
+/// ```
+pub type LimitState = Decision;
+
 impl Engine {
-    /// Starts an engine configuration: in-memory limits, no API keys.
+    /// Starts an engine configuration: in-memory limits, no API keys, the
+    /// peer address as the client address.
     ///
     /// ```
     /// let engine = policy_runtime::Engine::builder().build().unwrap();
@@ -102,8 +132,82 @@ impl Engine {
         EngineBuilder {
             limiter: None,
             keys: ApiKeyStore::new(),
+            resolver: ClientIpResolver::new(),
+            clock: EngineClock::real(),
+            rate_limit: RateLimitConfig::default(),
             problems: Vec::new(),
         }
+    }
+
+    /// A client's current state in a scope, without counting a request: the
+    /// requests it has left and when its quota is whole again. `None` when
+    /// the store holds nothing for it. The scope is a handler's path (as in
+    /// the logs), or the name given with `scope = "..."`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let engine = policy_runtime::Engine::builder().build().unwrap();
+    /// let key = policy_runtime::ClientKey::Global;
+    /// assert_eq!(engine.limit_state("app::search", &key).await.unwrap(), None);
+    /// # });
+    /// ```
+    pub async fn limit_state(
+        &self,
+        scope: &str,
+        key: &ClientKey,
+    ) -> Result<Option<LimitState>, StoreError> {
+        let Some(quotas) = self.quotas_of(scope) else {
+            return Ok(None);
+        };
+        let request = LimitRequest {
+            scope,
+            key,
+            quotas: &quotas,
+            cost: 1,
+        };
+        self.inner.limiter.peek(request).await
+    }
+
+    /// Forgets a client's state in a scope, and lifts any penalty block on
+    /// it: its next request starts afresh.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let engine = policy_runtime::Engine::builder().build().unwrap();
+    /// let key = policy_runtime::ClientKey::Ip("192.0.2.1".parse().unwrap());
+    /// engine.reset_limit("app::search", &key).await.unwrap();
+    /// # });
+    /// ```
+    pub async fn reset_limit(&self, scope: &str, key: &ClientKey) -> Result<(), StoreError> {
+        if let Some(penalty) = &self.inner.rate_limit.penalty {
+            penalty.pardon(key);
+        }
+        self.inner.limiter.reset(scope, key).await
+    }
+
+    /// Admitted and refused requests per rate-limit scope since the engine started.
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder().build().unwrap();
+    /// for scope in engine.rate_limit_stats() {
+    ///     println!("{}: {} allowed, {} rejected", scope.scope, scope.allowed, scope.rejected);
+    /// }
+    /// ```
+    pub fn rate_limit_stats(&self) -> Vec<ScopeStats> {
+        self.inner.rate_limit.stats()
+    }
+
+    /// The quotas of a scope, from the registered handlers or the defaults.
+    fn quotas_of(&self, scope: &str) -> Option<Vec<crate::Quota>> {
+        if scope.starts_with("default:") {
+            return self.inner.rate_limit.defaults.as_ref().map(|q| q.to_vec());
+        }
+        registered_specs()
+            .find(|spec| spec.scope == scope)
+            .and_then(|spec| match &spec.limits {
+                Limits::Fixed(quotas) => Some(quotas.to_vec()),
+                Limits::Named(name) => self.inner.rate_limit.named(name).map(<[_]>::to_vec),
+            })
     }
 
     /// Runs a handler's checks in declaration order; the first refusal wins.
@@ -112,26 +216,55 @@ impl Engine {
         policy: &'static HandlerPolicy,
         parts: &Parts,
     ) -> Result<Admitted, Response> {
-        let client_ip = client_ip::peer_ip(parts);
+        if let Some(probe) = parts.extensions.get::<RouteProbe>() {
+            probe.claim();
+        }
+        let inner = &*self.inner;
+        let client_ip =
+            client_ip::peer_ip(parts).map(|peer| inner.resolver.resolve(peer, &parts.headers));
         let mut admitted = Admitted::default();
-        for check in policy.checks {
-            match check {
-                Check::RateLimit { scope, quotas } => {
-                    let headers =
-                        rate_limit::enforce(&*self.inner.limiter, scope, quotas, client_ip).await?;
-                    // With several limits, the one with the fewest requests left is shown.
-                    if admitted
-                        .rate_limit
-                        .is_none_or(|shown| headers.remaining() < shown.remaining())
-                    {
-                        admitted.rate_limit = Some(headers);
+        let mut checks = policy.checks;
+        while let Some((first, rest)) = checks.split_first() {
+            match first {
+                Check::RateLimit(_) => {
+                    // Consecutive limits are checked together: all or nothing.
+                    let run = 1 + rest
+                        .iter()
+                        .take_while(|check| matches!(check, Check::RateLimit(_)))
+                        .count();
+                    let specs: smallvec::SmallVec<[&RateLimitSpec; 2]> = checks[..run]
+                        .iter()
+                        .filter_map(|check| match check {
+                            Check::RateLimit(spec) => Some(spec),
+                            _ => None,
+                        })
+                        .collect();
+                    let context = KeyContext {
+                        parts,
+                        client_ip,
+                        api_key: admitted.api_key.as_ref(),
+                        resolver: &inner.resolver,
+                    };
+                    if let Some(headers) = rate_limit::enforce(inner, &specs, &context).await? {
+                        // With several limits, the one with the fewest requests left is shown.
+                        if admitted
+                            .rate_limit
+                            .as_ref()
+                            .is_none_or(|shown| headers.remaining() < shown.remaining())
+                        {
+                            admitted.rate_limit = Some(headers);
+                        }
                     }
+                    checks = &checks[run..];
+                    continue;
                 }
                 Check::ApiKey => {
-                    let id = api_key::enforce(&self.inner.keys, policy.handler, parts, client_ip)?;
+                    let id = api_key::enforce(&inner.keys, policy.handler, parts, client_ip)?;
                     admitted.api_key = Some(id);
                 }
+                Check::Exempt => {}
             }
+            checks = rest;
         }
         Ok(admitted)
     }
@@ -160,20 +293,22 @@ fn fallback() -> &'static Engine {
              (key-protected routes answer 401). Attach one with \
              `router.layer(policy_runtime::Engine::builder().build()?)`"
         );
-        EngineBuilder::new_unchecked()
+        Engine::builder().assemble()
     })
 }
 
-impl EngineBuilder {
-    fn new_unchecked() -> Engine {
-        Engine {
-            inner: Arc::new(EngineInner {
-                limiter: Box::new(MemoryStore::new()),
-                keys: ApiKeyStore::new(),
-            }),
-        }
-    }
+/// Every `#[rate_limit]` of every handler in the program.
+fn registered_specs() -> impl Iterator<Item = &'static RateLimitSpec> {
+    inventory::iter::<Registration>
+        .into_iter()
+        .flat_map(|registration| registration.0.checks.iter())
+        .filter_map(|check| match check {
+            Check::RateLimit(spec) => Some(spec),
+            _ => None,
+        })
+}
 
+impl EngineBuilder {
     /// Accepts `secret` as an API key named `name`. Only its SHA-256 digest is kept.
     ///
     /// The name appears in logs and in [`ApiKeyId`]; the key never does.
@@ -219,7 +354,113 @@ impl EngineBuilder {
         self
     }
 
-    /// Counts limits in `store` instead of the default [`MemoryStore`].
+    /// Reads every setting the environment holds:
+    ///
+    /// | variable | meaning |
+    /// | --- | --- |
+    /// | `API_KEYS`, `API_KEY_1`, `API_KEY_2`, ... | API keys, see [`EngineBuilder::api_keys_from_env`] |
+    /// | `TRUSTED_PROXIES` | comma list of proxy networks whose forwarding headers are believed |
+    /// | `RATELIMIT_IPV6_PREFIX` | prefix length IPv6 clients are grouped by (default 64) |
+    /// | `RATELIMIT_DEFAULT` | default limits, as `"200/day; 50/hour"` |
+    /// | `RATELIMIT_EXEMPT_IPS` | comma list of addresses or networks never limited |
+    /// | `POLICY_LIMIT_<NAME>` | the limits of `#[rate_limit(policy = "name")]` |
+    ///
+    /// A value that does not parse is a build error naming the variable.
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder().from_env().build();
+    /// # drop(engine);
+    /// ```
+    pub fn from_env(self) -> Self {
+        self.from_vars(std::env::vars())
+    }
+
+    /// Like [`EngineBuilder::from_env`], from the given variables instead of
+    /// the process environment.
+    ///
+    /// ```
+    /// let vars = [
+    ///     ("TRUSTED_PROXIES".to_string(), "10.0.0.0/8".to_string()),
+    ///     ("RATELIMIT_DEFAULT".to_string(), "200/day; 50/hour".to_string()),
+    ///     ("POLICY_LIMIT_LOGIN".to_string(), "5/hour".to_string()),
+    /// ];
+    /// let engine = policy_runtime::Engine::builder().from_vars(vars).build().unwrap();
+    /// # drop(engine);
+    /// ```
+    pub fn from_vars(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        for (variable, value) in &vars {
+            match variable.as_str() {
+                "TRUSTED_PROXIES" => {
+                    let resolver = std::mem::take(&mut self.resolver);
+                    self.resolver = match resolver.clone().trusted_proxies_from_list(variable, value) {
+                        Ok(resolver) => resolver,
+                        Err(error) => {
+                            self.problems.push(error.to_string());
+                            resolver
+                        }
+                    };
+                }
+                "RATELIMIT_IPV6_PREFIX" => match value.trim().parse::<u8>() {
+                    Ok(bits) => self = self.ipv6_prefix(bits),
+                    Err(_) => self.problems.push(format!(
+                        "{variable}: `{value}` is not a prefix length; use a number from 0 to 128, such as 64"
+                    )),
+                },
+                _ => {}
+            }
+        }
+        self = self.rate_limits_from_vars(&vars);
+        self.api_keys_from_vars(vars)
+    }
+
+    /// Believes `X-Forwarded-For`, `Forwarded` and `X-Real-IP` only from
+    /// these proxy networks; the client is then the right-most address that
+    /// is not a trusted proxy. See [`ClientIpResolver`].
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder()
+    ///     .trusted_proxies(["10.0.0.0/8", "::1"])
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(engine);
+    /// ```
+    pub fn trusted_proxies<I, S>(mut self, networks: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let resolver = std::mem::take(&mut self.resolver);
+        self.resolver = match resolver.clone().trusted_proxies(networks) {
+            Ok(resolver) => resolver,
+            Err(error) => {
+                self.problems.push(error.to_string());
+                resolver
+            }
+        };
+        self
+    }
+
+    /// Groups IPv6 clients by this prefix length for limiting (64 by default),
+    /// so one host cannot rotate through the addresses of its network.
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder().ipv6_prefix(56).build().unwrap();
+    /// # drop(engine);
+    /// ```
+    pub fn ipv6_prefix(mut self, bits: u8) -> Self {
+        let resolver = std::mem::take(&mut self.resolver);
+        self.resolver = match resolver.clone().ipv6_prefix(bits) {
+            Ok(resolver) => resolver,
+            Err(error) => {
+                self.problems.push(error.to_string());
+                resolver
+            }
+        };
+        self
+    }
+
+    /// Counts limits in `store` instead of the default [`crate::MemoryStore`].
     ///
     /// ```
     /// use policy_runtime::{Engine, FakeRelativeClock, MemoryStore};
@@ -233,7 +474,28 @@ impl EngineBuilder {
         self
     }
 
+    /// Runs the engine's own time (penalty blocks, and the default in-memory
+    /// store) on a fake clock that tests move by hand.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use policy_runtime::{Engine, FakeRelativeClock};
+    ///
+    /// let clock = FakeRelativeClock::default();
+    /// let engine = Engine::builder().clock(clock.clone()).build().unwrap();
+    /// clock.advance(Duration::from_secs(60));
+    /// # drop(engine);
+    /// ```
+    pub fn clock(mut self, clock: FakeRelativeClock) -> Self {
+        self.clock = EngineClock::Fake(clock);
+        self
+    }
+
     /// Checks the whole configuration and returns the engine, or every problem found.
+    ///
+    /// Among the checks: every `#[rate_limit(policy = "name")]` in the
+    /// program must be defined, by [`EngineBuilder::policy`] or
+    /// `POLICY_LIMIT_<NAME>`.
     ///
     /// ```
     /// match policy_runtime::Engine::builder().api_key("ci", "").build() {
@@ -241,18 +503,40 @@ impl EngineBuilder {
     ///     Err(error) => eprintln!("{error}"), // lists every problem, one per line
     /// }
     /// ```
-    pub fn build(self) -> Result<Engine, BuildError> {
+    pub fn build(mut self) -> Result<Engine, BuildError> {
+        for spec in registered_specs() {
+            if let Limits::Named(name) = spec.limits {
+                if !self.rate_limit.resolve_named(name) {
+                    self.problems.push(format!(
+                        "`{}` uses the rate-limit policy `{name}`, which is not defined; define it with \
+                         `EngineBuilder::policy(\"{name}\", \"5/hour\")` or the environment variable {}",
+                        spec.scope,
+                        policy_variable(name)
+                    ));
+                }
+            }
+        }
+        self.problems.dedup();
         if !self.problems.is_empty() {
             return Err(BuildError {
                 problems: self.problems,
             });
         }
-        Ok(Engine {
+        Ok(self.assemble())
+    }
+
+    fn assemble(self) -> Engine {
+        let limiter = self.limiter.unwrap_or_else(|| self.clock.memory_store());
+        Engine {
             inner: Arc::new(EngineInner {
-                limiter: self.limiter.unwrap_or_else(|| Box::new(MemoryStore::new())),
+                limiter,
                 keys: self.keys,
+                resolver: self.resolver,
+                rate_limit: self.rate_limit,
+                clock: self.clock,
+                routes: RouteBook::default(),
             }),
-        })
+        }
     }
 
     fn add_key(&mut self, name: &str, secret: &[u8]) {
@@ -266,6 +550,7 @@ impl fmt::Debug for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Engine")
             .field("keys", &self.inner.keys)
+            .field("resolver", &self.inner.resolver)
             .finish_non_exhaustive()
     }
 }

@@ -9,7 +9,8 @@
 //! reachable only through `policy_runtime::__private`.
 
 use crate::rate_limit::headers::RateLimitHeaders;
-use crate::{Engine, Quota};
+pub use crate::rate_limit::spec::{KeySource, Limits, OnMissingKey, RateLimitSpec};
+use crate::Engine;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -28,16 +29,20 @@ pub struct HandlerPolicy {
 /// One check of a handler.
 #[derive(Debug)]
 pub enum Check {
-    /// `#[rate_limit]`: every quota must admit the request.
-    RateLimit {
-        /// Whose state the quotas count in.
-        scope: &'static str,
-        /// The quotas.
-        quotas: &'static [Quota],
-    },
+    /// `#[rate_limit("...")]`: every quota must admit the request.
+    RateLimit(RateLimitSpec),
+    /// `#[rate_limit(exempt)]`: no limit, not even the engine's defaults.
+    Exempt,
     /// `#[require_api_key]`.
     ApiKey,
 }
+
+/// A handler's policy, registered at start-up so the engine can check named
+/// policies when it is built and find a scope's quotas for operators.
+#[derive(Debug)]
+pub struct Registration(pub &'static HandlerPolicy);
+
+inventory::collect!(Registration);
 
 /// Ties a generated marker type to its handler's policy.
 pub trait Policy: 'static {

@@ -52,6 +52,7 @@ extern crate self as policy_runtime;
 mod api_error;
 mod api_key;
 mod client_ip;
+mod clock;
 mod engine;
 mod error_body;
 mod guard;
@@ -62,12 +63,16 @@ mod rate_limit;
 pub use api_error::ApiError;
 pub use api_key::id::ApiKeyId;
 pub use api_key::store::{ApiKeyStore, KeyError};
-pub use engine::{BuildError, Engine, EngineBuilder};
+pub use client_ip::{ClientIpError, ClientIpResolver};
+pub use engine::{BuildError, Engine, EngineBuilder, LimitState};
 pub use error_body::ErrorBody;
 pub use governor::clock::FakeRelativeClock;
-pub use layer::WithEngine;
-pub use quota::Quota;
+pub use layer::{WithEngine, WithEngineFuture};
+pub use quota::{Quota, QuotaError};
+pub use rate_limit::config::ScopeStats;
+pub use rate_limit::headers::HeaderStyle;
 pub use rate_limit::memory::MemoryStore;
+pub use rate_limit::penalty::Penalty;
 #[cfg(feature = "redis")]
 pub use rate_limit::redis::{FailureMode, RedisConfigError, RedisStore, RedisStoreBuilder};
 pub use rate_limit::store::{
@@ -204,11 +209,17 @@ pub use policy_macros::api_error;
 /// Support for the code the macros generate. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::guard::{Check, Guard, HandlerPolicy, Policy};
+    pub use crate::guard::{
+        Check, Guard, HandlerPolicy, KeySource, Limits, OnMissingKey, Policy, RateLimitSpec,
+        Registration,
+    };
+    pub use crate::ErrorBody;
     pub use crate::Quota;
+    pub use axum::http::request::Parts;
     pub use axum::http::StatusCode;
     pub use axum::response::{IntoResponse, Response};
     pub use core::time::Duration;
+    pub use inventory;
 
     /// The response for an `#[api_error]` value.
     pub fn api_error_response<E: crate::ApiError + ?Sized>(error: &E) -> Response {

@@ -1,8 +1,12 @@
 //! [`Quota`]: how many requests a client may make in a period.
 //!
-//! This module owns the value type only. The `#[rate_limit]` macro parses the
-//! limit string at compile time and emits `Quota::new` calls; enforcing a quota
-//! is the job of [`crate::rate_limit`].
+//! This module owns the value type and the run-time parsing of limit strings
+//! (for limits defined in the engine builder or the environment). The grammar
+//! is the one `#[rate_limit]` checks at compile time: both compile the same
+//! source file. Enforcing a quota is [`crate::rate_limit`]'s job.
+
+#[path = "../../policy-macros/src/quota.rs"]
+mod grammar;
 
 use std::fmt;
 use std::time::Duration;
@@ -24,7 +28,19 @@ use std::time::Duration;
 pub struct Quota {
     count: u32,
     period: Duration,
+    burst: u32,
+    strict: bool,
 }
+
+/// A limit string that does not parse, with the reason.
+///
+/// ```
+/// let error = policy_runtime::Quota::parse_list("20/fortnight").unwrap_err();
+/// assert!(error.to_string().contains("unknown time unit `fortnight`"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct QuotaError(String);
 
 impl Quota {
     /// A quota of `count` requests per `period`.
@@ -47,7 +63,89 @@ impl Quota {
         } else {
             period
         };
-        Self { count, period }
+        Self {
+            count,
+            period,
+            burst: count,
+            strict: false,
+        }
+    }
+
+    /// Parses a limit string with the grammar of `#[rate_limit]`: `"20/hour"`,
+    /// `"20 per hour"`, `"200/day; 50/hour"`, `"10 per 5 minutes"`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use policy_runtime::Quota;
+    ///
+    /// let quotas = Quota::parse_list("200/day; 50/hour").unwrap();
+    /// assert_eq!(quotas, [Quota::new(200, Duration::from_secs(86_400)), Quota::new(50, Duration::from_secs(3_600))]);
+    /// assert!(Quota::parse_list("0/hour").is_err());
+    /// ```
+    pub fn parse_list(text: &str) -> Result<Vec<Quota>, QuotaError> {
+        let specs = grammar::parse_limits(text).map_err(QuotaError)?;
+        Ok(specs
+            .into_iter()
+            .map(|spec| Quota::new(spec.count, Duration::from_secs(spec.period_secs)))
+            .collect())
+    }
+
+    /// The same quota, admitting a burst of `burst` requests at once instead of
+    /// `count` (the rate stays `count` per period). A zero burst is raised to 1.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use policy_runtime::Quota;
+    ///
+    /// let quota = Quota::new(10, Duration::from_secs(1)).with_burst(30);
+    /// assert_eq!(quota.burst(), 30);
+    /// ```
+    pub const fn with_burst(self, burst: u32) -> Self {
+        Self {
+            burst: if burst == 0 { 1 } else { burst },
+            ..self
+        }
+    }
+
+    /// The same quota in strict mode: at most `count` requests in any window
+    /// of length `period`, kept as a log of the last `count` request times.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use policy_runtime::Quota;
+    ///
+    /// assert!(Quota::new(5, Duration::from_secs(3600)).strict().is_strict());
+    /// ```
+    pub const fn strict(self) -> Self {
+        Self {
+            strict: true,
+            ..self
+        }
+    }
+
+    /// How many requests may arrive at once (the count, unless set with
+    /// [`Quota::with_burst`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use policy_runtime::Quota;
+    ///
+    /// assert_eq!(Quota::new(20, Duration::from_secs(3600)).burst(), 20);
+    /// ```
+    pub const fn burst(&self) -> u32 {
+        self.burst
+    }
+
+    /// Whether the quota is strict (see [`Quota::strict`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use policy_runtime::Quota;
+    ///
+    /// assert!(!Quota::new(20, Duration::from_secs(3600)).is_strict());
+    /// ```
+    pub const fn is_strict(&self) -> bool {
+        self.strict
     }
 
     /// How many requests the quota admits per period.

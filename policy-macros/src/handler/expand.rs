@@ -16,9 +16,10 @@
 //! keep their meaning and lints still fire on the user's code.
 
 use super::ast::Handler;
-use super::attr::PolicyAttr;
+use super::attr::{KeyArg, PolicyAttr, RateLimitArgs};
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 
 pub(crate) fn handler(handler: &Handler) -> TokenStream {
     let function = &handler.function;
@@ -55,32 +56,21 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
         sig: signature.clone(),
         block: function.block.clone(),
     };
-    let checks = handler.policies.iter().scan(0usize, |rate_limits, (_, policy)| {
-        Some(match policy {
-            PolicyAttr::RateLimit { quotas } => {
-                *rate_limits += 1;
-                let scope = if *rate_limits == 1 {
-                    quote!(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)))
-                } else {
-                    let suffix = format!("#{rate_limits}");
-                    quote!(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident), #suffix))
-                };
-                let quotas = quotas.iter().map(|quota| {
-                    let count = quota.count;
-                    let secs = quota.period_secs;
-                    quote!(::policy_runtime::__private::Quota::new(
-                        #count,
-                        ::policy_runtime::__private::Duration::from_secs(#secs),
-                    ))
-                });
-                quote!(::policy_runtime::__private::Check::RateLimit {
-                    scope: #scope,
-                    quotas: &[#(#quotas),*],
-                })
+    let mut rate_limits = 0usize;
+    let checks: Vec<TokenStream> = handler
+        .policies
+        .iter()
+        .map(|(_, policy)| match policy {
+            PolicyAttr::RateLimit(args) if args.exempt.is_some() => {
+                quote!(::policy_runtime::__private::Check::Exempt)
+            }
+            PolicyAttr::RateLimit(args) => {
+                rate_limits += 1;
+                rate_limit_check(ident, args, rate_limits)
             }
             PolicyAttr::ApiKey => quote!(::policy_runtime::__private::Check::ApiKey),
         })
-    });
+        .collect();
 
     quote! {
         #(#attrs)*
@@ -103,5 +93,82 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
                     checks: &[#(#checks),*],
                 };
         }
+
+        ::policy_runtime::__private::inventory::submit! {
+            ::policy_runtime::__private::Registration(
+                <#marker as ::policy_runtime::__private::Policy>::POLICY
+            )
+        }
     }
+}
+
+/// One `#[rate_limit]` as a `Check::RateLimit`; `nth` counts the handler's
+/// limits, so that a second one gets its own default scope.
+fn rate_limit_check(ident: &syn::Ident, args: &RateLimitArgs, nth: usize) -> TokenStream {
+    let scope = match &args.scope {
+        Some(scope) => quote!(#scope),
+        None if nth == 1 => {
+            quote!(::core::concat!(
+                ::core::module_path!(),
+                "::",
+                ::core::stringify!(#ident)
+            ))
+        }
+        None => {
+            let suffix = format!("#{nth}");
+            quote!(
+                ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident), #suffix)
+            )
+        }
+    };
+    let limits = match (&args.limits, &args.policy) {
+        (_, Some(name)) => quote!(::policy_runtime::__private::Limits::Named(#name)),
+        (Some((_, Ok(quotas))), None) => {
+            let burst = args.burst.as_ref().map(|burst| quote!(.with_burst(#burst)));
+            let strict = args.strict.as_ref().map(|_| quote!(.strict()));
+            let quotas = quotas.iter().map(|quota| {
+                let count = quota.count;
+                let secs = quota.period_secs;
+                quote!(::policy_runtime::__private::Quota::new(
+                    #count,
+                    ::policy_runtime::__private::Duration::from_secs(#secs),
+                ) #burst #strict)
+            });
+            quote!(::policy_runtime::__private::Limits::Fixed(&[#(#quotas),*]))
+        }
+        // Validation refused every other case.
+        _ => quote!(::policy_runtime::__private::Limits::Fixed(&[])),
+    };
+    let key = match &args.key {
+        None | Some((_, KeyArg::Ip)) => quote!(::policy_runtime::__private::KeySource::Ip),
+        Some((_, KeyArg::ApiKey(_))) => quote!(::policy_runtime::__private::KeySource::ApiKey),
+        Some((_, KeyArg::Global)) => quote!(::policy_runtime::__private::KeySource::Global),
+        Some((_, KeyArg::Header(name))) => {
+            let name = name.value().to_ascii_lowercase();
+            quote!(::policy_runtime::__private::KeySource::Header(#name))
+        }
+        Some((_, KeyArg::Custom(path))) => {
+            // Spanned on the path, so a wrong signature is reported there.
+            let function = quote_spanned!(path.span()=> #path);
+            quote!(::policy_runtime::__private::KeySource::Custom(#function))
+        }
+    };
+    let on_missing = match &args.on_missing {
+        Some(value) if value == "ip" => quote!(::policy_runtime::__private::OnMissingKey::Ip),
+        _ => quote!(::policy_runtime::__private::OnMissingKey::Reject),
+    };
+    let cost = args
+        .cost
+        .as_ref()
+        .and_then(|cost| cost.base10_parse::<u32>().ok())
+        .unwrap_or(1);
+    quote!(::policy_runtime::__private::Check::RateLimit(
+        ::policy_runtime::__private::RateLimitSpec {
+            scope: #scope,
+            limits: #limits,
+            key: #key,
+            on_missing: #on_missing,
+            cost: #cost,
+        }
+    ))
 }

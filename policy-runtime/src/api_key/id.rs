@@ -33,6 +33,10 @@ impl ApiKeyId {
         Self(Arc::from(name))
     }
 
+    pub(crate) fn name_arc(&self) -> Arc<str> {
+        Arc::clone(&self.0)
+    }
+
     /// The key's configured name, e.g. `mobile-app` or `API_KEY_1`.
     ///
     /// ```

@@ -1,98 +1,275 @@
-//! GCRA (the generic cell rate algorithm) over several quotas at once, all or
-//! nothing: a request is counted against every quota or against none.
+//! The limiting arithmetic, over several quotas at once, all or nothing: a
+//! request is counted against every quota or against none.
 //!
-//! This module owns the arithmetic only: theoretical arrival times (TATs) in
-//! nanoseconds on a store's clock. A quota `N/period` has an emission interval
-//! `T = period / N` and a capacity of `N * T`: a client may send `N` requests
-//! at once, then one more every `T`. State lives in the caller.
+//! This module owns the arithmetic only; state lives in the caller as a slice
+//! of `u64` per client, in nanoseconds on the store's clock.
+//!
+//! - A normal quota is GCRA (the generic cell rate algorithm): `N/period` has
+//!   an emission interval `T = period / N` and a capacity of `burst * T`. A
+//!   client may send `burst` requests at once, then one more every `T`. Its
+//!   state is one theoretical arrival time (TAT). In a window of length
+//!   `period`, up to `burst + N - 1` requests can pass (`2N - 1` by default).
+//! - A strict quota keeps a log of the last `N` admission times and admits a
+//!   request only if fewer than `N` fall in the last `period`: never more than
+//!   `N` in any window of length `period`. Its state is `N` slots.
 
 use super::store::Decision;
 use crate::Quota;
 use std::time::Duration;
 
-/// A quota in the units GCRA works in.
+/// A quota in the units the arithmetic works in, and where its state sits.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limit {
     pub(crate) quota: Quota,
-    interval: u64,
-    capacity: u64,
+    kind: Kind,
+    /// Index of the limit's first state slot.
+    offset: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Gcra { interval: u64, capacity: u64 },
+    Strict { period: u64, slots: usize },
+}
+
+/// The limits of a scope, laid out over one state slice.
+pub(crate) fn layout(quotas: &[Quota]) -> (Box<[Limit]>, usize) {
+    let mut offset = 0;
+    let limits = quotas
+        .iter()
+        .map(|quota| {
+            let kind = if quota.is_strict() {
+                Kind::Strict {
+                    period: nanos(quota.period()),
+                    slots: quota.count() as usize,
+                }
+            } else {
+                let interval = nanos(quota.replenish_interval()).max(1);
+                Kind::Gcra {
+                    interval,
+                    capacity: interval.saturating_mul(u64::from(quota.burst())),
+                }
+            };
+            let limit = Limit {
+                quota: *quota,
+                kind,
+                offset,
+            };
+            offset += limit.slots();
+            limit
+        })
+        .collect();
+    (limits, offset)
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl Limit {
-    pub(crate) fn new(quota: Quota) -> Self {
-        let interval = u64::try_from(quota.replenish_interval().as_nanos())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        Self {
-            quota,
-            interval,
-            capacity: interval.saturating_mul(u64::from(quota.count())),
+    fn slots(&self) -> usize {
+        match self.kind {
+            Kind::Gcra { .. } => 1,
+            Kind::Strict { slots, .. } => slots,
+        }
+    }
+
+    fn state<'s>(&self, state: &'s [u64]) -> &'s [u64] {
+        &state[self.offset..self.offset + self.slots()]
+    }
+
+    fn state_mut<'s>(&self, state: &'s mut [u64]) -> &'s mut [u64] {
+        &mut state[self.offset..self.offset + self.slots()]
+    }
+}
+
+/// What one limit says about one request.
+enum Verdict {
+    Admit { remaining: u32, reset: u64 },
+    Refuse { wait: u64, busy: u64 },
+}
+
+impl Kind {
+    fn judge(&self, state: &[u64], now: u64, cost: u64) -> Verdict {
+        match *self {
+            Kind::Gcra { interval, capacity } => {
+                let start = state[0].max(now);
+                let next = start.saturating_add(interval.saturating_mul(cost));
+                let horizon = now.saturating_add(capacity);
+                if next > horizon {
+                    Verdict::Refuse {
+                        wait: next - horizon,
+                        busy: start - now,
+                    }
+                } else {
+                    Verdict::Admit {
+                        remaining: saturate((horizon - next) / interval),
+                        reset: next - now,
+                    }
+                }
+            }
+            Kind::Strict { period, slots } => {
+                // Slots hold admission time + 1; 0 is an empty slot.
+                let live = |stamp: &&u64| **stamp != 0 && **stamp - 1 + period > now;
+                let in_window = state.iter().filter(live).count() as u64;
+                if in_window + cost > slots as u64 {
+                    let mut stamps: Vec<u64> = state.iter().filter(live).copied().collect();
+                    stamps.sort_unstable();
+                    // The request fits once this many of the oldest have expired.
+                    let must_expire = (in_window + cost - slots as u64) as usize;
+                    let freeing = stamps
+                        .get(must_expire.saturating_sub(1))
+                        .copied()
+                        .unwrap_or(now + 1);
+                    let newest = stamps.last().copied().unwrap_or(now + 1);
+                    Verdict::Refuse {
+                        wait: (freeing - 1 + period).saturating_sub(now),
+                        busy: (newest - 1 + period).saturating_sub(now),
+                    }
+                } else {
+                    Verdict::Admit {
+                        remaining: saturate(slots as u64 - in_window - cost),
+                        reset: period,
+                    }
+                }
+            }
+        }
+    }
+
+    fn commit(&self, state: &mut [u64], now: u64, cost: u64) {
+        match *self {
+            Kind::Gcra { interval, .. } => {
+                state[0] = state[0]
+                    .max(now)
+                    .saturating_add(interval.saturating_mul(cost));
+            }
+            Kind::Strict { period, .. } => {
+                let mut left = cost;
+                for stamp in state.iter_mut() {
+                    if left == 0 {
+                        break;
+                    }
+                    if *stamp == 0 || *stamp - 1 + period <= now {
+                        *stamp = now + 1;
+                        left -= 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn undo(&self, state: &mut [u64], now: u64, cost: u64) {
+        match *self {
+            Kind::Gcra { interval, .. } => {
+                state[0] = state[0].saturating_sub(interval.saturating_mul(cost));
+            }
+            Kind::Strict { .. } => {
+                let mut left = cost;
+                for stamp in state.iter_mut() {
+                    if left > 0 && *stamp == now + 1 {
+                        *stamp = 0;
+                        left -= 1;
+                    }
+                }
+            }
         }
     }
 }
 
-/// Decides one request at `now` against `limits`, with `tats[i]` the state of
-/// `limits[i]` (0 when the client is new). The state changes only when every
+fn saturate(value: u64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+/// Decides one request of weight `cost` at `now` against `limits`, whose state
+/// is `state` (all zeros for a new client). The state changes only when every
 /// limit admits the request.
 ///
 /// On a refusal the decisive limit is the one that makes the client wait
 /// longest, so `retry_after` is never earlier than a retry that succeeds. On
 /// admission it is the limit with the fewest requests left.
-pub(crate) fn decide(limits: &[Limit], tats: &mut [u64], now: u64) -> Decision {
-    debug_assert_eq!(limits.len(), tats.len());
-    let mut refused: Option<(Limit, u64, u64)> = None; // limit, wait, busy-until
-    let mut tightest: Option<(Limit, u32, u64)> = None; // limit, remaining, reset
-    for (limit, tat) in limits.iter().zip(tats.iter()) {
-        let start = (*tat).max(now);
-        let next = start.saturating_add(limit.interval);
-        let horizon = now.saturating_add(limit.capacity);
-        if next > horizon {
-            let wait = next - horizon;
-            if refused.is_none_or(|(_, longest, _)| wait > longest) {
-                refused = Some((*limit, wait, start - now));
+pub(crate) fn decide(limits: &[Limit], state: &mut [u64], now: u64, cost: u32) -> Decision {
+    let cost = u64::from(cost.max(1));
+    let mut refused: Option<(Quota, u64, u64)> = None;
+    let mut tightest: Option<(Quota, u32, u64)> = None;
+    for limit in limits {
+        match limit.kind.judge(limit.state(state), now, cost) {
+            Verdict::Refuse { wait, busy } => {
+                if refused.is_none_or(|(_, longest, _)| wait > longest) {
+                    refused = Some((limit.quota, wait, busy));
+                }
             }
-        } else {
-            let remaining = u32::try_from((horizon - next) / limit.interval).unwrap_or(u32::MAX);
-            if tightest.is_none_or(|(_, fewest, _)| remaining < fewest) {
-                tightest = Some((*limit, remaining, next - now));
+            Verdict::Admit { remaining, reset } => {
+                if tightest.is_none_or(|(_, fewest, _)| remaining < fewest) {
+                    tightest = Some((limit.quota, remaining, reset));
+                }
             }
         }
     }
-    if let Some((limit, wait, busy)) = refused {
+    if let Some((quota, wait, busy)) = refused {
         return Decision {
             allowed: false,
-            quota: limit.quota,
+            quota,
             remaining: 0,
             reset_after: Duration::from_nanos(busy),
             retry_after: Duration::from_nanos(wait),
         };
     }
-    for (limit, tat) in limits.iter().zip(tats.iter_mut()) {
-        *tat = (*tat).max(now).saturating_add(limit.interval);
+    for limit in limits {
+        limit.kind.commit(limit.state_mut(state), now, cost);
     }
     match tightest {
-        Some((limit, remaining, reset)) => Decision {
+        Some((quota, remaining, reset)) => Decision {
             allowed: true,
-            quota: limit.quota,
+            quota,
             remaining,
             reset_after: Duration::from_nanos(reset),
             retry_after: Duration::ZERO,
         },
-        // No limit at all: nothing to count against.
-        None => Decision {
-            allowed: true,
-            quota: Quota::new(u32::MAX, Duration::from_secs(1)),
-            remaining: u32::MAX,
-            reset_after: Duration::ZERO,
-            retry_after: Duration::ZERO,
-        },
+        None => Decision::unlimited(),
     }
 }
 
-/// Whether a state can be forgotten: every TAT is in the past, so a new client
-/// would be treated the same.
-pub(crate) fn is_idle(tats: &[u64], now: u64) -> bool {
-    tats.iter().all(|tat| *tat <= now)
+/// The state of a client without counting a request: requests left and time
+/// until the decisive limit is whole again.
+pub(crate) fn peek(limits: &[Limit], state: &[u64], now: u64) -> Decision {
+    let mut tightest: Option<(Quota, u32, u64)> = None;
+    for limit in limits {
+        if let Verdict::Admit { remaining, reset } = limit.kind.judge(limit.state(state), now, 0) {
+            if tightest.is_none_or(|(_, fewest, _)| remaining < fewest) {
+                tightest = Some((limit.quota, remaining, reset));
+            }
+        }
+    }
+    match tightest {
+        Some((quota, remaining, reset)) => Decision {
+            allowed: remaining > 0,
+            quota,
+            remaining,
+            reset_after: Duration::from_nanos(reset),
+            retry_after: Duration::ZERO,
+        },
+        None => Decision::unlimited(),
+    }
+}
+
+/// Takes back a request that [`decide`] admitted at `now`, when a later check
+/// of the same request refused it.
+pub(crate) fn undo(limits: &[Limit], state: &mut [u64], now: u64, cost: u32) {
+    let cost = u64::from(cost.max(1));
+    for limit in limits {
+        limit.kind.undo(limit.state_mut(state), now, cost);
+    }
+}
+
+/// Whether a state can be forgotten: a new client would be treated the same.
+pub(crate) fn is_idle(limits: &[Limit], state: &[u64], now: u64) -> bool {
+    limits.iter().all(|limit| match limit.kind {
+        Kind::Gcra { .. } => limit.state(state)[0] <= now,
+        Kind::Strict { period, .. } => limit
+            .state(state)
+            .iter()
+            .all(|stamp| *stamp == 0 || *stamp - 1 + period <= now),
+    })
 }
 
 #[cfg(test)]
@@ -100,66 +277,139 @@ mod tests {
     use super::*;
 
     const SECOND: u64 = 1_000_000_000;
+    const MINUTE: u64 = 60 * SECOND;
 
-    fn limits_of(quotas: &[(u32, u64)]) -> Vec<Limit> {
-        quotas
-            .iter()
-            .map(|(count, secs)| Limit::new(Quota::new(*count, Duration::from_secs(*secs))))
-            .collect()
+    fn setup(quotas: &[Quota]) -> (Box<[Limit]>, Vec<u64>) {
+        let (limits, slots) = layout(quotas);
+        (limits, vec![0; slots])
+    }
+
+    fn per(count: u32, secs: u64) -> Quota {
+        Quota::new(count, Duration::from_secs(secs))
     }
 
     #[test]
     fn a_burst_of_n_then_one_per_interval() {
-        let limits = limits_of(&[(3, 3)]);
-        let mut tats = [0];
+        let (limits, mut state) = setup(&[per(3, 3)]);
         for remaining in [2, 1, 0] {
-            let decision = decide(&limits, &mut tats, 0);
+            let decision = decide(&limits, &mut state, 0, 1);
             assert!(decision.allowed);
             assert_eq!(decision.remaining, remaining);
         }
-        let refused = decide(&limits, &mut tats, 0);
+        let refused = decide(&limits, &mut state, 0, 1);
         assert!(!refused.allowed);
         assert_eq!(refused.retry_after, Duration::from_secs(1));
         assert_eq!(refused.reset_after, Duration::from_secs(3));
-        assert!(!decide(&limits, &mut tats, SECOND - 1).allowed);
-        assert!(decide(&limits, &mut tats, SECOND).allowed);
-        assert!(!decide(&limits, &mut tats, SECOND).allowed);
+        assert!(!decide(&limits, &mut state, SECOND - 1, 1).allowed);
+        assert!(decide(&limits, &mut state, SECOND, 1).allowed);
+        assert!(!decide(&limits, &mut state, SECOND, 1).allowed);
+    }
+
+    #[test]
+    fn gcra_can_admit_2n_minus_1_in_one_window() {
+        // 5/hour: 5 at once, then one every 12 minutes: 9 within the first hour.
+        let (limits, mut state) = setup(&[per(5, 3600)]);
+        let mut admitted = Vec::new();
+        for minute in 0..60 {
+            while decide(&limits, &mut state, minute * MINUTE, 1).allowed {
+                admitted.push(minute);
+            }
+        }
+        assert_eq!(admitted, [0, 0, 0, 0, 0, 12, 24, 36, 48]);
+    }
+
+    #[test]
+    fn strict_admits_at_most_n_in_any_window() {
+        let (limits, mut state) = setup(&[per(5, 3600).strict()]);
+        let mut admitted = Vec::new();
+        for minute in 0..180 {
+            while decide(&limits, &mut state, minute * MINUTE, 1).allowed {
+                admitted.push(minute);
+            }
+        }
+        assert_eq!(
+            admitted,
+            [0, 0, 0, 0, 0, 60, 60, 60, 60, 60, 120, 120, 120, 120, 120]
+        );
+        // Any 60-minute window holds at most 5.
+        for start in 0..180 {
+            let in_window = admitted
+                .iter()
+                .filter(|m| (start..start + 60).contains(*m))
+                .count();
+            assert!(
+                in_window <= 5,
+                "{in_window} in the window from minute {start}"
+            );
+        }
+    }
+
+    #[test]
+    fn strict_retry_after_is_when_the_oldest_request_leaves_the_window() {
+        let (limits, mut state) = setup(&[per(2, 60).strict()]);
+        assert!(decide(&limits, &mut state, 0, 1).allowed);
+        assert!(decide(&limits, &mut state, 10 * SECOND, 1).allowed);
+        let refused = decide(&limits, &mut state, 20 * SECOND, 1);
+        assert!(!refused.allowed);
+        assert_eq!(refused.retry_after, Duration::from_secs(40));
+        assert!(!decide(&limits, &mut state, 60 * SECOND - 1, 1).allowed);
+        assert!(decide(&limits, &mut state, 60 * SECOND, 1).allowed);
+    }
+
+    #[test]
+    fn burst_and_cost_change_the_shape() {
+        // 1/second with a burst of 3.
+        let (limits, mut state) = setup(&[per(1, 1).with_burst(3)]);
+        for _ in 0..3 {
+            assert!(decide(&limits, &mut state, 0, 1).allowed);
+        }
+        assert!(!decide(&limits, &mut state, 0, 1).allowed);
+
+        // A request of cost 4 uses 4 of 10.
+        let (limits, mut state) = setup(&[per(10, 60)]);
+        assert_eq!(decide(&limits, &mut state, 0, 4).remaining, 6);
+        assert_eq!(decide(&limits, &mut state, 0, 4).remaining, 2);
+        let refused = decide(&limits, &mut state, 0, 4);
+        assert!(!refused.allowed);
+        // Two more intervals (12 s) make room for 4.
+        assert_eq!(refused.retry_after, Duration::from_secs(12));
     }
 
     #[test]
     fn a_refusal_by_one_limit_consumes_nothing_from_the_others() {
-        let limits = limits_of(&[(10, 60), (1, 1)]);
-        let mut tats = [0, 0];
-        assert!(decide(&limits, &mut tats, 0).allowed);
-        let before = tats;
+        let (limits, mut state) = setup(&[per(10, 60), per(1, 1), per(3, 60).strict()]);
+        assert!(decide(&limits, &mut state, 0, 1).allowed);
+        let before = state.clone();
         for _ in 0..5 {
-            assert!(!decide(&limits, &mut tats, 0).allowed);
+            assert!(!decide(&limits, &mut state, 0, 1).allowed);
         }
-        assert_eq!(tats, before);
-        let decision = decide(&limits, &mut tats, SECOND);
-        assert!(decision.allowed);
-        // 10/minute has had exactly two requests.
-        assert_eq!(decision.quota.count(), 1);
-        let minute = decide(&limits_of(&[(10, 60)]), &mut [tats[0]], SECOND);
-        assert_eq!(minute.remaining, 7);
+        assert_eq!(state, before);
+    }
+
+    #[test]
+    fn undo_takes_back_an_admission() {
+        let (limits, mut state) = setup(&[per(2, 60), per(2, 60).strict()]);
+        assert!(decide(&limits, &mut state, 5, 1).allowed);
+        let before = state.clone();
+        assert!(decide(&limits, &mut state, 7, 1).allowed);
+        undo(&limits, &mut state, 7, 1);
+        assert_eq!(state, before);
+        assert_eq!(decide(&limits, &mut state, 7, 1).remaining, 0);
     }
 
     #[test]
     fn the_longest_wait_decides_a_refusal() {
-        let limits = limits_of(&[(1, 1), (1, 60)]);
-        let mut tats = [0, 0];
-        assert!(decide(&limits, &mut tats, 0).allowed);
-        let refused = decide(&limits, &mut tats, 0);
-        assert_eq!(refused.quota.count(), 1);
+        let (limits, mut state) = setup(&[per(1, 1), per(1, 60)]);
+        assert!(decide(&limits, &mut state, 0, 1).allowed);
+        let refused = decide(&limits, &mut state, 0, 1);
         assert_eq!(refused.retry_after, Duration::from_secs(60));
     }
 
     #[test]
-    fn state_is_idle_once_every_tat_has_passed() {
-        let limits = limits_of(&[(2, 2)]);
-        let mut tats = [0];
-        decide(&limits, &mut tats, 0);
-        assert!(!is_idle(&tats, 0));
-        assert!(is_idle(&tats, SECOND));
+    fn state_is_idle_once_nothing_is_pending() {
+        let (limits, mut state) = setup(&[per(2, 2), per(1, 10).strict()]);
+        decide(&limits, &mut state, 0, 1);
+        assert!(!is_idle(&limits, &state, SECOND));
+        assert!(is_idle(&limits, &state, 10 * SECOND));
     }
 }

@@ -1,58 +1,147 @@
-//! The rate-limit response headers: `X-RateLimit-Limit`, `X-RateLimit-Remaining`,
-//! `X-RateLimit-Reset` (epoch seconds) and, on a 429, `Retry-After` (seconds).
+//! The rate-limit response headers, in two families:
 //!
-//! This module owns turning a [`Decision`] into header values; it does not decide.
+//! - legacy: `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset`
+//!   (epoch seconds) and, on a 429, `Retry-After` (seconds);
+//! - IETF draft-ietf-httpapi-ratelimit-headers-10 structured fields:
+//!   `RateLimit-Policy: "50/3600s";q=50;w=3600` listing every quota that
+//!   applies, and `RateLimit: "50/3600s";r=49;t=72` for the decisive one.
+//!
+//! `Retry-After` goes on every 429 whatever the style. This module owns
+//! turning a [`Decision`] into header values; it does not decide.
 
 use super::store::Decision;
+use crate::Quota;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub(crate) static X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
-pub(crate) static X_RATELIMIT_REMAINING: HeaderName =
-    HeaderName::from_static("x-ratelimit-remaining");
-pub(crate) static X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+static X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+static X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+static X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+/// Which rate-limit header families responses carry.
+///
+/// ```
+/// use policy_runtime::{Engine, HeaderStyle};
+///
+/// let engine = Engine::builder().rate_limit_headers(HeaderStyle::Ietf).build().unwrap();
+/// # drop(engine);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HeaderStyle {
+    /// `X-RateLimit-*` and `Retry-After`.
+    Legacy,
+    /// `RateLimit-Policy` and `RateLimit` (IETF draft -10), and `Retry-After` on a 429.
+    Ietf,
+    /// Both families (the default).
+    #[default]
+    Both,
+    /// Only `Retry-After` on a 429.
+    None,
+}
 
 /// The header values of one decision, computed once and copied onto the response.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct RateLimitHeaders {
-    limit: u32,
-    remaining: u32,
+    style: HeaderStyle,
+    decision: Decision,
     reset_epoch_secs: u64,
-    retry_after_secs: Option<u64>,
+    /// The `RateLimit-Policy` value, when the IETF family is on.
+    policies: Option<HeaderValue>,
 }
 
 impl RateLimitHeaders {
-    pub(crate) fn new(decision: &Decision) -> Self {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO);
+    pub(crate) fn new<'q>(
+        style: HeaderStyle,
+        decision: &Decision,
+        quotas: impl Iterator<Item = &'q Quota>,
+    ) -> Self {
+        let reset_epoch_secs = if matches!(style, HeaderStyle::Legacy | HeaderStyle::Both) {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or(Duration::ZERO);
+            ceil_secs(now + decision.reset_after)
+        } else {
+            0
+        };
+        let policies = matches!(style, HeaderStyle::Ietf | HeaderStyle::Both).then(|| {
+            let mut value = String::new();
+            for quota in quotas {
+                if !value.is_empty() {
+                    value.push_str(", ");
+                }
+                let _ = write!(
+                    value,
+                    "{};q={};w={}",
+                    name(quota),
+                    quota.count(),
+                    window_secs(quota)
+                );
+            }
+            HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+        });
         Self {
-            limit: decision.quota.count(),
-            remaining: decision.remaining,
-            reset_epoch_secs: ceil_secs(now + decision.reset_after),
-            // Rounded up so that a client retrying at the advertised time succeeds.
-            retry_after_secs: (!decision.allowed).then(|| ceil_secs(decision.retry_after).max(1)),
+            style,
+            decision: *decision,
+            reset_epoch_secs,
+            policies,
         }
     }
 
     pub(crate) fn remaining(&self) -> u32 {
-        self.remaining
+        self.decision.remaining
     }
 
     pub(crate) fn apply(&self, headers: &mut HeaderMap) {
-        headers.insert(X_RATELIMIT_LIMIT.clone(), HeaderValue::from(self.limit));
-        headers.insert(
-            X_RATELIMIT_REMAINING.clone(),
-            HeaderValue::from(self.remaining),
-        );
-        headers.insert(
-            X_RATELIMIT_RESET.clone(),
-            HeaderValue::from(self.reset_epoch_secs),
-        );
-        if let Some(secs) = self.retry_after_secs {
+        let decision = &self.decision;
+        if matches!(self.style, HeaderStyle::Legacy | HeaderStyle::Both) {
+            headers.insert(
+                X_RATELIMIT_LIMIT.clone(),
+                HeaderValue::from(decision.quota.count()),
+            );
+            headers.insert(
+                X_RATELIMIT_REMAINING.clone(),
+                HeaderValue::from(decision.remaining),
+            );
+            headers.insert(
+                X_RATELIMIT_RESET.clone(),
+                HeaderValue::from(self.reset_epoch_secs),
+            );
+        }
+        if let Some(policies) = &self.policies {
+            headers.insert(RATELIMIT_POLICY.clone(), policies.clone());
+            let t = if decision.allowed {
+                decision.reset_after
+            } else {
+                decision.retry_after
+            };
+            let value = format!(
+                "{};r={};t={}",
+                name(&decision.quota),
+                decision.remaining,
+                ceil_secs(t)
+            );
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(RATELIMIT.clone(), value);
+            }
+        }
+        if !decision.allowed {
+            // Rounded up so that a client retrying at the advertised time succeeds.
+            let secs = ceil_secs(decision.retry_after).max(1);
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
     }
+}
+
+/// The policy name of a quota in the IETF headers: `"<count>/<seconds>s"`.
+fn name(quota: &Quota) -> String {
+    format!("\"{}/{}s\"", quota.count(), window_secs(quota))
+}
+
+fn window_secs(quota: &Quota) -> u64 {
+    ceil_secs(quota.period())
 }
 
 fn ceil_secs(duration: Duration) -> u64 {
@@ -62,44 +151,61 @@ fn ceil_secs(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Quota;
 
-    #[test]
-    fn retry_after_rounds_up_and_is_at_least_one_second() {
-        let decision = Decision {
-            allowed: false,
-            quota: Quota::new(1, Duration::from_secs(10)),
-            remaining: 0,
+    fn decision(allowed: bool, remaining: u32, retry_after: Duration) -> Decision {
+        Decision {
+            allowed,
+            quota: Quota::new(5, Duration::from_secs(10)),
+            remaining,
             reset_after: Duration::from_millis(9_001),
-            retry_after: Duration::from_millis(1),
-        };
-        let mut headers = HeaderMap::new();
-        RateLimitHeaders::new(&decision).apply(&mut headers);
-        assert_eq!(headers["retry-after"], "1");
-        assert_eq!(headers["x-ratelimit-limit"], "1");
-        assert_eq!(headers["x-ratelimit-remaining"], "0");
+            retry_after,
+        }
+    }
 
-        let decision = Decision {
-            retry_after: Duration::from_millis(2_500),
-            ..decision
-        };
+    fn render(style: HeaderStyle, decision: &Decision) -> HeaderMap {
+        let quotas = [
+            Quota::new(5, Duration::from_secs(10)),
+            Quota::new(100, Duration::from_secs(3600)),
+        ];
         let mut headers = HeaderMap::new();
-        RateLimitHeaders::new(&decision).apply(&mut headers);
-        assert_eq!(headers["retry-after"], "3");
+        RateLimitHeaders::new(style, decision, quotas.iter()).apply(&mut headers);
+        headers
     }
 
     #[test]
-    fn allowed_responses_carry_no_retry_after() {
-        let decision = Decision {
-            allowed: true,
-            quota: Quota::new(5, Duration::from_secs(10)),
-            remaining: 4,
-            reset_after: Duration::from_secs(2),
-            retry_after: Duration::ZERO,
-        };
-        let mut headers = HeaderMap::new();
-        RateLimitHeaders::new(&decision).apply(&mut headers);
+    fn retry_after_rounds_up_and_is_at_least_one_second() {
+        let headers = render(
+            HeaderStyle::Legacy,
+            &decision(false, 0, Duration::from_millis(1)),
+        );
+        assert_eq!(headers["retry-after"], "1");
+        assert_eq!(headers["x-ratelimit-limit"], "5");
+        assert_eq!(headers["x-ratelimit-remaining"], "0");
+        let headers = render(
+            HeaderStyle::None,
+            &decision(false, 0, Duration::from_millis(2_500)),
+        );
+        assert_eq!(headers["retry-after"], "3");
+        assert_eq!(headers.len(), 1);
+    }
+
+    #[test]
+    fn ietf_fields_list_every_policy_and_the_decisive_state() {
+        let headers = render(HeaderStyle::Ietf, &decision(true, 4, Duration::ZERO));
+        assert_eq!(
+            headers["ratelimit-policy"],
+            "\"5/10s\";q=5;w=10, \"100/3600s\";q=100;w=3600"
+        );
+        assert_eq!(headers["ratelimit"], "\"5/10s\";r=4;t=10");
+        assert!(headers.get("x-ratelimit-limit").is_none());
         assert!(headers.get("retry-after").is_none());
-        assert_eq!(headers["x-ratelimit-remaining"], "4");
+
+        let headers = render(
+            HeaderStyle::Both,
+            &decision(false, 0, Duration::from_millis(1_500)),
+        );
+        assert_eq!(headers["ratelimit"], "\"5/10s\";r=0;t=2");
+        assert_eq!(headers["retry-after"], "2");
+        assert_eq!(headers["x-ratelimit-remaining"], "0");
     }
 }

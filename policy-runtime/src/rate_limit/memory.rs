@@ -1,16 +1,18 @@
 //! [`MemoryStore`]: rate-limit state held in this process.
 //!
 //! This module owns the in-memory backend: a concurrent map per scope from
-//! client key to GCRA state, created on first use. The arithmetic is
-//! [`super::gcra`]'s; time comes from a governor clock, so tests can use
-//! governor's `FakeRelativeClock`. It does not touch HTTP or logging.
+//! client key to limiting state, created on first use, and the amortised
+//! eviction of idle clients. The arithmetic is [`super::gcra`]'s; time comes
+//! from a governor clock, so tests can use governor's `FakeRelativeClock`. It
+//! does not touch HTTP or logging.
 //!
 //! Why not governor's keyed limiter: it checks one quota at a time and cannot
 //! take back a request that a later quota refuses, while a request refused by
-//! one of several quotas must consume nothing from the others.
+//! one of several quotas must consume nothing from the others; and it has no
+//! strict (sliding log) mode.
 
 use super::gcra::{self, Limit};
-use super::store::{ClientKey, Decision, LimitRequest, LimiterStore, StoreFuture};
+use super::store::{ClientKey, Decision, LimitRequest, LimiterStore, StoreError, StoreFuture};
 use crate::Quota;
 use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock, Reference};
@@ -18,32 +20,35 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-/// The state of one scope: its limits and every client's TATs.
+/// The state of one scope: its limits and every client's state.
 struct Scope {
-    quotas: &'static [Quota],
+    quotas: Box<[Quota]>,
     limits: Box<[Limit]>,
+    slots: usize,
     clients: Clients,
-    /// Clients added since the scope was created; with `sweep_at`, paces the
-    /// amortised eviction of idle clients.
+    /// Clients added so far; with `sweep_at`, paces the amortised eviction.
     added: AtomicU64,
     sweep_at: AtomicU64,
 }
 
-/// The fewest additions between two sweeps, so small maps are not swept often.
-const MIN_SWEEP_INTERVAL: u64 = 1024;
-
-/// One TAT per client when the scope has one quota (the common case, kept
-/// compact), a boxed slice of them otherwise.
+/// One `u64` per client when the scope needs one slot (a single non-strict
+/// quota, the common case, kept compact); a boxed slice otherwise.
 enum Clients {
     One(DashMap<ClientKey, u64>),
     Many(DashMap<ClientKey, Box<[u64]>>),
 }
 
+/// The fewest additions between two sweeps, so small maps are not swept often.
+const MIN_SWEEP_INTERVAL: u64 = 1024;
+
 /// Rate-limit state held in this process: exact for one instance, lost on restart.
 ///
-/// GCRA: `N/period` lets a burst of `N` through, then one more request every
-/// `period / N`. When a handler has several quotas, a request is counted
-/// against all of them or, if any refuses it, against none. Tests can pass a
+/// `N/period` lets a burst of `N` through, then one more request every
+/// `period / N` (GCRA); strict quotas admit at most `N` in any window of length
+/// `period`. When a request meets several quotas, it is counted against all of
+/// them or, if any refuses it, against none. Clients whose state has fully
+/// replenished are evicted as new clients arrive (amortised, no background
+/// task), and the memory is returned. Tests can pass a
 /// [`FakeRelativeClock`](crate::FakeRelativeClock) to [`MemoryStore::with_clock`]
 /// and move time by hand.
 ///
@@ -51,23 +56,23 @@ enum Clients {
 /// use std::time::Duration;
 /// use policy_runtime::{ClientKey, FakeRelativeClock, LimitRequest, LimiterStore, MemoryStore, Quota};
 ///
-/// static QUOTAS: [Quota; 1] = [Quota::new(1, Duration::from_secs(1))];
+/// let quotas = [Quota::new(1, Duration::from_secs(1))];
 /// let clock = FakeRelativeClock::default();
 /// let store = MemoryStore::with_clock(clock.clone());
 /// let key = ClientKey::Ip("192.0.2.7".parse().unwrap());
-/// let request = LimitRequest { scope: "doc", key: &key, quotas: &QUOTAS };
+/// let request = [LimitRequest { scope: "doc", key: &key, quotas: &quotas, cost: 1 }];
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// assert!(store.check(request).await.unwrap().allowed);
-/// assert!(!store.check(request).await.unwrap().allowed);
+/// assert!(store.check(&request).await.unwrap().allowed);
+/// assert!(!store.check(&request).await.unwrap().allowed);
 /// clock.advance(Duration::from_secs(1));
-/// assert!(store.check(request).await.unwrap().allowed);
+/// assert!(store.check(&request).await.unwrap().allowed);
 /// # });
 /// ```
 pub struct MemoryStore<C: Clock = DefaultClock> {
     clock: C,
     origin: C::Instant,
-    scopes: RwLock<HashMap<&'static str, Arc<Scope>>>,
+    scopes: RwLock<HashMap<Box<str>, Arc<Scope>>>,
 }
 
 impl MemoryStore {
@@ -108,70 +113,106 @@ impl<C: Clock> MemoryStore<C> {
         }
     }
 
+    /// How many clients the store holds state for, over every scope. Idle
+    /// clients are counted until the next sweep removes them.
+    ///
+    /// ```
+    /// assert_eq!(policy_runtime::MemoryStore::new().clients(), 0);
+    /// ```
+    pub fn clients(&self) -> usize {
+        let scopes = self.scopes.read().unwrap_or_else(|p| p.into_inner());
+        scopes.values().map(|scope| scope.len()).sum()
+    }
+
+    /// Removes every idle client now, instead of waiting for the amortised
+    /// sweep, and returns the memory.
+    ///
+    /// ```
+    /// let store = policy_runtime::MemoryStore::new();
+    /// store.evict_idle();
+    /// assert_eq!(store.clients(), 0);
+    /// ```
+    pub fn evict_idle(&self) {
+        let now = self.now();
+        let scopes: Vec<Arc<Scope>> = {
+            let scopes = self.scopes.read().unwrap_or_else(|p| p.into_inner());
+            scopes.values().cloned().collect()
+        };
+        for scope in scopes {
+            scope.sweep(now);
+        }
+    }
+
     /// Nanoseconds since the store was created, on its clock.
     fn now(&self) -> u64 {
         self.clock.now().duration_since(self.origin).as_u64()
     }
 
-    fn scope(&self, name: &'static str, quotas: &'static [Quota]) -> Arc<Scope> {
+    fn scope(&self, name: &str, quotas: &[Quota]) -> Arc<Scope> {
         {
             let scopes = self.scopes.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(found) = scopes.get(name).filter(|s| same_quotas(s.quotas, quotas)) {
+            if let Some(found) = scopes.get(name).filter(|s| *s.quotas == *quotas) {
                 return Arc::clone(found);
             }
         }
         let mut scopes = self.scopes.write().unwrap_or_else(|p| p.into_inner());
         let entry = scopes
-            .entry(name)
+            .entry(name.into())
             .or_insert_with(|| Arc::new(Scope::new(quotas)));
-        if !same_quotas(entry.quotas, quotas) {
-            // Two handlers sharing a scope name with different quotas: the
-            // later definition replaces the earlier one rather than mixing them.
+        if *entry.quotas != *quotas {
+            // The quotas of a scope changed (two handlers sharing a scope
+            // name with different quotas): the new definition starts afresh
+            // rather than reading state laid out for other quotas.
             *entry = Arc::new(Scope::new(quotas));
         }
         Arc::clone(entry)
     }
+
+    fn existing_scope(&self, name: &str) -> Option<Arc<Scope>> {
+        let scopes = self.scopes.read().unwrap_or_else(|p| p.into_inner());
+        scopes.get(name).cloned()
+    }
 }
 
 impl Scope {
-    fn new(quotas: &'static [Quota]) -> Self {
-        let limits: Box<[Limit]> = quotas.iter().copied().map(Limit::new).collect();
-        let clients = if limits.len() == 1 {
+    fn new(quotas: &[Quota]) -> Self {
+        let (limits, slots) = gcra::layout(quotas);
+        let clients = if slots == 1 {
             Clients::One(DashMap::new())
         } else {
             Clients::Many(DashMap::new())
         };
         Scope {
-            quotas,
+            quotas: quotas.into(),
             limits,
+            slots,
             clients,
             added: AtomicU64::new(0),
             sweep_at: AtomicU64::new(MIN_SWEEP_INTERVAL),
         }
     }
 
-    fn decide(&self, key: &ClientKey, now: u64) -> Decision {
-        let decision = match &self.clients {
+    /// Runs `f` on a client's state, creating it if needed.
+    fn with_state<R>(&self, key: &ClientKey, now: u64, f: impl FnOnce(&mut [u64]) -> R) -> R {
+        let result = match &self.clients {
             Clients::One(clients) => match clients.get_mut(key) {
-                Some(mut tat) => {
-                    return gcra::decide(&self.limits, std::slice::from_mut(&mut *tat), now)
-                }
+                Some(mut slot) => return f(std::slice::from_mut(&mut *slot)),
                 None => {
-                    let mut tat = clients.entry(key.clone()).or_insert(0);
-                    gcra::decide(&self.limits, std::slice::from_mut(&mut *tat), now)
+                    let mut slot = clients.entry(key.clone()).or_insert(0);
+                    f(std::slice::from_mut(&mut *slot))
                 }
             },
             Clients::Many(clients) => match clients.get_mut(key) {
-                Some(mut tats) => return gcra::decide(&self.limits, &mut tats, now),
+                Some(mut slots) => return f(&mut slots),
                 None => {
-                    let mut tats = clients
+                    let mut slots = clients
                         .entry(key.clone())
-                        .or_insert_with(|| vec![0; self.limits.len()].into_boxed_slice());
-                    gcra::decide(&self.limits, &mut tats, now)
+                        .or_insert_with(|| vec![0; self.slots].into_boxed_slice());
+                    f(&mut slots)
                 }
             },
         };
-        // A new client was added (and its map guard is released): maybe sweep.
+        // A client was added and its map guard released: maybe sweep.
         let added = self.added.fetch_add(1, Ordering::Relaxed) + 1;
         let due = self.sweep_at.load(Ordering::Relaxed);
         if added >= due {
@@ -185,21 +226,45 @@ impl Scope {
                 self.sweep(now);
             }
         }
-        decision
+        result
+    }
+
+    fn peek(&self, key: &ClientKey, now: u64) -> Option<Decision> {
+        match &self.clients {
+            Clients::One(clients) => clients
+                .get(key)
+                .map(|slot| gcra::peek(&self.limits, std::slice::from_ref(&*slot), now)),
+            Clients::Many(clients) => clients
+                .get(key)
+                .map(|slots| gcra::peek(&self.limits, &slots, now)),
+        }
+    }
+
+    fn forget(&self, key: &ClientKey) {
+        match &self.clients {
+            Clients::One(clients) => {
+                clients.remove(key);
+            }
+            Clients::Many(clients) => {
+                clients.remove(key);
+            }
+        }
     }
 
     /// Forgets every client whose state has fully replenished (a new client
     /// would be treated the same) and returns the memory. Amortised: it runs
-    /// after as many additions as there were clients, so each addition pays
-    /// for a constant share.
+    /// after as many additions as there were clients, so each addition pays a
+    /// constant share.
     fn sweep(&self, now: u64) {
         match &self.clients {
             Clients::One(clients) => {
-                clients.retain(|_, tat| !gcra::is_idle(std::slice::from_ref(tat), now));
+                clients.retain(|_, slot| {
+                    !gcra::is_idle(&self.limits, std::slice::from_ref(slot), now)
+                });
                 clients.shrink_to_fit();
             }
             Clients::Many(clients) => {
-                clients.retain(|_, tats| !gcra::is_idle(tats, now));
+                clients.retain(|_, slots| !gcra::is_idle(&self.limits, slots, now));
                 clients.shrink_to_fit();
             }
         }
@@ -213,8 +278,40 @@ impl Scope {
     }
 }
 
-fn same_quotas(a: &'static [Quota], b: &'static [Quota]) -> bool {
-    std::ptr::eq(a, b) || a == b
+impl<C> MemoryStore<C>
+where
+    C: Clock,
+{
+    fn decide(&self, requests: &[LimitRequest<'_>]) -> Result<Decision, StoreError> {
+        let now = self.now();
+        let mut decisive: Option<Decision> = None;
+        for (index, request) in requests.iter().enumerate() {
+            if request.quotas.is_empty() {
+                return Err(StoreError::new(format!(
+                    "the rate-limit check of `{}` declared no quota",
+                    request.scope
+                )));
+            }
+            let scope = self.scope(request.scope, request.quotas);
+            let decision = scope.with_state(request.key, now, |state| {
+                gcra::decide(&scope.limits, state, now, request.cost)
+            });
+            if !decision.allowed {
+                // Take back what the earlier checks of this request counted.
+                for earlier in &requests[..index] {
+                    let scope = self.scope(earlier.scope, earlier.quotas);
+                    scope.with_state(earlier.key, now, |state| {
+                        gcra::undo(&scope.limits, state, now, earlier.cost)
+                    });
+                }
+                return Ok(decision);
+            }
+            if decisive.is_none_or(|best| decision.remaining < best.remaining) {
+                decisive = Some(decision);
+            }
+        }
+        Ok(decisive.unwrap_or_else(Decision::unlimited))
+    }
 }
 
 impl<C> LimiterStore for MemoryStore<C>
@@ -222,13 +319,22 @@ where
     C: Clock + Send + Sync + 'static,
     C::Instant: Send + Sync,
 {
-    fn check<'a>(&'a self, request: LimitRequest<'a>) -> StoreFuture<'a> {
-        if request.quotas.is_empty() {
-            return StoreFuture::ready(Err(super::store::StoreError::new(
-                "a rate-limit policy declared no quota",
-            )));
+    fn check<'a>(&'a self, requests: &'a [LimitRequest<'a>]) -> StoreFuture<'a> {
+        StoreFuture::ready(self.decide(requests))
+    }
+
+    fn peek<'a>(&'a self, request: LimitRequest<'a>) -> StoreFuture<'a, Option<Decision>> {
+        let now = self.now();
+        let state = self
+            .existing_scope(request.scope)
+            .and_then(|scope| scope.peek(request.key, now));
+        StoreFuture::ready(Ok(state))
+    }
+
+    fn reset<'a>(&'a self, scope: &'a str, key: &'a ClientKey) -> StoreFuture<'a, ()> {
+        if let Some(scope) = self.existing_scope(scope) {
+            scope.forget(key);
         }
-        let scope = self.scope(request.scope, request.quotas);
-        StoreFuture::ready(Ok(scope.decide(request.key, self.now())))
+        StoreFuture::ready(Ok(()))
     }
 }

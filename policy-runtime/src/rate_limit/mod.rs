@@ -1,36 +1,94 @@
 //! The rate-limit policy: key the request, ask the store, answer 429 or go on.
 //!
-//! This module owns the decision flow and its log events. Where state lives is
-//! [`store`]'s business; the header format is [`headers`]'.
+//! This module owns the decision flow of the rate-limit checks of one request
+//! (exemptions, penalty blocks, one atomic store call, counters) and its log
+//! events, for a handler's own limits and for the engine's default limits.
+//! Where state lives is [`store`]'s business; the key is [`key`]'s; the
+//! header format is [`headers`]'.
 
+pub(crate) mod config;
+pub(crate) mod defaults;
 pub(crate) mod gcra;
 pub(crate) mod headers;
+pub(crate) mod key;
 pub(crate) mod memory;
+pub(crate) mod penalty;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
+pub(crate) mod spec;
 pub(crate) mod store;
 
-use crate::client_ip::MISSING_CONNECT_INFO_FIX;
+use crate::engine::EngineInner;
 use crate::{ErrorBody, Quota};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use headers::RateLimitHeaders;
+use key::KeyContext;
+use smallvec::SmallVec;
+use spec::{Limits, RateLimitSpec};
 use std::net::IpAddr;
-use store::{ClientKey, LimitRequest, LimiterStore};
+use store::{ClientKey, Decision, LimitRequest};
 
-/// Checks one `#[rate_limit]` policy for one request.
+/// Checks consecutive `#[rate_limit]` attributes of one request together: the
+/// request counts against all of them or none. `Ok(None)` when exempt.
 pub(crate) async fn enforce(
-    store: &dyn LimiterStore,
-    scope: &'static str,
-    quotas: &'static [Quota],
+    engine: &EngineInner,
+    specs: &[&RateLimitSpec],
+    context: &KeyContext<'_>,
+) -> Result<Option<RateLimitHeaders>, Response> {
+    if engine.rate_limit.is_exempt(context) {
+        tracing::debug!(
+            policy = "rate_limit",
+            scope = specs[0].scope,
+            client_ip = context.client_ip.map(tracing::field::display),
+            outcome = "exempt",
+            "rate limit skipped for an exempt client"
+        );
+        return Ok(None);
+    }
+    let mut keys: SmallVec<[ClientKey; 2]> = SmallVec::new();
+    let mut quotas: SmallVec<[&[Quota]; 2]> = SmallVec::new();
+    for spec in specs {
+        keys.push(key::resolve(spec, context)?);
+        quotas.push(match &spec.limits {
+            Limits::Fixed(quotas) => quotas,
+            Limits::Named(name) => engine.rate_limit.named(name).ok_or_else(|| {
+                tracing::error!(policy = "rate_limit", scope = spec.scope, "no limits are defined for policy `{name}`; define them with `EngineBuilder::policy` or POLICY_LIMIT_<NAME>");
+                ErrorBody::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "Internal Server Error").into_response()
+            })?,
+        });
+    }
+    let requests: SmallVec<[LimitRequest<'_>; 2]> = specs
+        .iter()
+        .zip(&keys)
+        .zip(&quotas)
+        .map(|((spec, key), quotas)| LimitRequest {
+            scope: spec.scope,
+            key,
+            quotas,
+            cost: spec.cost,
+        })
+        .collect();
+    judge(engine, &requests, context.client_ip).await
+}
+
+/// Checks the default limits of a route without a policy of its own, keyed
+/// by client IP in the route's scope.
+pub(crate) async fn enforce_defaults(
+    engine: &EngineInner,
+    scope: &str,
     client_ip: Option<IpAddr>,
-) -> Result<RateLimitHeaders, Response> {
+) -> Result<Option<RateLimitHeaders>, Response> {
+    let Some(defaults) = &engine.rate_limit.defaults else {
+        return Ok(None);
+    };
     let Some(ip) = client_ip else {
         tracing::error!(
             policy = "rate_limit",
             scope,
             outcome = "error",
-            "{MISSING_CONNECT_INFO_FIX}"
+            "{}",
+            crate::client_ip::MISSING_CONNECT_INFO_FIX
         );
         return Err(ErrorBody::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -39,18 +97,59 @@ pub(crate) async fn enforce(
         )
         .into_response());
     };
-    let key = ClientKey::Ip(ip);
-    let decision = match store
-        .check(LimitRequest {
-            scope,
-            key: &key,
-            quotas,
-        })
-        .await
-    {
+    if engine.rate_limit.is_exempt_ip(ip) {
+        tracing::debug!(policy = "rate_limit", scope, client_ip = %ip, outcome = "exempt", "rate limit skipped for an exempt client");
+        return Ok(None);
+    }
+    let key = ClientKey::Ip(engine.resolver.group(ip));
+    let requests = [LimitRequest {
+        scope,
+        key: &key,
+        quotas: defaults,
+        cost: 1,
+    }];
+    judge(engine, &requests, client_ip).await
+}
+
+/// The common part: penalty blocks, the store's decision, counters, logs,
+/// headers and the 429.
+async fn judge(
+    engine: &EngineInner,
+    requests: &[LimitRequest<'_>],
+    client_ip: Option<IpAddr>,
+) -> Result<Option<RateLimitHeaders>, Response> {
+    let client_ip = client_ip.map(tracing::field::display);
+    let all_quotas = || requests.iter().flat_map(|request| request.quotas.iter());
+    if let Some(penalty) = &engine.rate_limit.penalty {
+        let now = engine.clock.now();
+        for request in requests {
+            if let Some(left) = penalty.blocked(request.key, now) {
+                tracing::warn!(
+                    policy = "rate_limit",
+                    scope = request.scope,
+                    key_kind = request.key.kind(),
+                    client_ip,
+                    outcome = "deny",
+                    reason = "blocked",
+                    "client blocked after repeated violations"
+                );
+                engine.rate_limit.count(request.scope, false);
+                let decision = Decision {
+                    allowed: false,
+                    quota: request.quotas[0],
+                    remaining: 0,
+                    reset_after: left,
+                    retry_after: left,
+                };
+                let message = "Too Many Requests: blocked after repeated violations".to_owned();
+                return Err(too_many_requests(engine, &decision, all_quotas(), message));
+            }
+        }
+    }
+    let decision = match engine.limiter.check(requests).await {
         Ok(decision) => decision,
         Err(error) => {
-            tracing::error!(policy = "rate_limit", scope, client_ip = %ip, outcome = "error", %error, "rate-limit store failed; refusing the request");
+            tracing::error!(policy = "rate_limit", scope = requests[0].scope, client_ip, outcome = "error", %error, "rate-limit store failed; refusing the request");
             return Err(ErrorBody::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SERVICE_UNAVAILABLE",
@@ -59,18 +158,56 @@ pub(crate) async fn enforce(
             .into_response());
         }
     };
-    let headers = RateLimitHeaders::new(&decision);
-    if decision.allowed {
-        tracing::debug!(policy = "rate_limit", scope, client_ip = %ip, limit = %decision.quota, remaining = decision.remaining, outcome = "allow", "rate limit passed");
-        return Ok(headers);
+    // The check whose quota decided, for the log.
+    let decisive = requests
+        .iter()
+        .find(|request| request.quotas.contains(&decision.quota))
+        .unwrap_or(&requests[0]);
+    let (scope, key) = (decisive.scope, decisive.key);
+    // An API key's name, never its secret (the key holds only the name).
+    let key_id = match key {
+        ClientKey::ApiKey(name) => Some(&**name),
+        _ => None,
+    };
+    for request in requests {
+        engine.rate_limit.count(request.scope, decision.allowed);
     }
-    tracing::warn!(policy = "rate_limit", scope, client_ip = %ip, limit = %decision.quota, retry_after_ms = decision.retry_after.as_millis() as u64, outcome = "deny", "rate limit exceeded");
-    let mut response = ErrorBody::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "RATE_LIMITED",
-        format!("Too Many Requests: {}", decision.quota),
-    )
-    .into_response();
-    headers.apply(response.headers_mut());
-    Err(response)
+    if decision.allowed {
+        tracing::debug!(policy = "rate_limit", scope, key_kind = key.kind(), client_ip, key_id, limit = %decision.quota, remaining = decision.remaining, outcome = "allow", "rate limit passed");
+        return Ok(Some(RateLimitHeaders::new(
+            engine.rate_limit.header_style,
+            &decision,
+            all_quotas(),
+        )));
+    }
+    tracing::warn!(policy = "rate_limit", scope, key_kind = key.kind(), client_ip, key_id, limit = %decision.quota, retry_after_ms = decision.retry_after.as_millis() as u64, outcome = "deny", "rate limit exceeded");
+    if let Some(penalty) = &engine.rate_limit.penalty {
+        if let Some(block) = penalty.strike(key, engine.clock.now()) {
+            tracing::warn!(
+                policy = "rate_limit",
+                scope,
+                key_kind = key.kind(),
+                client_ip,
+                key_id,
+                block_secs = block.as_secs(),
+                outcome = "block",
+                "client blocked after repeated violations"
+            );
+        }
+    }
+    let message = format!("Too Many Requests: {}", decision.quota);
+    Err(too_many_requests(engine, &decision, all_quotas(), message))
+}
+
+fn too_many_requests<'q>(
+    engine: &EngineInner,
+    decision: &Decision,
+    quotas: impl Iterator<Item = &'q Quota>,
+    message: String,
+) -> Response {
+    let mut response =
+        ErrorBody::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message).into_response();
+    RateLimitHeaders::new(engine.rate_limit.header_style, decision, quotas)
+        .apply(response.headers_mut());
+    response
 }

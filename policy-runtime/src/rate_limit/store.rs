@@ -9,6 +9,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,41 +20,79 @@ use std::time::Duration;
 ///
 /// let key = ClientKey::Ip("192.0.2.7".parse().unwrap());
 /// assert_eq!(key.to_string(), "ip:192.0.2.7");
+/// assert_eq!(key.kind(), "ip");
+/// assert_eq!(ClientKey::Global.to_string(), "global");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ClientKey {
-    /// The client's IP address.
+    /// The client's IP address (IPv6 grouped by prefix).
     Ip(IpAddr),
+    /// The name of the API key the request presented.
+    ApiKey(Arc<str>),
+    /// The value of a request header.
+    Header(Arc<str>),
+    /// A key from an application's key function.
+    Custom(Arc<str>),
+    /// One bucket for every client.
+    Global,
+}
+
+impl ClientKey {
+    /// What the key is made of: `ip`, `api_key`, `header`, `custom` or `global`.
+    ///
+    /// ```
+    /// use policy_runtime::ClientKey;
+    ///
+    /// assert_eq!(ClientKey::Custom("tenant-7".into()).kind(), "custom");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientKey::Ip(_) => "ip",
+            ClientKey::ApiKey(_) => "api_key",
+            ClientKey::Header(_) => "header",
+            ClientKey::Custom(_) => "custom",
+            ClientKey::Global => "global",
+        }
+    }
 }
 
 impl fmt::Display for ClientKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClientKey::Ip(ip) => write!(f, "ip:{ip}"),
+            ClientKey::ApiKey(name) => write!(f, "api_key:{name}"),
+            ClientKey::Header(value) => write!(f, "header:{value}"),
+            ClientKey::Custom(value) => write!(f, "custom:{value}"),
+            ClientKey::Global => f.write_str("global"),
         }
     }
 }
 
 /// One rate-limit check: every quota of `scope`, for one client.
 ///
+/// A request may carry several checks (stacked `#[rate_limit]` attributes);
+/// a store admits them all or none.
+///
 /// ```
 /// use std::time::Duration;
 /// use policy_runtime::{ClientKey, LimitRequest, Quota};
 ///
-/// static QUOTAS: [Quota; 1] = [Quota::new(20, Duration::from_secs(3600))];
+/// let quotas = [Quota::new(20, Duration::from_secs(3600))];
 /// let key = ClientKey::Ip("192.0.2.7".parse().unwrap());
-/// let request = LimitRequest { scope: "app::score", key: &key, quotas: &QUOTAS };
+/// let request = LimitRequest { scope: "app::score", key: &key, quotas: &quotas, cost: 1 };
 /// assert_eq!(request.quotas[0].count(), 20);
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct LimitRequest<'a> {
     /// The limit's state name: by default the handler's module path and name.
-    pub scope: &'static str,
+    pub scope: &'a str,
     /// Who the request counts against.
     pub key: &'a ClientKey,
     /// Every quota that must admit the request.
-    pub quotas: &'static [Quota],
+    pub quotas: &'a [Quota],
+    /// How many requests this one counts as (at least 1).
+    pub cost: u32,
 }
 
 /// What a store decided for one request.
@@ -88,6 +127,19 @@ pub struct Decision {
     pub retry_after: Duration,
 }
 
+impl Decision {
+    /// The decision when no quota applies.
+    pub(crate) fn unlimited() -> Self {
+        Decision {
+            allowed: true,
+            quota: Quota::new(u32::MAX, Duration::from_secs(1)),
+            remaining: u32::MAX,
+            reset_after: Duration::ZERO,
+            retry_after: Duration::ZERO,
+        }
+    }
+}
+
 /// A backend could not answer a rate-limit check.
 ///
 /// ```
@@ -117,7 +169,7 @@ impl StoreError {
     }
 }
 
-/// The future a [`LimiterStore`] returns.
+/// The future a [`LimiterStore`] returns: a [`Decision`] unless said otherwise.
 ///
 /// In-memory stores answer at once with [`StoreFuture::ready`], which costs no
 /// allocation; networked stores box their future with [`StoreFuture::boxed`].
@@ -126,31 +178,32 @@ impl StoreError {
 /// use policy_runtime::{StoreError, StoreFuture};
 ///
 /// # tokio_test_block(async {
-/// let answer = StoreFuture::ready(Err(StoreError::new("down"))).await;
+/// let future: StoreFuture = StoreFuture::ready(Err(StoreError::new("down")));
+/// let answer = future.await;
 /// assert!(answer.is_err());
 /// # });
 /// # fn tokio_test_block(f: impl std::future::Future<Output = ()>) {
 /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
 /// # }
 /// ```
-pub struct StoreFuture<'a>(StoreFutureInner<'a>);
+pub struct StoreFuture<'a, T = Decision>(StoreFutureInner<'a, T>);
 
-type BoxedCheck<'a> = Pin<Box<dyn Future<Output = Result<Decision, StoreError>> + Send + 'a>>;
+type BoxedAnswer<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-enum StoreFutureInner<'a> {
-    Ready(Option<Result<Decision, StoreError>>),
-    Boxed(BoxedCheck<'a>),
+enum StoreFutureInner<'a, T> {
+    Ready(Option<Result<T, StoreError>>),
+    Boxed(BoxedAnswer<'a, T>),
 }
 
-impl<'a> StoreFuture<'a> {
+impl<'a, T> StoreFuture<'a, T> {
     /// An answer that is already known.
     ///
     /// ```
     /// use policy_runtime::{StoreError, StoreFuture};
     ///
-    /// let _future = StoreFuture::ready(Err(StoreError::new("not configured")));
+    /// let _future: StoreFuture = StoreFuture::ready(Err(StoreError::new("not configured")));
     /// ```
-    pub fn ready(answer: Result<Decision, StoreError>) -> Self {
+    pub fn ready(answer: Result<T, StoreError>) -> Self {
         Self(StoreFutureInner::Ready(Some(answer)))
     }
 
@@ -159,15 +212,15 @@ impl<'a> StoreFuture<'a> {
     /// ```
     /// use policy_runtime::{StoreError, StoreFuture};
     ///
-    /// let _future = StoreFuture::boxed(async { Err(StoreError::new("timeout")) });
+    /// let _future: StoreFuture = StoreFuture::boxed(async { Err(StoreError::new("timeout")) });
     /// ```
-    pub fn boxed(future: impl Future<Output = Result<Decision, StoreError>> + Send + 'a) -> Self {
+    pub fn boxed(future: impl Future<Output = Result<T, StoreError>> + Send + 'a) -> Self {
         Self(StoreFutureInner::Boxed(Box::pin(future)))
     }
 }
 
-impl Future for StoreFuture<'_> {
-    type Output = Result<Decision, StoreError>;
+impl<T: Unpin> Future for StoreFuture<'_, T> {
+    type Output = Result<T, StoreError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().0 {
@@ -190,14 +243,14 @@ impl Future for StoreFuture<'_> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use policy_runtime::{Decision, LimitRequest, LimiterStore, StoreFuture};
+/// use policy_runtime::{ClientKey, Decision, LimitRequest, LimiterStore, StoreFuture};
 ///
 /// /// A store that admits everything, e.g. for a load test.
 /// struct Unlimited;
 ///
 /// impl LimiterStore for Unlimited {
-///     fn check<'a>(&'a self, request: LimitRequest<'a>) -> StoreFuture<'a> {
-///         let quota = request.quotas[0];
+///     fn check<'a>(&'a self, requests: &'a [LimitRequest<'a>]) -> StoreFuture<'a> {
+///         let quota = requests[0].quotas[0];
 ///         StoreFuture::ready(Ok(Decision {
 ///             allowed: true,
 ///             quota,
@@ -205,6 +258,14 @@ impl Future for StoreFuture<'_> {
 ///             reset_after: Duration::ZERO,
 ///             retry_after: Duration::ZERO,
 ///         }))
+///     }
+///
+///     fn peek<'a>(&'a self, _request: LimitRequest<'a>) -> StoreFuture<'a, Option<Decision>> {
+///         StoreFuture::ready(Ok(None))
+///     }
+///
+///     fn reset<'a>(&'a self, _scope: &'a str, _key: &'a ClientKey) -> StoreFuture<'a, ()> {
+///         StoreFuture::ready(Ok(()))
 ///     }
 /// }
 ///
@@ -216,6 +277,18 @@ impl Future for StoreFuture<'_> {
     note = "implement `policy_runtime::LimiterStore` for it, or use `policy_runtime::MemoryStore`"
 )]
 pub trait LimiterStore: Send + Sync + 'static {
-    /// Checks, and if every quota admits it, counts one request.
-    fn check<'a>(&'a self, request: LimitRequest<'a>) -> StoreFuture<'a>;
+    /// Checks one request against every quota of every check and, only if all
+    /// admit it, counts it against all of them. A refusal counts against none.
+    ///
+    /// The decision reports the decisive quota: on a refusal the one that
+    /// makes the client wait longest, otherwise the one with the fewest
+    /// requests left.
+    fn check<'a>(&'a self, requests: &'a [LimitRequest<'a>]) -> StoreFuture<'a>;
+
+    /// A client's current state for one check, without counting a request:
+    /// `None` when the store holds nothing for it (a new client).
+    fn peek<'a>(&'a self, request: LimitRequest<'a>) -> StoreFuture<'a, Option<Decision>>;
+
+    /// Forgets a client's state in a scope, so its next request starts afresh.
+    fn reset<'a>(&'a self, scope: &'a str, key: &'a ClientKey) -> StoreFuture<'a, ()>;
 }

@@ -1,10 +1,12 @@
 //! Parsing the arguments of one policy attribute into a [`PolicyAttr`].
 
+mod rate_limit;
+
 use crate::errors::Errors;
-use crate::quota::{parse_limits, QuotaSpec};
 use proc_macro2::{Span, TokenStream};
-use syn::parse::{Parse, ParseStream, Parser};
-use syn::LitStr;
+use syn::parse::{ParseStream, Parser};
+
+pub(crate) use rate_limit::{KeyArg, RateLimitArgs};
 
 /// Which policy attribute this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +42,7 @@ impl PolicyKind {
 
 /// One policy attribute with its checked arguments.
 pub(crate) enum PolicyAttr {
-    RateLimit { quotas: Vec<QuotaSpec> },
+    RateLimit(Box<RateLimitArgs>),
     ApiKey,
 }
 
@@ -68,41 +70,12 @@ fn parse_rate_limit(args: TokenStream, span: Span, errors: &mut Errors) -> Optio
         ));
         return None;
     }
-    let parsed = match RateLimitArgs::parse.parse2(args) {
-        Ok(parsed) => parsed,
+    match <RateLimitArgs as syn::parse::Parse>::parse.parse2(args) {
+        Ok(parsed) => Some(PolicyAttr::RateLimit(Box::new(parsed))),
         Err(error) => {
             errors.push(error);
-            return None;
-        }
-    };
-    match parse_limits(&parsed.limits.value()) {
-        Ok(quotas) => Some(PolicyAttr::RateLimit { quotas }),
-        Err(message) => {
-            errors.spanned(&parsed.limits, message);
             None
         }
-    }
-}
-
-struct RateLimitArgs {
-    limits: LitStr,
-}
-
-impl Parse for RateLimitArgs {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        let limits: LitStr = input.parse().map_err(|error| {
-            syn::Error::new(
-                error.span(),
-                "expected the limit as a string literal, as in `#[rate_limit(\"20/hour\")]`",
-            )
-        })?;
-        if !input.is_empty() {
-            let _comma: syn::Token![,] = input.parse()?;
-            if !input.is_empty() {
-                return Err(unknown_argument(input, "rate_limit", "the limit string"));
-            }
-        }
-        Ok(Self { limits })
     }
 }
 
