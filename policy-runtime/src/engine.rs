@@ -393,20 +393,28 @@ impl EngineBuilder {
             match variable.as_str() {
                 "TRUSTED_PROXIES" => {
                     let resolver = std::mem::take(&mut self.resolver);
-                    self.resolver = match resolver.clone().trusted_proxies_from_list(variable, value) {
-                        Ok(resolver) => resolver,
-                        Err(error) => {
-                            self.problems.push(error.to_string());
+                    self.resolver =
+                        match resolver.clone().trusted_proxies_from_list(variable, value) {
+                            Ok(resolver) => resolver,
+                            Err(error) => {
+                                self.problems.push(error.to_string());
+                                resolver
+                            }
+                        };
+                }
+                "RATELIMIT_IPV6_PREFIX" => {
+                    let parsed = value.trim().parse::<u8>().ok();
+                    let resolver = std::mem::take(&mut self.resolver);
+                    self.resolver = match parsed.map(|bits| resolver.clone().ipv6_prefix(bits)) {
+                        Some(Ok(resolver)) => resolver,
+                        _ => {
+                            self.problems.push(format!(
+                                "{variable}: `{value}` is not a prefix length; use a number from 0 to 128, such as 64"
+                            ));
                             resolver
                         }
                     };
                 }
-                "RATELIMIT_IPV6_PREFIX" => match value.trim().parse::<u8>() {
-                    Ok(bits) => self = self.ipv6_prefix(bits),
-                    Err(_) => self.problems.push(format!(
-                        "{variable}: `{value}` is not a prefix length; use a number from 0 to 128, such as 64"
-                    )),
-                },
                 _ => {}
             }
         }

@@ -29,6 +29,11 @@ struct Scope {
     /// Clients added so far; with `sweep_at`, paces the amortised eviction.
     added: AtomicU64,
     sweep_at: AtomicU64,
+    /// Clock time after which a sweep is due even without new clients, so
+    /// that memory is returned when traffic stops.
+    sweep_by: AtomicU64,
+    /// The longest time a client's state can stay in use.
+    horizon: u64,
 }
 
 /// One `u64` per client when the scope needs one slot (a single non-strict
@@ -48,7 +53,9 @@ const MIN_SWEEP_INTERVAL: u64 = 1024;
 /// `period`. When a request meets several quotas, it is counted against all of
 /// them or, if any refuses it, against none. Clients whose state has fully
 /// replenished are evicted as new clients arrive (amortised, no background
-/// task), and the memory is returned. Tests can pass a
+/// task): after as many new clients as the scope holds, and on the first
+/// request after the scope's longest period has passed, so memory is also
+/// returned when traffic stops. Tests can pass a
 /// [`FakeRelativeClock`](crate::FakeRelativeClock) to [`MemoryStore::with_clock`]
 /// and move time by hand.
 ///
@@ -182,6 +189,11 @@ impl Scope {
         } else {
             Clients::Many(DashMap::new())
         };
+        let horizon = quotas
+            .iter()
+            .map(|quota| u64::try_from(quota.period().as_nanos()).unwrap_or(u64::MAX))
+            .max()
+            .unwrap_or(0);
         Scope {
             quotas: quotas.into(),
             limits,
@@ -189,6 +201,26 @@ impl Scope {
             clients,
             added: AtomicU64::new(0),
             sweep_at: AtomicU64::new(MIN_SWEEP_INTERVAL),
+            sweep_by: AtomicU64::new(horizon),
+            horizon,
+        }
+    }
+
+    /// Sweeps when the longest period has passed since the last sweep.
+    fn sweep_if_stale(&self, now: u64) {
+        let due = self.sweep_by.load(Ordering::Relaxed);
+        if now >= due
+            && self
+                .sweep_by
+                .compare_exchange(
+                    due,
+                    now.saturating_add(self.horizon),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            self.sweep(now);
         }
     }
 
@@ -293,6 +325,7 @@ where
                 )));
             }
             let scope = self.scope(request.scope, request.quotas);
+            scope.sweep_if_stale(now);
             let decision = scope.with_state(request.key, now, |state| {
                 gcra::decide(&scope.limits, state, now, request.cost)
             });
