@@ -17,7 +17,7 @@ use crate::rate_limit::headers::RateLimitHeaders;
 use crate::rate_limit::key::KeyContext;
 use crate::rate_limit::spec::{Limits, RateLimitSpec};
 use crate::rate_limit::store::{ClientKey, Decision, LimitRequest, LimiterStore, StoreError};
-use crate::{api_key, rate_limit, FakeRelativeClock};
+use crate::{api_key, rate_limit, Environment, FakeRelativeClock};
 use axum::http::request::Parts;
 use axum::response::Response;
 use std::fmt;
@@ -56,6 +56,7 @@ pub(crate) struct EngineInner {
     pub(crate) rate_limit: RateLimitConfig,
     pub(crate) clock: EngineClock,
     pub(crate) routes: RouteBook,
+    pub(crate) environment: Environment,
 }
 
 /// Builds an [`Engine`]; every configuration problem is reported by [`EngineBuilder::build`] at once.
@@ -73,6 +74,7 @@ pub struct EngineBuilder {
     keys: ApiKeyStore,
     resolver: ClientIpResolver,
     clock: EngineClock,
+    pub(crate) environment: Environment,
     pub(crate) rate_limit: RateLimitConfig,
     pub(crate) problems: Vec<String>,
 }
@@ -134,6 +136,7 @@ impl Engine {
             keys: ApiKeyStore::new(),
             resolver: ClientIpResolver::new(),
             clock: EngineClock::real(),
+            environment: Environment::default(),
             rate_limit: RateLimitConfig::default(),
             problems: Vec::new(),
         }
@@ -183,6 +186,18 @@ impl Engine {
             penalty.pardon(key);
         }
         self.inner.limiter.reset(scope, key).await
+    }
+
+    /// The environment the engine was built for.
+    ///
+    /// ```
+    /// use policy_runtime::{Engine, Environment};
+    ///
+    /// let engine = Engine::builder().build().unwrap();
+    /// assert_eq!(engine.environment(), Environment::Production);
+    /// ```
+    pub fn environment(&self) -> Environment {
+        self.inner.environment
     }
 
     /// Admitted and refused requests per rate-limit scope since the engine started.
@@ -358,6 +373,7 @@ impl EngineBuilder {
     ///
     /// | variable | meaning |
     /// | --- | --- |
+    /// | `ENVIRONMENT` | `development`, `staging` or `production` (the default); see [`Environment`] |
     /// | `API_KEYS`, `API_KEY_1`, `API_KEY_2`, ... | API keys, see [`EngineBuilder::api_keys_from_env`] |
     /// | `TRUSTED_PROXIES` | comma list of proxy networks whose forwarding headers are believed |
     /// | `RATELIMIT_IPV6_PREFIX` | prefix length IPv6 clients are grouped by (default 64) |
@@ -391,6 +407,10 @@ impl EngineBuilder {
         let vars: Vec<(String, String)> = vars.into_iter().collect();
         for (variable, value) in &vars {
             match variable.as_str() {
+                "ENVIRONMENT" => match value.parse::<Environment>() {
+                    Ok(environment) => self.environment = environment,
+                    Err(error) => self.problems.push(format!("{variable}: {error}")),
+                },
                 "TRUSTED_PROXIES" => {
                     let resolver = std::mem::take(&mut self.resolver);
                     self.resolver =
@@ -420,6 +440,19 @@ impl EngineBuilder {
         }
         self = self.rate_limits_from_vars(&vars);
         self.api_keys_from_vars(vars)
+    }
+
+    /// Sets the environment (production by default); see [`Environment`].
+    ///
+    /// ```
+    /// use policy_runtime::{Engine, Environment};
+    ///
+    /// let engine = Engine::builder().environment(Environment::Development).build().unwrap();
+    /// assert_eq!(engine.environment(), Environment::Development);
+    /// ```
+    pub fn environment(mut self, environment: Environment) -> Self {
+        self.environment = environment;
+        self
     }
 
     /// Believes `X-Forwarded-For`, `Forwarded` and `X-Real-IP` only from
@@ -543,6 +576,7 @@ impl EngineBuilder {
                 rate_limit: self.rate_limit,
                 clock: self.clock,
                 routes: RouteBook::default(),
+                environment: self.environment,
             }),
         }
     }
