@@ -110,10 +110,60 @@ pub use rate_limit::store::{
 ///
 /// **What `N/period` admits**: GCRA, as in governor. A client may send `N`
 /// requests at once, then one more every `period / N`; a client that waited a
-/// whole period has its full burst again.
+/// whole period has its full burst again. Up to `2N - 1` requests can
+/// therefore fall in one window of length `period`; `strict` guarantees at
+/// most `N` in any such window.
 ///
-/// **Who is counted**: the client IP of the connection, from axum's
-/// `ConnectInfo`. Serve the router with
+/// **Arguments** after the limit string, all optional:
+///
+/// | argument | meaning |
+/// | --- | --- |
+/// | `key = ip` (default), `api_key`, `global`, `header("x-user-id")`, `path::to::fn` | what the limit counts by; a key function is `fn(&Parts) -> Result<String, ErrorBody>` |
+/// | `on_missing = reject` (default) or `ip` | a missing header or API key: 400 JSON, or count by IP |
+/// | `burst = N` | `N` requests at once, at the same rate |
+/// | `cost = N` | one request counts as `N` |
+/// | `scope = "name"` | share one state between handlers |
+/// | `strict` | at most the count in any window of the period |
+///
+/// Instead of a string, `policy = "name"` takes the limits from the engine
+/// ([`EngineBuilder::policy`] or `POLICY_LIMIT_<NAME>`), and `exempt` opts a
+/// handler out of the engine's default limits.
+///
+/// ```
+/// use axum::http::request::Parts;
+/// use policy_runtime::{rate_limit, require_api_key, ErrorBody};
+///
+/// fn tenant(parts: &Parts) -> Result<String, ErrorBody> {
+///     parts.headers.get("x-tenant").and_then(|v| v.to_str().ok()).map(str::to_owned).ok_or_else(|| {
+///         ErrorBody::new(axum::http::StatusCode::BAD_REQUEST, "NO_TENANT", "x-tenant is required")
+///     })
+/// }
+///
+/// #[require_api_key]
+/// #[rate_limit("1000/hour", key = api_key)]
+/// #[rate_limit("100/minute", key = tenant, burst = 200, scope = "tenant-api")]
+/// async fn report() -> &'static str {
+///     "report"
+/// }
+///
+/// #[rate_limit("5/hour", strict)]
+/// async fn register() -> &'static str {
+///     "registered"
+/// }
+///
+/// #[rate_limit(exempt)]
+/// async fn health() -> &'static str {
+///     "ok"
+/// }
+/// # let _ = axum::Router::<()>::new()
+/// #     .route("/report", axum::routing::get(report))
+/// #     .route("/register", axum::routing::post(register))
+/// #     .route("/health", axum::routing::get(health));
+/// ```
+///
+/// **Who is counted** by default: the client IP of the connection, from axum's
+/// `ConnectInfo` (forwarding headers count only from trusted proxies, see
+/// [`ClientIpResolver`]). Serve the router with
 /// `into_make_service_with_connect_info::<SocketAddr>()`; without it every
 /// limited request gets a 500 JSON error and the log says how to fix it (the
 /// request never falls back to one bucket shared by every client). Each

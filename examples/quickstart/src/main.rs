@@ -70,12 +70,38 @@ async fn word(Path(id): Path<u32>) -> Result<String, AppError> {
     }
 }
 
-/// Sign-ups: 5 an hour per client IP.
-#[rate_limit("5 per hour")]
+/// Sign-ups: 5 an hour per client IP, literally (strict: never 6 in any hour).
+#[rate_limit("5 per hour", strict)]
 async fn register() -> &'static str {
     "registered"
 }
 
+/// Search: one budget shared with `/suggest`, per API key, with room for bursts.
+#[require_api_key]
+#[rate_limit("30/minute", key = api_key, burst = 60, scope = "search")]
+async fn search() -> &'static str {
+    "results"
+}
+
+#[require_api_key]
+#[rate_limit("30/minute", key = api_key, burst = 60, scope = "search")]
+async fn suggest() -> &'static str {
+    "suggestions"
+}
+
+/// Login attempts: limits set by the operator (`POLICY_LIMIT_LOGIN`), 10/hour here.
+#[rate_limit(policy = "login")]
+async fn login() -> &'static str {
+    "welcome"
+}
+
+/// No policy of its own: the engine's default limits (3/minute here) apply.
+async fn about() -> &'static str {
+    "policy-runtime quickstart"
+}
+
+/// Never limited, not even by the defaults.
+#[rate_limit(exempt)]
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
@@ -85,6 +111,10 @@ fn app(engine: Engine) -> Router {
         .route("/score", post(score))
         .route("/words/{id}", get(word))
         .route("/auth/register", post(register))
+        .route("/search", get(search))
+        .route("/suggest", get(suggest))
+        .route("/auth/login", post(login))
+        .route("/about", get(about))
         .route("/health", get(health))
         .layer(engine)
 }
@@ -100,7 +130,9 @@ async fn main() {
 
     let engine = match Engine::builder()
         .api_key("demo-client", DEMO_KEY)
-        .api_keys_from_env()
+        .policy("login", "10/hour")
+        .default_limits("3/minute")
+        .from_env() // ENVIRONMENT, API_KEYS, TRUSTED_PROXIES, POLICY_LIMIT_LOGIN, ...
         .build()
     {
         Ok(engine) => engine,
@@ -126,6 +158,8 @@ async fn main() {
     println!("# 401 (no key) and 401 (wrong key):");
     println!("curl -si -X POST http://{address}/score -H 'content-type: application/json' -d '{{\"text\":\"hello\"}}'");
     println!("curl -si -X POST http://{address}/score -H 'Authorization: Bearer wrong' -H 'content-type: application/json' -d '{{\"text\":\"hello\"}}'");
+    println!("# default limits on a route without a policy: the 4th call in a minute gets 429:");
+    println!("for i in 1 2 3 4; do curl -s -o /dev/null -w '%{{http_code}}\\n' http://{address}/about; done");
     println!("# JSON errors: 404 with its message, 502 with the details hidden:");
     println!("curl -si http://{address}/words/7");
     println!("curl -si -X POST http://{address}/score -H 'X-API-Key: {DEMO_KEY}' -H 'content-type: application/json' -d '{{\"text\":\"upstream\"}}'");
