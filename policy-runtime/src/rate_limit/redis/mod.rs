@@ -1,0 +1,842 @@
+//! [`RedisStore`]: rate-limit state in Redis, shared by every instance of an app.
+//!
+//! This module owns the store, its configuration ([`RedisStoreBuilder`]) and
+//! the connection: one auto-reconnecting, multiplexed connection per store,
+//! with a timeout on every call. The rest is split by concept:
+//! - [`key`]: the key layout, `<prefix>:<scope>:<sha256 of the client>`;
+//! - [`script`] and `gcra.lua`: the atomic decision (GCRA, or a sliding log
+//!   for strict quotas) on the server's clock, one round trip;
+//! - [`outage`]: the failure modes and outage tracking;
+//! - [`blocked`]: the local cache of refusals that saves round trips.
+
+mod blocked;
+mod key;
+mod outage;
+mod script;
+
+pub use outage::FailureMode;
+
+use crate::rate_limit::memory::MemoryStore;
+use crate::rate_limit::store::{
+    ClientKey, Decision, LimitRequest, LimiterStore, StoreError, StoreFuture,
+};
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{RedisError, RedisResult, Value};
+use blocked::BlockedCache;
+use key::KeyLayout;
+use outage::{Attempt, Failure, Outage};
+use script::{Check, Op};
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+/// The environment variable [`RedisStore::from_env`] reads the server's URL from.
+const URL_VARIABLE: &str = "REDIS_URL";
+
+/// Rate-limit state in Redis: every instance of an app that uses the same
+/// server and prefix shares the same limits.
+///
+/// Each decision is one round trip: a Lua script on the server's clock
+/// checks every quota of every check of the request (GCRA with the quota's
+/// burst and the request's cost; a sliding log for strict quotas) and counts
+/// the request only if all admit it. The decisions match
+/// [`MemoryStore`](crate::MemoryStore)'s. Keys are
+/// `<prefix>:<scope>:<sha256 hex of the client key>`, one string per client
+/// and scope, and expire when their state is no longer needed. A strict
+/// quota keeps up to `count` times per client, so its cost grows with its
+/// count, as in memory.
+///
+/// Every call to Redis is bounded by a timeout (50 ms by default); when Redis
+/// fails, the store follows its [`FailureMode`] (by default it falls back to
+/// in-memory limits) and logs the outage once when it starts and once when it
+/// ends. Refusals are remembered locally until their retry time, so a client
+/// hammering an exhausted limit costs no round trip (a reset made through
+/// another instance therefore takes effect here at the latest at that retry
+/// time).
+///
+/// The store connects lazily, on the first check, and reconnects on its own.
+/// It must be used inside a Tokio runtime with timers (as under
+/// `#[tokio::main]`). Clones share the connection and the outage state, so
+/// keep one to report readiness with [`RedisStore::ping`].
+///
+/// ```no_run
+/// use axum::{routing::get, Router};
+/// use policy_runtime::{rate_limit, Engine, RedisStore};
+///
+/// #[rate_limit("20/hour")]
+/// async fn score() -> &'static str {
+///     "ok"
+/// }
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = RedisStore::from_env()?; // REDIS_URL=redis://127.0.0.1:6379
+/// let engine = Engine::builder().limiter_store(store.clone()).build()?;
+/// let app: Router = Router::new().route("/score", get(score)).layer(engine);
+/// store.ping().await?; // fails fast if Redis is unreachable
+/// # drop(app);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: ::redis::Client,
+    connection_config: ConnectionManagerConfig,
+    /// Created on first use, inside the runtime the store runs in.
+    connection: OnceLock<RedisResult<ConnectionManager>>,
+    script: ::redis::Script,
+    keys: KeyLayout,
+    timeout: Duration,
+    mode: FailureMode,
+    outage: Outage,
+    /// The limits counted while Redis is away, replaced when an outage starts.
+    fallback: RwLock<Arc<MemoryStore>>,
+    blocked: BlockedCache,
+}
+
+/// Configures a [`RedisStore`]; [`RedisStoreBuilder::build`] reports what is wrong.
+///
+/// Defaults: key prefix `policy`, a 50 ms timeout per Redis call, 1 s to
+/// establish a connection, a probe every 1 s during an outage,
+/// [`FailureMode::FallbackToMemory`], and up to 10 000 cached refusals.
+///
+/// ```
+/// use std::time::Duration;
+/// use policy_runtime::{FailureMode, RedisStore};
+///
+/// let store = RedisStore::builder()
+///     .url("redis://127.0.0.1:6379/0")
+///     .prefix("myapp")
+///     .timeout(Duration::from_millis(20))
+///     .failure_mode(FailureMode::Open)
+///     .build()?;
+/// # drop(store);
+/// # Ok::<(), policy_runtime::RedisConfigError>(())
+/// ```
+#[derive(Clone)]
+#[must_use = "call `.build()` to get a store"]
+pub struct RedisStoreBuilder {
+    url: Result<Option<String>, RedisConfigError>,
+    prefix: String,
+    timeout: Duration,
+    connect_timeout: Duration,
+    retry_interval: Duration,
+    mode: FailureMode,
+    blocked_capacity: usize,
+}
+
+/// A [`RedisStore`] configuration that cannot work.
+///
+/// ```
+/// use policy_runtime::{RedisConfigError, RedisStore};
+///
+/// let error = RedisStore::builder().build().unwrap_err();
+/// assert!(matches!(error, RedisConfigError::MissingUrl));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisConfigError {
+    /// No URL was given and `REDIS_URL` is not set.
+    ///
+    /// ```
+    /// let error = policy_runtime::RedisStore::builder().build().unwrap_err();
+    /// assert!(error.to_string().contains("REDIS_URL"));
+    /// ```
+    #[error("no Redis URL: set REDIS_URL (e.g. redis://127.0.0.1:6379) or call `.url(...)`")]
+    MissingUrl,
+    /// The URL is not a Redis URL (`redis://`, `rediss://` or `redis+unix://`).
+    ///
+    /// ```
+    /// let error = policy_runtime::RedisStore::new("http://example.com").unwrap_err();
+    /// assert!(matches!(error, policy_runtime::RedisConfigError::InvalidUrl { .. }));
+    /// ```
+    #[error("invalid Redis URL: {reason}")]
+    InvalidUrl {
+        /// Why the URL was refused (the URL itself is not repeated: it may hold a password).
+        reason: String,
+    },
+    /// The key prefix is empty.
+    ///
+    /// ```
+    /// let error = policy_runtime::RedisStore::builder().url("redis://localhost").prefix("").build();
+    /// assert!(matches!(error, Err(policy_runtime::RedisConfigError::EmptyPrefix)));
+    /// ```
+    #[error("the Redis key prefix must not be empty")]
+    EmptyPrefix,
+    /// A timeout is zero, so no call could ever succeed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let error = policy_runtime::RedisStore::builder()
+    ///     .url("redis://localhost")
+    ///     .timeout(Duration::ZERO)
+    ///     .build();
+    /// assert!(matches!(error, Err(policy_runtime::RedisConfigError::ZeroTimeout)));
+    /// ```
+    #[error("Redis timeouts must be greater than zero")]
+    ZeroTimeout,
+}
+
+impl RedisStore {
+    /// Starts a configuration with the defaults listed on [`RedisStoreBuilder`].
+    ///
+    /// ```
+    /// let store = policy_runtime::RedisStore::builder().url("redis://127.0.0.1:6379").build()?;
+    /// # drop(store);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn builder() -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            url: Ok(None),
+            prefix: "policy".to_string(),
+            timeout: Duration::from_millis(50),
+            connect_timeout: Duration::from_secs(1),
+            retry_interval: Duration::from_secs(1),
+            mode: FailureMode::default(),
+            blocked_capacity: 10_000,
+        }
+    }
+
+    /// A store on the server at `url` with the default configuration.
+    ///
+    /// No connection is made yet: this only checks the URL.
+    ///
+    /// ```
+    /// let store = policy_runtime::RedisStore::new("redis://127.0.0.1:6379")?;
+    /// # drop(store);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn new(url: &str) -> Result<Self, RedisConfigError> {
+        Self::builder().url(url).build()
+    }
+
+    /// A store on the server named by the `REDIS_URL` environment variable,
+    /// with the default configuration.
+    ///
+    /// ```no_run
+    /// // REDIS_URL=redis://:password@redis.internal:6379/0
+    /// let store = policy_runtime::RedisStore::from_env()?;
+    /// let engine = policy_runtime::Engine::builder().limiter_store(store).build()?;
+    /// # drop(engine);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_env() -> Result<Self, RedisConfigError> {
+        Self::builder().url_from_env().build()
+    }
+
+    /// Whether Redis answered the last call: `false` during an outage, `true`
+    /// before the first call. For a check that asks Redis now, use
+    /// [`RedisStore::ping`].
+    ///
+    /// ```
+    /// let store = policy_runtime::RedisStore::new("redis://127.0.0.1:6379")?;
+    /// assert!(store.is_available());
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn is_available(&self) -> bool {
+        self.inner.outage.is_available()
+    }
+
+    /// Asks Redis for a `PING` within the timeout, for a readiness check. A
+    /// success ends an outage at once, without waiting for the next probe.
+    ///
+    /// ```no_run
+    /// # async fn ready(store: policy_runtime::RedisStore) {
+    /// match store.ping().await {
+    ///     Ok(()) => println!("rate limits are shared"),
+    ///     Err(error) => eprintln!("not ready: {error}"),
+    /// }
+    /// # }
+    /// ```
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let attempt = inner.outage.forced_attempt();
+        let result = inner
+            .bounded(async {
+                let mut connection = inner.connection()?;
+                let command = ::redis::cmd("PING");
+                match command.query_async::<Value>(&mut connection).await {
+                    Err(error) if worth_retrying(&error) => {
+                        command.query_async::<Value>(&mut connection).await
+                    }
+                    other => other,
+                }
+            })
+            .await;
+        match result {
+            Ok(_) => {
+                inner.outage.succeeded(attempt);
+                Ok(())
+            }
+            Err(error) => {
+                if Failure::of(&error) == Failure::Unavailable {
+                    inner.unavailable(&error);
+                }
+                Err(StoreError::new(format!(
+                    "Redis did not answer PING: {error}"
+                )))
+            }
+        }
+    }
+
+    /// What the store does when Redis fails.
+    ///
+    /// ```
+    /// use policy_runtime::{FailureMode, RedisStore};
+    ///
+    /// let store = RedisStore::new("redis://127.0.0.1:6379")?;
+    /// assert_eq!(store.failure_mode(), FailureMode::FallbackToMemory);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn failure_mode(&self) -> FailureMode {
+        self.inner.mode
+    }
+
+    /// The Redis key holding `client`'s state for `scope`, e.g. to inspect
+    /// it or to delete it and lift a client's limit by hand.
+    ///
+    /// A `#[rate_limit]` handler's scope is its module path and name, such as
+    /// `my_app::routes::score`.
+    ///
+    /// ```
+    /// use policy_runtime::{ClientKey, RedisStore};
+    ///
+    /// let store = RedisStore::new("redis://127.0.0.1:6379")?;
+    /// let key = store.key("my_app::score", &ClientKey::Ip("192.0.2.7".parse().unwrap()));
+    /// assert!(key.starts_with("policy:my_app::score:"));
+    /// assert_eq!(key.len(), "policy:my_app::score:".len() + 64);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn key(&self, scope: &str, client: &ClientKey) -> String {
+        self.inner.keys.key(scope, client)
+    }
+
+    async fn check_remote(
+        &self,
+        keys: Vec<String>,
+        fingerprint: Option<String>,
+        requests: &[LimitRequest<'_>],
+    ) -> Result<Decision, StoreError> {
+        let inner = &self.inner;
+        let Some(attempt) = inner.outage.attempt() else {
+            return inner.degraded_check(requests, None).await;
+        };
+        let checks = checks(&keys, requests);
+        let sent = Instant::now();
+        let result = inner
+            .eval(Op::Check, &checks)
+            .await
+            .and_then(|reply| script::decision(reply, &checks))
+            .and_then(|decision| {
+                decision.ok_or_else(|| {
+                    RedisError::from((
+                        ::redis::ErrorKind::UnexpectedReturnType,
+                        "the rate-limit script answered nil to a check",
+                    ))
+                })
+            });
+        match result {
+            Ok(decision) => {
+                inner.outage.succeeded(attempt);
+                if !decision.allowed {
+                    let fingerprint = fingerprint.unwrap_or_else(|| script::fingerprint(&checks));
+                    inner.blocked.insert(fingerprint, sent, decision);
+                }
+                Ok(decision)
+            }
+            Err(error) => {
+                inner.failed(attempt, &error, requests);
+                inner.degraded_check(requests, Some(&error)).await
+            }
+        }
+    }
+
+    async fn peek_remote(
+        &self,
+        key: String,
+        request: LimitRequest<'_>,
+    ) -> Result<Option<Decision>, StoreError> {
+        let inner = &self.inner;
+        let Some(attempt) = inner.outage.attempt() else {
+            return inner.degraded_peek(request, None).await;
+        };
+        let checks = checks(std::slice::from_ref(&key), std::slice::from_ref(&request));
+        let result = inner
+            .eval(Op::Peek, &checks)
+            .await
+            .and_then(|reply| script::decision(reply, &checks));
+        match result {
+            Ok(state) => {
+                inner.outage.succeeded(attempt);
+                Ok(state)
+            }
+            Err(error) => {
+                inner.failed(attempt, &error, std::slice::from_ref(&request));
+                inner.degraded_peek(request, Some(&error)).await
+            }
+        }
+    }
+
+    async fn reset_remote(
+        &self,
+        key: String,
+        scope: &str,
+        client: &ClientKey,
+    ) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        // Local state goes whatever Redis says: it must not outlive the reset.
+        inner.blocked.forget(&key);
+        let memory = inner.fallback();
+        memory.reset(scope, client).await?;
+        let attempt = inner.outage.forced_attempt();
+        let result = inner
+            .bounded(async {
+                let mut connection = inner.connection()?;
+                let command = ::redis::cmd("DEL").arg(&key).clone();
+                match command.query_async::<Value>(&mut connection).await {
+                    Err(error) if worth_retrying(&error) => {
+                        command.query_async::<Value>(&mut connection).await
+                    }
+                    other => other,
+                }
+            })
+            .await;
+        match result {
+            Ok(_) => {
+                inner.outage.succeeded(attempt);
+                Ok(())
+            }
+            Err(error) => {
+                if Failure::of(&error) == Failure::Unavailable {
+                    inner.unavailable(&error);
+                }
+                Err(StoreError::new(format!(
+                    "could not reset the rate-limit state in Redis: {error}"
+                )))
+            }
+        }
+    }
+}
+
+/// The checks of a request as the script sees them.
+fn checks<'a>(keys: &'a [String], requests: &'a [LimitRequest<'a>]) -> Vec<Check<'a>> {
+    keys.iter()
+        .zip(requests)
+        .map(|(key, request)| Check {
+            key,
+            quotas: request.quotas,
+            cost: request.cost,
+        })
+        .collect()
+}
+
+impl Inner {
+    /// The connection, created on first use.
+    fn connection(&self) -> RedisResult<ConnectionManager> {
+        self.connection
+            .get_or_init(|| {
+                ConnectionManager::new_lazy_with_config(
+                    self.client.clone(),
+                    self.connection_config.clone(),
+                )
+            })
+            .clone()
+    }
+
+    /// Runs the script on `checks`.
+    async fn eval(&self, op: Op, checks: &[Check<'_>]) -> RedisResult<Value> {
+        let invocation = script::invocation(&self.script, op, checks);
+        self.bounded(async {
+            let mut connection = self.connection()?;
+            match invocation.invoke_async(&mut connection).await {
+                Err(error) if worth_retrying(&error) => {
+                    invocation.invoke_async(&mut connection).await
+                }
+                other => other,
+            }
+        })
+        .await
+    }
+
+    /// Bounds a call to Redis, connecting included, by the timeout.
+    async fn bounded<T>(&self, call: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(RedisError::from((
+                ::redis::ErrorKind::Client,
+                "RedisStore must be used inside a Tokio runtime",
+            )));
+        }
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("Redis did not answer within {:?}", self.timeout),
+            ))),
+        }
+    }
+
+    /// Records a failed decision: an outage, or a refusal about these keys.
+    fn failed(&self, attempt: Attempt, error: &RedisError, requests: &[LimitRequest<'_>]) {
+        match Failure::of(error) {
+            Failure::Unavailable => self.unavailable(error),
+            Failure::Rejected => {
+                // Redis answered, so it is up; only these keys are affected.
+                self.outage.succeeded(attempt);
+                let scopes: Vec<&str> = requests.iter().map(|request| request.scope).collect();
+                tracing::error!(
+                    store = "redis",
+                    scopes = ?scopes,
+                    %error,
+                    failure_mode = %self.mode,
+                    "Redis refused a rate-limit check for this client"
+                );
+            }
+        }
+    }
+
+    /// Records that Redis is away; a new outage starts the fallback afresh.
+    fn unavailable(&self, error: &RedisError) {
+        if self.outage.failed(error) && self.mode == FailureMode::FallbackToMemory {
+            *self
+                .fallback
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(MemoryStore::new());
+        }
+    }
+
+    /// The in-memory store of the current outage.
+    fn fallback(&self) -> Arc<MemoryStore> {
+        Arc::clone(
+            &self
+                .fallback
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
+    /// The decision when Redis cannot give one: `error` is why, or `None`
+    /// when an outage is under way and Redis was not asked.
+    async fn degraded_check(
+        &self,
+        requests: &[LimitRequest<'_>],
+        error: Option<&RedisError>,
+    ) -> Result<Decision, StoreError> {
+        match self.mode {
+            FailureMode::Open => {
+                tracing::debug!(
+                    store = "redis",
+                    "Redis unavailable; admitting the request without a limit (fail open)"
+                );
+                Ok(open_decision(requests))
+            }
+            FailureMode::Closed => Err(closed(error)),
+            FailureMode::FallbackToMemory => self.fallback().check(requests).await,
+        }
+    }
+
+    /// A client's state when Redis cannot give it: unknown when failing open.
+    async fn degraded_peek(
+        &self,
+        request: LimitRequest<'_>,
+        error: Option<&RedisError>,
+    ) -> Result<Option<Decision>, StoreError> {
+        match self.mode {
+            FailureMode::Open => Ok(None),
+            FailureMode::Closed => Err(closed(error)),
+            FailureMode::FallbackToMemory => self.fallback().peek(request).await,
+        }
+    }
+}
+
+fn closed(error: Option<&RedisError>) -> StoreError {
+    StoreError::new(match error {
+        Some(error) => format!("Redis failed ({error}); failing closed"),
+        None => "Redis is unavailable (outage under way); failing closed".to_string(),
+    })
+}
+
+/// An admission without a limit, shown as a fresh state of the smallest quota.
+fn open_decision(requests: &[LimitRequest<'_>]) -> Decision {
+    let smallest = requests
+        .iter()
+        .flat_map(|request| request.quotas)
+        .min_by_key(|quota| quota.count());
+    match smallest {
+        Some(quota) => Decision {
+            allowed: true,
+            quota: *quota,
+            remaining: quota.count().saturating_sub(1),
+            reset_after: quota.replenish_interval(),
+            retry_after: Duration::ZERO,
+        },
+        None => Decision::unlimited(),
+    }
+}
+
+/// Whether a failed call is worth one immediate retry on the same connection
+/// handle: the link broke or the connection could not be made, and the
+/// connection manager has just started a new one. (A script whose reply was
+/// lost with the link may then count twice, which only errs on the strict side.)
+fn worth_retrying(error: &RedisError) -> bool {
+    error.is_connection_dropped() || error.is_connection_refusal()
+}
+
+impl LimiterStore for RedisStore {
+    fn check<'a>(&'a self, requests: &'a [LimitRequest<'a>]) -> StoreFuture<'a> {
+        if requests.is_empty() {
+            return StoreFuture::ready(Ok(Decision::unlimited()));
+        }
+        if let Some(empty) = requests.iter().find(|request| request.quotas.is_empty()) {
+            return StoreFuture::ready(Err(StoreError::new(format!(
+                "the rate-limit check of `{}` declared no quota",
+                empty.scope
+            ))));
+        }
+        let keys: Vec<String> = requests
+            .iter()
+            .map(|request| self.inner.keys.key(request.scope, request.key))
+            .collect();
+        let mut fingerprint = None;
+        if !self.inner.blocked.is_empty() {
+            let known = script::fingerprint(&checks(&keys, requests));
+            if let Some(refusal) = self.inner.blocked.get(&known, Instant::now()) {
+                return StoreFuture::ready(Ok(refusal));
+            }
+            fingerprint = Some(known);
+        }
+        StoreFuture::boxed(self.check_remote(keys, fingerprint, requests))
+    }
+
+    fn peek<'a>(&'a self, request: LimitRequest<'a>) -> StoreFuture<'a, Option<Decision>> {
+        if request.quotas.is_empty() {
+            return StoreFuture::ready(Ok(None));
+        }
+        let key = self.inner.keys.key(request.scope, request.key);
+        StoreFuture::boxed(self.peek_remote(key, request))
+    }
+
+    fn reset<'a>(&'a self, scope: &'a str, key: &'a ClientKey) -> StoreFuture<'a, ()> {
+        let redis_key = self.inner.keys.key(scope, key);
+        StoreFuture::boxed(self.reset_remote(redis_key, scope, key))
+    }
+}
+
+impl RedisStoreBuilder {
+    /// The server: `redis://[user:password@]host[:port][/db]`, `rediss://`
+    /// for TLS (when the redis crate is built with TLS) or
+    /// `redis+unix:///path/to/socket`.
+    ///
+    /// ```
+    /// let store = policy_runtime::RedisStore::builder().url("redis://127.0.0.1:6379/2").build()?;
+    /// # drop(store);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Ok(Some(url.into()));
+        self
+    }
+
+    /// The server named by the `REDIS_URL` environment variable;
+    /// [`RedisStoreBuilder::build`] fails with [`RedisConfigError::MissingUrl`]
+    /// when it is not set.
+    ///
+    /// ```no_run
+    /// use policy_runtime::{FailureMode, RedisStore};
+    ///
+    /// let store = RedisStore::builder().url_from_env().failure_mode(FailureMode::Closed).build()?;
+    /// # drop(store);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn url_from_env(mut self) -> Self {
+        self.url = match std::env::var(URL_VARIABLE) {
+            Ok(url) if !url.trim().is_empty() => Ok(Some(url)),
+            Ok(_) | Err(std::env::VarError::NotPresent) => Err(RedisConfigError::MissingUrl),
+            Err(std::env::VarError::NotUnicode(_)) => Err(RedisConfigError::InvalidUrl {
+                reason: format!("{URL_VARIABLE} is not valid UTF-8"),
+            }),
+        };
+        self
+    }
+
+    /// The first part of every key (default `policy`), to share a server
+    /// between apps or environments: keys are `<prefix>:<scope>:<client>`.
+    ///
+    /// ```
+    /// let store = policy_runtime::RedisStore::builder()
+    ///     .url("redis://127.0.0.1:6379")
+    ///     .prefix("staging:billing")
+    ///     .build()?;
+    /// # drop(store);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The longest a request waits for Redis (default 50 ms), connecting
+    /// included; past it, the failure mode answers. A check that timed out
+    /// may still be counted if it reaches a slow server later.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let store = policy_runtime::RedisStore::builder()
+    ///     .url("redis://127.0.0.1:6379")
+    ///     .timeout(Duration::from_millis(10))
+    ///     .build()?;
+    /// # drop(store);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The longest one connection attempt may take (default 1 s). Attempts run
+    /// in the background: requests never wait longer than
+    /// [`RedisStoreBuilder::timeout`] for one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let store = policy_runtime::RedisStore::builder()
+    ///     .url("redis://127.0.0.1:6379")
+    ///     .connect_timeout(Duration::from_millis(250))
+    ///     .build()?;
+    /// # drop(store);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How often a request is let through to Redis during an outage, to find
+    /// out whether it is back (default 1 s). The other requests of an outage
+    /// go straight to the failure mode, without waiting for Redis.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let store = policy_runtime::RedisStore::builder()
+    ///     .url("redis://127.0.0.1:6379")
+    ///     .retry_interval(Duration::from_millis(200))
+    ///     .build()?;
+    /// # drop(store);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn retry_interval(mut self, interval: Duration) -> Self {
+        self.retry_interval = interval;
+        self
+    }
+
+    /// What to answer when Redis fails (default [`FailureMode::FallbackToMemory`]).
+    ///
+    /// ```
+    /// use policy_runtime::{FailureMode, RedisStore};
+    ///
+    /// let store = RedisStore::builder()
+    ///     .url("redis://127.0.0.1:6379")
+    ///     .failure_mode(FailureMode::Open)
+    ///     .build()?;
+    /// assert_eq!(store.failure_mode(), FailureMode::Open);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn failure_mode(mut self, mode: FailureMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// How many refused clients to remember locally (default 10 000; 0 turns
+    /// the cache off). Until its retry time, a remembered client is refused
+    /// without a round trip to Redis.
+    ///
+    /// ```
+    /// let store = policy_runtime::RedisStore::builder()
+    ///     .url("redis://127.0.0.1:6379")
+    ///     .blocked_cache_capacity(0)
+    ///     .build()?;
+    /// # drop(store);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn blocked_cache_capacity(mut self, capacity: usize) -> Self {
+        self.blocked_capacity = capacity;
+        self
+    }
+
+    /// Checks the configuration and returns the store. No connection is made
+    /// yet: the store connects on its first check (or [`RedisStore::ping`]).
+    ///
+    /// ```
+    /// use policy_runtime::{Engine, RedisStore};
+    ///
+    /// let store = RedisStore::builder().url("redis://127.0.0.1:6379").build()?;
+    /// let engine = Engine::builder().limiter_store(store).build().unwrap();
+    /// # drop(engine);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn build(self) -> Result<RedisStore, RedisConfigError> {
+        let url = self.url?.ok_or(RedisConfigError::MissingUrl)?;
+        if self.prefix.is_empty() {
+            return Err(RedisConfigError::EmptyPrefix);
+        }
+        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err(RedisConfigError::ZeroTimeout);
+        }
+        let client =
+            ::redis::Client::open(url.as_str()).map_err(|error| RedisConfigError::InvalidUrl {
+                reason: error.to_string(),
+            })?;
+        // One connection attempt per reconnection: during an outage the
+        // store's probes decide when to try again.
+        let connection_config = ConnectionManagerConfig::new()
+            .set_number_of_retries(0)
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.timeout));
+        Ok(RedisStore {
+            inner: Arc::new(Inner {
+                client,
+                connection_config,
+                connection: OnceLock::new(),
+                script: script::script(),
+                keys: KeyLayout::new(self.prefix),
+                timeout: self.timeout,
+                mode: self.mode,
+                outage: Outage::new(self.retry_interval, self.mode),
+                fallback: RwLock::new(Arc::new(MemoryStore::new())),
+                blocked: BlockedCache::new(self.blocked_capacity),
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL is left out: it may hold a password.
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.inner.keys.prefix())
+            .field("timeout", &self.inner.timeout)
+            .field("failure_mode", &self.inner.mode)
+            .field("available", &self.is_available())
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStoreBuilder")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("retry_interval", &self.retry_interval)
+            .field("failure_mode", &self.mode)
+            .field("blocked_cache_capacity", &self.blocked_capacity)
+            .finish_non_exhaustive()
+    }
+}
