@@ -7,7 +7,8 @@
 //! own module, and rate-limit settings in [`crate::rate_limit`]'s `config`.
 
 use crate::api_key::id::ApiKeyId;
-use crate::api_key::store::{keys_from_vars, ApiKeyStore};
+use crate::api_key::lockout::{Lockout, LockoutLog};
+use crate::api_key::store::ApiKeyStore;
 use crate::client_ip::{self, ClientIpResolver};
 use crate::clock::EngineClock;
 use crate::guard::{Check, HandlerPolicy, Registration};
@@ -17,7 +18,8 @@ use crate::rate_limit::headers::RateLimitHeaders;
 use crate::rate_limit::key::KeyContext;
 use crate::rate_limit::spec::{Limits, RateLimitSpec};
 use crate::rate_limit::store::{ClientKey, Decision, LimitRequest, LimiterStore, StoreError};
-use crate::{api_key, rate_limit, Environment, FakeRelativeClock};
+use crate::{api_key, rate_limit, startup, Environment, FakeRelativeClock};
+use arc_swap::ArcSwap;
 use axum::http::request::Parts;
 use axum::response::Response;
 use std::fmt;
@@ -51,7 +53,8 @@ pub struct Engine {
 
 pub(crate) struct EngineInner {
     pub(crate) limiter: Box<dyn LimiterStore>,
-    pub(crate) keys: ApiKeyStore,
+    pub(crate) keys: ArcSwap<ApiKeyStore>,
+    pub(crate) lockout: Option<LockoutLog>,
     pub(crate) resolver: ClientIpResolver,
     pub(crate) rate_limit: RateLimitConfig,
     pub(crate) clock: EngineClock,
@@ -71,7 +74,8 @@ pub(crate) struct EngineInner {
 #[must_use = "call `.build()` to get an engine"]
 pub struct EngineBuilder {
     limiter: Option<Box<dyn LimiterStore>>,
-    keys: ApiKeyStore,
+    pub(crate) keys: ApiKeyStore,
+    pub(crate) lockout: Option<Lockout>,
     resolver: ClientIpResolver,
     clock: EngineClock,
     pub(crate) environment: Environment,
@@ -93,7 +97,7 @@ pub struct EngineBuilder {
 #[derive(Debug, thiserror::Error)]
 #[error("invalid policy configuration:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
 pub struct BuildError {
-    problems: Vec<String>,
+    pub(crate) problems: Vec<String>,
 }
 
 impl BuildError {
@@ -134,6 +138,7 @@ impl Engine {
         EngineBuilder {
             limiter: None,
             keys: ApiKeyStore::new(),
+            lockout: Some(Lockout::default()),
             resolver: ClientIpResolver::new(),
             clock: EngineClock::real(),
             environment: Environment::default(),
@@ -273,8 +278,9 @@ impl Engine {
                     checks = &checks[run..];
                     continue;
                 }
-                Check::ApiKey => {
-                    let id = api_key::enforce(&inner.keys, policy.handler, parts, client_ip)?;
+                Check::ApiKey(requirement) => {
+                    let id =
+                        api_key::enforce(inner, policy.handler, requirement, parts, client_ip)?;
                     admitted.api_key = Some(id);
                 }
                 Check::Exempt => {}
@@ -324,7 +330,10 @@ fn registered_specs() -> impl Iterator<Item = &'static RateLimitSpec> {
 }
 
 impl EngineBuilder {
-    /// Accepts `secret` as an API key named `name`. Only its SHA-256 digest is kept.
+    /// Accepts `secret` as an API key named `name`, with no scope and no
+    /// expiry (for those, see [`EngineBuilder::api_key_with`]). Only its
+    /// SHA-256 digest is kept. Several keys may share a name, as while a
+    /// client rotates its key.
     ///
     /// The name appears in logs and in [`ApiKeyId`]; the key never does.
     ///
@@ -341,9 +350,19 @@ impl EngineBuilder {
         self
     }
 
-    /// Accepts the API keys in the process environment: `API_KEYS` as a comma
-    /// list (named `API_KEYS#1`, `API_KEYS#2`, ...) and `API_KEY_1`,
-    /// `API_KEY_2`, ... (named after their variable).
+    /// Accepts the API keys in the process environment:
+    ///
+    /// - `API_KEYS`: a comma list. A plain entry is a key named `API_KEYS#1`,
+    ///   `API_KEYS#2`, ... by position; `name:key` names it, and
+    ///   `name:key:scope1|scope2` gives it scopes too.
+    /// - `API_KEY_1`, `API_KEY_2`, ...: one key each, plain (named after the
+    ///   variable) or in the same `name:key:scopes` form.
+    /// - `API_KEY_FILE`: the path of a key file of digests; see
+    ///   [`ApiKeyStore::from_key_file`].
+    ///
+    /// Entries are trimmed; a key itself cannot contain `:` or `,` here (use
+    /// [`EngineBuilder::api_key`] for such keys). A bad entry is a build
+    /// problem naming the variable, never the key.
     ///
     /// ```
     /// // With API_KEYS="k1,k2" in the environment, both keys are accepted.
@@ -363,9 +382,7 @@ impl EngineBuilder {
     /// # drop(engine);
     /// ```
     pub fn api_keys_from_vars(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
-        for (name, secret) in keys_from_vars(vars) {
-            self.add_key(&name, secret.as_bytes());
-        }
+        self.read_key_vars(vars);
         self
     }
 
@@ -375,6 +392,7 @@ impl EngineBuilder {
     /// | --- | --- |
     /// | `ENVIRONMENT` | `development`, `staging` or `production` (the default); see [`Environment`] |
     /// | `API_KEYS`, `API_KEY_1`, `API_KEY_2`, ... | API keys, see [`EngineBuilder::api_keys_from_env`] |
+    /// | `API_KEY_FILE` | the path of a key file of SHA-256 digests, see [`ApiKeyStore::from_key_file`] |
     /// | `TRUSTED_PROXIES` | comma list of proxy networks whose forwarding headers are believed |
     /// | `RATELIMIT_IPV6_PREFIX` | prefix length IPv6 clients are grouped by (default 64) |
     /// | `RATELIMIT_DEFAULT` | default limits, as `"200/day; 50/hour"` |
@@ -536,7 +554,18 @@ impl EngineBuilder {
     ///
     /// Among the checks: every `#[rate_limit(policy = "name")]` in the
     /// program must be defined, by [`EngineBuilder::policy`] or
-    /// `POLICY_LIMIT_<NAME>`.
+    /// `POLICY_LIMIT_<NAME>`. API keys, by [`Environment`]:
+    ///
+    /// | | production | development, staging |
+    /// | --- | --- | --- |
+    /// | a `#[require_api_key]` handler but no usable key | error | warning |
+    /// | a key shorter than 16 characters | error | warning |
+    /// | a demo key (beginning with `demo`, `example`, `sample`, `test`, `changeme`, `change-me` or `placeholder`) | error | warning |
+    /// | a handler's scope that no key holds, an expired key | warning | warning |
+    ///
+    /// Warnings are logged at build. A built engine logs, at info level, its
+    /// settings and then one event per policy-wrapped handler with its
+    /// policies in order (`handler`, `policies`).
     ///
     /// ```
     /// match policy_runtime::Engine::builder().api_key("ci", "").build() {
@@ -557,13 +586,16 @@ impl EngineBuilder {
                 }
             }
         }
+        self.check_api_keys();
         self.problems.dedup();
         if !self.problems.is_empty() {
             return Err(BuildError {
                 problems: self.problems,
             });
         }
-        Ok(self.assemble())
+        let engine = self.assemble();
+        startup::report(&engine.inner);
+        Ok(engine)
     }
 
     fn assemble(self) -> Engine {
@@ -571,7 +603,8 @@ impl EngineBuilder {
         Engine {
             inner: Arc::new(EngineInner {
                 limiter,
-                keys: self.keys,
+                keys: ArcSwap::from_pointee(self.keys),
+                lockout: self.lockout.map(LockoutLog::new),
                 resolver: self.resolver,
                 rate_limit: self.rate_limit,
                 clock: self.clock,
@@ -591,7 +624,7 @@ impl EngineBuilder {
 impl fmt::Debug for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Engine")
-            .field("keys", &self.inner.keys)
+            .field("keys", &**self.inner.keys.load())
             .field("resolver", &self.inner.resolver)
             .finish_non_exhaustive()
     }

@@ -15,6 +15,7 @@ use std::str::FromStr;
 /// | default log level | debug | info | info |
 /// | 5xx details in responses | shown | hidden | hidden |
 /// | demo or short API keys | allowed, with a warning | allowed, with a warning | refused |
+/// | key-protected handlers but no API key | allowed, with a warning | allowed, with a warning | refused |
 ///
 /// ```
 /// use policy_runtime::Environment;
@@ -61,8 +62,9 @@ impl Environment {
         self == Environment::Development
     }
 
-    /// Whether weak configuration (short or demo API keys) is only a warning
-    /// rather than a start-up error (everywhere but production).
+    /// Whether weak configuration (short or demo API keys, key-protected
+    /// handlers without keys) is only a warning rather than a start-up error
+    /// (everywhere but production).
     ///
     /// ```
     /// assert!(!policy_runtime::Environment::Production.tolerates_weak_keys());

@@ -8,6 +8,7 @@
 //! This module owns the contract between generated code and the engine; it is
 //! reachable only through `policy_runtime::__private`.
 
+pub use crate::api_key::scope::KeyRequirement;
 use crate::rate_limit::headers::RateLimitHeaders;
 pub use crate::rate_limit::spec::{KeySource, Limits, OnMissingKey, RateLimitSpec};
 use crate::Engine;
@@ -33,8 +34,8 @@ pub enum Check {
     RateLimit(RateLimitSpec),
     /// `#[rate_limit(exempt)]`: no limit, not even the engine's defaults.
     Exempt,
-    /// `#[require_api_key]`.
-    ApiKey,
+    /// `#[require_api_key]`, with the scopes it requires.
+    ApiKey(KeyRequirement),
 }
 
 /// A handler's policy, registered at start-up so the engine can check named

@@ -27,7 +27,11 @@
 //!     "ok"
 //! }
 //!
-//! let engine = Engine::builder().api_keys_from_env().build()?;
+//! // Production is the default: it refuses to start without a key for `score`.
+//! let engine = Engine::builder()
+//!     .api_keys_from_env() // API_KEYS, API_KEY_<N> or API_KEY_FILE
+//! #   .api_key("doc-example", "doc-example-key-0123456789abcdef")
+//!     .build()?;
 //! let app: Router = Router::new()
 //!     .route("/score", post(score))
 //!     .route("/health", get(health))
@@ -37,7 +41,9 @@
 //!
 //! The pieces:
 //! - [`rate_limit`]: limits per client IP, with `X-RateLimit-*` headers and a JSON 429.
-//! - [`require_api_key`]: `X-API-Key` or `Authorization: Bearer` keys, compared in constant time.
+//! - [`require_api_key`]: `X-API-Key` or `Authorization: Bearer` keys, compared in constant time,
+//!   with scopes; [`ApiKey`] and the key file give keys names, scopes and expiry, [`Lockout`]
+//!   stops brute force, and `cargo run -p policy-runtime --bin policy-keygen` makes keys.
 //! - [`api_error`]: an error enum whose variants map to statuses and JSON bodies.
 //! - [`Engine`]: the configuration the policies run with, attached with `.layer(engine)`.
 //! - [`ErrorBody`]: the one JSON error shape, `{"error": "...", "code": "..."}`.
@@ -60,9 +66,13 @@ mod guard;
 mod layer;
 mod quota;
 mod rate_limit;
+mod startup;
 
 pub use api_error::ApiError;
+pub use api_key::file::KeyFileError;
 pub use api_key::id::ApiKeyId;
+pub use api_key::key::ApiKey;
+pub use api_key::lockout::{Lockout, LockoutStatus};
 pub use api_key::store::{ApiKeyStore, KeyError};
 pub use client_ip::{ClientIpError, ClientIpResolver};
 pub use engine::{BuildError, Engine, EngineBuilder, LimitState};
@@ -182,38 +192,83 @@ pub use rate_limit::store::{
 /// below them (closest to the `fn`), so it checks the handler axum sees.
 pub use policy_macros::rate_limit;
 
-/// Requires a valid API key before an async axum handler runs.
+/// Requires a valid API key, and optionally scopes, before an async axum handler runs.
 ///
 /// ```
-/// use axum::{routing::get, Router};
-/// use policy_runtime::{require_api_key, ApiKeyId, Engine};
+/// use axum::{routing::{get, post}, Router};
+/// use policy_runtime::{require_api_key, ApiKey, ApiKeyId, Engine};
 ///
 /// #[require_api_key]
 /// async fn report(key: ApiKeyId) -> String {
 ///     format!("report for {}", key.name())
 /// }
 ///
+/// #[require_api_key(scope = "admin")]
+/// async fn purge() -> &'static str {
+///     "purged"
+/// }
+///
+/// #[require_api_key(scope = any("reports:read", "reports:write"))]
+/// async fn list() -> &'static str {
+///     "reports"
+/// }
+///
 /// let engine = Engine::builder()
 ///     .api_key("reporting", "reporting-key-0123456789abcdef")
-///     .api_keys_from_env() // API_KEYS="k1,k2" and API_KEY_1, API_KEY_2, ...
+///     .api_key_with(ApiKey::new("ops", "ops-team-key-0123456789abcdef").scopes(["admin"]))
+///     .api_keys_from_env() // API_KEYS, API_KEY_<N>, API_KEY_FILE
 ///     .build()?;
-/// let app: Router = Router::new().route("/report", get(report)).layer(engine);
+/// let app: Router = Router::new()
+///     .route("/report", get(report))
+///     .route("/purge", post(purge))
+///     .route("/reports", get(list))
+///     .layer(engine);
 /// # Ok::<(), policy_runtime::BuildError>(())
 /// ```
 ///
-/// The key is read from the `X-API-Key` header, or else from
-/// `Authorization: Bearer <key>` (the scheme in any case). It is compared as
-/// sent: no trimming, no decoding. Keys are held only as SHA-256 digests and
+/// **Scopes**: `scope = "admin"` needs a key holding that scope;
+/// `scope = any("read", "write")` at least one of them; `scope = all("read",
+/// "write")` every one. A scope name is 1 to 64 ASCII letters, digits, `_`,
+/// `-`, `.` or `:`. An empty or invalid scope name, an empty `any()` or
+/// `all()`, a scope listed twice and an unknown argument are compile errors
+/// on the token. Keys get scopes from [`ApiKey::scopes`], `API_KEYS`
+/// (`name:key:read|write`) or the key file (`scopes=read,write`).
+///
+/// **Where the key is read**: the `X-API-Key` header, or else
+/// `Authorization: Bearer <key>` (the scheme in any case). Never the query
+/// string: `?api_key=...` is ignored, so such a request has no key. The key is
+/// compared as sent, byte for byte: no trimming (a key with surrounding spaces
+/// is a different key), no decoding. Keys are held only as SHA-256 digests and
 /// compared in constant time.
 ///
-/// A missing key (no header, an empty value, another scheme) or a wrong key
-/// gets `401 Unauthorized` with `WWW-Authenticate: Bearer realm="api"` and the
-/// JSON body `{"error": "Missing API key", "code": "UNAUTHORIZED"}` (or
-/// `"Invalid API key"`). The handler may take [`ApiKeyId`] to learn the key's
-/// name; the key itself never reaches the handler or the logs.
+/// **Responses**, each with a JSON [`ErrorBody`]:
 ///
-/// With no engine attached to the router no key is configured, so every
-/// request to such a handler gets 401.
+/// | request | status | `code` |
+/// | --- | --- | --- |
+/// | no key: no header, an empty value, `Bearer` without a token, another scheme | 401, `WWW-Authenticate: Bearer realm="api"` | `UNAUTHORIZED` (`"Missing API key"`) |
+/// | an unknown key, the header sent twice, a key over 1 KiB | 401, `WWW-Authenticate` | `UNAUTHORIZED` (`"Invalid API key"`) |
+/// | an expired or revoked key | 401, `WWW-Authenticate` | `UNAUTHORIZED` (`"Expired API key"`, `"Revoked API key"`) |
+/// | a valid key without the scope | 403 | `FORBIDDEN`, naming the missing scope |
+/// | any request from a client locked out (see [`Lockout`]) | 429, `Retry-After` | `LOCKED_OUT` |
+///
+/// **Brute force**: by default, 5 failed attempts (an unknown, expired,
+/// revoked or malformed key; not a missing key, nor a missing scope) from one
+/// client IP within 30 minutes lock that client out of every key-protected
+/// handler for 30 minutes, valid key or not. The client IP is found as rate
+/// limits find it (trusted proxies, IPv6 by prefix). See [`Lockout`] and
+/// [`Engine::lockout_status`].
+///
+/// **Logs**: one event per decision, `policy = "api_key"`, with `reason`
+/// (`missing`, `invalid`, `expired`, `revoked`, `insufficient_scope` or
+/// `locked_out`) on refusals, `key_id` (the key's name) when known,
+/// `client_ip`, and `request_id` from an `x-request-id` header of at most 128
+/// characters of `[A-Za-z0-9._-]`. No key, and nothing else from the headers,
+/// is ever logged. The handler may take [`ApiKeyId`] to learn the key's name.
+///
+/// **At start-up** [`EngineBuilder::build`] fails in production when a
+/// key-protected handler exists but no key is configured (a warning in
+/// development and staging). With no engine attached to the router no key is
+/// configured, so every request to such a handler gets 401.
 pub use policy_macros::require_api_key;
 
 /// Maps each variant of an error enum to an HTTP status and a JSON body.
@@ -262,8 +317,8 @@ pub use policy_macros::api_error;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::guard::{
-        Check, Guard, HandlerPolicy, KeySource, Limits, OnMissingKey, Policy, RateLimitSpec,
-        Registration,
+        Check, Guard, HandlerPolicy, KeyRequirement, KeySource, Limits, OnMissingKey, Policy,
+        RateLimitSpec, Registration,
     };
     pub use crate::ErrorBody;
     pub use crate::Quota;

@@ -190,6 +190,7 @@ async fn a_custom_key_function_gives_a_key_or_a_refusal() {
 async fn an_untrusted_client_cannot_change_its_key_with_forwarding_headers() {
     let app = app(Engine::builder()
         .trusted_proxies(["10.0.0.0/8"])
+        .api_key("a", KEY_A)
         .build()
         .unwrap());
     assert_eq!(
@@ -213,6 +214,7 @@ async fn an_untrusted_client_cannot_change_its_key_with_forwarding_headers() {
 async fn behind_a_trusted_proxy_the_right_most_untrusted_hop_is_the_client() {
     let app = app(Engine::builder()
         .from_vars([("TRUSTED_PROXIES".to_string(), "10.0.0.0/8".to_string())])
+        .api_key("a", KEY_A)
         .build()
         .unwrap());
     let (logs, _guard) = Logs::capture();
@@ -267,7 +269,11 @@ async fn ipv6_clients_are_grouped_by_prefix() {
 }
 
 fn app_with_prefix(bits: u8) -> Router {
-    app(Engine::builder().ipv6_prefix(bits).build().unwrap())
+    app(Engine::builder()
+        .ipv6_prefix(bits)
+        .api_key("a", KEY_A)
+        .build()
+        .unwrap())
 }
 
 #[tokio::test]

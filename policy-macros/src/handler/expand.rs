@@ -16,7 +16,7 @@
 //! keep their meaning and lints still fire on the user's code.
 
 use super::ast::Handler;
-use super::attr::{KeyArg, PolicyAttr, RateLimitArgs};
+use super::attr::{ApiKeyArgs, KeyArg, PolicyAttr, RateLimitArgs, ScopeArg};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -68,7 +68,7 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
                 rate_limits += 1;
                 rate_limit_check(ident, args, rate_limits)
             }
-            PolicyAttr::ApiKey => quote!(::policy_runtime::__private::Check::ApiKey),
+            PolicyAttr::ApiKey(args) => api_key_check(args),
         })
         .collect();
 
@@ -100,6 +100,19 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
             )
         }
     }
+}
+
+/// One `#[require_api_key]` as a `Check::ApiKey` with the scopes it requires.
+fn api_key_check(args: &ApiKeyArgs) -> TokenStream {
+    let requirement = match &args.scope {
+        None => quote!(Any),
+        Some(ScopeArg::One(scope)) => quote!(Scope(#scope)),
+        Some(ScopeArg::AnyOf(_, scopes)) => quote!(AnyOf(&[#(#scopes),*])),
+        Some(ScopeArg::AllOf(_, scopes)) => quote!(AllOf(&[#(#scopes),*])),
+    };
+    quote!(::policy_runtime::__private::Check::ApiKey(
+        ::policy_runtime::__private::KeyRequirement::#requirement
+    ))
 }
 
 /// One `#[rate_limit]` as a `Check::RateLimit`; `nth` counts the handler's

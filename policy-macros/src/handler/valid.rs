@@ -2,8 +2,9 @@
 //! token that breaks it.
 
 use super::ast::Handler;
-use super::attr::{KeyArg, PolicyAttr, RateLimitArgs};
+use super::attr::{ApiKeyArgs, KeyArg, PolicyAttr, RateLimitArgs, ScopeArg};
 use crate::errors::Errors;
+use crate::scope_name::scope_name_problem;
 use proc_macro2::TokenStream;
 
 /// A strict quota keeps one timestamp per admitted request and client.
@@ -20,7 +21,8 @@ pub(crate) fn check(handler: &Handler, errors: &mut Errors) {
     let mut seen_key_check = false;
     for (attribute, policy) in &handler.policies {
         match policy {
-            PolicyAttr::ApiKey => {
+            PolicyAttr::ApiKey(args) => {
+                check_api_key(args, errors);
                 if seen_key_check {
                     errors.spanned(
                         attribute,
@@ -33,6 +35,33 @@ pub(crate) fn check(handler: &Handler, errors: &mut Errors) {
             PolicyAttr::RateLimit(args) => {
                 check_rate_limit(attribute, args, key_checked, rate_limits, errors)
             }
+        }
+    }
+}
+
+/// Scope names must be valid, listed once, and `any()` / `all()` not empty.
+fn check_api_key(args: &ApiKeyArgs, errors: &mut Errors) {
+    let Some(scope) = &args.scope else {
+        return;
+    };
+    if let ScopeArg::AnyOf(form, scopes) | ScopeArg::AllOf(form, scopes) = scope {
+        if scopes.is_empty() {
+            errors.spanned(
+                form,
+                format!("`{form}()` needs at least one scope, as in `{form}(\"read\", \"write\")`"),
+            );
+        }
+    }
+    let names = scope.names();
+    for (index, name) in names.iter().enumerate() {
+        let value = name.value();
+        if let Some(problem) = scope_name_problem(&value) {
+            errors.spanned(name, problem);
+        } else if names[..index]
+            .iter()
+            .any(|earlier| earlier.value() == value)
+        {
+            errors.spanned(name, format!("the scope \"{value}\" is listed twice"));
         }
     }
 }

@@ -1,87 +1,213 @@
-//! The API-key policy: read the presented key, verify it, answer 401 or go on.
+//! The API-key policy: read the presented key, verify it, check its scopes,
+//! answer 401, 403 or 429, or go on.
 //!
 //! This module owns where a key is read from (`X-API-Key`, or
-//! `Authorization: Bearer <key>`), the 401 response and the decision's log
-//! event. Key storage is [`store`]'s business.
+//! `Authorization: Bearer <key>`; never the query string), the refusals, and
+//! the one log event of each decision. Key storage is [`store`]'s business,
+//! brute-force lockout [`lockout`]'s, and configuration [`config`]'s.
 
+pub(crate) mod admin;
+pub(crate) mod config;
+pub(crate) mod env;
+pub(crate) mod file;
 pub(crate) mod id;
+pub(crate) mod key;
+pub(crate) mod lockout;
+pub(crate) mod scope;
 pub(crate) mod store;
+pub(crate) mod timestamp;
 
+use crate::engine::EngineInner;
 use crate::ErrorBody;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use id::ApiKeyId;
+use scope::KeyRequirement;
 use std::net::IpAddr;
-use store::ApiKeyStore;
+use std::time::{Duration, SystemTime};
+use store::Lookup;
+
+/// A presented key longer than this is refused without being hashed.
+const MAX_KEY_LEN: usize = 1024;
+
+/// A request id longer than this, or with other characters than
+/// `[A-Za-z0-9._-]`, is left out of the logs.
+const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// Checks one `#[require_api_key]` policy; on success returns the key's identity.
 pub(crate) fn enforce(
-    keys: &ApiKeyStore,
-    scope: &'static str,
+    engine: &EngineInner,
+    handler: &'static str,
+    requirement: &KeyRequirement,
     parts: &Parts,
     client_ip: Option<IpAddr>,
 ) -> Result<ApiKeyId, Response> {
-    let client_ip = client_ip.map(tracing::field::display);
-    let Some(presented) = presented_key(parts) else {
-        tracing::warn!(
-            policy = "api_key",
-            scope,
-            client_ip,
-            reason = "missing",
-            outcome = "deny",
-            "API key missing"
-        );
-        return Err(unauthorized("Missing API key"));
+    let event = Event {
+        handler,
+        client_ip,
+        request_id: request_id(&parts.headers),
     };
-    match keys.verify(presented) {
-        Some(id) => {
+    let keys = engine.keys.load();
+    // With no key configured there is nothing to guess, so nothing to lock.
+    let lockout = engine
+        .lockout
+        .as_ref()
+        .filter(|_| !keys.is_empty())
+        .zip(client_ip.map(|ip| engine.resolver.group(ip)));
+    let now = engine.clock.now();
+    if let Some((lockout, client)) = lockout {
+        if let Some(left) = lockout.locked(client, now) {
+            event.deny("locked_out", None, None, None);
+            return Err(locked_out(left));
+        }
+    }
+    let presented = match presented_key(&parts.headers) {
+        Presented::Key(key) => key,
+        Presented::Missing => {
+            event.deny("missing", None, None, None);
+            return Err(unauthorized("Missing API key"));
+        }
+        Presented::Malformed(message) => {
+            let locked = lockout.and_then(|(log, client)| log.fail(client, now));
+            event.deny("invalid", None, None, locked);
+            return Err(unauthorized(message));
+        }
+    };
+    let (reason, key_id, message) = match keys.lookup(presented, SystemTime::now) {
+        Lookup::Valid(key) => {
+            if let Some(missing) = requirement.unmet(&key.scopes[..]) {
+                event.deny(
+                    "insufficient_scope",
+                    Some(key.id.name()),
+                    Some(requirement),
+                    None,
+                );
+                return Err(ErrorBody::new(
+                    StatusCode::FORBIDDEN,
+                    "FORBIDDEN",
+                    format!("Forbidden: {missing}"),
+                )
+                .into_response());
+            }
             tracing::debug!(
                 policy = "api_key",
-                scope,
-                client_ip,
-                key_id = id.name(),
+                scope = handler,
+                client_ip = client_ip.map(tracing::field::display),
+                request_id = event.request_id,
+                key_id = key.id.name(),
                 outcome = "allow",
                 "API key accepted"
             );
-            Ok(id.clone())
+            return Ok(key.id.clone());
         }
-        None => {
-            tracing::warn!(
-                policy = "api_key",
-                scope,
-                client_ip,
-                reason = "invalid",
-                outcome = "deny",
-                "API key invalid"
-            );
-            Err(unauthorized("Invalid API key"))
-        }
+        Lookup::Expired(id) => ("expired", Some(id.name()), "Expired API key"),
+        Lookup::Revoked(id) => ("revoked", Some(id.name()), "Revoked API key"),
+        Lookup::Unknown => ("invalid", None, "Invalid API key"),
+    };
+    let locked = lockout.and_then(|(log, client)| log.fail(client, now));
+    event.deny(reason, key_id, None, locked);
+    Err(unauthorized(message))
+}
+
+/// Who a decision is about, for its log event.
+struct Event<'r> {
+    handler: &'static str,
+    client_ip: Option<IpAddr>,
+    request_id: Option<&'r str>,
+}
+
+impl Event<'_> {
+    /// The one event of a refusal. The presented key is never in it; the
+    /// key's name is, when the key is known.
+    fn deny(
+        &self,
+        reason: &'static str,
+        key_id: Option<&str>,
+        requirement: Option<&KeyRequirement>,
+        lockout: Option<Duration>,
+    ) {
+        let message = match (reason, lockout) {
+            (_, Some(_)) => "API key refused; client locked out after repeated failures",
+            ("missing", _) => "API key missing",
+            ("expired", _) => "API key expired",
+            ("revoked", _) => "API key revoked",
+            ("insufficient_scope", _) => "API key lacks the required scope",
+            ("locked_out", _) => "client locked out after repeated API key failures",
+            _ => "API key invalid",
+        };
+        tracing::warn!(
+            policy = "api_key",
+            scope = self.handler,
+            client_ip = self.client_ip.map(tracing::field::display),
+            request_id = self.request_id,
+            key_id,
+            required_scope = requirement.map(tracing::field::display),
+            lockout_secs = lockout.map(|lockout| lockout.as_secs()),
+            reason,
+            outcome = "deny",
+            "{message}"
+        );
     }
+}
+
+/// What the request presents as a key.
+enum Presented<'h> {
+    Key(&'h [u8]),
+    /// No header, an empty value, another scheme than `Bearer`, or a bearer token-less.
+    Missing,
+    /// A key that cannot be right: sent twice, or absurdly long.
+    Malformed(&'static str),
 }
 
 /// The key bytes from `X-API-Key`, else from `Authorization: Bearer`. Values
-/// are compared as sent: no trimming, no decoding, and an empty value counts
-/// as no key.
-fn presented_key(parts: &Parts) -> Option<&[u8]> {
-    if let Some(value) = parts.headers.get("x-api-key") {
-        return non_empty(value.as_bytes());
+/// are compared as sent: no trimming, no decoding. An empty value counts as
+/// no key; a header sent twice is refused as ambiguous.
+fn presented_key(headers: &HeaderMap) -> Presented<'_> {
+    let mut api_keys = headers.get_all("x-api-key").iter();
+    if let Some(value) = api_keys.next() {
+        if api_keys.next().is_some() {
+            return Presented::Malformed("Invalid API key: send one X-API-Key header, not several");
+        }
+        return checked(value.as_bytes());
     }
-    let authorization = parts.headers.get(header::AUTHORIZATION)?.as_bytes();
-    let (scheme, token) = split_once(authorization, b' ')?;
+    let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(authorization) = authorizations.next() else {
+        return Presented::Missing;
+    };
+    if authorizations.next().is_some() {
+        return Presented::Malformed("Invalid API key: send one Authorization header, not several");
+    }
+    let authorization = authorization.as_bytes();
+    let Some(at) = authorization.iter().position(|b| *b == b' ') else {
+        return Presented::Missing;
+    };
+    let (scheme, token) = (&authorization[..at], &authorization[at + 1..]);
     if !scheme.eq_ignore_ascii_case(b"bearer") {
-        return None;
+        return Presented::Missing;
     }
-    non_empty(token)
+    checked(token)
 }
 
-fn split_once(bytes: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
-    let at = bytes.iter().position(|b| *b == separator)?;
-    Some((&bytes[..at], &bytes[at + 1..]))
+fn checked(key: &[u8]) -> Presented<'_> {
+    if key.is_empty() {
+        Presented::Missing
+    } else if key.len() > MAX_KEY_LEN {
+        Presented::Malformed("Invalid API key")
+    } else {
+        Presented::Key(key)
+    }
 }
 
-fn non_empty(bytes: &[u8]) -> Option<&[u8]> {
-    (!bytes.is_empty()).then_some(bytes)
+/// The `x-request-id` header, if it is short and plain enough to log as is.
+fn request_id(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("x-request-id")?.to_str().ok()?;
+    let plain = !value.is_empty()
+        && value.len() <= MAX_REQUEST_ID_LEN
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    plain.then_some(value)
 }
 
 fn unauthorized(message: &'static str) -> Response {
@@ -92,4 +218,87 @@ fn unauthorized(message: &'static str) -> Response {
         HeaderValue::from_static("Bearer realm=\"api\""),
     );
     response
+}
+
+fn locked_out(left: Duration) -> Response {
+    let mut response = ErrorBody::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "LOCKED_OUT",
+        "Too Many Requests: too many failed API key attempts from this client",
+    )
+    .into_response();
+    // Rounded up, so a retry at that time is no longer locked out.
+    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(value).unwrap(),
+            );
+        }
+        headers
+    }
+
+    fn key<'h>(presented: Presented<'h>) -> Option<&'h [u8]> {
+        match presented {
+            Presented::Key(key) => Some(key),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_key_comes_from_x_api_key_first_then_a_bearer_token() {
+        let both = headers(&[("authorization", b"Bearer b"), ("x-api-key", b"a")]);
+        assert_eq!(key(presented_key(&both)), Some(&b"a"[..]));
+        let bearer = headers(&[("authorization", b"BEARER  spaced")]);
+        assert_eq!(key(presented_key(&bearer)), Some(&b" spaced"[..]));
+    }
+
+    #[test]
+    fn absent_empty_and_other_schemes_are_missing() {
+        for pairs in [
+            &[][..],
+            &[("x-api-key", &b""[..])][..],
+            &[("authorization", &b"Bearer "[..])][..],
+            &[("authorization", &b"Bearer"[..])][..],
+            &[("authorization", &b"Basic dXNlcjpwYXNz"[..])][..],
+        ] {
+            assert!(matches!(presented_key(&headers(pairs)), Presented::Missing));
+        }
+    }
+
+    #[test]
+    fn repeated_headers_and_huge_keys_are_malformed() {
+        let twice = headers(&[("x-api-key", b"a"), ("x-api-key", b"a")]);
+        assert!(matches!(presented_key(&twice), Presented::Malformed(_)));
+        let twice = headers(&[
+            ("authorization", b"Bearer a"),
+            ("authorization", b"Bearer b"),
+        ]);
+        assert!(matches!(presented_key(&twice), Presented::Malformed(_)));
+        let huge = headers(&[("x-api-key", &[b'k'; MAX_KEY_LEN + 1])]);
+        assert!(matches!(presented_key(&huge), Presented::Malformed(_)));
+    }
+
+    #[test]
+    fn only_plain_short_request_ids_are_logged() {
+        let id = |value: &[u8]| request_id(&headers(&[("x-request-id", value)])).map(str::to_owned);
+        assert_eq!(id(b"req-42.a_B").as_deref(), Some("req-42.a_B"));
+        assert_eq!(id(b"has space"), None);
+        assert_eq!(id(b"quote\"injection"), None);
+        assert_eq!(id(&[b'a'; 129]), None);
+        assert_eq!(id(&[0xff]), None);
+        assert_eq!(id(b""), None);
+    }
 }

@@ -5,15 +5,24 @@
 //! first eight digest bytes followed by a constant-time comparison of the full
 //! 32-byte digest, so its cost does not grow with the number of keys and does
 //! not depend on how much of a wrong key matches a right one.
+//!
+//! Several keys may share a name (a client rotating from an old key to a new
+//! one); one secret may not appear twice. A revoked key stays in the store,
+//! marked, so that its next use is logged as `revoked` rather than `invalid`.
 
 use super::id::ApiKeyId;
-use sha2::{Digest, Sha256};
+use super::key::{digest, ApiKey, KeyDigest, Plaintext};
+use super::scope::scope_name_problem;
 use std::collections::HashMap;
+use std::time::SystemTime;
 use subtle::ConstantTimeEq;
 
-type KeyDigest = [u8; 32];
-
-/// The set of API keys an engine accepts, each with a name.
+/// The set of API keys an engine accepts, each with a name, scopes and an
+/// optional expiry.
+///
+/// An engine holds one, built from [`EngineBuilder`](crate::EngineBuilder)
+/// settings; [`Engine::reload_keys`](crate::Engine::reload_keys) swaps in
+/// another while the server runs.
 ///
 /// ```
 /// use policy_runtime::ApiKeyStore;
@@ -25,8 +34,28 @@ type KeyDigest = [u8; 32];
 /// ```
 #[derive(Clone, Default)]
 pub struct ApiKeyStore {
-    by_prefix: HashMap<u64, Vec<(KeyDigest, ApiKeyId)>>,
+    by_prefix: HashMap<u64, Vec<StoredKey>>,
     len: usize,
+    /// What is known of the plaintext of keys given in plaintext, by name.
+    plaintexts: Vec<(ApiKeyId, Plaintext)>,
+}
+
+/// One key in the store.
+#[derive(Clone)]
+pub(crate) struct StoredKey {
+    digest: KeyDigest,
+    pub(crate) id: ApiKeyId,
+    pub(crate) scopes: Box<[Box<str>]>,
+    pub(crate) expires_at: Option<SystemTime>,
+    pub(crate) revoked: bool,
+}
+
+/// What a presented key turned out to be.
+pub(crate) enum Lookup<'s> {
+    Valid(&'s StoredKey),
+    Expired(&'s ApiKeyId),
+    Revoked(&'s ApiKeyId),
+    Unknown,
 }
 
 /// Why a key could not be added to an [`ApiKeyStore`].
@@ -38,6 +67,7 @@ pub struct ApiKeyStore {
 /// assert!(matches!(keys.insert("ci", ""), Err(KeyError::Empty { .. })));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// The key is the empty string.
     #[error("API key `{name}` is empty")]
@@ -58,6 +88,14 @@ pub enum KeyError {
         /// The name the same secret was first added under.
         existing: String,
     },
+    /// A scope of the key is not a valid scope name.
+    #[error("API key `{name}`: {problem}")]
+    InvalidScope {
+        /// The key's name.
+        name: String,
+        /// What is wrong with the scope.
+        problem: String,
+    },
 }
 
 impl ApiKeyStore {
@@ -70,37 +108,70 @@ impl ApiKeyStore {
         Self::default()
     }
 
-    /// Adds a key under a name. Only the key's SHA-256 digest is kept.
+    /// Adds a key under a name, with no scope and no expiry. Only the key's
+    /// SHA-256 digest is kept. Another key may have the same name.
     ///
     /// ```
     /// let mut keys = policy_runtime::ApiKeyStore::new();
     /// keys.insert("partner-a", "s3cret-partner-a-key").unwrap();
-    /// assert_eq!(keys.len(), 1);
+    /// keys.insert("partner-a", "rotated-partner-a-key").unwrap(); // both are accepted
+    /// assert_eq!(keys.len(), 2);
     /// ```
     pub fn insert(&mut self, name: &str, secret: impl AsRef<[u8]>) -> Result<(), KeyError> {
-        let secret = secret.as_ref();
-        if name.is_empty() {
+        self.add(ApiKey::new(name, secret))
+    }
+
+    /// Adds a key with its scopes and expiry.
+    ///
+    /// ```
+    /// use policy_runtime::{ApiKey, ApiKeyStore};
+    ///
+    /// let mut keys = ApiKeyStore::new();
+    /// keys.add(ApiKey::new("ops", "ops-team-key-0123456789").scopes(["admin"])).unwrap();
+    /// assert!(keys.add(ApiKey::new("bad", "bad-scope-key-0123456789").scopes(["a b"])).is_err());
+    /// ```
+    pub fn add(&mut self, key: ApiKey) -> Result<(), KeyError> {
+        if key.name.is_empty() {
             return Err(KeyError::EmptyName);
         }
-        if secret.is_empty() {
-            return Err(KeyError::Empty { name: name.into() });
+        if key.plaintext.is_some_and(|plaintext| plaintext.len == 0) {
+            return Err(KeyError::Empty { name: key.name });
         }
-        let digest = digest(secret);
-        if let Some(existing) = self.find(&digest) {
-            return Err(KeyError::Duplicate {
-                name: name.into(),
-                existing: existing.name().into(),
+        if let Some(problem) = key.scopes.iter().find_map(|s| scope_name_problem(s)) {
+            return Err(KeyError::InvalidScope {
+                name: key.name,
+                problem,
             });
         }
+        if let Some(existing) = self.find(&key.digest) {
+            return Err(KeyError::Duplicate {
+                name: key.name,
+                existing: existing.id.name().into(),
+            });
+        }
+        let id = ApiKeyId::new(&key.name);
+        if let Some(plaintext) = key.plaintext {
+            self.plaintexts.push((id.clone(), plaintext));
+        }
+        let mut scopes: Vec<Box<str>> = key.scopes.into_iter().map(Into::into).collect();
+        scopes.sort_unstable();
+        scopes.dedup();
         self.by_prefix
-            .entry(prefix(&digest))
+            .entry(prefix(&key.digest))
             .or_default()
-            .push((digest, ApiKeyId::new(name)));
+            .push(StoredKey {
+                digest: key.digest,
+                id,
+                scopes: scopes.into(),
+                expires_at: key.expires_at,
+                revoked: key.revoked,
+            });
         self.len += 1;
         Ok(())
     }
 
-    /// The identity of a presented key, if it is one of ours.
+    /// The identity of a presented key, if it is one of ours and is neither
+    /// expired nor revoked.
     ///
     /// ```
     /// let mut keys = policy_runtime::ApiKeyStore::new();
@@ -109,10 +180,33 @@ impl ApiKeyStore {
     /// assert!(keys.verify(b"0ps-team-key-000001").is_none());
     /// ```
     pub fn verify(&self, presented: &[u8]) -> Option<&ApiKeyId> {
-        self.find(&digest(presented))
+        match self.lookup(presented, SystemTime::now) {
+            Lookup::Valid(key) => Some(&key.id),
+            _ => None,
+        }
     }
 
-    /// How many keys are configured.
+    /// Marks every key named `name` as revoked and returns how many there
+    /// were. A revoked key is refused with 401, and logged as `revoked`.
+    ///
+    /// ```
+    /// let mut keys = policy_runtime::ApiKeyStore::new();
+    /// keys.insert("partner", "old-partner-key-0123456789").unwrap();
+    /// assert_eq!(keys.revoke("partner"), 1);
+    /// assert!(keys.verify(b"old-partner-key-0123456789").is_none());
+    /// ```
+    pub fn revoke(&mut self, name: &str) -> usize {
+        let mut revoked = 0;
+        for key in self.by_prefix.values_mut().flatten() {
+            if key.id.name() == name && !key.revoked {
+                key.revoked = true;
+                revoked += 1;
+            }
+        }
+        revoked
+    }
+
+    /// How many keys are configured, revoked and expired ones included.
     ///
     /// ```
     /// assert_eq!(policy_runtime::ApiKeyStore::new().len(), 0);
@@ -130,13 +224,43 @@ impl ApiKeyStore {
         self.len == 0
     }
 
-    fn find(&self, digest: &KeyDigest) -> Option<&ApiKeyId> {
+    /// What a presented key is. The time is read only for a key with an expiry.
+    pub(crate) fn lookup(&self, presented: &[u8], now: impl FnOnce() -> SystemTime) -> Lookup<'_> {
+        let Some(key) = self.find(&digest(presented)) else {
+            return Lookup::Unknown;
+        };
+        if key.revoked {
+            Lookup::Revoked(&key.id)
+        } else if key.expires_at.is_some_and(|expiry| expiry <= now()) {
+            Lookup::Expired(&key.id)
+        } else {
+            Lookup::Valid(key)
+        }
+    }
+
+    /// Every key, in no particular order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &StoredKey> {
+        self.by_prefix.values().flatten()
+    }
+
+    /// The keys that can be accepted at `now`.
+    pub(crate) fn usable(&self, now: SystemTime) -> impl Iterator<Item = &StoredKey> {
+        self.keys()
+            .filter(move |key| !key.revoked && key.expires_at.is_none_or(|expiry| expiry > now))
+    }
+
+    /// What is known of the plaintext keys, for the start-up checks.
+    pub(crate) fn plaintexts(&self) -> &[(ApiKeyId, Plaintext)] {
+        &self.plaintexts
+    }
+
+    fn find(&self, digest: &KeyDigest) -> Option<&StoredKey> {
         let candidates = self.by_prefix.get(&prefix(digest))?;
         // Almost always one candidate; every one is compared in constant time.
         let mut found = None;
-        for (stored, id) in candidates {
-            if bool::from(stored.ct_eq(digest)) {
-                found = Some(id);
+        for key in candidates {
+            if bool::from(key.digest.ct_eq(digest)) {
+                found = Some(key);
             }
         }
         found
@@ -146,19 +270,10 @@ impl ApiKeyStore {
 impl std::fmt::Debug for ApiKeyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Names only: digests are not secrets, but they have no business in logs either.
-        let mut names: Vec<&str> = self
-            .by_prefix
-            .values()
-            .flatten()
-            .map(|(_, id)| id.name())
-            .collect();
+        let mut names: Vec<&str> = self.keys().map(|key| key.id.name()).collect();
         names.sort_unstable();
         f.debug_struct("ApiKeyStore").field("keys", &names).finish()
     }
-}
-
-fn digest(secret: &[u8]) -> KeyDigest {
-    Sha256::digest(secret).into()
 }
 
 fn prefix(digest: &KeyDigest) -> u64 {
@@ -167,66 +282,13 @@ fn prefix(digest: &KeyDigest) -> u64 {
     u64::from_le_bytes(bytes)
 }
 
-/// Reads keys from environment-style variables: `API_KEYS` as a comma list
-/// (named `API_KEYS#1`, `API_KEYS#2`, ...) and `API_KEY_1`, `API_KEY_2`, ...
-/// (named after their variable). Blank list entries are skipped.
-pub(crate) fn keys_from_vars(
-    vars: impl IntoIterator<Item = (String, String)>,
-) -> Vec<(String, String)> {
-    let mut listed = Vec::new();
-    let mut numbered: Vec<(u64, String, String)> = Vec::new();
-    for (name, value) in vars {
-        if name == "API_KEYS" {
-            for (index, key) in value
-                .split(',')
-                .map(str::trim)
-                .filter(|k| !k.is_empty())
-                .enumerate()
-            {
-                listed.push((format!("API_KEYS#{}", index + 1), key.to_owned()));
-            }
-        } else if let Some(number) = name
-            .strip_prefix("API_KEY_")
-            .and_then(|n| n.parse::<u64>().ok())
-        {
-            numbered.push((number, name, value.trim().to_owned()));
-        }
-    }
-    numbered.sort_by_key(|(number, _, _)| *number);
-    listed.extend(numbered.into_iter().map(|(_, name, value)| (name, value)));
-    listed
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use std::time::Duration;
 
     #[test]
-    fn env_keys_come_from_the_list_and_the_numbered_variables() {
-        let keys = keys_from_vars(vars(&[
-            ("API_KEY_10", "ten"),
-            ("PATH", "/bin"),
-            ("API_KEYS", "one, two,,"),
-            ("API_KEY_2", "two-numbered"),
-            ("API_KEY_X", "ignored"),
-        ]));
-        let names: Vec<&str> = keys.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(
-            names,
-            ["API_KEYS#1", "API_KEYS#2", "API_KEY_2", "API_KEY_10"]
-        );
-        assert_eq!(keys[1].1, "two");
-    }
-
-    #[test]
-    fn duplicate_and_empty_keys_are_refused() {
+    fn duplicate_and_empty_keys_are_refused_but_names_may_repeat() {
         let mut store = ApiKeyStore::new();
         store.insert("a", "same-secret-value").unwrap();
         assert_eq!(
@@ -237,7 +299,54 @@ mod tests {
             })
         );
         assert_eq!(store.insert("", "x"), Err(KeyError::EmptyName));
-        assert_eq!(store.len(), 1);
+        store.insert("a", "another-secret-value").unwrap();
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.verify(b"another-secret-value").unwrap().name(), "a");
+    }
+
+    #[test]
+    fn expired_and_revoked_keys_are_told_apart_from_unknown_ones() {
+        let now = SystemTime::now();
+        let mut store = ApiKeyStore::new();
+        store
+            .add(ApiKey::new("old", "old-key-0123456789").expires_at(now - Duration::from_secs(1)))
+            .unwrap();
+        store
+            .add(ApiKey::new("new", "new-key-0123456789").expires_at(now + Duration::from_secs(60)))
+            .unwrap();
+        store.insert("gone", "gone-key-0123456789").unwrap();
+        assert_eq!(store.revoke("gone"), 1);
+        assert_eq!(store.revoke("gone"), 0);
+        assert!(
+            matches!(store.lookup(b"old-key-0123456789", || now), Lookup::Expired(id) if id.name() == "old")
+        );
+        assert!(
+            matches!(store.lookup(b"new-key-0123456789", || now), Lookup::Valid(key) if key.id.name() == "new")
+        );
+        assert!(
+            matches!(store.lookup(b"gone-key-0123456789", || now), Lookup::Revoked(id) if id.name() == "gone")
+        );
+        assert!(matches!(
+            store.lookup(b"never-seen", || now),
+            Lookup::Unknown
+        ));
+        assert_eq!(store.usable(now).count(), 1);
+    }
+
+    #[test]
+    fn scopes_are_checked_sorted_and_deduplicated() {
+        let mut store = ApiKeyStore::new();
+        store
+            .add(ApiKey::new("k", "scoped-key-0123456789").scopes(["write", "read", "write"]))
+            .unwrap();
+        let Lookup::Valid(key) = store.lookup(b"scoped-key-0123456789", SystemTime::now) else {
+            panic!("the key is valid");
+        };
+        assert_eq!(&*key.scopes, [Box::from("read"), Box::from("write")]);
+        assert!(matches!(
+            store.add(ApiKey::new("k", "other-key-0123456789").scopes([""])),
+            Err(KeyError::InvalidScope { .. })
+        ));
     }
 
     #[test]

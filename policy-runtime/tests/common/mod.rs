@@ -74,6 +74,15 @@ pub struct Logs(Arc<Mutex<Vec<u8>>>);
 impl Logs {
     /// Captures every event of this thread, at every level, until the guard drops.
     pub fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        // `tracing` caches, per callsite, whether any subscriber listens. A
+        // callsite first hit on a thread without a capture, while another
+        // thread starts one, can be cached as unheard and then miss that
+        // capture. A global subscriber that takes every event (and keeps
+        // none) means some subscriber always listens.
+        static LISTEN_EVERYWHERE: std::sync::Once = std::sync::Once::new();
+        LISTEN_EVERYWHERE.call_once(|| {
+            let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+        });
         let logs = Logs::default();
         let subscriber = tracing_subscriber::fmt()
             .json()

@@ -1,11 +1,13 @@
 //! Parsing the arguments of one policy attribute into a [`PolicyAttr`].
 
+mod api_key;
 mod rate_limit;
 
 use crate::errors::Errors;
 use proc_macro2::{Span, TokenStream};
-use syn::parse::{ParseStream, Parser};
+use syn::parse::Parser;
 
+pub(crate) use api_key::{ApiKeyArgs, ScopeArg};
 pub(crate) use rate_limit::{KeyArg, RateLimitArgs};
 
 /// Which policy attribute this is.
@@ -43,7 +45,7 @@ impl PolicyKind {
 /// One policy attribute with its checked arguments.
 pub(crate) enum PolicyAttr {
     RateLimit(Box<RateLimitArgs>),
-    ApiKey,
+    ApiKey(ApiKeyArgs),
 }
 
 impl PolicyAttr {
@@ -80,30 +82,11 @@ fn parse_rate_limit(args: TokenStream, span: Span, errors: &mut Errors) -> Optio
 }
 
 fn parse_api_key(args: TokenStream, errors: &mut Errors) -> Option<PolicyAttr> {
-    let parser = |input: ParseStream| {
-        if input.is_empty() {
-            Ok(())
-        } else {
-            Err(unknown_argument(input, "require_api_key", "no arguments"))
-        }
-    };
-    match parser.parse2(args) {
-        Ok(()) => Some(PolicyAttr::ApiKey),
+    match <ApiKeyArgs as syn::parse::Parse>::parse.parse2(args) {
+        Ok(parsed) => Some(PolicyAttr::ApiKey(parsed)),
         Err(error) => {
             errors.push(error);
             None
         }
     }
-}
-
-/// The error for an argument the attribute does not know, spanned on its first token.
-fn unknown_argument(input: ParseStream, attribute: &str, accepted: &str) -> syn::Error {
-    let shown = input
-        .fork()
-        .parse::<proc_macro2::TokenTree>()
-        .map(|token| token.to_string())
-        .unwrap_or_default();
-    input.error(format!(
-        "unknown argument `{shown}` for `#[{attribute}]`; it takes {accepted}"
-    ))
 }

@@ -62,7 +62,10 @@ pub mod handlers {
 }
 
 fn main() {
-    let engine = Engine::builder().build().unwrap();
+    let engine = Engine::builder()
+        .api_key("ui-pass", "ui-pass-key-0123456789abcdef")
+        .build()
+        .unwrap();
     let _app: Router = Router::new()
         .route("/notes/{id}", post(handlers::create))
         .route("/qualified", post(handlers::fully_qualified))

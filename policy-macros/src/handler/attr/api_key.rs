@@ -1,0 +1,105 @@
+//! Parsing the arguments of `#[require_api_key(...)]`.
+//!
+//! ```text
+//! #[require_api_key]
+//! #[require_api_key(scope = "admin")]
+//! #[require_api_key(scope = any("read", "write"))]
+//! #[require_api_key(scope = all("reports:read", "reports:export"))]
+//! ```
+
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{Ident, LitStr, Token};
+
+/// Every argument of one `#[require_api_key]`, as written (checked in `valid`).
+#[derive(Default)]
+pub(crate) struct ApiKeyArgs {
+    pub(crate) scope: Option<ScopeArg>,
+}
+
+/// The value of `scope = ...`.
+pub(crate) enum ScopeArg {
+    /// `scope = "admin"`.
+    One(LitStr),
+    /// `scope = any("read", "write")`, with the `any` token.
+    AnyOf(Ident, Vec<LitStr>),
+    /// `scope = all("read", "write")`, with the `all` token.
+    AllOf(Ident, Vec<LitStr>),
+}
+
+impl ScopeArg {
+    /// Every scope name written, each with its literal to span errors on.
+    pub(crate) fn names(&self) -> &[LitStr] {
+        match self {
+            ScopeArg::One(scope) => std::slice::from_ref(scope),
+            ScopeArg::AnyOf(_, scopes) | ScopeArg::AllOf(_, scopes) => scopes,
+        }
+    }
+}
+
+const ARGUMENTS: &str =
+    "`scope = \"admin\"`, `scope = any(\"read\", \"write\")` or `scope = all(\"read\", \"write\")`";
+
+impl Parse for ApiKeyArgs {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut args = ApiKeyArgs::default();
+        while !input.is_empty() {
+            let name: Ident = input.parse().map_err(|error| {
+                syn::Error::new(
+                    error.span(),
+                    format!("expected an argument of `#[require_api_key]`: {ARGUMENTS}"),
+                )
+            })?;
+            if name != "scope" {
+                return Err(syn::Error::new(
+                    name.span(),
+                    format!(
+                        "unknown argument `{name}` for `#[require_api_key]`; it takes {ARGUMENTS}"
+                    ),
+                ));
+            }
+            if args.scope.is_some() {
+                return Err(syn::Error::new(
+                    name.span(),
+                    "duplicate argument `scope`; to require several scopes write `scope = all(\"a\", \"b\")`",
+                ));
+            }
+            input.parse::<Token![=]>()?;
+            args.scope = Some(parse_scope(input)?);
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        Ok(args)
+    }
+}
+
+fn parse_scope(input: ParseStream) -> syn::Result<ScopeArg> {
+    if input.peek(LitStr) {
+        return Ok(ScopeArg::One(input.parse()?));
+    }
+    let expected = "expected a scope: a string such as \"admin\", `any(\"read\", \"write\")` or `all(\"read\", \"write\")`";
+    let form: Ident = input
+        .parse()
+        .map_err(|error| syn::Error::new(error.span(), expected))?;
+    if form != "any" && form != "all" {
+        return Err(syn::Error::new(form.span(), expected));
+    }
+    let content;
+    syn::parenthesized!(content in input);
+    let scopes: Vec<LitStr> = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)
+        .map_err(|error| {
+            syn::Error::new(
+                error.span(),
+                format!("`{form}(...)` takes scope names as strings, as in `{form}(\"read\", \"write\")`"),
+            )
+        })?
+        .into_iter()
+        .collect();
+    Ok(if form == "any" {
+        ScopeArg::AnyOf(form, scopes)
+    } else {
+        ScopeArg::AllOf(form, scopes)
+    })
+}

@@ -1,0 +1,6 @@
+use policy_runtime::require_api_key;
+
+#[require_api_key(scope = all())]
+async fn handler() {}
+
+fn main() {}
