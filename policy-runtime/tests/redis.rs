@@ -177,6 +177,7 @@ const OUTAGE_ENDED: &str = "Redis is reachable again";
 /// how many times, since the last `CONFIG RESETSTAT`.
 fn command_calls(server: &RedisServer) -> Vec<(String, u64)> {
     const INSIDE_THE_SCRIPT: [&str; 4] = ["get", "type", "time", "set"];
+    // (Strict quotas, not used here, also run zset commands inside the script.)
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
         .query(&mut server.connection())
@@ -457,6 +458,20 @@ async fn outage_and_recovery(mode: FailureMode) {
     }
     assert!(!store.is_available());
     assert!(store.ping().await.is_err());
+    // Reads follow the failure mode; a reset cannot pretend to have happened.
+    let client = ClientKey::Ip("198.51.100.20".parse().unwrap());
+    let request = LimitRequest {
+        scope: "outage",
+        key: &client,
+        quotas: &[Quota::new(3, HOUR)],
+        cost: 1,
+    };
+    let peeked = store.peek(request).await;
+    match mode {
+        FailureMode::Closed => assert!(peeked.is_err()),
+        _ => assert_eq!(peeked.unwrap(), None),
+    }
+    assert!(store.reset("outage", &client).await.is_err());
     match mode {
         FailureMode::Open => assert_eq!(statuses, [200; 6]),
         FailureMode::Closed => assert_eq!(statuses, [503; 6]),
@@ -752,14 +767,31 @@ async fn strict_quotas_admit_at_most_count_in_any_window() {
     assert!(!never.allowed);
     assert_eq!(never.retry_after, Duration::from_secs(60));
 
-    // The log holds the admissions in the window and expires with the newest.
+    // The log holds the admissions in the window; it and the state expire a
+    // period after the newest.
+    let mut redis = server.connection();
     let key = store.key("strict", &ClientKey::Ip("192.0.2.70".parse().unwrap()));
-    let state: String = server.connection().get(&key).unwrap();
-    let (field, times) = state.split_once('=').unwrap();
+    let state: String = redis.get(&key).unwrap();
+    let (field, _until) = state.split_once('=').unwrap();
     assert_eq!(field, "s:60000000:3");
-    assert_eq!(times.split(',').count(), 3);
-    let ttl: i64 = server.connection().pttl(&key).unwrap();
-    assert!((59_000..=60_000).contains(&ttl), "PTTL {ttl}");
+    let log = format!("{key}:{field}");
+    assert_eq!(redis.zcard::<_, u64>(&log).unwrap(), 3);
+    for key in [&key, &log] {
+        let ttl: i64 = redis.pttl(key).unwrap();
+        assert!((59_000..=60_000).contains(&ttl), "PTTL {ttl}");
+    }
+
+    // A reset deletes the log with the state.
+    let client = ClientKey::Ip("192.0.2.70".parse().unwrap());
+    store.reset("strict", &client).await.unwrap();
+    assert!(!redis.exists::<_, bool>(&key).unwrap());
+    assert!(!redis.exists::<_, bool>(&log).unwrap());
+    assert!(
+        check(&store, "strict", "192.0.2.70", &STRICT)
+            .await
+            .unwrap()
+            .allowed
+    );
 }
 
 #[tokio::test]

@@ -1,17 +1,22 @@
--- One rate-limit decision, atomic on the server: every quota of every check
--- of one request, counted only if all of them admit it (all or nothing).
+-- One rate-limit operation, atomic on the server. "check" decides every
+-- quota of every check of one request and counts the request only if all of
+-- them admit it (all or nothing); "peek" reports without counting; "reset"
+-- forgets a client's state in a scope.
 --
 -- KEYS[j]  the state of check j's client in its scope, a string
---          "field=value;field=value" with one field per quota that still
---          holds something: a GCRA quota's theoretical arrival time (TAT), or
---          a strict quota's admission times in the window, ascending and
---          comma-separated. Times are microseconds on the server's clock.
+--          "field=time;field=time" with a field per quota that still holds
+--          something, times in microseconds on the server's clock:
+--          - "g:<interval>:<burst>" (GCRA): the theoretical arrival time;
+--          - "s:<period>:<count>" (strict): when its log empties, i.e. a
+--            period after the newest admission. The log itself is a sorted
+--            set of admission times at "<state key>:<field>".
 --
--- ARGV[1]  "check" (decide and count) or "peek" (report, count nothing).
--- Then per check j, in KEYS order: its cost (how many requests it counts as,
--- at least 1) and its number of quotas, followed by four arguments per quota:
+-- ARGV[1]  "check", "peek" or "reset". For "reset", KEYS[1] is the state
+--          key and there are no other arguments. Otherwise, per check j in
+--          KEYS order: its cost (how many requests it counts as, at least 1)
+--          and its number of quotas, then four arguments per quota:
 --   kind   "gcra" or "strict"
---   field  the quota's name in the state: its kind and every parameter that
+--   field  the quota's field (above): its kind and every parameter that
 --          shapes its state, so a changed quota starts afresh
 --   a, b   gcra: emission interval (period / count) and burst;
 --          strict: period and count
@@ -24,7 +29,8 @@
 -- Strict: a request of cost c is admitted when at most count - c admissions
 -- fall in the last period: never more than count in any window.
 --
--- Reply: nil for a peek at a client with no state, else
+-- Reply: nil for a peek at a client with no state, the number of keys
+-- deleted for a reset, else
 --   { allowed (1 or 0), check (1-based), quota (1-based), remaining,
 --     reset_after_us, retry_after_us }
 -- On a refusal the decisive quota is the one that makes the client wait
@@ -36,29 +42,69 @@
 
 local ARGS_PER_QUOTA = 4
 -- Times stay below 2^53 so that they are exact in Lua's doubles.
-local MAX_STAMP = 9e15
+local MAX_TIME = 9e15
 
-local peek = ARGV[1] == 'peek'
-if ARGV[1] ~= 'check' and not peek then
-  return redis.error_reply('POLICYARGS the first argument must be "check" or "peek"')
+local op = ARGV[1]
+local peek = op == 'peek'
+if op ~= 'check' and op ~= 'reset' and not peek then
+  return redis.error_reply('POLICYARGS the first argument must be "check", "peek" or "reset"')
 end
-
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 
 local function not_ours(key, what)
   return redis.error_reply('POLICYDATA key ' .. key .. ' ' .. what ..
     '; delete it and it is recreated on the next request')
 end
 
-local function stamp(text)
+local function type_of(key)
+  local kind = redis.call('TYPE', key)
+  if type(kind) == 'table' then
+    kind = kind.ok
+  end
+  return tostring(kind)
+end
+
+local function valid_time(text)
   local value = tonumber(text)
   -- Rejects text, NaN (which fails every comparison) and infinities.
-  if value and value >= 0 and value < MAX_STAMP then
+  if value and value >= 0 and value < MAX_TIME then
     return value
   end
   return nil
 end
+
+-- Reads a state string into field -> time, or returns nil and an error reply.
+local function parse(key, raw)
+  local state, parsed = {}, 0
+  for field, value in string.gmatch(raw, '([^;=]+)=([^;=]*)') do
+    parsed = parsed + #field + #value + 2
+    state[field] = valid_time(value)
+    if state[field] == nil then
+      return nil, not_ours(key, 'holds a field ' .. field .. ' that is not a time')
+    end
+  end
+  if parsed ~= #raw + 1 then
+    return nil, not_ours(key, 'holds a string that is not a rate-limit state')
+  end
+  return state
+end
+
+if op == 'reset' then
+  local key = KEYS[1]
+  local raw = redis.pcall('GET', key)
+  local deleted = 0
+  if type(raw) == 'string' then
+    local state = parse(key, raw)
+    for field in pairs(state or {}) do
+      if string.sub(field, 1, 2) == 's:' then
+        deleted = deleted + redis.call('DEL', key .. ':' .. field)
+      end
+    end
+  end
+  return deleted + redis.call('DEL', key)
+end
+
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 
 -- The common case, one check with one GCRA quota whose key holds nothing
 -- else, skips the general path's bookkeeping (same arithmetic). Anything
@@ -74,7 +120,7 @@ if not peek and #KEYS == 1 and #ARGV == 7 and ARGV[3] == '1' and ARGV[4] == 'gcr
     simple = equals ~= nil and string.sub(raw, 1, equals - 1) == field
       and string.find(raw, ';', equals, true) == nil
     if simple then
-      tat = stamp(string.sub(raw, equals + 1))
+      tat = valid_time(string.sub(raw, equals + 1))
       simple = tat ~= nil
     end
   end
@@ -92,11 +138,15 @@ if not peek and #KEYS == 1 and #ARGV == 7 and ARGV[3] == '1' and ARGV[4] == 'gcr
   end
 end
 
--- The state of each key, read once: field -> TAT (gcra) or list of times
--- (strict), as stored; and the keys this request changes.
+-- The state of each key, read once (field -> time), and the keys this
+-- request changes. Strict logs: admissions in the window as stored, and how
+-- many this request adds (all at `now`), by log key.
 local states = {}
 local dirty = {}
 local found_any = false
+local log_live = {}
+local log_added = {}
+local log_period = {}
 
 local allowed = true
 local best_check, best_quota, best_remaining, best_reset, longest_wait = 0, 0, 0, 0, -1
@@ -118,36 +168,15 @@ for check = 1, #KEYS do
   if state == nil then
     local raw = redis.pcall('GET', key)
     if type(raw) == 'table' and raw.err then
-      local kind = redis.call('TYPE', key)
-      if type(kind) == 'table' then
-        kind = kind.ok
-      end
-      return not_ours(key, 'holds a ' .. tostring(kind) .. ', not a rate-limit state')
+      return not_ours(key, 'holds a ' .. type_of(key) .. ', not a rate-limit state')
     end
     state = {}
     if raw then
       found_any = true
-      local parsed = 0
-      for field, value in string.gmatch(raw, '([^;=]+)=([^;=]*)') do
-        parsed = parsed + #field + #value + 2
-        if string.sub(field, 1, 2) == 's:' then
-          local times = {}
-          for text in string.gmatch(value, '[^,]+') do
-            times[#times + 1] = stamp(text)
-            if times[#times] == nil then
-              return not_ours(key, 'holds a field ' .. field .. ' that is not a list of times')
-            end
-          end
-          state[field] = times
-        else
-          state[field] = stamp(value)
-          if state[field] == nil then
-            return not_ours(key, 'holds a field ' .. field .. ' that is not a time')
-          end
-        end
-      end
-      if parsed ~= #raw + 1 then
-        return not_ours(key, 'holds a string that is not a rate-limit state')
+      local failure
+      state, failure = parse(key, raw)
+      if state == nil then
+        return failure
       end
     end
     states[key] = state
@@ -167,13 +196,9 @@ for check = 1, #KEYS do
     local admit, remaining, reset, wait
     if kind == 'gcra' then
       local capacity = a * b
-      local tat = state[field]
-      if type(tat) ~= 'number' then
-        tat = now
-      end
       -- A TAT further ahead than a full burst can only come from a clock
       -- that went back: capped so that a client waits at most one period.
-      local start = math.min(math.max(tat, now), now + capacity)
+      local start = math.min(math.max(state[field] or now, now), now + capacity)
       local next_tat = start + cost * a
       local horizon = now + capacity
       if next_tat > horizon then
@@ -184,36 +209,43 @@ for check = 1, #KEYS do
         updates[#updates + 1] = next_tat
       end
     elseif kind == 'strict' then
-      local live = {}
-      local times = state[field]
-      if type(times) == 'table' then
-        for _, at in ipairs(times) do
-          if at + a > now then
-            live[#live + 1] = at
-          end
+      local log = key .. ':' .. field
+      -- Admissions at or before now - period have left the window.
+      local oldest_live = string.format('(%.0f', now - a)
+      if log_live[log] == nil then
+        local live = redis.pcall('ZCOUNT', log, oldest_live, '+inf')
+        if type(live) == 'table' and live.err then
+          return not_ours(log, 'holds a ' .. type_of(log) .. ', not a rate-limit log')
         end
+        if live > 0 then
+          found_any = true
+        end
+        log_live[log], log_added[log], log_period[log] = live, 0, a
       end
-      if #live + cost > b then
+      local stored, added = log_live[log], log_added[log]
+      local live = stored + added
+      if live + cost > b then
         admit = false
         -- The request fits once this many of the oldest have left the window.
-        local must_leave = #live + cost - b
-        if must_leave <= #live then
-          wait = live[must_leave] + a - now
+        local must_leave = live + cost - b
+        if must_leave <= stored then
+          local oldest = redis.call('ZRANGEBYSCORE', log, oldest_live, '+inf', 'WITHSCORES', 'LIMIT', must_leave - 1, 1)
+          wait = tonumber(oldest[2]) + a - now
         else
+          -- Only admissions of this request (at `now`), or more than count.
           wait = a
         end
-        if #live > 0 then
-          reset = live[#live] + a - now
-        else
+        if added > 0 or stored == 0 then
           reset = a
+        else
+          local newest = redis.call('ZREVRANGEBYSCORE', log, '+inf', oldest_live, 'WITHSCORES', 'LIMIT', 0, 1)
+          reset = tonumber(newest[2]) + a - now
         end
       else
-        admit, remaining, reset = true, b - #live - cost, a
-        for _ = 1, cost do
-          live[#live + 1] = now
-        end
+        admit, remaining, reset = true, b - live - cost, a
+        log_added[log] = added + cost
         updates[#updates + 1] = field
-        updates[#updates + 1] = live
+        updates[#updates + 1] = now + a
       end
     else
       return redis.error_reply('POLICYARGS unknown quota kind ' .. tostring(kind))
@@ -251,35 +283,39 @@ if not allowed then
   return { 0, best_check, best_quota, 0, best_reset, longest_wait }
 end
 
--- Record the admission. A state keeps only what is still ahead of now (a
--- quota without it behaves as for a new client) and expires when the last
--- of it is reached. A changed state has at least what this request added.
+-- Record the admission. A state keeps only the times still ahead of now (a
+-- quota without one behaves as for a new client) and expires when the last
+-- of them is reached. A changed state has at least what this request set.
 for key in pairs(dirty) do
-  local state, last = nil, now
+  local parts, last = {}, now
   for field, value in pairs(states[key]) do
-    local kept
-    if type(value) == 'table' then
-      -- Strict: the times still in the window; each leaves it a period later.
-      local period = tonumber(string.match(field, '^s:(%d+):'))
-      for _, at in ipairs(value) do
-        if period and at + period > now then
-          kept = (kept and kept .. ',' or '') .. string.format('%.0f', at)
-          if at + period > last then
-            last = at + period
-          end
-        end
-      end
-    elseif value > now then
-      kept = string.format('%.0f', value)
+    if value > now then
+      parts[#parts + 1] = field .. '=' .. string.format('%.0f', value)
       if value > last then
         last = value
       end
     end
-    if kept then
-      state = (state and state .. ';' or '') .. field .. '=' .. kept
-    end
   end
-  redis.call('SET', key, state, 'PX', math.ceil((last - now) / 1000))
+  redis.call('SET', key, table.concat(parts, ';'), 'PX', math.ceil((last - now) / 1000))
+end
+
+-- A strict log drops what left the window, records this request's
+-- admissions and expires a period after them.
+for log, added in pairs(log_added) do
+  if added > 0 then
+    local period = log_period[log]
+    redis.call('ZREMRANGEBYSCORE', log, '-inf', string.format('%.0f', now - period))
+    local count = redis.call('ZCARD', log)
+    local members = {}
+    local at = string.format('%.0f', now)
+    for i = 1, added do
+      -- Unique: every admission at `now` is still in the window and counted.
+      members[#members + 1] = at
+      members[#members + 1] = at .. ':' .. (count + i)
+    end
+    redis.call('ZADD', log, unpack(members))
+    redis.call('PEXPIRE', log, math.ceil(period / 1000))
+  end
 end
 
 return { 1, best_check, best_quota, best_remaining, best_reset, 0 }

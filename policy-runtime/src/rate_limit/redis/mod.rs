@@ -394,13 +394,13 @@ impl RedisStore {
         let memory = inner.fallback();
         memory.reset(scope, client).await?;
         let attempt = inner.outage.forced_attempt();
+        let invocation = script::reset_invocation(&inner.script, &key);
         let result = inner
             .bounded(async {
                 let mut connection = inner.connection()?;
-                let command = ::redis::cmd("DEL").arg(&key).clone();
-                match command.query_async::<Value>(&mut connection).await {
+                match invocation.invoke_async::<Value>(&mut connection).await {
                     Err(error) if worth_retrying(&error) => {
-                        command.query_async::<Value>(&mut connection).await
+                        invocation.invoke_async::<Value>(&mut connection).await
                     }
                     other => other,
                 }

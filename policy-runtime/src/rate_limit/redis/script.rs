@@ -2,7 +2,7 @@
 //!
 //! This module owns the script's calling convention: turning a request's
 //! checks (state key, quotas, cost) into script arguments and the script's
-//! reply into a [`Decision`]. The redis crate's [`::redis::Script`] sends it
+//! reply into a [`Decision`], and the reset of a client's state. The redis crate's [`::redis::Script`] sends it
 //! with `EVALSHA` and loads it again when the server answers `NOSCRIPT`
 //! (after a restart, say), so a decision is one round trip. Connections,
 //! timeouts and failures are [`super`]'s business.
@@ -41,6 +41,14 @@ pub(super) enum Op {
     Check,
     /// Report the state without counting anything.
     Peek,
+}
+
+/// An invocation of the script that deletes the state at `key` (and its
+/// strict quotas' logs).
+pub(super) fn reset_invocation<'s>(script: &'s ::redis::Script, key: &str) -> ScriptInvocation<'s> {
+    let mut invocation = script.prepare_invoke();
+    invocation.arg("reset").key(key);
+    invocation
 }
 
 /// How one quota is limited: the parameters the script takes for it.
