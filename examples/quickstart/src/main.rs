@@ -13,7 +13,7 @@
 use axum::extract::Path;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use policy_runtime::{api_error, rate_limit, require_api_key, ApiKeyId, Engine};
+use policy_runtime::{api_error, rate_limit, require_api_key, ApiKeyId, Engine, Environment};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
@@ -100,6 +100,12 @@ async fn about() -> &'static str {
     "policy-runtime quickstart"
 }
 
+/// Operators only: a key with the `admin` scope (the demo key has none: 403).
+#[require_api_key(scope = "admin")]
+async fn admin() -> &'static str {
+    "admin area"
+}
+
 /// Never limited, not even by the defaults.
 #[rate_limit(exempt)]
 async fn health() -> Json<serde_json::Value> {
@@ -115,6 +121,7 @@ fn app(engine: Engine) -> Router {
         .route("/suggest", get(suggest))
         .route("/auth/login", post(login))
         .route("/about", get(about))
+        .route("/admin", get(admin))
         .route("/health", get(health))
         .layer(engine)
 }
@@ -128,7 +135,10 @@ async fn main() {
         )
         .init();
 
+    // Development must be asked for: production (the default) refuses the demo
+    // key. ENVIRONMENT=production in the environment still overrides this.
     let engine = match Engine::builder()
+        .environment(Environment::Development)
         .api_key("demo-client", DEMO_KEY)
         .policy("login", "10/hour")
         .default_limits("3/minute")
@@ -141,6 +151,13 @@ async fn main() {
             std::process::exit(1);
         }
     };
+
+    if engine.environment() == Environment::Development {
+        tracing::warn!(
+            "running in DEVELOPMENT: the demo key is accepted and 5xx details are shown; \
+             set ENVIRONMENT=production and real keys (API_KEYS, API_KEY_FILE) to deploy"
+        );
+    }
 
     let address = SocketAddr::from(([127, 0, 0, 1], 3000));
     let listener = match tokio::net::TcpListener::bind(address).await {
@@ -158,6 +175,8 @@ async fn main() {
     println!("# 401 (no key) and 401 (wrong key):");
     println!("curl -si -X POST http://{address}/score -H 'content-type: application/json' -d '{{\"text\":\"hello\"}}'");
     println!("curl -si -X POST http://{address}/score -H 'Authorization: Bearer wrong' -H 'content-type: application/json' -d '{{\"text\":\"hello\"}}'");
+    println!("# 403: a valid key without the `admin` scope (make real keys with `cargo run -p policy-runtime --bin policy-keygen`):");
+    println!("curl -si http://{address}/admin -H 'X-API-Key: {DEMO_KEY}'");
     println!("# default limits on a route without a policy: the 4th call in a minute gets 429:");
     println!("for i in 1 2 3 4; do curl -s -o /dev/null -w '%{{http_code}}\\n' http://{address}/about; done");
     println!("# JSON errors: 404 with its message, 502 with the details hidden:");
