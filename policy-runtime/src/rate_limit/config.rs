@@ -28,7 +28,7 @@ pub(crate) struct RateLimitConfig {
     env_named: HashMap<String, Box<[Quota]>>,
     exempt_networks: Vec<IpNet>,
     exempt_keys: HashSet<String>,
-    counts: DashMap<Box<str>, ScopeCounts>,
+    counts: DashMap<Box<str>, ScopeCounts, foldhash::fast::RandomState>,
 }
 
 #[derive(Default)]

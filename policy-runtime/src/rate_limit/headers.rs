@@ -12,7 +12,10 @@
 use super::store::Decision;
 use crate::Quota;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use dashmap::DashMap;
+use smallvec::SmallVec;
 use std::fmt::Write;
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 static X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
@@ -66,22 +69,8 @@ impl RateLimitHeaders {
         } else {
             0
         };
-        let policies = matches!(style, HeaderStyle::Ietf | HeaderStyle::Both).then(|| {
-            let mut value = String::new();
-            for quota in quotas {
-                if !value.is_empty() {
-                    value.push_str(", ");
-                }
-                let _ = write!(
-                    value,
-                    "{};q={};w={}",
-                    name(quota),
-                    quota.count(),
-                    window_secs(quota)
-                );
-            }
-            HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
-        });
+        let policies =
+            matches!(style, HeaderStyle::Ietf | HeaderStyle::Both).then(|| policy_header(quotas));
         Self {
             style,
             decision: *decision,
@@ -99,16 +88,13 @@ impl RateLimitHeaders {
         if matches!(self.style, HeaderStyle::Legacy | HeaderStyle::Both) {
             headers.insert(
                 X_RATELIMIT_LIMIT.clone(),
-                HeaderValue::from(decision.quota.count()),
+                number(u64::from(decision.quota.count())),
             );
             headers.insert(
                 X_RATELIMIT_REMAINING.clone(),
-                HeaderValue::from(decision.remaining),
+                number(u64::from(decision.remaining)),
             );
-            headers.insert(
-                X_RATELIMIT_RESET.clone(),
-                HeaderValue::from(self.reset_epoch_secs),
-            );
+            headers.insert(X_RATELIMIT_RESET.clone(), epoch(self.reset_epoch_secs));
         }
         if let Some(policies) = &self.policies {
             headers.insert(RATELIMIT_POLICY.clone(), policies.clone());
@@ -117,13 +103,18 @@ impl RateLimitHeaders {
             } else {
                 decision.retry_after
             };
-            let value = format!(
-                "{};r={};t={}",
-                name(&decision.quota),
+            let mut value = String::with_capacity(48);
+            let quota = &decision.quota;
+            let _ = write!(
+                value,
+                "\"{}/{}s\";r={};t={}",
+                quota.count(),
+                window_secs(quota),
                 decision.remaining,
                 ceil_secs(t)
             );
-            if let Ok(value) = HeaderValue::from_str(&value) {
+            // Handing over the string's buffer avoids a copy.
+            if let Ok(value) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(value)) {
                 headers.insert(RATELIMIT.clone(), value);
             }
         }
@@ -133,6 +124,68 @@ impl RateLimitHeaders {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
     }
+}
+
+/// The `RateLimit-Policy` value of a list of quotas. It depends only on the
+/// quotas, so it is rendered once per distinct list and then shared: the
+/// lists are those written in the program or configured at start-up, so the
+/// cache stays small.
+fn policy_header<'q>(quotas: impl Iterator<Item = &'q Quota>) -> HeaderValue {
+    type Cache = DashMap<SmallVec<[Quota; 4]>, HeaderValue, foldhash::fast::RandomState>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Cache::default);
+    let quotas: SmallVec<[Quota; 4]> = quotas.copied().collect();
+    if let Some(value) = cache.get(&quotas) {
+        return value.clone();
+    }
+    let mut value = String::new();
+    for quota in &quotas {
+        if !value.is_empty() {
+            value.push_str(", ");
+        }
+        let _ = write!(
+            value,
+            "{};q={};w={}",
+            name(quota),
+            quota.count(),
+            window_secs(quota)
+        );
+    }
+    let value = HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""));
+    cache.insert(quotas, value.clone());
+    value
+}
+
+/// A number as a header value; the small ones, the common case for counts,
+/// come from a table built once, so they cost no allocation.
+fn number(n: u64) -> HeaderValue {
+    const TABLE: u64 = 4096;
+    static SMALL: OnceLock<Vec<HeaderValue>> = OnceLock::new();
+    if n >= TABLE {
+        return HeaderValue::from(n);
+    }
+    let table = SMALL.get_or_init(|| {
+        (0..TABLE)
+            .map(|n| HeaderValue::from_static(Box::leak(n.to_string().into_boxed_str())))
+            .collect()
+    });
+    table[n as usize].clone()
+}
+
+/// An epoch second as a header value, remembered per thread: requests in the
+/// same second share one value.
+fn epoch(secs: u64) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<(u64, HeaderValue)> =
+            std::cell::RefCell::new((0, HeaderValue::from_static("0")));
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != secs {
+            *last = (secs, HeaderValue::from(secs));
+        }
+        last.1.clone()
+    })
 }
 
 /// The policy name of a quota in the IETF headers: `"<count>/<seconds>s"`.

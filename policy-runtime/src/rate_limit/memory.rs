@@ -17,6 +17,7 @@ use crate::Quota;
 use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock, Reference};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -36,11 +37,96 @@ struct Scope {
     horizon: u64,
 }
 
+type Map<K, V> = DashMap<K, V, foldhash::fast::RandomState>;
+
 /// One `u64` per client when the scope needs one slot (a single non-strict
-/// quota, the common case, kept compact); a boxed slice otherwise.
+/// quota, the common case); a boxed slice otherwise.
 enum Clients {
-    One(DashMap<ClientKey, u64>),
-    Many(DashMap<ClientKey, Box<[u64]>>),
+    One(OneSlot),
+    Many(Map<ClientKey, Box<[u64]>>),
+}
+
+/// One-slot clients, keyed as compactly as their key allows: IPv4 addresses
+/// as `u32` and IPv6 networks of /64 or wider as their `u64` prefix, so the
+/// common entry is 16 bytes instead of 32; every other key as it is.
+#[derive(Default)]
+struct OneSlot {
+    v4: Map<u32, u64>,
+    v6: Map<u64, u64>,
+    other: Map<ClientKey, u64>,
+}
+
+/// A key in the form [`OneSlot`] files it under.
+enum Compact<'k> {
+    V4(u32),
+    V6(u64),
+    Other(&'k ClientKey),
+}
+
+impl<'k> Compact<'k> {
+    fn of(key: &'k ClientKey) -> Self {
+        match key {
+            ClientKey::Ip(IpAddr::V4(ip)) => Compact::V4(u32::from(*ip)),
+            // Grouped by /64 or wider: the low half is zero, the prefix is the key.
+            ClientKey::Ip(IpAddr::V6(ip)) if u128::from(*ip) as u64 == 0 => {
+                Compact::V6((u128::from(*ip) >> 64) as u64)
+            }
+            other => Compact::Other(other),
+        }
+    }
+}
+
+/// Runs `f` on the slot of `key` in `map`, creating it if needed; says
+/// whether it was created.
+fn with_slot<K: std::hash::Hash + Eq + Clone, R>(
+    map: &Map<K, u64>,
+    key: &K,
+    f: impl FnOnce(&mut [u64]) -> R,
+) -> (R, bool) {
+    if let Some(mut slot) = map.get_mut(key) {
+        return (f(std::slice::from_mut(&mut *slot)), false);
+    }
+    let mut slot = map.entry(key.clone()).or_insert(0);
+    (f(std::slice::from_mut(&mut *slot)), true)
+}
+
+impl OneSlot {
+    fn with<R>(&self, key: &ClientKey, f: impl FnOnce(&mut [u64]) -> R) -> (R, bool) {
+        match Compact::of(key) {
+            Compact::V4(ip) => with_slot(&self.v4, &ip, f),
+            Compact::V6(prefix) => with_slot(&self.v6, &prefix, f),
+            Compact::Other(key) => with_slot(&self.other, key, f),
+        }
+    }
+
+    fn get(&self, key: &ClientKey) -> Option<u64> {
+        match Compact::of(key) {
+            Compact::V4(ip) => self.v4.get(&ip).map(|slot| *slot),
+            Compact::V6(prefix) => self.v6.get(&prefix).map(|slot| *slot),
+            Compact::Other(key) => self.other.get(key).map(|slot| *slot),
+        }
+    }
+
+    fn remove(&self, key: &ClientKey) {
+        match Compact::of(key) {
+            Compact::V4(ip) => drop(self.v4.remove(&ip)),
+            Compact::V6(prefix) => drop(self.v6.remove(&prefix)),
+            Compact::Other(key) => drop(self.other.remove(key)),
+        }
+    }
+
+    fn retain(&self, keep: impl Fn(u64) -> bool) {
+        self.v4.retain(|_, slot| keep(*slot));
+        self.v6.retain(|_, slot| keep(*slot));
+        self.other.retain(|_, slot| keep(*slot));
+        self.v4.shrink_to_fit();
+        self.v6.shrink_to_fit();
+        self.other.shrink_to_fit();
+    }
+
+    fn len(&self) -> usize {
+        self.v4.len() + self.v6.len() + self.other.len()
+    }
 }
 
 /// The fewest additions between two sweeps, so small maps are not swept often.
@@ -79,7 +165,7 @@ const MIN_SWEEP_INTERVAL: u64 = 1024;
 pub struct MemoryStore<C: Clock = DefaultClock> {
     clock: C,
     origin: C::Instant,
-    scopes: RwLock<HashMap<Box<str>, Arc<Scope>>>,
+    scopes: RwLock<HashMap<Box<str>, Arc<Scope>, foldhash::fast::RandomState>>,
 }
 
 impl MemoryStore {
@@ -116,7 +202,7 @@ impl<C: Clock> MemoryStore<C> {
         Self {
             clock,
             origin,
-            scopes: RwLock::new(HashMap::new()),
+            scopes: RwLock::new(HashMap::default()),
         }
     }
 
@@ -155,24 +241,30 @@ impl<C: Clock> MemoryStore<C> {
         self.clock.now().duration_since(self.origin).as_u64()
     }
 
-    fn scope(&self, name: &str, quotas: &[Quota]) -> Arc<Scope> {
+    /// Runs `f` on the scope `name`, creating it (or re-creating it for new
+    /// quotas) if needed. The common case holds only the read lock and clones
+    /// no `Arc`.
+    fn with_scope<R>(&self, name: &str, quotas: &[Quota], f: impl FnOnce(&Scope) -> R) -> R {
         {
             let scopes = self.scopes.read().unwrap_or_else(|p| p.into_inner());
             if let Some(found) = scopes.get(name).filter(|s| *s.quotas == *quotas) {
-                return Arc::clone(found);
+                return f(found);
             }
         }
-        let mut scopes = self.scopes.write().unwrap_or_else(|p| p.into_inner());
-        let entry = scopes
-            .entry(name.into())
-            .or_insert_with(|| Arc::new(Scope::new(quotas)));
-        if *entry.quotas != *quotas {
-            // The quotas of a scope changed (two handlers sharing a scope
-            // name with different quotas): the new definition starts afresh
-            // rather than reading state laid out for other quotas.
-            *entry = Arc::new(Scope::new(quotas));
-        }
-        Arc::clone(entry)
+        let scope = {
+            let mut scopes = self.scopes.write().unwrap_or_else(|p| p.into_inner());
+            let entry = scopes
+                .entry(name.into())
+                .or_insert_with(|| Arc::new(Scope::new(quotas)));
+            if *entry.quotas != *quotas {
+                // The quotas of a scope changed (two handlers sharing a scope
+                // name with different quotas): the new definition starts
+                // afresh rather than reading state laid out for other quotas.
+                *entry = Arc::new(Scope::new(quotas));
+            }
+            Arc::clone(entry)
+        };
+        f(&scope)
     }
 
     fn existing_scope(&self, name: &str) -> Option<Arc<Scope>> {
@@ -185,9 +277,9 @@ impl Scope {
     fn new(quotas: &[Quota]) -> Self {
         let (limits, slots) = gcra::layout(quotas);
         let clients = if slots == 1 {
-            Clients::One(DashMap::new())
+            Clients::One(OneSlot::default())
         } else {
-            Clients::Many(DashMap::new())
+            Clients::Many(Map::default())
         };
         let horizon = quotas
             .iter()
@@ -227,12 +319,9 @@ impl Scope {
     /// Runs `f` on a client's state, creating it if needed.
     fn with_state<R>(&self, key: &ClientKey, now: u64, f: impl FnOnce(&mut [u64]) -> R) -> R {
         let result = match &self.clients {
-            Clients::One(clients) => match clients.get_mut(key) {
-                Some(mut slot) => return f(std::slice::from_mut(&mut *slot)),
-                None => {
-                    let mut slot = clients.entry(key.clone()).or_insert(0);
-                    f(std::slice::from_mut(&mut *slot))
-                }
+            Clients::One(clients) => match clients.with(key, f) {
+                (result, false) => return result,
+                (result, true) => result,
             },
             Clients::Many(clients) => match clients.get_mut(key) {
                 Some(mut slots) => return f(&mut slots),
@@ -265,7 +354,7 @@ impl Scope {
         match &self.clients {
             Clients::One(clients) => clients
                 .get(key)
-                .map(|slot| gcra::peek(&self.limits, std::slice::from_ref(&*slot), now)),
+                .map(|slot| gcra::peek(&self.limits, &[slot], now)),
             Clients::Many(clients) => clients
                 .get(key)
                 .map(|slots| gcra::peek(&self.limits, &slots, now)),
@@ -274,12 +363,8 @@ impl Scope {
 
     fn forget(&self, key: &ClientKey) {
         match &self.clients {
-            Clients::One(clients) => {
-                clients.remove(key);
-            }
-            Clients::Many(clients) => {
-                clients.remove(key);
-            }
+            Clients::One(clients) => clients.remove(key),
+            Clients::Many(clients) => drop(clients.remove(key)),
         }
     }
 
@@ -290,10 +375,7 @@ impl Scope {
     fn sweep(&self, now: u64) {
         match &self.clients {
             Clients::One(clients) => {
-                clients.retain(|_, slot| {
-                    !gcra::is_idle(&self.limits, std::slice::from_ref(slot), now)
-                });
-                clients.shrink_to_fit();
+                clients.retain(|slot| !gcra::is_idle(&self.limits, &[slot], now))
             }
             Clients::Many(clients) => {
                 clients.retain(|_, slots| !gcra::is_idle(&self.limits, slots, now));
@@ -324,17 +406,19 @@ where
                     request.scope
                 )));
             }
-            let scope = self.scope(request.scope, request.quotas);
-            scope.sweep_if_stale(now);
-            let decision = scope.with_state(request.key, now, |state| {
-                gcra::decide(&scope.limits, state, now, request.cost)
+            let decision = self.with_scope(request.scope, request.quotas, |scope| {
+                scope.sweep_if_stale(now);
+                scope.with_state(request.key, now, |state| {
+                    gcra::decide(&scope.limits, state, now, request.cost)
+                })
             });
             if !decision.allowed {
                 // Take back what the earlier checks of this request counted.
                 for earlier in &requests[..index] {
-                    let scope = self.scope(earlier.scope, earlier.quotas);
-                    scope.with_state(earlier.key, now, |state| {
-                        gcra::undo(&scope.limits, state, now, earlier.cost)
+                    self.with_scope(earlier.scope, earlier.quotas, |scope| {
+                        scope.with_state(earlier.key, now, |state| {
+                            gcra::undo(&scope.limits, state, now, earlier.cost)
+                        })
                     });
                 }
                 return Ok(decision);
