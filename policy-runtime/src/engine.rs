@@ -60,6 +60,7 @@ pub(crate) struct EngineInner {
     pub(crate) clock: EngineClock,
     pub(crate) routes: RouteBook,
     pub(crate) environment: Environment,
+    pub(crate) error_format: crate::ErrorFormat,
 }
 
 /// Builds an [`Engine`]; every configuration problem is reported by [`EngineBuilder::build`] at once.
@@ -81,6 +82,7 @@ pub struct EngineBuilder {
     pub(crate) environment: Environment,
     pub(crate) rate_limit: RateLimitConfig,
     pub(crate) problems: Vec<String>,
+    pub(crate) error_format: crate::ErrorFormat,
 }
 
 /// Everything wrong with an engine's configuration, listed at once.
@@ -144,6 +146,7 @@ impl Engine {
             environment: Environment::default(),
             rate_limit: RateLimitConfig::default(),
             problems: Vec::new(),
+            error_format: crate::ErrorFormat::default(),
         }
     }
 
@@ -610,6 +613,7 @@ impl EngineBuilder {
                 clock: self.clock,
                 routes: RouteBook::default(),
                 environment: self.environment,
+                error_format: self.error_format,
             }),
         }
     }

@@ -1,13 +1,18 @@
 //! Attaching an [`Engine`] to a router: `router.layer(engine)`.
 //!
 //! This module owns the tower `Layer` and `Service` that put the engine on
-//! every request, where the handlers' policies find it, and that apply the
+//! every request, where the handlers' policies find it, that apply the
 //! engine's default limits to routes without a policy of their own (see
-//! [`crate::rate_limit::defaults`] for how those routes are told apart).
+//! [`crate::rate_limit::defaults`] for how those routes are told apart), and
+//! that render every error response of the routes behind it in the engine's
+//! [`crate::ErrorFormat`], with the request id (see [`crate::error_format`]).
 
+use crate::error_body::RenderedError;
 use crate::rate_limit::defaults::{Route, RouteProbe};
-use crate::{client_ip, rate_limit, Engine};
-use axum::http::Request;
+use crate::{client_ip, rate_limit, request_id, Engine, ErrorView};
+use axum::body::Body;
+use axum::http::uri::PathAndQuery;
+use axum::http::{header, HeaderValue, Request};
 use axum::response::Response;
 use std::future::Future;
 use std::pin::Pin;
@@ -47,14 +52,38 @@ type BoxedResponse<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send>
 
 pin_project_lite::pin_project! {
     /// The future of [`WithEngine`]: the inner service's own future when no
-    /// default limit is involved, so the common path costs no allocation.
-    #[project = WithEngineFutureProjection]
-    #[allow(missing_docs)] // the fields of the two variants are the futures they name
-    pub enum WithEngineFuture<F, E> {
-        /// The inner service's future, untouched.
+    /// default limit is involved, so the common path costs no allocation,
+    /// and then the error format applied to the response.
+    pub struct WithEngineFuture<F, E> {
+        #[pin]
+        state: State<F, E>,
+        finish: Option<Finish>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProjection]
+    enum State<F, E> {
+        // The inner service's future, untouched.
         Direct { #[pin] future: F },
-        /// The inner future behind a default-limit check.
+        // The inner future behind a default-limit check.
         Defaults { future: BoxedResponse<E> },
+    }
+}
+
+impl<F, E> WithEngineFuture<F, E> {
+    fn direct(future: F, finish: Option<Finish>) -> Self {
+        WithEngineFuture {
+            state: State::Direct { future },
+            finish,
+        }
+    }
+
+    fn defaults(future: BoxedResponse<E>, finish: Option<Finish>) -> Self {
+        WithEngineFuture {
+            state: State::Defaults { future },
+            finish,
+        }
     }
 }
 
@@ -65,10 +94,82 @@ where
     type Output = Result<Response, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            WithEngineFutureProjection::Direct { future } => future.poll(cx),
-            WithEngineFutureProjection::Defaults { future } => future.as_mut().poll(cx),
+        let this = self.project();
+        let result = match this.state.project() {
+            StateProjection::Direct { future } => ready(future.poll(cx)),
+            StateProjection::Defaults { future } => ready(future.as_mut().poll(cx)),
+        };
+        let Some(result) = result else {
+            return Poll::Pending;
+        };
+        Poll::Ready(match (result, this.finish.take()) {
+            (Ok(response), Some(finish)) => Ok(finish.apply(response)),
+            (result, _) => result,
+        })
+    }
+}
+
+fn ready<T>(poll: Poll<T>) -> Option<T> {
+    match poll {
+        Poll::Ready(value) => Some(value),
+        Poll::Pending => None,
+    }
+}
+
+/// What rendering an error response again needs of its request: only built
+/// when the engine's format or environment differs from the default
+/// rendering, so the default costs nothing.
+struct Finish {
+    engine: Engine,
+    request_id: Option<HeaderValue>,
+    /// The path, for the `problem` format's `instance`.
+    path: Option<PathAndQuery>,
+}
+
+impl Finish {
+    fn of<B>(engine: &Engine, request: &Request<B>) -> Option<Finish> {
+        let inner = &engine.inner;
+        if !inner.error_format.rewrites(inner.environment) {
+            return None;
         }
+        let wants_path = matches!(
+            inner.error_format,
+            crate::ErrorFormat::Problem { .. } | crate::ErrorFormat::Custom(_)
+        );
+        Some(Finish {
+            engine: engine.clone(),
+            request_id: request
+                .headers()
+                .get(request_id::HEADER)
+                .filter(|value| request_id::is_safe(value.as_bytes()))
+                .cloned(),
+            path: wants_path
+                .then(|| request.uri().path_and_query().cloned())
+                .flatten(),
+        })
+    }
+
+    /// Renders an error response again in the engine's format; any other
+    /// response is returned as it is.
+    fn apply(self, mut response: Response) -> Response {
+        let Some(RenderedError(body)) = response.extensions_mut().remove::<RenderedError>() else {
+            return response;
+        };
+        let inner = &self.engine.inner;
+        let view = ErrorView::new(&body)
+            .with_environment(inner.environment)
+            .with_request_id(self.request_id.as_ref().and_then(|id| id.to_str().ok()))
+            .with_instance(self.path.as_ref().map(PathAndQuery::path));
+        let json = inner.error_format.render(&view);
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(inner.error_format.content_type()),
+        );
+        headers.remove(header::CONTENT_LENGTH);
+        *response.body_mut() = Body::from(json);
+        response.extensions_mut().insert(RenderedError(body));
+        response
     }
 }
 
@@ -90,22 +191,19 @@ where
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let engine = self.engine.clone();
         request.extensions_mut().insert(engine.clone());
+        let finish = Finish::of(&engine, &request);
         if engine.inner.rate_limit.defaults.is_none() {
-            return WithEngineFuture::Direct {
-                future: self.inner.call(request),
-            };
+            return WithEngineFuture::direct(self.inner.call(request), finish);
         }
         let (route, key) = engine.inner.routes.lookup(&request);
         match route {
-            Some(Route::OwnPolicy) => WithEngineFuture::Direct {
-                future: self.inner.call(request),
-            },
+            Some(Route::OwnPolicy) => WithEngineFuture::direct(self.inner.call(request), finish),
             Some(Route::Defaults(scope)) => {
                 // The inner service was made ready; take it and leave a clone.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
-                WithEngineFuture::Defaults {
-                    future: Box::pin(async move {
+                WithEngineFuture::defaults(
+                    Box::pin(async move {
                         let client_ip = client_ip_of(&engine, &request);
                         match rate_limit::enforce_defaults(&engine.inner, &scope, client_ip).await {
                             Err(refusal) => Ok(refusal),
@@ -118,7 +216,8 @@ where
                             }
                         }
                     }),
-                }
+                    finish,
+                )
             }
             None => {
                 // A route not seen yet: let it run, and learn from whether a
@@ -127,8 +226,8 @@ where
                 request.extensions_mut().insert(probe.clone());
                 let client_ip = client_ip_of(&engine, &request);
                 let future = self.inner.call(request);
-                WithEngineFuture::Defaults {
-                    future: Box::pin(async move {
+                WithEngineFuture::defaults(
+                    Box::pin(async move {
                         let response = future.await?;
                         if let Route::Defaults(scope) =
                             engine.inner.routes.learn(key, probe.claimed())
@@ -143,7 +242,8 @@ where
                         }
                         Ok(response)
                     }),
-                }
+                    finish,
+                )
             }
         }
     }

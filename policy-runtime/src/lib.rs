@@ -46,7 +46,13 @@
 //!   stops brute force, and `cargo run -p policy-runtime --bin policy-keygen` makes keys.
 //! - [`api_error`]: an error enum whose variants map to statuses and JSON bodies.
 //! - [`Engine`]: the configuration the policies run with, attached with `.layer(engine)`.
-//! - [`ErrorBody`]: the one JSON error shape, `{"error": "...", "code": "..."}`.
+//! - [`ErrorBody`] and [`ErrorFormat`]: every error (yours, the policies' and
+//!   axum's extractor rejections, see [`extract`]) in one shape, chosen once
+//!   on the engine: `{"error": "...", "code": "..."}` by default, or the
+//!   Flask, FastAPI or RFC 9457 shapes, or your own.
+//! - [`RequestLayer`]: request ids, one span and log event per request, slow
+//!   requests; [`Metrics`]: Prometheus metrics; [`Health`]: `/health`,
+//!   `/health/live` and `/health/ready`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 // Refusals are axum `Response`s, as `FromRequestParts::Rejection` wants them;
@@ -62,10 +68,16 @@ mod clock;
 mod engine;
 mod environment;
 mod error_body;
+mod error_format;
+pub mod extract;
 mod guard;
+mod health;
 mod layer;
+mod metrics;
 mod quota;
 mod rate_limit;
+mod request_id;
+mod request_layer;
 mod startup;
 
 pub use api_error::ApiError;
@@ -77,9 +89,12 @@ pub use api_key::store::{ApiKeyStore, KeyError};
 pub use client_ip::{ClientIpError, ClientIpResolver};
 pub use engine::{BuildError, Engine, EngineBuilder, LimitState};
 pub use environment::{Environment, UnknownEnvironment};
-pub use error_body::ErrorBody;
+pub use error_body::{ErrorBody, FieldError, Severity};
+pub use error_format::{ErrorFormat, ErrorRenderer, ErrorView};
 pub use governor::clock::FakeRelativeClock;
+pub use health::Health;
 pub use layer::{WithEngine, WithEngineFuture};
+pub use metrics::{Metrics, MetricsError};
 pub use quota::{Quota, QuotaError};
 pub use rate_limit::config::ScopeStats;
 pub use rate_limit::headers::HeaderStyle;
@@ -90,6 +105,8 @@ pub use rate_limit::redis::{FailureMode, RedisConfigError, RedisStore, RedisStor
 pub use rate_limit::store::{
     ClientKey, Decision, LimitRequest, LimiterStore, StoreError, StoreFuture,
 };
+pub use request_id::is_safe_request_id;
+pub use request_layer::{RequestFuture, RequestLayer, RequestService};
 
 /// Limits how often each client may call an async axum handler.
 ///
@@ -298,30 +315,80 @@ pub use policy_macros::require_api_key;
 /// ```
 ///
 /// Put `#[api_error]` above `#[derive(...)]`, and give every variant
-/// `#[api(status = <400..=599>)]`, with an optional `code = "..."` (by default
-/// the variant's name in SCREAMING_SNAKE_CASE). The enum must implement
-/// `std::error::Error`, as `thiserror` does; it gets [`ApiError`] and axum's
-/// `IntoResponse`.
+/// `#[api(status = <400..=599>)]`. The enum must implement
+/// `std::error::Error`, as `thiserror` does (`#[from]` and `#[source]`
+/// included); it gets [`ApiError`] and axum's `IntoResponse`.
 ///
-/// A 4xx variant answers `{"error": "<Display message>", "code": "<code>"}`. A
-/// 5xx variant answers only the status's generic reason, such as
-/// `{"error": "Service Unavailable", "code": "DATABASE"}`, and the full error
-/// with its `source()` chain is logged at error level.
+/// | variant argument | meaning |
+/// | --- | --- |
+/// | `status = 404` | the HTTP status, 400 to 599 (required) |
+/// | `code = "USER_NOT_FOUND"` | the machine-readable code; by default the variant's name in SCREAMING_SNAKE_CASE |
+/// | `title = "User not found"` | the `problem` format's `title` (by default the reason phrase) |
+/// | `severity = "low"` | the `detailed` format's `severity`: `low`, `medium`, `high` or `critical` (by default `high` for 5xx, `medium` for 4xx) |
+/// | `category = "lookup"` | the `detailed` format's `category` (by default named after the status) |
+/// | `expose` | show the message (and fields) even for a 5xx |
+/// | `mask` | hide the message (and fields) even for a 4xx |
+///
+/// | field argument | meaning |
+/// | --- | --- |
+/// | `#[api(extension)]`, `#[api(extension = "name")]` | the field (any `serde::Serialize`) as an extension member, in the `problem` and `detailed` formats |
+/// | `#[api(errors)]` | a `Vec<FieldError>` field: the per-field errors of a validation error (`details` or RFC 9457 `errors`) |
+///
+/// ```
+/// use policy_runtime::{api_error, FieldError};
+///
+/// #[api_error]
+/// #[derive(Debug, thiserror::Error)]
+/// enum SignupError {
+///     #[error("invalid signup")]
+///     #[api(status = 422, code = "VALIDATION_ERROR", category = "validation")]
+///     Invalid {
+///         #[api(errors)]
+///         errors: Vec<FieldError>,
+///     },
+///     #[error("you have {balance} credits, {cost} are needed")]
+///     #[api(status = 402, title = "You do not have enough credit")]
+///     OutOfCredit {
+///         #[api(extension)]
+///         balance: u32,
+///         #[api(extension)]
+///         cost: u32,
+///     },
+///     #[error("the quota of the day is used up")]
+///     #[api(status = 503, expose, severity = "low")]
+///     QuotaUsedUp,
+/// }
+/// # let _ = SignupError::QuotaUsedUp;
+/// ```
+///
+/// A shown variant answers its `Display` message, as in `{"error": "<message>",
+/// "code": "<code>"}` in the default format ([`ErrorFormat`]). A hidden one
+/// (5xx by default) answers only the status's generic reason, such as
+/// `{"error": "Service Unavailable", "code": "DATABASE"}`, with no fields; in
+/// development ([`Environment`]) behind an engine it shows the message and
+/// its `source()` chain instead. Either way the error and its source chain
+/// are logged, 5xx at error level, with the request id when a
+/// [`RequestLayer`] runs.
 ///
 /// Misuse is a compile error on the wrong token: the attribute on a struct, a
 /// variant without a status, a status outside 400–599, a duplicate or unknown
-/// argument.
+/// argument, an unknown severity, an empty title or category, `expose` with
+/// `mask`, an extension member named like a member of the formats or twice,
+/// an unnamed tuple field as an extension, two `errors` fields, and a field
+/// type that does not fit its role.
 pub use policy_macros::api_error;
 
 /// Support for the code the macros generate. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::extract::{Extracted, ExtractedLast, Via};
     pub use crate::guard::{
         Check, Guard, HandlerPolicy, KeyRequirement, KeySource, Limits, OnMissingKey, Policy,
         RateLimitSpec, Registration,
     };
     pub use crate::ErrorBody;
     pub use crate::Quota;
+    pub use crate::{FieldError, Severity};
     pub use axum::http::request::Parts;
     pub use axum::http::StatusCode;
     pub use axum::response::{IntoResponse, Response};
@@ -331,5 +398,10 @@ pub mod __private {
     /// The response for an `#[api_error]` value.
     pub fn api_error_response<E: crate::ApiError + ?Sized>(error: &E) -> Response {
         crate::api_error::respond(error)
+    }
+
+    /// The per-field errors of an `#[api(errors)]` field, for its body.
+    pub fn field_errors(errors: &[FieldError]) -> impl Iterator<Item = FieldError> + '_ {
+        errors.iter().cloned()
     }
 }

@@ -1,26 +1,72 @@
 //! Writing `ApiError` and `IntoResponse` for an `#[api_error]` enum.
 
-use super::ast::{ApiErrorEnum, VariantSpec};
+use super::ast::{ApiErrorEnum, FieldRole, VariantSpec};
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 
 pub(crate) fn api_error(parsed: &ApiErrorEnum) -> TokenStream {
     let item = &parsed.item;
     let ident = &item.ident;
     let (impl_generics, type_generics, where_clause) = item.generics.split_for_impl();
-    let statuses = parsed.variants.iter().map(|variant| {
-        let name = &variant.ident;
+    let arms = |value: &dyn Fn(&VariantSpec) -> TokenStream| -> Vec<TokenStream> {
+        parsed
+            .variants
+            .iter()
+            .map(|variant| {
+                let name = &variant.ident;
+                let value = value(variant);
+                quote!(Self::#name { .. } => #value)
+            })
+            .collect()
+    };
+    let statuses = arms(&|variant| {
         let status = variant
             .status
             .as_ref()
             .map(|s| s.base10_parse::<u16>().unwrap_or(500));
-        quote!(Self::#name { .. } => #status)
+        quote!(#status)
     });
-    let codes = parsed.variants.iter().map(|variant| {
-        let name = &variant.ident;
+    let codes = arms(&|variant| {
         let code = code_of(variant);
-        quote!(Self::#name { .. } => #code)
+        quote!(#code)
     });
+    let optional = |value: &Option<syn::LitStr>| match value {
+        Some(value) => quote!(::core::option::Option::Some(#value)),
+        None => quote!(::core::option::Option::None),
+    };
+    let titles = arms(&|variant| optional(&variant.title));
+    let categories = arms(&|variant| optional(&variant.category));
+    let severities = arms(&|variant| match &variant.severity {
+        Some(severity) => {
+            let level = match severity.value().as_str() {
+                "low" => quote!(Low),
+                "medium" => quote!(Medium),
+                "critical" => quote!(Critical),
+                _ => quote!(High),
+            };
+            quote!(::core::option::Option::Some(::policy_runtime::__private::Severity::#level))
+        }
+        None => quote!(::core::option::Option::None),
+    });
+    let exposed = arms(&|variant| match (&variant.expose, &variant.mask) {
+        (Some(_), _) => quote!(true),
+        (None, Some(_)) => quote!(false),
+        (None, None) => {
+            let status = variant
+                .status
+                .as_ref()
+                .and_then(|s| s.base10_parse::<u16>().ok());
+            let client_error = status.is_some_and(|status| status < 500);
+            quote!(#client_error)
+        }
+    });
+    let annotations: Vec<TokenStream> = parsed
+        .variants
+        .iter()
+        .filter(|variant| !variant.fields.is_empty())
+        .map(annotate_arm)
+        .collect();
     // Spanned on the enum's name, so "`E` is not `std::error::Error`" points at it.
     let api_error_trait = quote_spanned!(ident.span()=> ::policy_runtime::ApiError);
     quote! {
@@ -40,6 +86,41 @@ pub(crate) fn api_error(parsed: &ApiErrorEnum) -> TokenStream {
                     #(#codes,)*
                 }
             }
+
+            fn title(&self) -> ::core::option::Option<&'static str> {
+                match self {
+                    #(#titles,)*
+                }
+            }
+
+            fn severity(&self) -> ::core::option::Option<::policy_runtime::__private::Severity> {
+                match self {
+                    #(#severities,)*
+                }
+            }
+
+            fn category(&self) -> ::core::option::Option<&'static str> {
+                match self {
+                    #(#categories,)*
+                }
+            }
+
+            fn exposed(&self) -> bool {
+                match self {
+                    #(#exposed,)*
+                }
+            }
+
+            #[allow(unreachable_patterns)]
+            fn annotate(
+                &self,
+                body: ::policy_runtime::__private::ErrorBody,
+            ) -> ::policy_runtime::__private::ErrorBody {
+                match self {
+                    #(#annotations)*
+                    _ => body,
+                }
+            }
         }
 
         impl #impl_generics ::policy_runtime::__private::IntoResponse for #ident #type_generics #where_clause {
@@ -48,6 +129,34 @@ pub(crate) fn api_error(parsed: &ApiErrorEnum) -> TokenStream {
             }
         }
     }
+}
+
+/// `Self::V { field: __api_field0, .. } => body.with_extension(...)...,`
+fn annotate_arm(variant: &VariantSpec) -> TokenStream {
+    let name = &variant.ident;
+    let mut bindings = Vec::new();
+    let mut calls = Vec::new();
+    for (index, field) in variant.fields.iter().enumerate() {
+        let member = &field.member;
+        // Spanned on the field's type, so a type that is not `Serialize`
+        // (or not a list of `FieldError`s) is reported there.
+        let span = field.ty.span();
+        let binding = format_ident!("__api_field{}", index, span = span);
+        bindings.push(quote!(#member: #binding));
+        calls.push(match &field.role {
+            FieldRole::Extension { .. } => {
+                let member_name = field
+                    .extension_name()
+                    .map(|(name, _)| name)
+                    .unwrap_or_default();
+                quote_spanned!(span=> .with_extension(#member_name, #binding))
+            }
+            FieldRole::Errors { .. } => quote_spanned!(span=>
+                .with_field_errors(::policy_runtime::__private::field_errors(#binding))
+            ),
+        });
+    }
+    quote!(Self::#name { #(#bindings,)* .. } => body #(#calls)*,)
 }
 
 /// The variant's code: as written, or its name in SCREAMING_SNAKE_CASE.

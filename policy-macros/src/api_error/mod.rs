@@ -1,7 +1,8 @@
 //! `#[api_error]` on an error enum: each variant maps to a status and a code.
 //!
-//! Steps: [`ast`] parses the enum and each variant's `#[api(...)]`, [`valid`]
-//! checks statuses and codes, [`expand`] writes `ApiError` and `IntoResponse`.
+//! Steps: [`ast`] parses the enum, each variant's `#[api(...)]` and the
+//! fields marked `#[api(extension)]` or `#[api(errors)]`, [`valid`] checks
+//! them, [`expand`] writes `ApiError` and `IntoResponse`.
 
 mod ast;
 mod expand;

@@ -46,8 +46,16 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
             _ => format_ident!("__policy_arg{}", index),
         };
         let ty = &typed.ty;
-        outer_inputs.push(quote!(#name: #ty));
-        call_args.push(name);
+        // Each extractor's rejection becomes an `ErrorBody`; the last may read the body.
+        let last = index + 1 == signature.inputs.len();
+        let wrapper = if last {
+            quote!(ExtractedLast)
+        } else {
+            quote!(Extracted)
+        };
+        outer_inputs
+            .push(quote_spanned!(ty.span()=> #name: ::policy_runtime::__private::#wrapper<#ty>));
+        call_args.push(quote!(#name.0));
     }
 
     let inner = syn::ItemFn {

@@ -99,6 +99,7 @@ pub(crate) fn enforce(
                 outcome = "allow",
                 "API key accepted"
             );
+            crate::metrics::decision("api_key", "allowed", "none", handler);
             return Ok(key.id.clone());
         }
         Lookup::Expired(id) => ("expired", Some(id.name()), "Expired API key"),
@@ -148,6 +149,7 @@ impl Event<'_> {
             outcome = "deny",
             "{message}"
         );
+        crate::metrics::decision("api_key", "auth_failed", reason, self.handler);
     }
 }
 

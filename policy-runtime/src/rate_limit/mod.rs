@@ -44,6 +44,7 @@ pub(crate) async fn enforce(
             outcome = "exempt",
             "rate limit skipped for an exempt client"
         );
+        crate::metrics::decision("rate_limit", "exempt", "exempt_client", specs[0].scope);
         return Ok(None);
     }
     let mut keys: SmallVec<[ClientKey; 2]> = SmallVec::new();
@@ -99,6 +100,7 @@ pub(crate) async fn enforce_defaults(
     };
     if engine.rate_limit.is_exempt_ip(ip) {
         tracing::debug!(policy = "rate_limit", scope, client_ip = %ip, outcome = "exempt", "rate limit skipped for an exempt client");
+        crate::metrics::decision("rate_limit", "exempt", "exempt_client", scope);
         return Ok(None);
     }
     let key = ClientKey::Ip(engine.resolver.group(ip));
@@ -134,6 +136,7 @@ async fn judge(
                     "client blocked after repeated violations"
                 );
                 engine.rate_limit.count(request.scope, false);
+                crate::metrics::decision("rate_limit", "rate_limited", "blocked", request.scope);
                 let decision = Decision {
                     allowed: false,
                     quota: request.quotas[0],
@@ -150,6 +153,7 @@ async fn judge(
         Ok(decision) => decision,
         Err(error) => {
             tracing::error!(policy = "rate_limit", scope = requests[0].scope, client_ip, outcome = "error", %error, "rate-limit store failed; refusing the request");
+            crate::metrics::store_error("rate_limit");
             return Err(ErrorBody::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SERVICE_UNAVAILABLE",
@@ -171,6 +175,11 @@ async fn judge(
     };
     for request in requests {
         engine.rate_limit.count(request.scope, decision.allowed);
+        let (outcome, reason) = match decision.allowed {
+            true => ("allowed", "none"),
+            false => ("rate_limited", "limit_exceeded"),
+        };
+        crate::metrics::decision("rate_limit", outcome, reason, request.scope);
     }
     if decision.allowed {
         tracing::debug!(policy = "rate_limit", scope, key_kind = key.kind(), client_ip, key_id, limit = %decision.quota, remaining = decision.remaining, outcome = "allow", "rate limit passed");

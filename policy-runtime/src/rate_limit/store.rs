@@ -291,4 +291,11 @@ pub trait LimiterStore: Send + Sync + 'static {
 
     /// Forgets a client's state in a scope, so its next request starts afresh.
     fn reset<'a>(&'a self, scope: &'a str, key: &'a ClientKey) -> StoreFuture<'a, ()>;
+
+    /// Whether the backend can answer now, for readiness probes
+    /// ([`crate::Health::engine`]): an error names what is unreachable. An
+    /// in-process store is always ready, the default.
+    fn ready(&self) -> StoreFuture<'_, ()> {
+        StoreFuture::ready(Ok(()))
+    }
 }

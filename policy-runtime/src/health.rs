@@ -1,0 +1,198 @@
+//! [`Health`]: a ready-made router for `/health`, `/health/live` and
+//! `/health/ready`, and the readiness checks behind it.
+//!
+//! This module owns the three endpoints and their JSON bodies. Whether a
+//! backend is reachable is the backend's business: the engine's limiter
+//! store answers through [`crate::LimiterStore::ready`], and applications
+//! add their own checks with [`Health::check`].
+
+use crate::Engine;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+type ReadinessCheck = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
+
+/// The health endpoints of a service:
+///
+/// | route | answer |
+/// | --- | --- |
+/// | `GET /health` | 200 `{"status": "ok", "version": "<version>"}` |
+/// | `GET /health/live` | 200 `{"status": "ok"}` while the process runs |
+/// | `GET /health/ready` | 200 `{"status": "ready", "checks": {"<name>": "ok", ...}}` when every check passes; else 503 `{"status": "unavailable", "failing": ["<name>"], "checks": {"<name>": "failing", ...}}` |
+///
+/// A failing check's error is logged at warn level, never sent: health
+/// endpoints are usually reachable without a key.
+///
+/// ```
+/// use axum::Router;
+/// use policy_runtime::{Engine, Health};
+///
+/// let engine = Engine::builder().build()?;
+/// let health = Health::new(env!("CARGO_PKG_VERSION"))
+///     .engine(&engine) // the rate-limit store, as `rate_limit_store`
+///     .check("database", || async { Ok(()) });
+/// let app: Router = Router::new()
+///     .merge(health.router())
+///     .layer(engine);
+/// # Ok::<(), policy_runtime::BuildError>(())
+/// ```
+#[derive(Clone)]
+pub struct Health {
+    version: Cow<'static, str>,
+    checks: Vec<(Cow<'static, str>, ReadinessCheck)>,
+}
+
+impl Health {
+    /// Health endpoints reporting `version`, with no readiness check yet.
+    ///
+    /// ```
+    /// let health = policy_runtime::Health::new("1.4.2");
+    /// # drop(health);
+    /// ```
+    pub fn new(version: impl Into<Cow<'static, str>>) -> Self {
+        Health {
+            version: version.into(),
+            checks: Vec::new(),
+        }
+    }
+
+    /// Adds the engine's backends to the readiness checks: its rate-limit
+    /// store, as `rate_limit_store`.
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder().build().unwrap();
+    /// let health = policy_runtime::Health::new("1.0.0").engine(&engine);
+    /// # drop(health);
+    /// ```
+    pub fn engine(self, engine: &Engine) -> Self {
+        let engine = engine.clone();
+        self.check("rate_limit_store", move || {
+            let engine = engine.clone();
+            async move {
+                engine
+                    .inner
+                    .limiter
+                    .ready()
+                    .await
+                    .map_err(|error| error.to_string())
+            }
+        })
+    }
+
+    /// Adds a readiness check: `/health/ready` answers 503 while it fails.
+    ///
+    /// ```
+    /// let health = policy_runtime::Health::new("1.0.0").check("cache", || async {
+    ///     Err::<(), _>("connection refused".to_string())
+    /// });
+    /// # drop(health);
+    /// ```
+    pub fn check<F, Fut>(mut self, name: impl Into<Cow<'static, str>>, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let check: ReadinessCheck = Arc::new(move || Box::pin(check()) as CheckFuture);
+        self.checks.push((name.into(), check));
+        self
+    }
+
+    /// Runs every readiness check: the names of those that fail, in order.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let health = policy_runtime::Health::new("1.0.0")
+    ///     .check("cache", || async { Err::<(), _>("down".to_string()) });
+    /// assert_eq!(health.failing().await, ["cache"]);
+    /// # });
+    /// ```
+    pub async fn failing(&self) -> Vec<String> {
+        let mut failing = Vec::new();
+        for (name, check) in &self.checks {
+            if let Err(error) = check().await {
+                tracing::warn!(check = &**name, %error, "readiness check failed");
+                failing.push(name.to_string());
+            }
+        }
+        failing
+    }
+
+    /// The router of `/health`, `/health/live` and `/health/ready`, to
+    /// merge into the application's.
+    ///
+    /// ```
+    /// let app: axum::Router = policy_runtime::Health::new("1.0.0").router();
+    /// # drop(app);
+    /// ```
+    pub fn router<S>(self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let version = self.version.clone();
+        let ready = Arc::new(self);
+        Router::new()
+            .route(
+                "/health",
+                get(move || {
+                    let version = version.clone();
+                    async move { Json(json!({"status": "ok", "version": version})) }
+                }),
+            )
+            .route(
+                "/health/live",
+                get(|| async { Json(json!({"status": "ok"})) }),
+            )
+            .route(
+                "/health/ready",
+                get(move || {
+                    let health = ready.clone();
+                    async move { health.readiness().await }
+                }),
+            )
+    }
+
+    async fn readiness(&self) -> Response {
+        let failing = self.failing().await;
+        let checks: Map<String, Value> = self
+            .checks
+            .iter()
+            .map(|(name, _)| {
+                let state = if failing.iter().any(|f| f == name) {
+                    "failing"
+                } else {
+                    "ok"
+                };
+                (name.to_string(), Value::from(state))
+            })
+            .collect();
+        if failing.is_empty() {
+            Json(json!({"status": "ready", "checks": checks})).into_response()
+        } else {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "failing": failing, "checks": checks})),
+            )
+                .into_response()
+        }
+    }
+}
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("version", &self.version)
+            .field(
+                "checks",
+                &self.checks.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}

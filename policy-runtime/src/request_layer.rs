@@ -1,0 +1,310 @@
+//! [`RequestLayer`]: a request id, one span and one log event per request,
+//! and request metrics, from tower-http's request-id and trace layers.
+//!
+//! This module owns how those layers are put together and what the span and
+//! the closing event hold: `method`, the matched `route`, `request_id`,
+//! `status` and `latency_ms`, with a warning for slow requests. The rule for
+//! incoming ids is [`crate::request_id`]'s; metric names are
+//! [`crate::metrics`]'.
+
+use crate::request_id;
+use axum::body::{Body, HttpBody};
+use axum::extract::MatchedPath;
+use axum::http::{HeaderName, Method, Request, Response};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tower::{Layer, Service};
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestId, SetRequestId};
+use tower_http::trace::{MakeSpan, OnResponse, Trace, TraceLayer};
+use tracing::Span;
+
+/// Gives every request an id, one `tracing` span and metrics.
+///
+/// - **Request id**: an incoming `x-request-id` of at most 128 characters
+///   of `[A-Za-z0-9._-]` is kept, any other is replaced by a new UUID v4
+///   (tower-http's `SetRequestId`). The id is returned in `x-request-id`
+///   (`PropagateRequestId`) and put in error bodies by the engine layer.
+/// - **Span** (tower-http's `Trace`): one `request` span at info level with
+///   `method`, `route` (the matched route, such as `/users/{id}`),
+///   `request_id`, and once answered `status` and `latency_ms`. Every event
+///   logged while the request runs carries them.
+/// - **Log**: one `request finished` event at info level; a warning,
+///   `slow request`, when the answer took at least the slow threshold (5 s
+///   by default).
+/// - **Metrics**, once [`crate::Metrics::install`] ran: `http_requests_total`
+///   by method, route and status, `http_request_duration_seconds` by method
+///   and route.
+///
+/// Add it with `Router::layer` after the engine, so that it runs first and
+/// sees the matched route:
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use policy_runtime::{Engine, RequestLayer};
+/// use std::time::Duration;
+///
+/// let engine = Engine::builder().build()?;
+/// let app: Router = Router::new()
+///     .route("/users/{id}", get(|| async { "user" }))
+///     .layer(engine)
+///     .layer(RequestLayer::new().slow_threshold(Duration::from_secs(2)));
+/// # Ok::<(), policy_runtime::BuildError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct RequestLayer {
+    slow: Duration,
+}
+
+impl Default for RequestLayer {
+    fn default() -> Self {
+        RequestLayer {
+            slow: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RequestLayer {
+    /// Request ids, spans, a log event per request and request metrics,
+    /// with slow requests at 5 s.
+    ///
+    /// ```
+    /// let layer = policy_runtime::RequestLayer::new();
+    /// # drop(layer);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Logs a warning for requests that take at least `threshold`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let layer = policy_runtime::RequestLayer::new().slow_threshold(Duration::from_millis(500));
+    /// # drop(layer);
+    /// ```
+    pub fn slow_threshold(mut self, threshold: Duration) -> Self {
+        self.slow = threshold;
+        self
+    }
+}
+
+type Traced<S> = Trace<
+    RequestMetrics<S>,
+    SharedClassifier<ServerErrorsAsFailures>,
+    RequestSpan,
+    (),
+    RequestEnd,
+    (),
+    (),
+    (),
+>;
+
+type Stack<S> = SetRequestId<PropagateRequestId<Traced<S>>, MakeRequestUuid>;
+
+impl<S> Layer<S> for RequestLayer {
+    type Service = RequestService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        let traced = TraceLayer::new_for_http()
+            .make_span_with(RequestSpan)
+            .on_request(())
+            .on_response(RequestEnd { slow: self.slow })
+            .on_body_chunk(())
+            .on_eos(())
+            .on_failure(())
+            .layer(RequestMetrics { inner });
+        let header = HeaderName::from_static(request_id::HEADER);
+        RequestService {
+            inner: SetRequestId::new(
+                PropagateRequestId::new(traced, header.clone()),
+                header,
+                MakeRequestUuid,
+            ),
+        }
+    }
+}
+
+/// The service of [`RequestLayer`].
+///
+/// ```
+/// use axum::{routing::get, Router};
+///
+/// let app: Router = Router::new()
+///     .route("/", get(|| async { "ok" }))
+///     .layer(policy_runtime::RequestLayer::new());
+/// # drop(app);
+/// ```
+#[derive(Clone)]
+pub struct RequestService<S> {
+    inner: Stack<S>,
+}
+
+impl<S> std::fmt::Debug for RequestService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestService").finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody> Service<Request<ReqBody>> for RequestService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<Body>>,
+    S::Error: std::fmt::Display + 'static,
+    ReqBody: HttpBody,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = RequestFuture<<Stack<S> as Service<Request<ReqBody>>>::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        request_id::drop_unsafe(request.headers_mut());
+        RequestFuture {
+            inner: self.inner.call(request),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`RequestService`].
+    pub struct RequestFuture<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F, B, E> Future for RequestFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project()
+            .inner
+            .poll(cx)
+            .map(|result| result.map(|response| response.map(Body::new)))
+    }
+}
+
+/// The `request` span of one request.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct RequestSpan;
+
+impl<B> MakeSpan<B> for RequestSpan {
+    fn make_span(&mut self, request: &Request<B>) -> Span {
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
+        tracing::info_span!(
+            "request",
+            method = %request.method(),
+            route,
+            request_id = request_id::of(request.headers()),
+            status = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        )
+    }
+}
+
+/// The closing event of one request.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct RequestEnd {
+    slow: Duration,
+}
+
+impl<B> OnResponse<B> for RequestEnd {
+    fn on_response(self, response: &Response<B>, latency: Duration, span: &Span) {
+        let status = response.status().as_u16();
+        let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        span.record("status", status);
+        span.record("latency_ms", latency_ms);
+        if latency >= self.slow {
+            let threshold_ms = u64::try_from(self.slow.as_millis()).unwrap_or(u64::MAX);
+            tracing::warn!(status, latency_ms, threshold_ms, "slow request");
+        } else {
+            tracing::info!(status, latency_ms, "request finished");
+        }
+    }
+}
+
+/// Counts requests and their latency by route, once metrics are installed.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct RequestMetrics<S> {
+    inner: S,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequestMetrics<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = RequestMetricsFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let start = crate::metrics::enabled().then(|| Start {
+            method: request.method().clone(),
+            route: request.extensions().get::<MatchedPath>().cloned(),
+            at: Instant::now(),
+        });
+        RequestMetricsFuture {
+            inner: self.inner.call(request),
+            start,
+        }
+    }
+}
+
+struct Start {
+    method: Method,
+    route: Option<MatchedPath>,
+    at: Instant,
+}
+
+pin_project_lite::pin_project! {
+    #[doc(hidden)]
+    pub struct RequestMetricsFuture<F> {
+        #[pin]
+        inner: F,
+        start: Option<Start>,
+    }
+}
+
+impl<F, B, E> Future for RequestMetricsFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = match this.inner.poll(cx) {
+            Poll::Ready(result) => result,
+            Poll::Pending => return Poll::Pending,
+        };
+        if let (Some(start), Ok(response)) = (this.start.take(), &result) {
+            let route = start
+                .route
+                .as_ref()
+                .map_or("unmatched", MatchedPath::as_str);
+            crate::metrics::request(&start.method, route, response.status(), start.at.elapsed());
+        }
+        Poll::Ready(result)
+    }
+}
