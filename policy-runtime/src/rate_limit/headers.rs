@@ -177,7 +177,7 @@ fn number(n: u64) -> HeaderValue {
 fn epoch(secs: u64) -> HeaderValue {
     thread_local! {
         static LAST: std::cell::RefCell<(u64, HeaderValue)> =
-            std::cell::RefCell::new((0, HeaderValue::from_static("0")));
+            const { std::cell::RefCell::new((0, HeaderValue::from_static("0"))) };
     }
     LAST.with(|last| {
         let mut last = last.borrow_mut();
