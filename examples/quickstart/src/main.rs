@@ -7,13 +7,18 @@
 //! ```
 //!
 //! It serves on http://127.0.0.1:3000 and prints curl commands that show a
-//! 429, a 401 and a JSON error. The API key it prints is a demo key for local
+//! 429, a 401 and a JSON error. `LOG_FORMAT=json cargo run -p quickstart`
+//! logs JSON lines. The API key it prints is a demo key for local
 //! use only: it is compiled into this example, so never deploy it.
 
 use axum::extract::Path;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use policy_runtime::{api_error, rate_limit, require_api_key, ApiKeyId, Engine, Environment};
+use policy_runtime::{
+    api_error, rate_limit, require_api_key, ApiKeyId, Engine, Environment, Health, Metrics,
+    RequestLayer,
+};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
@@ -106,13 +111,17 @@ async fn admin() -> &'static str {
     "admin area"
 }
 
-/// Never limited, not even by the defaults.
-#[rate_limit(exempt)]
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+/// Prometheus metrics, for keys with the `metrics` scope.
+#[require_api_key(scope = "metrics")]
+async fn metrics() -> Response {
+    Metrics::scrape()
 }
 
 fn app(engine: Engine) -> Router {
+    // /health, /health/live and /health/ready (which checks the limiter store).
+    let health = Health::new(env!("CARGO_PKG_VERSION"))
+        .engine(&engine)
+        .router();
     Router::new()
         .route("/score", post(score))
         .route("/words/{id}", get(word))
@@ -122,18 +131,32 @@ fn app(engine: Engine) -> Router {
         .route("/auth/login", post(login))
         .route("/about", get(about))
         .route("/admin", get(admin))
-        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .merge(health)
         .layer(engine)
+        // Request ids, one span per request, slow-request warnings.
+        .layer(RequestLayer::new())
 }
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,policy_runtime=debug".into()),
-        )
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,policy_runtime=debug".into());
+    // LOG_FORMAT=json logs one JSON object per line, with the request's span.
+    if std::env::var("LOG_FORMAT").as_deref() == Ok("json") {
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    if let Err(error) = Metrics::install() {
+        eprintln!("{error}");
+        std::process::exit(1);
+    }
 
     // Development must be asked for: production (the default) refuses the demo
     // key. ENVIRONMENT=production in the environment still overrides this.
