@@ -293,12 +293,10 @@ impl Engine {
         Ok(admitted)
     }
 
-    /// The engine of a request: the attached one, or the built-in fallback.
-    pub(crate) fn of(parts: &Parts) -> &Engine {
-        match parts.extensions.get::<Engine>() {
-            Some(engine) => engine,
-            None => fallback(),
-        }
+    /// The engine of the request being handled: the one whose layer is
+    /// polling the handler, or the built-in fallback.
+    pub(crate) fn current() -> Engine {
+        crate::layer::current_engine().unwrap_or_else(|| fallback().clone())
     }
 }
 

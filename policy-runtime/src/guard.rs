@@ -65,7 +65,7 @@ where
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let admitted = Engine::of(parts).enforce(P::POLICY, parts).await?;
+        let admitted = Engine::current().enforce(P::POLICY, parts).await?;
         if let Some(id) = admitted.api_key {
             parts.extensions.insert(id);
         }

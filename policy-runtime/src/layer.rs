@@ -1,7 +1,8 @@
 //! Attaching an [`Engine`] to a router: `router.layer(engine)`.
 //!
-//! This module owns the tower `Layer` and `Service` that put the engine on
-//! every request, where the handlers' policies find it, that apply the
+//! This module owns the tower `Layer` and `Service` that make the engine the
+//! current one while the handlers behind it run, where their policies find
+//! it, that apply the
 //! engine's default limits to routes without a policy of their own (see
 //! [`crate::rate_limit::defaults`] for how those routes are told apart), and
 //! that render every error response of the routes behind it in the engine's
@@ -14,6 +15,7 @@ use axum::body::Body;
 use axum::http::uri::PathAndQuery;
 use axum::http::{header, HeaderValue, Request};
 use axum::response::Response;
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -48,6 +50,39 @@ pub struct WithEngine<S> {
     engine: Engine,
 }
 
+thread_local! {
+    /// The engine of the layer polling the current handler. Set only while a
+    /// [`WithEngineFuture`] polls its inner future, so a handler's guard, which
+    /// runs inside that poll, finds it without a request extension (which
+    /// would cost an allocation per request).
+    static CURRENT: RefCell<Option<Engine>> = const { RefCell::new(None) };
+}
+
+/// The engine of the layer polling the current handler, if any.
+pub(crate) fn current_engine() -> Option<Engine> {
+    CURRENT.with(|current| current.borrow().clone())
+}
+
+/// Makes an engine current for the duration of a poll, and puts the previous
+/// one back afterwards, even if the poll panics.
+struct Current<'a> {
+    slot: &'a mut Option<Engine>,
+    previous: Option<Engine>,
+}
+
+impl<'a> Current<'a> {
+    fn enter(slot: &'a mut Option<Engine>) -> Self {
+        let previous = CURRENT.with(|current| current.replace(slot.take()));
+        Current { slot, previous }
+    }
+}
+
+impl Drop for Current<'_> {
+    fn drop(&mut self) {
+        *self.slot = CURRENT.with(|current| current.replace(self.previous.take()));
+    }
+}
+
 type BoxedResponse<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>;
 
 pin_project_lite::pin_project! {
@@ -57,6 +92,7 @@ pin_project_lite::pin_project! {
     pub struct WithEngineFuture<F, E> {
         #[pin]
         state: State<F, E>,
+        engine: Option<Engine>,
         finish: Option<Finish>,
     }
 }
@@ -72,16 +108,18 @@ pin_project_lite::pin_project! {
 }
 
 impl<F, E> WithEngineFuture<F, E> {
-    fn direct(future: F, finish: Option<Finish>) -> Self {
+    fn direct(future: F, engine: Engine, finish: Option<Finish>) -> Self {
         WithEngineFuture {
             state: State::Direct { future },
+            engine: Some(engine),
             finish,
         }
     }
 
-    fn defaults(future: BoxedResponse<E>, finish: Option<Finish>) -> Self {
+    fn defaults(future: BoxedResponse<E>, engine: Engine, finish: Option<Finish>) -> Self {
         WithEngineFuture {
             state: State::Defaults { future },
+            engine: Some(engine),
             finish,
         }
     }
@@ -95,10 +133,12 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let current = Current::enter(this.engine);
         let result = match this.state.project() {
             StateProjection::Direct { future } => ready(future.poll(cx)),
             StateProjection::Defaults { future } => ready(future.as_mut().poll(cx)),
         };
+        drop(current);
         let Some(result) = result else {
             return Poll::Pending;
         };
@@ -190,18 +230,20 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let engine = self.engine.clone();
-        request.extensions_mut().insert(engine.clone());
         let finish = Finish::of(&engine, &request);
         if engine.inner.rate_limit.defaults.is_none() {
-            return WithEngineFuture::direct(self.inner.call(request), finish);
+            return WithEngineFuture::direct(self.inner.call(request), engine, finish);
         }
         let (route, key) = engine.inner.routes.lookup(&request);
         match route {
-            Some(Route::OwnPolicy) => WithEngineFuture::direct(self.inner.call(request), finish),
+            Some(Route::OwnPolicy) => {
+                WithEngineFuture::direct(self.inner.call(request), engine, finish)
+            }
             Some(Route::Defaults(scope)) => {
                 // The inner service was made ready; take it and leave a clone.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
+                let current = engine.clone();
                 WithEngineFuture::defaults(
                     Box::pin(async move {
                         let client_ip = client_ip_of(&engine, &request);
@@ -216,6 +258,7 @@ where
                             }
                         }
                     }),
+                    current,
                     finish,
                 )
             }
@@ -226,6 +269,7 @@ where
                 request.extensions_mut().insert(probe.clone());
                 let client_ip = client_ip_of(&engine, &request);
                 let future = self.inner.call(request);
+                let current = engine.clone();
                 WithEngineFuture::defaults(
                     Box::pin(async move {
                         let response = future.await?;
@@ -242,6 +286,7 @@ where
                         }
                         Ok(response)
                     }),
+                    current,
                     finish,
                 )
             }
