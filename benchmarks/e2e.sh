@@ -8,8 +8,8 @@
 # per request is the steadier figure on a shared machine: wrk runs on the same
 # cores as the server.
 #
-# Routes: /health is exempt from every limit (the baseline; it still passes
-# through the engine); /words/1 is under
+# Routes: /health is outside every limit (the baseline; it is merged after
+# the engine layer, behind the request layer only); /words/1 is under
 # #[rate_limit("200/day; 50/hour")], so after its first 50 requests every
 # answer is a 429 (the rejected path, JSON body and headers included). The
 # rate-limited route runs twice: with logging off (RUST_LOG=error) and with

@@ -132,8 +132,9 @@ fn app(engine: Engine) -> Router {
         .route("/about", get(about))
         .route("/admin", get(admin))
         .route("/metrics", get(metrics))
-        .merge(health)
         .layer(engine)
+        // Merged after the engine layer: health checks are never rate limited.
+        .merge(health)
         // Request ids, one span per request, slow-request warnings.
         .layer(RequestLayer::new())
 }
