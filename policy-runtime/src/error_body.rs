@@ -210,23 +210,10 @@ impl FieldError {
 }
 
 /// Member names the formats use themselves; an extension member cannot take one.
-pub(crate) const RESERVED_MEMBERS: &[&str] = &[
-    "type",
-    "title",
-    "status",
-    "detail",
-    "instance",
-    "code",
-    "request_id",
-    "errors",
-    "error",
-    "error_code",
-    "message",
-    "details",
-    "timestamp",
-    "severity",
-    "category",
-];
+#[path = "../../policy-macros/src/reserved_members.rs"]
+mod reserved_members;
+
+pub(crate) use reserved_members::RESERVED_MEMBERS;
 
 impl ErrorBody {
     /// An error body with a status, a machine-readable code and a message.

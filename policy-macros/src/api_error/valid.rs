@@ -5,25 +5,7 @@
 
 use super::ast::{ApiErrorEnum, FieldRole, VariantSpec};
 use crate::errors::Errors;
-
-/// Member names the error formats use themselves.
-const RESERVED_MEMBERS: &[&str] = &[
-    "type",
-    "title",
-    "status",
-    "detail",
-    "instance",
-    "code",
-    "request_id",
-    "errors",
-    "error",
-    "error_code",
-    "message",
-    "details",
-    "timestamp",
-    "severity",
-    "category",
-];
+use crate::reserved_members::RESERVED_MEMBERS;
 
 const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
 
