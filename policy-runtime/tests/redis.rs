@@ -3,6 +3,7 @@
 //! layout, outages in each failure mode, bad data, and the refusal cache.
 #![cfg(feature = "redis")]
 
+mod common;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 
@@ -11,15 +12,14 @@ use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
+use common::Logs;
 use policy_runtime::{
     ClientKey, Decision, Engine, FailureMode, LimitRequest, LimiterStore, Quota, RedisStore,
     StoreError,
 };
 use redis::Commands;
 use redis_server::RedisServer;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tower::ServiceExt;
 
@@ -126,48 +126,6 @@ fn now_epoch() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-/// Everything logged on this thread while the guard lives, as JSON lines.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || writer.clone())
-            .finish();
-        (logs, tracing::subscriber::set_default(subscriber))
-    }
-
-    /// How many events at `level` have a message starting with `start`.
-    fn count(&self, level: &str, start: &str) -> usize {
-        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-        text.lines()
-            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
-            .filter(|event| {
-                event["level"] == level
-                    && event["fields"]["message"]
-                        .as_str()
-                        .is_some_and(|message| message.starts_with(start))
-            })
-            .count()
-    }
-}
-
-impl Write for Logs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 const OUTAGE_STARTED: &str = "Redis is unavailable for rate limiting";

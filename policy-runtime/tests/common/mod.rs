@@ -104,6 +104,19 @@ impl Logs {
             .collect()
     }
 
+    /// How many events at `level` have a message starting with `start`.
+    pub fn count(&self, level: &str, start: &str) -> usize {
+        self.events()
+            .iter()
+            .filter(|event| {
+                event["level"] == level
+                    && event["fields"]["message"]
+                        .as_str()
+                        .is_some_and(|message| message.starts_with(start))
+            })
+            .count()
+    }
+
     /// The events whose `fields.policy` is `policy`.
     pub fn policy_events(&self, policy: &str) -> Vec<serde_json::Value> {
         self.events()
