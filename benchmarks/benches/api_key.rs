@@ -15,7 +15,6 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use policy_runtime::ApiKeyStore;
 use sha2::{Digest, Sha256};
 use std::hint::black_box;
-use std::time::Duration;
 
 fn secret(index: usize) -> String {
     format!("bench-key-{index:08}-0123456789abcdef")
@@ -52,9 +51,7 @@ fn verify(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    config = benchmarks::criterion();
     targets = verify
 }
 criterion_main!(benches);

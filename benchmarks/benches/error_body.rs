@@ -59,9 +59,7 @@ fn render(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    config = benchmarks::criterion();
     targets = render
 }
 criterion_main!(benches);

@@ -204,9 +204,7 @@ fn threads(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    config = benchmarks::criterion();
     targets = keyed, threads
 }
 criterion_main!(benches);

@@ -33,7 +33,7 @@
 #[path = "../../policy-runtime/tests/support/redis_server.rs"]
 mod redis_server;
 
-use criterion::{Criterion, Throughput};
+use criterion::Throughput;
 use policy_runtime::{
     ClientKey, FailureMode, LimitRequest, LimiterStore, MemoryStore, Quota, RedisStore,
 };
@@ -243,9 +243,7 @@ fn main() {
         targets
     }));
 
-    let mut criterion = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
+    let mut criterion = benchmarks::criterion()
         .sample_size(30)
         .configure_from_args();
     let mut group = criterion.benchmark_group("redis_store");

@@ -33,7 +33,6 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Crit
 use policy_runtime::{rate_limit, require_api_key, Engine, HeaderStyle};
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::Duration;
 use tower::{Layer, Service, ServiceExt};
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::GovernorLayer;
@@ -226,9 +225,7 @@ fn router(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    config = benchmarks::criterion();
     targets = router
 }
 criterion_main!(benches);

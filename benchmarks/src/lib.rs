@@ -8,6 +8,19 @@
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+/// The criterion settings every bench runs with: 1 s of warm-up and 3 s of
+/// measurement per benchmark, so a full `cargo bench` takes a few minutes.
+///
+/// ```
+/// let _criterion = benchmarks::criterion();
+/// ```
+pub fn criterion() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+}
 
 /// Polls `future` once and returns its output.
 ///
