@@ -234,12 +234,11 @@ where
         if engine.inner.rate_limit.defaults.is_none() {
             return WithEngineFuture::direct(self.inner.call(request), engine, finish);
         }
-        let (route, key) = engine.inner.routes.lookup(&request);
-        match route {
-            Some(Route::OwnPolicy) => {
+        match engine.inner.routes.lookup(&request) {
+            Ok(Route::OwnPolicy) => {
                 WithEngineFuture::direct(self.inner.call(request), engine, finish)
             }
-            Some(Route::Defaults(scope)) => {
+            Ok(Route::Defaults(scope)) => {
                 // The inner service was made ready; take it and leave a clone.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -262,7 +261,7 @@ where
                     finish,
                 )
             }
-            None => {
+            Err(unknown) => {
                 // A route not seen yet: let it run, and learn from whether a
                 // policy-wrapped handler claimed the probe.
                 let probe = RouteProbe::default();
@@ -274,7 +273,7 @@ where
                     Box::pin(async move {
                         let response = future.await?;
                         if let Route::Defaults(scope) =
-                            engine.inner.routes.learn(key, probe.claimed())
+                            engine.inner.routes.learn(unknown, probe.claimed())
                         {
                             // Count the learning request; it has been served already.
                             if rate_limit::enforce_defaults(&engine.inner, &scope, client_ip)

@@ -37,33 +37,56 @@ impl RouteProbe {
     }
 }
 
-/// The routes seen so far, by method and matched path.
+/// The routes seen so far, by matched path and method.
 #[derive(Default)]
 pub(crate) struct RouteBook {
-    routes: RwLock<HashMap<(Method, Box<str>), Route>>,
+    routes: RwLock<HashMap<Box<str>, HashMap<Method, Route>>>,
+}
+
+/// A route the book does not know yet: what to record it under.
+pub(crate) struct UnknownRoute {
+    method: Method,
+    path: Box<str>,
 }
 
 impl RouteBook {
-    /// The route of a request, if known, and the key to record it under.
-    pub(crate) fn lookup<B>(&self, request: &Request<B>) -> (Option<Route>, (Method, Box<str>)) {
+    /// The route of a request, or, when it is not known yet, the key to
+    /// record it under (the only case that allocates).
+    pub(crate) fn lookup<B>(&self, request: &Request<B>) -> Result<Route, UnknownRoute> {
         let path: &str = request
             .extensions()
             .get::<MatchedPath>()
             .map(MatchedPath::as_str)
             .unwrap_or("<fallback>");
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
-        let key = (request.method().clone(), Box::from(path));
-        (routes.get(&key).cloned(), key)
+        match routes
+            .get(path)
+            .and_then(|methods| methods.get(request.method()))
+        {
+            Some(route) => Ok(route.clone()),
+            None => Err(UnknownRoute {
+                method: request.method().clone(),
+                path: Box::from(path),
+            }),
+        }
     }
 
     /// Records what the first request to a route showed.
-    pub(crate) fn learn(&self, key: (Method, Box<str>), own_policy: bool) -> Route {
-        let route = if own_policy {
+    pub(crate) fn learn(&self, route: UnknownRoute, own_policy: bool) -> Route {
+        let learned = if own_policy {
             Route::OwnPolicy
         } else {
-            Route::Defaults(Arc::from(format!("default:{} {}", key.0, key.1)))
+            Route::Defaults(Arc::from(format!(
+                "default:{} {}",
+                route.method, route.path
+            )))
         };
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
-        routes.entry(key).or_insert(route).clone()
+        routes
+            .entry(route.path)
+            .or_default()
+            .entry(route.method)
+            .or_insert(learned)
+            .clone()
     }
 }
