@@ -21,9 +21,11 @@ use crate::rate_limit::store::{ClientKey, Decision, LimitRequest, LimiterStore, 
 use crate::{api_key, rate_limit, startup, Environment, FakeRelativeClock};
 use arc_swap::ArcSwap;
 use axum::http::request::Parts;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Waker};
 
 /// The policy configuration: where limits are counted, which API keys exist,
 /// and how the client address is found.
@@ -293,10 +295,43 @@ impl Engine {
         Ok(admitted)
     }
 
-    /// The engine of the request being handled: the one whose layer is
-    /// polling the handler, or the built-in fallback.
-    pub(crate) fn current() -> Engine {
-        crate::layer::current_engine().unwrap_or_else(|| fallback().clone())
+    /// Runs a handler's checks to the end before returning, for a store that
+    /// answers at once ([`LimiterStore::answers_at_once`]): the checks'
+    /// future lives on this stack frame only, so it is never allocated.
+    pub(crate) fn enforce_now(
+        &self,
+        policy: &'static HandlerPolicy,
+        parts: &Parts,
+    ) -> Result<Admitted, Response> {
+        let checks = std::pin::pin!(self.enforce(policy, parts));
+        match checks.poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(answer) => answer,
+            Poll::Pending => {
+                tracing::error!(
+                    handler = policy.handler,
+                    outcome = "error",
+                    "the rate-limit store said it answers at once but did not; refusing the request"
+                );
+                Err(crate::ErrorBody::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL_ERROR",
+                    "Internal Server Error",
+                )
+                .into_response())
+            }
+        }
+    }
+
+    /// Whether every check can run to the end without waiting: the store
+    /// answers at once.
+    pub(crate) fn answers_at_once(&self) -> bool {
+        self.inner.limiter.answers_at_once()
+    }
+
+    /// Calls `f` with the engine of the request being handled: the one whose
+    /// layer is polling the handler, or the built-in fallback.
+    pub(crate) fn with_current<R>(f: impl FnOnce(&Engine) -> R) -> R {
+        crate::layer::with_current_engine(|current| f(current.unwrap_or_else(|| fallback())))
     }
 }
 

@@ -9,6 +9,7 @@
 //! reachable only through `policy_runtime::__private`.
 
 pub use crate::api_key::scope::KeyRequirement;
+use crate::engine::Admitted;
 use crate::rate_limit::headers::RateLimitHeaders;
 pub use crate::rate_limit::spec::{KeySource, Limits, OnMissingKey, RateLimitSpec};
 use crate::Engine;
@@ -16,7 +17,10 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 /// The checks of one handler, in the order they run (the top attribute first).
 #[derive(Debug)]
@@ -64,15 +68,64 @@ where
 {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let admitted = Engine::current().enforce(P::POLICY, parts).await?;
-        if let Some(id) = admitted.api_key {
-            parts.extensions.insert(id);
+    /// With a store that answers at once (the in-memory one), every check
+    /// runs before this returns and the future is only the answer: the
+    /// handler's future stays small and nothing is allocated for the checks.
+    /// A networked store's checks run in a boxed future.
+    fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send {
+        let engine = Engine::with_current(|engine| {
+            if engine.answers_at_once() {
+                Err(admit(engine.enforce_now(P::POLICY, parts), parts))
+            } else {
+                Ok(engine.clone())
+            }
+        });
+        match engine {
+            Err(answer) => GuardFuture::Ready(Some(answer)),
+            Ok(engine) => GuardFuture::Waiting(Box::pin(async move {
+                let admitted = engine.enforce(P::POLICY, parts).await;
+                admit(admitted, parts)
+            })),
         }
-        Ok(Guard {
-            rate_limit: admitted.rate_limit,
-            policy: PhantomData,
-        })
+    }
+}
+
+/// The guard of a request whose checks all passed, with the API key's
+/// identity made available to the handler's `ApiKeyId` extractor.
+fn admit<P>(admitted: Result<Admitted, Response>, parts: &mut Parts) -> Result<Guard<P>, Response> {
+    let admitted = admitted?;
+    if let Some(id) = admitted.api_key {
+        parts.extensions.insert(id);
+    }
+    Ok(Guard {
+        rate_limit: admitted.rate_limit,
+        policy: PhantomData,
+    })
+}
+
+type Answer<P> = Result<Guard<P>, Response>;
+
+/// The future [`Guard`]'s extraction returns: the answer itself, or the
+/// checks still waiting for a networked store.
+enum GuardFuture<'a, P> {
+    Ready(Option<Answer<P>>),
+    Waiting(Pin<Box<dyn Future<Output = Answer<P>> + Send + 'a>>),
+}
+
+impl<P> Future for GuardFuture<'_, P> {
+    type Output = Answer<P>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            GuardFuture::Ready(answer) => match answer.take() {
+                Some(answer) => Poll::Ready(answer),
+                None => Poll::Pending,
+            },
+            GuardFuture::Waiting(future) => future.as_mut().poll(cx),
+        }
     }
 }
 

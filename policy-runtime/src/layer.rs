@@ -58,9 +58,11 @@ thread_local! {
     static CURRENT: RefCell<Option<Engine>> = const { RefCell::new(None) };
 }
 
-/// The engine of the layer polling the current handler, if any.
-pub(crate) fn current_engine() -> Option<Engine> {
-    CURRENT.with(|current| current.borrow().clone())
+/// Calls `f` with the engine of the layer polling the current handler, if
+/// any. `f` must not poll a future: a layer entered while `f` runs would
+/// find the engine borrowed.
+pub(crate) fn with_current_engine<R>(f: impl FnOnce(Option<&Engine>) -> R) -> R {
+    CURRENT.with(|current| f(current.borrow().as_ref()))
 }
 
 /// Makes an engine current for the duration of a poll, and puts the previous

@@ -8,12 +8,20 @@
 //!
 //! `Retry-After` goes on every 429 whatever the style. This module owns
 //! turning a [`Decision`] into header values; it does not decide.
+//!
+//! These headers go on nearly every response, so their values are cheap to
+//! make: values that repeat (the policy list, the limit, the reset second)
+//! are remembered, small counts come from a table, and the others are written
+//! with `itoa` into a per-thread buffer that many values share, so a value
+//! costs no allocation of its own.
 
 use super::store::Decision;
 use crate::Quota;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use bytes::BytesMut;
 use dashmap::DashMap;
 use smallvec::SmallVec;
+use std::cell::RefCell;
 use std::fmt::Write;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -88,13 +96,16 @@ impl RateLimitHeaders {
         if matches!(self.style, HeaderStyle::Legacy | HeaderStyle::Both) {
             headers.insert(
                 X_RATELIMIT_LIMIT.clone(),
-                number(u64::from(decision.quota.count())),
+                repeated_number(&LAST_LIMIT, u64::from(decision.quota.count())),
             );
             headers.insert(
                 X_RATELIMIT_REMAINING.clone(),
                 number(u64::from(decision.remaining)),
             );
-            headers.insert(X_RATELIMIT_RESET.clone(), epoch(self.reset_epoch_secs));
+            headers.insert(
+                X_RATELIMIT_RESET.clone(),
+                repeated_number(&LAST_RESET, self.reset_epoch_secs),
+            );
         }
         if let Some(policies) = &self.policies {
             headers.insert(RATELIMIT_POLICY.clone(), policies.clone());
@@ -103,20 +114,19 @@ impl RateLimitHeaders {
             } else {
                 decision.retry_after
             };
-            let mut value = String::with_capacity(48);
             let quota = &decision.quota;
-            let _ = write!(
-                value,
-                "\"{}/{}s\";r={};t={}",
-                quota.count(),
-                window_secs(quota),
-                decision.remaining,
-                ceil_secs(t)
-            );
-            // Handing over the string's buffer avoids a copy.
-            if let Ok(value) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(value)) {
-                headers.insert(RATELIMIT.clone(), value);
-            }
+            let value = shared_value(|value| {
+                let mut digits = itoa::Buffer::new();
+                value.extend_from_slice(b"\"");
+                value.extend_from_slice(digits.format(quota.count()).as_bytes());
+                value.extend_from_slice(b"/");
+                value.extend_from_slice(digits.format(window_secs(quota)).as_bytes());
+                value.extend_from_slice(b"s\";r=");
+                value.extend_from_slice(digits.format(decision.remaining).as_bytes());
+                value.extend_from_slice(b";t=");
+                value.extend_from_slice(digits.format(ceil_secs(t)).as_bytes());
+            });
+            headers.insert(RATELIMIT.clone(), value);
         }
         if !decision.allowed {
             // Rounded up so that a client retrying at the advertised time succeeds.
@@ -129,17 +139,37 @@ impl RateLimitHeaders {
 /// The `RateLimit-Policy` value of a list of quotas. It depends only on the
 /// quotas, so it is rendered once per distinct list and then shared: the
 /// lists are those written in the program or configured at start-up, so the
-/// cache stays small.
+/// cache stays small. Each thread remembers the last list it saw, which is
+/// the one asked for again whenever a route takes consecutive requests.
 fn policy_header<'q>(quotas: impl Iterator<Item = &'q Quota>) -> HeaderValue {
-    type Cache = DashMap<SmallVec<[Quota; 4]>, HeaderValue, foldhash::fast::RandomState>;
-    static CACHE: OnceLock<Cache> = OnceLock::new();
-    let cache = CACHE.get_or_init(Cache::default);
-    let quotas: SmallVec<[Quota; 4]> = quotas.copied().collect();
-    if let Some(value) = cache.get(&quotas) {
-        return value.clone();
+    static CACHE: OnceLock<PolicyCache> = OnceLock::new();
+    thread_local! {
+        static LAST: RefCell<Option<(Quotas, HeaderValue)>> = const { RefCell::new(None) };
     }
+    let quotas: Quotas = quotas.copied().collect();
+    let last = LAST.with(|last| match &*last.borrow() {
+        Some((seen, value)) if *seen == quotas => Some(value.clone()),
+        _ => None,
+    });
+    if let Some(value) = last {
+        return value;
+    }
+    let cache = CACHE.get_or_init(PolicyCache::default);
+    let value = match cache.get(&quotas) {
+        Some(value) => value.clone(),
+        None => render_policies(&quotas, cache),
+    };
+    LAST.with(|last| *last.borrow_mut() = Some((quotas, value.clone())));
+    value
+}
+
+type Quotas = SmallVec<[Quota; 4]>;
+type PolicyCache = DashMap<Quotas, HeaderValue, foldhash::fast::RandomState>;
+
+/// Renders a `RateLimit-Policy` value and files it in `cache`.
+fn render_policies(quotas: &Quotas, cache: &PolicyCache) -> HeaderValue {
     let mut value = String::new();
-    for quota in &quotas {
+    for quota in quotas {
         if !value.is_empty() {
             value.push_str(", ");
         }
@@ -152,17 +182,19 @@ fn policy_header<'q>(quotas: impl Iterator<Item = &'q Quota>) -> HeaderValue {
         );
     }
     let value = HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""));
-    cache.insert(quotas, value.clone());
+    cache.insert(quotas.clone(), value.clone());
     value
 }
 
 /// A number as a header value; the small ones, the common case for counts,
-/// come from a table built once, so they cost no allocation.
+/// come from a table built once.
 fn number(n: u64) -> HeaderValue {
     const TABLE: u64 = 4096;
     static SMALL: OnceLock<Vec<HeaderValue>> = OnceLock::new();
     if n >= TABLE {
-        return HeaderValue::from(n);
+        return shared_value(|value| {
+            value.extend_from_slice(itoa::Buffer::new().format(n).as_bytes())
+        });
     }
     let table = SMALL.get_or_init(|| {
         (0..TABLE)
@@ -172,21 +204,50 @@ fn number(n: u64) -> HeaderValue {
     table[n as usize].clone()
 }
 
-/// An epoch second as a header value, remembered per thread: requests in the
-/// same second share one value.
-fn epoch(secs: u64) -> HeaderValue {
-    thread_local! {
-        static LAST: std::cell::RefCell<(u64, HeaderValue)> =
-            const { std::cell::RefCell::new((0, HeaderValue::from_static("0"))) };
-    }
-    LAST.with(|last| {
+/// A number that repeats from one request to the next (a route's limit, the
+/// second a window resets) as a header value, remembered per thread and per
+/// use (`slot`).
+fn repeated_number(
+    slot: &'static std::thread::LocalKey<RefCell<(u64, HeaderValue)>>,
+    n: u64,
+) -> HeaderValue {
+    slot.with(|last| {
         let mut last = last.borrow_mut();
-        if last.0 != secs {
-            *last = (secs, HeaderValue::from(secs));
+        if last.0 != n || last.1.is_empty() {
+            *last = (n, number(n));
         }
         last.1.clone()
     })
 }
+
+thread_local! {
+    static LAST_LIMIT: RefCell<(u64, HeaderValue)> = const { RefCell::new((0, HeaderValue::from_static(""))) };
+    static LAST_RESET: RefCell<(u64, HeaderValue)> = const { RefCell::new((0, HeaderValue::from_static(""))) };
+}
+
+/// The bytes `write` appends, as a header value held in this thread's shared
+/// buffer: the value takes a reference to the buffer instead of an
+/// allocation of its own, and a new buffer is started when one is full.
+/// `write` must append visible ASCII only and at most [`LONGEST_VALUE`] bytes.
+fn shared_value(write: impl FnOnce(&mut BytesMut)) -> HeaderValue {
+    const BUFFER: usize = 4096;
+    thread_local! {
+        static BUFFER_OF_THREAD: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+    }
+    BUFFER_OF_THREAD.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        if buffer.capacity() - buffer.len() < LONGEST_VALUE {
+            *buffer = BytesMut::with_capacity(BUFFER);
+        }
+        write(&mut buffer);
+        HeaderValue::from_maybe_shared(buffer.split().freeze())
+            .unwrap_or_else(|_| HeaderValue::from_static(""))
+    })
+}
+
+/// The longest value written with [`shared_value`]: a `RateLimit` value with
+/// every number at its largest, `"4294967295/18446744073709551615s";r=…;t=…`.
+const LONGEST_VALUE: usize = 96;
 
 /// The policy name of a quota in the IETF headers: `"<count>/<seconds>s"`.
 fn name(quota: &Quota) -> String {
@@ -260,5 +321,60 @@ mod tests {
         assert_eq!(headers["ratelimit"], "\"5/10s\";r=0;t=2");
         assert_eq!(headers["retry-after"], "2");
         assert_eq!(headers["x-ratelimit-remaining"], "0");
+    }
+
+    #[test]
+    fn large_numbers_stay_right_across_many_responses_sharing_buffers() {
+        // Enough responses to fill several per-thread buffers, every value
+        // kept alive to the end, so a value written into a shared buffer
+        // can be seen to stay intact while later ones are written.
+        let quota = Quota::new(4_000_000_000, Duration::from_secs(1));
+        let rendered: Vec<(u32, HeaderMap)> = (0..500u32)
+            .map(|i| {
+                let remaining = 3_999_999_999 - i * 7_919;
+                let decision = Decision {
+                    allowed: true,
+                    quota,
+                    remaining,
+                    reset_after: Duration::from_millis(1_500),
+                    retry_after: Duration::ZERO,
+                };
+                let mut headers = HeaderMap::new();
+                RateLimitHeaders::new(HeaderStyle::Both, &decision, [quota].iter())
+                    .apply(&mut headers);
+                (remaining, headers)
+            })
+            .collect();
+        for (remaining, headers) in &rendered {
+            assert_eq!(headers["x-ratelimit-limit"], "4000000000");
+            assert_eq!(
+                headers["x-ratelimit-remaining"],
+                remaining.to_string().as_str()
+            );
+            assert_eq!(
+                headers["ratelimit"],
+                format!("\"4000000000/1s\";r={remaining};t=2").as_str()
+            );
+            assert_eq!(
+                headers["ratelimit-policy"],
+                "\"4000000000/1s\";q=4000000000;w=1"
+            );
+        }
+    }
+
+    #[test]
+    fn the_longest_ratelimit_value_fits_the_reserved_room() {
+        let mut value = BytesMut::new();
+        value.extend_from_slice(
+            format!(
+                "\"{}/{}s\";r={};t={}",
+                u32::MAX,
+                u64::MAX,
+                u32::MAX,
+                u64::MAX
+            )
+            .as_bytes(),
+        );
+        assert!(value.len() <= LONGEST_VALUE, "{}", value.len());
     }
 }

@@ -440,6 +440,10 @@ where
         StoreFuture::ready(self.decide(requests))
     }
 
+    fn answers_at_once(&self) -> bool {
+        true
+    }
+
     fn peek<'a>(&'a self, request: LimitRequest<'a>) -> StoreFuture<'a, Option<Decision>> {
         let now = self.now();
         let state = self

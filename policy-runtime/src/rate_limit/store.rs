@@ -292,6 +292,14 @@ pub trait LimiterStore: Send + Sync + 'static {
     /// Forgets a client's state in a scope, so its next request starts afresh.
     fn reset<'a>(&'a self, scope: &'a str, key: &'a ClientKey) -> StoreFuture<'a, ()>;
 
+    /// Whether every [`LimiterStore::check`] answers with
+    /// [`StoreFuture::ready`], never waiting: then a handler's checks run to
+    /// the end before its guard returns, and nothing is allocated for them.
+    /// `false` by default; an in-process store without I/O says `true`.
+    fn answers_at_once(&self) -> bool {
+        false
+    }
+
     /// Whether the backend can answer now, for readiness probes
     /// ([`crate::Health::engine`]): an error names what is unreachable. An
     /// in-process store is always ready, the default.
