@@ -7,10 +7,11 @@
 //! [`crate::RequestLayer`]. An id that breaks the rule is dropped and a new
 //! one generated, so that no client can inject text into logs or bodies.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 
-/// The header a request id travels in, on requests and responses.
-pub(crate) const HEADER: &str = "x-request-id";
+/// The header a request id travels in, on requests and responses (a
+/// `HeaderName`, so that a lookup does not parse the name each time).
+pub(crate) const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A request id longer than this is replaced.
 const MAX_LEN: usize = 128;

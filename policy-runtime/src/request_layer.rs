@@ -10,7 +10,7 @@
 use crate::request_id;
 use axum::body::{Body, HttpBody};
 use axum::extract::MatchedPath;
-use axum::http::{HeaderName, Method, Request, Response};
+use axum::http::{Method, Request, Response};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -117,7 +117,7 @@ impl<S> Layer<S> for RequestLayer {
             .on_eos(())
             .on_failure(())
             .layer(RequestMetrics { inner });
-        let header = HeaderName::from_static(request_id::HEADER);
+        let header = request_id::HEADER;
         RequestService {
             inner: SetRequestId::new(
                 PropagateRequestId::new(traced, header.clone()),

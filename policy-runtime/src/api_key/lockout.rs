@@ -129,7 +129,7 @@ pub(crate) struct LockoutLog {
     lockout: Lockout,
     limits: Box<[Limit]>,
     slots: usize,
-    clients: DashMap<IpAddr, Record>,
+    clients: DashMap<IpAddr, Record, foldhash::fast::RandomState>,
     added: AtomicU64,
     full_warned: AtomicBool,
 }
@@ -142,7 +142,7 @@ impl LockoutLog {
             lockout,
             limits,
             slots,
-            clients: DashMap::new(),
+            clients: DashMap::default(),
             added: AtomicU64::new(0),
             full_warned: AtomicBool::new(false),
         }

@@ -166,7 +166,10 @@ enum Presented<'h> {
 /// are compared as sent: no trimming, no decoding. An empty value counts as
 /// no key; a header sent twice is refused as ambiguous.
 fn presented_key(headers: &HeaderMap) -> Presented<'_> {
-    let mut api_keys = headers.get_all("x-api-key").iter();
+    // A `HeaderName` made once: looking up by `&str` would parse the name
+    // on every request.
+    static X_API_KEY: axum::http::HeaderName = axum::http::HeaderName::from_static("x-api-key");
+    let mut api_keys = headers.get_all(&X_API_KEY).iter();
     if let Some(value) = api_keys.next() {
         if api_keys.next().is_some() {
             return Presented::Malformed("Invalid API key: send one X-API-Key header, not several");
@@ -203,7 +206,7 @@ fn checked(key: &[u8]) -> Presented<'_> {
 
 /// The `x-request-id` header, if it is short and plain enough to log as is.
 fn request_id(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get("x-request-id")?.to_str().ok()?;
+    let value = headers.get(crate::request_id::HEADER)?.to_str().ok()?;
     let plain = !value.is_empty()
         && value.len() <= MAX_REQUEST_ID_LEN
         && value

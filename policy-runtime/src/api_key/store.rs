@@ -34,7 +34,9 @@ use subtle::ConstantTimeEq;
 /// ```
 #[derive(Clone, Default)]
 pub struct ApiKeyStore {
-    by_prefix: HashMap<u64, Vec<StoredKey>>,
+    /// Keys by the first 8 bytes of their digest. A SHA-256 prefix is
+    /// already uniform, so a fast hasher is enough.
+    by_prefix: HashMap<u64, Vec<StoredKey>, foldhash::fast::RandomState>,
     len: usize,
     /// What is known of the plaintext of keys given in plaintext, by name.
     plaintexts: Vec<(ApiKeyId, Plaintext)>,

@@ -267,8 +267,14 @@ impl<T: Unpin> Future for StoreFuture<'_, T> {
 ///     fn reset<'a>(&'a self, _scope: &'a str, _key: &'a ClientKey) -> StoreFuture<'a, ()> {
 ///         StoreFuture::ready(Ok(()))
 ///     }
+///
+///     // Every answer above is `StoreFuture::ready`: checks never wait.
+///     fn answers_at_once(&self) -> bool {
+///         true
+///     }
 /// }
 ///
+/// assert!(Unlimited.answers_at_once());
 /// let engine = policy_runtime::Engine::builder().limiter_store(Unlimited).build().unwrap();
 /// # drop(engine);
 /// ```
