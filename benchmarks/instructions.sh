@@ -8,7 +8,7 @@ set -euo pipefail
 
 requests="${1:-2000}"
 cargo bench -p benchmarks --bench router_instructions --no-run
-binary=$(find target/release/deps -maxdepth 1 -type f -executable -name 'router_instructions-*' -printf '%T@ %p\n' | sort -n | tail -1 | cut -d' ' -f2)
+binary=$(find "${CARGO_TARGET_DIR:-target}/release/deps" -maxdepth 1 -type f -executable -name 'router_instructions-*' -printf '%T@ %p\n' | sort -n | tail -1 | cut -d' ' -f2)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 

@@ -251,26 +251,32 @@ impl Engine {
         let mut checks = policy.checks;
         while let Some((first, rest)) = checks.split_first() {
             match first {
-                Check::RateLimit(_) => {
+                Check::RateLimit(spec) => {
                     // Consecutive limits are checked together: all or nothing.
                     let run = 1 + rest
                         .iter()
                         .take_while(|check| matches!(check, Check::RateLimit(_)))
                         .count();
-                    let specs: smallvec::SmallVec<[&RateLimitSpec; 2]> = checks[..run]
-                        .iter()
-                        .filter_map(|check| match check {
-                            Check::RateLimit(spec) => Some(spec),
-                            _ => None,
-                        })
-                        .collect();
+                    let many: smallvec::SmallVec<[&RateLimitSpec; 2]>;
+                    let specs: &[&RateLimitSpec] = if run == 1 {
+                        std::slice::from_ref(&spec)
+                    } else {
+                        many = checks[..run]
+                            .iter()
+                            .filter_map(|check| match check {
+                                Check::RateLimit(spec) => Some(spec),
+                                _ => None,
+                            })
+                            .collect();
+                        &many
+                    };
                     let context = KeyContext {
                         parts,
                         client_ip,
                         api_key: admitted.api_key.as_ref(),
                         resolver: &inner.resolver,
                     };
-                    if let Some(headers) = rate_limit::enforce(inner, &specs, &context).await? {
+                    if let Some(headers) = rate_limit::enforce(inner, specs, &context).await? {
                         // With several limits, the one with the fewest requests left is shown.
                         if admitted
                             .rate_limit

@@ -47,17 +47,22 @@ pub(crate) async fn enforce(
         crate::metrics::decision("rate_limit", "exempt", "exempt_client", specs[0].scope);
         return Ok(None);
     }
+    if let [spec] = specs {
+        // One attribute, the common case: no lists to build.
+        let key = key::resolve(spec, context)?;
+        let requests = [LimitRequest {
+            scope: spec.scope,
+            key: &key,
+            quotas: quotas_of(engine, spec)?,
+            cost: spec.cost,
+        }];
+        return judge(engine, &requests, context.client_ip).await;
+    }
     let mut keys: SmallVec<[ClientKey; 2]> = SmallVec::new();
     let mut quotas: SmallVec<[&[Quota]; 2]> = SmallVec::new();
     for spec in specs {
         keys.push(key::resolve(spec, context)?);
-        quotas.push(match &spec.limits {
-            Limits::Fixed(quotas) => quotas,
-            Limits::Named(name) => engine.rate_limit.named(name).ok_or_else(|| {
-                tracing::error!(policy = "rate_limit", scope = spec.scope, "no limits are defined for policy `{name}`; define them with `EngineBuilder::policy` or POLICY_LIMIT_<NAME>");
-                ErrorBody::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "Internal Server Error").into_response()
-            })?,
-        });
+        quotas.push(quotas_of(engine, spec)?);
     }
     let requests: SmallVec<[LimitRequest<'_>; 2]> = specs
         .iter()
@@ -71,6 +76,20 @@ pub(crate) async fn enforce(
         })
         .collect();
     judge(engine, &requests, context.client_ip).await
+}
+
+/// The quotas of a limit: its own, or those its named policy is given.
+fn quotas_of<'e>(
+    engine: &'e EngineInner,
+    spec: &'e RateLimitSpec,
+) -> Result<&'e [Quota], Response> {
+    match &spec.limits {
+        Limits::Fixed(quotas) => Ok(quotas),
+        Limits::Named(name) => engine.rate_limit.named(name).ok_or_else(|| {
+            tracing::error!(policy = "rate_limit", scope = spec.scope, "no limits are defined for policy `{name}`; define them with `EngineBuilder::policy` or POLICY_LIMIT_<NAME>");
+            ErrorBody::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "Internal Server Error").into_response()
+        }),
+    }
 }
 
 /// Checks the default limits of a route without a policy of its own, keyed
