@@ -181,7 +181,12 @@ fn render_policies(quotas: &Quotas, cache: &PolicyCache) -> HeaderValue {
             window_secs(quota)
         );
     }
-    let value = HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""));
+    // Kept for the life of the process, as the cache entry is anyway: a
+    // value on static bytes is copied onto each response without touching a
+    // reference count.
+    let value: &'static str = Box::leak(value.into_boxed_str());
+    let value = HeaderValue::from_maybe_shared(bytes::Bytes::from_static(value.as_bytes()))
+        .unwrap_or_else(|_| HeaderValue::from_static(""));
     cache.insert(quotas.clone(), value.clone());
     value
 }
