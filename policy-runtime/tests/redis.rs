@@ -687,6 +687,99 @@ async fn burst_and_cost_shape_the_limit() {
     assert_eq!((small.allowed, small.remaining), (true, 0));
 }
 
+/// A check of one GCRA quota takes the script's fast path; a state it does
+/// not handle there (another quota's field beside its own, a time out of
+/// range, a TAT from a clock that went back) still gets the general path's
+/// decision or error.
+#[tokio::test]
+async fn states_off_the_fast_path_are_still_decided_or_refused_clearly() {
+    // 10 a minute: interval 6 s, burst 10, field g:6000000:10.
+    static TEN_A_MINUTE: [Quota; 1] = [Quota::new(10, Duration::from_secs(60))];
+    const FIELD: &str = "g:6000000:10";
+    let server = RedisServer::start();
+    // Every check goes to Redis: no refusal is answered from the cache.
+    let store = RedisStore::builder()
+        .url(server.url())
+        .failure_mode(FailureMode::Closed)
+        .blocked_cache_capacity(0)
+        .build()
+        .unwrap();
+    let mut redis = server.connection();
+    let ip = "192.0.2.65";
+    let key = store.key("fast", &ClientKey::Ip(ip.parse().unwrap()));
+    let now_micros = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64
+    };
+
+    // Another quota's field beside this one: both kept, this one counted.
+    let other = format!("g:1000000:5={}", now_micros() + 3_000_000);
+    let _: () = redis
+        .set(
+            &key,
+            format!("{other};{FIELD}={}", now_micros() + 30_000_000),
+        )
+        .unwrap();
+    let decision = check(&store, "fast", ip, &TEN_A_MINUTE).await.unwrap();
+    // 30 s of 60 were used, 36 s now: 4 of 10 left.
+    assert_eq!((decision.allowed, decision.remaining), (true, 4));
+    let state: String = redis.get(&key).unwrap();
+    assert!(state.contains(&other), "{state}");
+    assert!(state.contains(&format!("{FIELD}=")), "{state}");
+    let ttl: i64 = redis.pttl(&key).unwrap();
+    assert!((35_000..=36_000).contains(&ttl), "PTTL {ttl}");
+
+    // Only another quota's field: this quota starts afresh, the other stays.
+    let _: () = redis.set(&key, &other).unwrap();
+    let decision = check(&store, "fast", ip, &TEN_A_MINUTE).await.unwrap();
+    assert_eq!((decision.allowed, decision.remaining), (true, 9));
+    let state: String = redis.get(&key).unwrap();
+    assert!(state.contains(&other), "{state}");
+
+    // A TAT far ahead (a clock that went back) makes a client wait at most
+    // one interval past a full burst, not until that TAT.
+    let _: () = redis
+        .set(&key, format!("{FIELD}={}", now_micros() + 3_600_000_000))
+        .unwrap();
+    let refused = check(&store, "fast", ip, &TEN_A_MINUTE).await.unwrap();
+    assert!(!refused.allowed);
+    assert!(refused.retry_after <= Duration::from_secs(6), "{refused:?}");
+    assert!(
+        refused.reset_after <= Duration::from_secs(60),
+        "{refused:?}"
+    );
+
+    // Times out of range or not plain digits are bad data, not a panic.
+    for bad in [
+        format!("{FIELD}=99999999999999999999"),
+        format!("{FIELD}=-5"),
+        format!("{FIELD}="),
+        String::new(),
+        format!("{FIELD}=1;;"),
+    ] {
+        let _: () = redis.set(&key, &bad).unwrap();
+        let error = check(&store, "fast", ip, &TEN_A_MINUTE)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("POLICYDATA"), "{bad:?}: {error}");
+        assert!(error.contains(&key), "{bad:?}: {error}");
+    }
+
+    // A cost above the burst never fits, and says when a retry would.
+    let _: () = redis.del(&key).unwrap();
+    let refused = check_costing(&store, "fast", ip, &TEN_A_MINUTE, 11)
+        .await
+        .unwrap();
+    assert!(!refused.allowed);
+    assert_eq!(refused.remaining, 0);
+    assert_eq!(refused.retry_after, Duration::from_secs(6));
+    let exists: bool = redis.exists(&key).unwrap();
+    assert!(!exists, "a refusal writes nothing");
+}
+
 #[tokio::test]
 async fn strict_quotas_admit_at_most_count_in_any_window() {
     static STRICT: [Quota; 1] = [Quota::new(3, Duration::from_secs(60)).strict()];

@@ -11,10 +11,14 @@
 //!
 //! An entry is keyed by the request's fingerprint: every check's Redis key,
 //! cost and quotas, so that only the very same request is answered from it.
+//! Building a fingerprint and looking it up costs more than the rest of a
+//! check's local work, so a small filter by the first check's key, read
+//! without the lock, answers "certainly not cached" for most requests while
+//! few clients are blocked.
 
 use crate::rate_limit::store::Decision;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -25,7 +29,13 @@ pub(super) struct BlockedCache {
     /// The number of entries, read without the lock so that a store with
     /// nobody blocked never takes it.
     len: AtomicUsize,
+    /// A bit per slot of [`slot`], set for the first key of every entry (and
+    /// perhaps of some that are gone): a clear bit means no entry starts
+    /// with that key. Changed only under the lock.
+    filter: [AtomicU64; FILTER_WORDS],
 }
+
+const FILTER_WORDS: usize = 4;
 
 struct Blocked {
     /// When Redis' answer was computed, at the latest.
@@ -41,7 +51,18 @@ impl BlockedCache {
             capacity,
             entries: Mutex::new(HashMap::new()),
             len: AtomicUsize::new(0),
+            filter: Default::default(),
         }
+    }
+
+    /// Whether a request whose first check has the Redis key `first_key`
+    /// may be cached; when not, its fingerprint need not even be built.
+    pub(super) fn may_hold(&self, first_key: &str) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        let (word, bit) = slot(first_key);
+        self.filter[word].load(Ordering::Relaxed) & bit != 0
     }
 
     /// Whether no refusal is cached (so a lookup can be skipped).
@@ -58,7 +79,7 @@ impl BlockedCache {
         let entry = entries.get(fingerprint)?;
         if now >= entry.until {
             entries.remove(fingerprint);
-            self.len.store(entries.len(), Ordering::Relaxed);
+            self.stored(&entries);
             return None;
         }
         let elapsed = now.saturating_duration_since(entry.at);
@@ -81,11 +102,13 @@ impl BlockedCache {
         if entries.len() >= self.capacity && !entries.contains_key(&fingerprint) {
             let now = Instant::now();
             entries.retain(|_, entry| entry.until > now);
+            self.refilter(&entries);
             if entries.len() >= self.capacity {
-                self.len.store(entries.len(), Ordering::Relaxed);
+                self.stored(&entries);
                 return;
             }
         }
+        let (word, bit) = slot(first_key(&fingerprint));
         entries.insert(
             fingerprint,
             Blocked {
@@ -94,7 +117,8 @@ impl BlockedCache {
                 decision,
             },
         );
-        self.len.store(entries.len(), Ordering::Relaxed);
+        self.filter[word].fetch_or(bit, Ordering::Relaxed);
+        self.stored(&entries);
     }
 
     /// Forgets every refusal that involves the Redis key `key`.
@@ -104,7 +128,32 @@ impl BlockedCache {
         }
         let mut entries = self.lock();
         entries.retain(|fingerprint, _| !fingerprint.split('\n').any(|part| part == key));
+        self.refilter(&entries);
+        self.stored(&entries);
+    }
+
+    /// Publishes the number of entries after a change; an empty cache has
+    /// an empty filter. Called under the lock.
+    fn stored(&self, entries: &HashMap<String, Blocked>) {
+        if entries.is_empty() {
+            for word in &self.filter {
+                word.store(0, Ordering::Relaxed);
+            }
+        }
         self.len.store(entries.len(), Ordering::Relaxed);
+    }
+
+    /// Rebuilds the filter from the entries, dropping the bits of entries
+    /// that are gone. Called under the lock.
+    fn refilter(&self, entries: &HashMap<String, Blocked>) {
+        let mut filter = [0u64; FILTER_WORDS];
+        for fingerprint in entries.keys() {
+            let (word, bit) = slot(first_key(fingerprint));
+            filter[word] |= bit;
+        }
+        for (word, bits) in self.filter.iter().zip(filter) {
+            word.store(bits, Ordering::Relaxed);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Blocked>> {
@@ -112,6 +161,21 @@ impl BlockedCache {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// The first check's Redis key: a fingerprint's first line.
+fn first_key(fingerprint: &str) -> &str {
+    fingerprint.split('\n').next().unwrap_or_default()
+}
+
+/// The filter's word and bit for a key, from its last bytes (for the
+/// store's keys, hex digits of a hash, so spread evenly).
+fn slot(key: &str) -> (usize, u64) {
+    let hash = key.bytes().rev().take(4).fold(0usize, |hash, byte| {
+        hash.wrapping_mul(31).wrapping_add(usize::from(byte))
+    });
+    let slot = hash % (FILTER_WORDS * 64);
+    (slot / 64, 1 << (slot % 64))
 }
 
 #[cfg(test)]
@@ -175,6 +239,33 @@ mod tests {
         cache.forget("p:s:k1");
         assert!(cache.get("p:s:k1\n1\nq", sent).is_none());
         assert!(cache.get("p:s:k2\n1\nq", sent).is_some());
+    }
+
+    #[test]
+    fn the_filter_lets_every_cached_first_key_through() {
+        let cache = BlockedCache::new(64);
+        let sent = Instant::now();
+        assert!(!cache.may_hold("p:s:k1"));
+        let keys: Vec<String> = (0..40).map(|i| format!("p:s:{i:064x}")).collect();
+        for key in &keys {
+            cache.insert(
+                format!("{key}\n1\nq,\n"),
+                sent,
+                refusal(Duration::from_secs(10)),
+            );
+        }
+        assert!(keys.iter().all(|key| cache.may_hold(key)));
+        // Few bits are set, so most other keys skip the lookup.
+        let others = (1000..2000)
+            .filter(|i| cache.may_hold(&format!("p:s:{i:064x}")))
+            .count();
+        assert!(others < 500, "{others}");
+        // Forgetting a key rebuilds the filter; an empty cache lets nothing through.
+        for key in &keys {
+            cache.forget(key);
+        }
+        assert!(cache.is_empty());
+        assert!(!cache.may_hold(&keys[0]));
     }
 
     #[test]

@@ -11,15 +11,22 @@
 --            period after the newest admission. The log itself is a sorted
 --            set of admission times at "<state key>:<field>".
 --
--- ARGV[1]  "check", "peek" or "reset". For "reset", KEYS[1] is the state
---          key and there are no other arguments. Otherwise, per check j in
---          KEYS order: its cost (how many requests it counts as, at least 1)
---          and its number of quotas, then four arguments per quota:
+-- ARGV[1]  "check", "peek" or "reset", or the field of a GCRA quota for
+--          the short form of a check.
+--          Short form, the common case of a check of one GCRA quota:
+--          KEYS[1] the state key, ARGV[1] the quota's field (below), which
+--          holds its interval and burst, and ARGV[2] the cost (how many
+--          requests it counts as), 1 when left out. Its reply is one
+--          integer (below).
+--          For "reset", KEYS[1] is the state key and there are no other
+--          arguments. Otherwise, per check j in KEYS order: its cost (at
+--          least 1) and its number of quotas, then four arguments per quota:
 --   kind   "gcra" or "strict"
 --   field  the quota's field (above): its kind and every parameter that
 --          shapes its state, so a changed quota starts afresh
 --   a, b   gcra: emission interval (period / count) and burst;
 --          strict: period and count
+--          All numbers are integers in decimal.
 --
 -- The clock is the server's TIME, so every instance agrees on it.
 --
@@ -29,8 +36,14 @@
 -- Strict: a request of cost c is admitted when at most count - c admissions
 -- fall in the last period: never more than count in any window.
 --
--- Reply: nil for a peek at a client with no state, the number of keys
--- deleted for a reset, else
+-- Reply to the short form: an integer d. d > 0: admitted, and the client's
+-- TAT is now d µs ahead of now (reset_after_us = d); d <= 0: refused, the
+-- TAT being -d µs ahead (reset_after_us = -d). The rest follows from the
+-- quota: remaining = floor((interval * burst - d) / interval) when
+-- admitted, retry_after_us = -d + cost * interval - interval * burst when
+-- refused.
+-- Reply otherwise: nil for a peek at a client with no state, the number of
+-- keys deleted for a reset, else
 --   { allowed (1 or 0), check (1-based), quota (1-based), remaining,
 --     reset_after_us, retry_after_us }
 -- On a refusal the decisive quota is the one that makes the client wait
@@ -39,15 +52,75 @@
 --
 -- Errors start with POLICYDATA when a key holds data this script did not
 -- write, and with POLICYARGS when the arguments are malformed.
+--
+-- Cost: every check runs this chunk from the top, so the short form comes
+-- first, before anything else is set up, and does the least it can: one
+-- pattern match for its arguments, arithmetic on decimal strings (which
+-- converts each once; tonumber converts twice), times written with
+-- string.format('%d') (exact for every time here, and far cheaper than
+-- '%.0f'), and a one-integer reply.
 
-local ARGS_PER_QUOTA = 4
 -- Times stay below 2^53 so that they are exact in Lua's doubles.
 local MAX_TIME = 9e15
 
+-- The short form: a state that holds nothing or only this quota's field is
+-- decided here, with the general path's arithmetic. Anything else (another
+-- quota's field, a wrong type, bad data) goes on to the general path, which
+-- alone builds error messages.
+local short_interval, short_burst = string.match(ARGV[1] or '', '^g:(%d+):(%d+)$')
+if short_interval then
+  local key, field, cost = KEYS[1], ARGV[1], ARGV[2] or 1
+  local a, b = short_interval + 0, short_burst + 0
+  cost = cost + 0
+  local time = redis.call('TIME')
+  local now = time[1] * 1000000 + time[2]
+  local tat = now
+  -- A wrong type is an error table, and nil is false.
+  local raw = redis.pcall('GET', key)
+  local simple = a >= 1 and b >= 1 and cost >= 1
+  if raw and simple then
+    simple = false
+    if type(raw) == 'string' then
+      local own, digits = string.match(raw, '^([^=]*)=(%d+)$')
+      if own == field then
+        tat = digits + 0
+        simple = tat < MAX_TIME
+      end
+    end
+  end
+  if simple then
+    local horizon = now + a * b
+    -- A TAT further ahead than a full burst can only come from a clock that
+    -- went back: capped so that a client waits at most one period.
+    local start = tat
+    if start < now then
+      start = now
+    elseif start > horizon then
+      start = horizon
+    end
+    local next_tat = start + cost * a
+    if next_tat > horizon then
+      return now - start
+    end
+    -- next_tat > now: '%d' of (µs + 999) / 1000 is the ceiling in ms.
+    redis.call('SET', key, string.format('%s=%d', field, next_tat), 'PX',
+      string.format('%d', (next_tat - now + 999) / 1000))
+    return next_tat - now
+  end
+end
+
+local ARGS_PER_QUOTA = 4
+
 local op = ARGV[1]
+-- The arguments in the general form.
+local args = ARGV
+if short_interval then
+  op = 'check'
+  args = { op, ARGV[2] or '1', '1', 'gcra', ARGV[1], short_interval, short_burst }
+end
 local peek = op == 'peek'
 if op ~= 'check' and op ~= 'reset' and not peek then
-  return redis.error_reply('POLICYARGS the first argument must be "check", "peek" or "reset"')
+  return redis.error_reply('POLICYARGS the first argument must be "check", "peek", "reset" or a GCRA field')
 end
 
 local function not_ours(key, what)
@@ -106,38 +179,6 @@ end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 
--- The common case, one check with one GCRA quota whose key holds nothing
--- else, skips the general path's bookkeeping (same arithmetic). Anything
--- else, bad data included, takes the general path below.
-if not peek and #KEYS == 1 and #ARGV == 7 and ARGV[3] == '1' and ARGV[4] == 'gcra' then
-  local key, field = KEYS[1], ARGV[5]
-  local cost, a, b = tonumber(ARGV[2]), tonumber(ARGV[6]), tonumber(ARGV[7])
-  local raw = redis.pcall('GET', key)
-  local tat = now
-  local simple = cost and cost >= 1 and a and a >= 1 and b and b >= 1 and type(raw) ~= 'table'
-  if simple and raw then
-    local equals = string.find(raw, '=', 1, true)
-    simple = equals ~= nil and string.sub(raw, 1, equals - 1) == field
-      and string.find(raw, ';', equals, true) == nil
-    if simple then
-      tat = valid_time(string.sub(raw, equals + 1))
-      simple = tat ~= nil
-    end
-  end
-  if simple then
-    local capacity = a * b
-    local start = math.min(math.max(tat, now), now + capacity)
-    local next_tat = start + cost * a
-    local horizon = now + capacity
-    if next_tat > horizon then
-      return { 0, 1, 1, 0, start - now, next_tat - horizon }
-    end
-    redis.call('SET', key, field .. '=' .. string.format('%.0f', next_tat), 'PX',
-      math.ceil((next_tat - now) / 1000))
-    return { 1, 1, 1, math.floor((horizon - next_tat) / a), next_tat - now, 0 }
-  end
-end
-
 -- The state of each key, read once (field -> time), and the keys this
 -- request changes. Strict logs: admissions in the window as stored, and how
 -- many this request adds (all at `now`), by log key.
@@ -154,8 +195,8 @@ local best_check, best_quota, best_remaining, best_reset, longest_wait = 0, 0, 0
 local arg = 2
 for check = 1, #KEYS do
   local key = KEYS[check]
-  local cost = tonumber(ARGV[arg])
-  local n = tonumber(ARGV[arg + 1])
+  local cost = tonumber(args[arg])
+  local n = tonumber(args[arg + 1])
   arg = arg + 2
   if cost == nil or cost < 1 or n == nil or n < 1 then
     return redis.error_reply('POLICYARGS bad cost or quota count for check ' .. check)
@@ -186,8 +227,8 @@ for check = 1, #KEYS do
   -- changes applies once the whole check is judged.
   local updates = {}
   for quota = 1, n do
-    local kind, field = ARGV[arg], ARGV[arg + 1]
-    local a, b = tonumber(ARGV[arg + 2]), tonumber(ARGV[arg + 3])
+    local kind, field = args[arg], args[arg + 1]
+    local a, b = tonumber(args[arg + 2]), tonumber(args[arg + 3])
     arg = arg + ARGS_PER_QUOTA
     if field == nil or a == nil or a < 1 or b == nil or b < 1 then
       return redis.error_reply('POLICYARGS bad parameters for quota ' .. quota .. ' of check ' .. check)
@@ -211,7 +252,7 @@ for check = 1, #KEYS do
     elseif kind == 'strict' then
       local log = key .. ':' .. field
       -- Admissions at or before now - period have left the window.
-      local oldest_live = string.format('(%.0f', now - a)
+      local oldest_live = string.format('(%d', now - a)
       if log_live[log] == nil then
         local live = redis.pcall('ZCOUNT', log, oldest_live, '+inf')
         if type(live) == 'table' and live.err then
@@ -280,6 +321,9 @@ if peek then
 end
 
 if not allowed then
+  if short_interval then
+    return -best_reset
+  end
   return { 0, best_check, best_quota, 0, best_reset, longest_wait }
 end
 
@@ -290,7 +334,7 @@ for key in pairs(dirty) do
   local parts, last = {}, now
   for field, value in pairs(states[key]) do
     if value > now then
-      parts[#parts + 1] = field .. '=' .. string.format('%.0f', value)
+      parts[#parts + 1] = field .. '=' .. string.format('%d', value)
       if value > last then
         last = value
       end
@@ -304,10 +348,10 @@ end
 for log, added in pairs(log_added) do
   if added > 0 then
     local period = log_period[log]
-    redis.call('ZREMRANGEBYSCORE', log, '-inf', string.format('%.0f', now - period))
+    redis.call('ZREMRANGEBYSCORE', log, '-inf', string.format('%d', now - period))
     local count = redis.call('ZCARD', log)
     local members = {}
-    local at = string.format('%.0f', now)
+    local at = string.format('%d', now)
     for i = 1, added do
       -- Unique: every admission at `now` is still in the window and counted.
       members[#members + 1] = at
@@ -318,4 +362,7 @@ for log, added in pairs(log_added) do
   end
 end
 
+if short_interval then
+  return best_reset
+end
 return { 1, best_check, best_quota, best_remaining, best_reset, 0 }

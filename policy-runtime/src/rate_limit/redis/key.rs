@@ -8,6 +8,8 @@
 
 use crate::rate_limit::store::ClientKey;
 use sha2::{Digest, Sha256};
+use std::fmt::{self, Write as _};
+use std::net::{IpAddr, Ipv4Addr};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -28,7 +30,17 @@ impl KeyLayout {
 
     /// The key of `client`'s state in `scope`.
     pub(super) fn key(&self, scope: &str, client: &ClientKey) -> String {
-        let digest = Sha256::digest(client.to_string().as_bytes());
+        let mut hasher = Sha256::new();
+        match client {
+            // The most common client, hashed without the formatting machinery.
+            ClientKey::Ip(IpAddr::V4(ip)) => hash_ipv4(&mut hasher, *ip),
+            // The display form goes straight into the hash, with no string.
+            other => {
+                // Writing to a hash cannot fail.
+                let _ = write!(Hashing(&mut hasher), "{other}");
+            }
+        }
+        let digest = hasher.finalize();
         let mut key = String::with_capacity(self.prefix.len() + scope.len() + 2 + 64);
         key.push_str(&self.prefix);
         key.push(':');
@@ -39,6 +51,41 @@ impl KeyLayout {
             key.push(char::from(HEX[usize::from(byte & 0x0f)]));
         }
         key
+    }
+}
+
+/// Feeds `ip:<a.b.c.d>`, the display form of [`ClientKey::Ip`] for an
+/// IPv4 address, to `hasher`.
+fn hash_ipv4(hasher: &mut Sha256, ip: Ipv4Addr) {
+    let mut text = [0u8; 18];
+    text[..3].copy_from_slice(b"ip:");
+    let mut len = 3;
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            text[len] = b'.';
+            len += 1;
+        }
+        if octet >= 100 {
+            text[len] = b'0' + octet / 100;
+            len += 1;
+        }
+        if octet >= 10 {
+            text[len] = b'0' + octet / 10 % 10;
+            len += 1;
+        }
+        text[len] = b'0' + octet % 10;
+        len += 1;
+    }
+    hasher.update(&text[..len]);
+}
+
+/// Formats straight into a hash.
+struct Hashing<'a>(&'a mut Sha256);
+
+impl fmt::Write for Hashing<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
     }
 }
 
@@ -53,6 +100,33 @@ mod tests {
         let expected = Sha256::digest(b"ip:192.0.2.7");
         let hex: String = expected.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(key, format!("policy:app::score:{hex}"));
+    }
+
+    #[test]
+    fn every_client_is_hashed_in_its_display_form() {
+        let layout = KeyLayout::new("p".into());
+        let clients = [
+            ClientKey::Ip("0.0.0.0".parse().unwrap()),
+            ClientKey::Ip("10.0.0.1".parse().unwrap()),
+            ClientKey::Ip("192.168.100.255".parse().unwrap()),
+            ClientKey::Ip("255.255.255.255".parse().unwrap()),
+            ClientKey::Ip("2001:db8::1".parse().unwrap()),
+            ClientKey::ApiKey("team-a".into()),
+            ClientKey::Header("x".into()),
+            ClientKey::Custom("tenant:7".into()),
+            ClientKey::Global,
+        ];
+        for client in clients {
+            let expected = Sha256::digest(client.to_string().as_bytes());
+            let hex: String = expected.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(layout.key("s", &client), format!("p:s:{hex}"), "{client}");
+        }
+        for octet in 0..=255u8 {
+            let client = ClientKey::Ip(IpAddr::V4(Ipv4Addr::new(octet, octet, 0, octet)));
+            let expected = Sha256::digest(client.to_string().as_bytes());
+            let hex: String = expected.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(layout.key("s", &client), format!("p:s:{hex}"), "{client}");
+        }
     }
 
     #[test]

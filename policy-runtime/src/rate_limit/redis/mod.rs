@@ -331,7 +331,7 @@ impl RedisStore {
         let result = inner
             .eval(Op::Check, &checks)
             .await
-            .and_then(|reply| script::decision(reply, &checks))
+            .and_then(|reply| script::decision(reply, Op::Check, &checks))
             .and_then(|decision| {
                 decision.ok_or_else(|| {
                     RedisError::from((
@@ -369,7 +369,7 @@ impl RedisStore {
         let result = inner
             .eval(Op::Peek, &checks)
             .await
-            .and_then(|reply| script::decision(reply, &checks));
+            .and_then(|reply| script::decision(reply, Op::Peek, &checks));
         match result {
             Ok(state) => {
                 inner.outage.succeeded(attempt);
@@ -394,18 +394,8 @@ impl RedisStore {
         let memory = inner.fallback();
         memory.reset(scope, client).await?;
         let attempt = inner.outage.forced_attempt();
-        let invocation = script::reset_invocation(&inner.script, &key);
-        let result = inner
-            .bounded(async {
-                let mut connection = inner.connection()?;
-                match invocation.invoke_async::<Value>(&mut connection).await {
-                    Err(error) if worth_retrying(&error) => {
-                        invocation.invoke_async::<Value>(&mut connection).await
-                    }
-                    other => other,
-                }
-            })
-            .await;
+        let command = script::reset_call(&inner.script, &key);
+        let result = inner.run_script(&command).await;
         match result {
             Ok(_) => {
                 inner.outage.succeeded(attempt);
@@ -450,12 +440,18 @@ impl Inner {
 
     /// Runs the script on `checks`.
     async fn eval(&self, op: Op, checks: &[Check<'_>]) -> RedisResult<Value> {
-        let invocation = script::invocation(&self.script, op, checks);
+        self.run_script(&script::call(&self.script, op, checks))
+            .await
+    }
+
+    /// Sends a call of the script within the timeout, once more if the link
+    /// broke (see [`worth_retrying`]).
+    async fn run_script(&self, command: &::redis::Cmd) -> RedisResult<Value> {
         self.bounded(async {
             let mut connection = self.connection()?;
-            match invocation.invoke_async(&mut connection).await {
+            match script::invoke(&self.script, command, &mut connection).await {
                 Err(error) if worth_retrying(&error) => {
-                    invocation.invoke_async(&mut connection).await
+                    script::invoke(&self.script, command, &mut connection).await
                 }
                 other => other,
             }
@@ -602,7 +598,7 @@ impl LimiterStore for RedisStore {
             .map(|request| self.inner.keys.key(request.scope, request.key))
             .collect();
         let mut fingerprint = None;
-        if !self.inner.blocked.is_empty() {
+        if self.inner.blocked.may_hold(&keys[0]) {
             let known = script::fingerprint(&checks(&keys, requests));
             if let Some(refusal) = self.inner.blocked.get(&known, Instant::now()) {
                 return StoreFuture::ready(Ok(refusal));
@@ -794,11 +790,14 @@ impl RedisStoreBuilder {
                 reason: error.to_string(),
             })?;
         // One connection attempt per reconnection: during an outage the
-        // store's probes decide when to try again.
+        // store's probes decide when to try again. No response timeout in
+        // the connection: every call is already bounded by the store's
+        // timeout, connecting included (`Inner::bounded`), and a second
+        // timer per call would only cost time.
         let connection_config = ConnectionManagerConfig::new()
             .set_number_of_retries(0)
             .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.timeout));
+            .set_response_timeout(None);
         Ok(RedisStore {
             inner: Arc::new(Inner {
                 client,

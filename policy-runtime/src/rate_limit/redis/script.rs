@@ -2,14 +2,18 @@
 //!
 //! This module owns the script's calling convention: turning a request's
 //! checks (state key, quotas, cost) into script arguments and the script's
-//! reply into a [`Decision`], and the reset of a client's state. The redis crate's [`::redis::Script`] sends it
-//! with `EVALSHA` and loads it again when the server answers `NOSCRIPT`
-//! (after a restart, say), so a decision is one round trip. Connections,
-//! timeouts and failures are [`super`]'s business.
+//! reply into a [`Decision`], and the reset of a client's state. A call is
+//! one `EVALSHA` command, built directly (no intermediate argument lists);
+//! [`invoke`] sends it and, when the server answers `NOSCRIPT` (after a
+//! restart, say), loads the script with the redis crate's
+//! [`::redis::Script`] and sends it again. So a decision is one round trip.
+//! Connections, timeouts and failures are [`super`]'s business.
 
 use crate::rate_limit::store::Decision;
 use crate::Quota;
-use ::redis::{ErrorKind, RedisError, ScriptInvocation, Value};
+use ::redis::aio::ConnectionLike;
+use ::redis::{Cmd, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
+use std::fmt::Write as _;
 use std::time::Duration;
 
 /// The longest period (strict) or emission interval times burst (GCRA) the
@@ -43,12 +47,37 @@ pub(super) enum Op {
     Peek,
 }
 
-/// An invocation of the script that deletes the state at `key` (and its
-/// strict quotas' logs).
-pub(super) fn reset_invocation<'s>(script: &'s ::redis::Script, key: &str) -> ScriptInvocation<'s> {
-    let mut invocation = script.prepare_invoke();
-    invocation.arg("reset").key(key);
-    invocation
+/// `EVALSHA <sha> <number of keys>`: the start of every call of the script,
+/// with room for `args` more arguments of `bytes` bytes in all.
+fn evalsha(script: &::redis::Script, keys: usize, args: usize, bytes: usize) -> Cmd {
+    let hash = script.get_hash();
+    let mut command = Cmd::with_capacity(3 + args, "EVALSHA".len() + hash.len() + 4 + bytes);
+    command.arg("EVALSHA").arg(hash).arg(keys);
+    command
+}
+
+/// Sends a call of `script`, and when the server does not know the script
+/// (`NOSCRIPT`), loads it and sends the call again.
+pub(super) async fn invoke(
+    script: &::redis::Script,
+    command: &Cmd,
+    connection: &mut impl ConnectionLike,
+) -> RedisResult<Value> {
+    match command.query_async(connection).await {
+        Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+            script.load_async(connection).await?;
+            command.query_async(connection).await
+        }
+        other => other,
+    }
+}
+
+/// A call of the script that deletes the state at `key` (and its strict
+/// quotas' logs).
+pub(super) fn reset_call(script: &::redis::Script, key: &str) -> Cmd {
+    let mut command = evalsha(script, 1, 2, key.len() + 5);
+    command.arg(key).arg("reset");
+    command
 }
 
 /// How one quota is limited: the parameters the script takes for it.
@@ -80,18 +109,25 @@ impl Shape {
     /// The quota's field in the state: its kind and every parameter that
     /// shapes the state.
     fn field(&self) -> String {
-        match self {
-            Shape::Gcra { interval, burst } => format!("g:{interval}:{burst}"),
-            Shape::Strict { period, count } => format!("s:{period}:{count}"),
-        }
+        let mut field = String::with_capacity(32);
+        self.write_field(&mut field);
+        field
     }
 
-    fn add_to(&self, invocation: &mut ScriptInvocation<'_>) {
+    fn write_field(&self, out: &mut String) {
+        // Writing to a String cannot fail.
+        let _ = match self {
+            Shape::Gcra { interval, burst } => write!(out, "g:{interval}:{burst}"),
+            Shape::Strict { period, count } => write!(out, "s:{period}:{count}"),
+        };
+    }
+
+    fn add_to(&self, command: &mut Cmd) {
         let (kind, a, b) = match *self {
             Shape::Gcra { interval, burst } => ("gcra", interval, burst),
             Shape::Strict { period, count } => ("strict", period, count),
         };
-        invocation.arg(kind).arg(self.field()).arg(a).arg(b);
+        command.arg(kind).arg(self.field()).arg(a).arg(b);
     }
 }
 
@@ -99,40 +135,125 @@ fn micros_of(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// An invocation of the script for `checks`, in the order `gcra.lua` reads them.
-pub(super) fn invocation<'s>(
-    script: &'s ::redis::Script,
-    op: Op,
-    checks: &[Check<'_>],
-) -> ScriptInvocation<'s> {
-    let mut invocation = script.prepare_invoke();
-    invocation.arg(match op {
+/// A check of one GCRA quota, by far the most common, which the script
+/// takes in its short form and answers with a single integer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Short {
+    interval: u64,
+    burst: u64,
+    cost: u64,
+}
+
+impl Short {
+    fn of(op: Op, checks: &[Check<'_>]) -> Option<Self> {
+        let (Op::Check, [check]) = (op, checks) else {
+            return None;
+        };
+        let [quota] = check.quotas else {
+            return None;
+        };
+        match Shape::of(quota) {
+            Shape::Gcra { interval, burst } => Some(Short {
+                interval,
+                burst,
+                cost: u64::from(check.cost.max(1)),
+            }),
+            Shape::Strict { .. } => None,
+        }
+    }
+
+    /// The decision from the short form's reply: `d > 0` admitted, the
+    /// client's TAT now `d` µs ahead; `d <= 0` refused, the TAT `-d` µs
+    /// ahead. The rest follows from the quota, as in the script: `remaining`
+    /// is how many intervals of the burst are still free, and a refused
+    /// request can be retried once its cost fits in the burst.
+    fn decision(self, reply: i64, quota: Quota) -> Decision {
+        let capacity = self.interval.saturating_mul(self.burst);
+        let ahead = reply.unsigned_abs();
+        if reply > 0 {
+            Decision {
+                allowed: true,
+                quota,
+                remaining: u32::try_from(capacity.saturating_sub(ahead) / self.interval)
+                    .unwrap_or(u32::MAX),
+                reset_after: Duration::from_micros(ahead),
+                retry_after: Duration::ZERO,
+            }
+        } else {
+            let retry = ahead
+                .saturating_add(self.cost.saturating_mul(self.interval))
+                .saturating_sub(capacity);
+            Decision {
+                allowed: false,
+                quota,
+                remaining: 0,
+                reset_after: Duration::from_micros(ahead),
+                retry_after: Duration::from_micros(retry),
+            }
+        }
+    }
+}
+
+/// A call of the script for `checks`, in the order `gcra.lua` reads them.
+///
+/// A check of one GCRA quota takes the script's short form, which its fast
+/// path reads with the least work: the key, the quota's field (which holds
+/// its interval and burst) and the cost, left out when it is 1 (every
+/// argument costs the server time).
+pub(super) fn call(script: &::redis::Script, op: Op, checks: &[Check<'_>]) -> Cmd {
+    if let Some(short) = Short::of(op, checks) {
+        let key = checks[0].key;
+        let mut command = evalsha(script, 1, 3, key.len() + 64);
+        command.arg(key).arg(
+            Shape::Gcra {
+                interval: short.interval,
+                burst: short.burst,
+            }
+            .field(),
+        );
+        if short.cost > 1 {
+            command.arg(short.cost);
+        }
+        return command;
+    }
+    let quotas: usize = checks.iter().map(|check| check.quotas.len()).sum();
+    let bytes: usize = checks.iter().map(|check| check.key.len() + 16).sum();
+    let mut command = evalsha(
+        script,
+        checks.len(),
+        1 + 3 * checks.len() + 4 * quotas,
+        8 + bytes + 64 * quotas,
+    );
+    for check in checks {
+        command.arg(check.key);
+    }
+    command.arg(match op {
         Op::Check => "check",
         Op::Peek => "peek",
     });
     for check in checks {
-        invocation
-            .key(check.key)
-            .arg(check.cost.max(1))
-            .arg(check.quotas.len());
+        command.arg(check.cost.max(1)).arg(check.quotas.len());
         for quota in check.quotas {
-            Shape::of(quota).add_to(&mut invocation);
+            Shape::of(quota).add_to(&mut command);
         }
     }
-    invocation
+    command
 }
 
 /// The identity of a request for the refusal cache: every check's key, cost
 /// and quotas, one line each, so that only the very same request matches.
 pub(super) fn fingerprint(checks: &[Check<'_>]) -> String {
-    let mut fingerprint = String::new();
+    let size: usize = checks
+        .iter()
+        .map(|check| check.key.len() + 16 + 32 * check.quotas.len())
+        .sum();
+    let mut fingerprint = String::with_capacity(size);
     for check in checks {
         fingerprint.push_str(check.key);
-        fingerprint.push('\n');
-        fingerprint.push_str(&check.cost.max(1).to_string());
-        fingerprint.push('\n');
+        // Writing to a String cannot fail.
+        let _ = write!(fingerprint, "\n{}\n", check.cost.max(1));
         for quota in check.quotas {
-            fingerprint.push_str(&Shape::of(quota).field());
+            Shape::of(quota).write_field(&mut fingerprint);
             fingerprint.push(',');
         }
         fingerprint.push('\n');
@@ -140,9 +261,15 @@ pub(super) fn fingerprint(checks: &[Check<'_>]) -> String {
     fingerprint
 }
 
-/// Reads the script's reply: `nil` (a peek at a client with no state) or
-/// `{allowed, check, quota, remaining, reset_us, retry_us}`.
-pub(super) fn decision(reply: Value, checks: &[Check<'_>]) -> Result<Option<Decision>, RedisError> {
+/// Reads the script's reply to a call made by [`call`] with the same `op`
+/// and `checks`: an integer for the short form, else `nil` (a peek at a
+/// client with no state) or `{allowed, check, quota, remaining, reset_us,
+/// retry_us}`.
+pub(super) fn decision(
+    reply: Value,
+    op: Op,
+    checks: &[Check<'_>],
+) -> Result<Option<Decision>, RedisError> {
     let unexpected = |what: &str| {
         RedisError::from((
             ErrorKind::UnexpectedReturnType,
@@ -150,6 +277,12 @@ pub(super) fn decision(reply: Value, checks: &[Check<'_>]) -> Result<Option<Deci
             what.to_string(),
         ))
     };
+    if let Some(short) = Short::of(op, checks) {
+        return match reply {
+            Value::Int(reply) => Ok(Some(short.decision(reply, checks[0].quotas[0]))),
+            _ => Err(unexpected("not an integer")),
+        };
+    }
     let items = match reply {
         Value::Nil => return Ok(None),
         Value::Array(items) => items,
@@ -260,14 +393,21 @@ mod tests {
                 cost: 1,
             },
         ];
-        let decision = decision(reply(&[0, 2, 2, 0, 3_600_000_000, 1_800_000_000]), &checks)
-            .unwrap()
-            .unwrap();
+        let decision = decision(
+            reply(&[0, 2, 2, 0, 3_600_000_000, 1_800_000_000]),
+            Op::Check,
+            &checks,
+        )
+        .unwrap()
+        .unwrap();
         assert!(!decision.allowed);
         assert_eq!(decision.quota, second[1]);
         assert_eq!(decision.retry_after, Duration::from_secs(1800));
         assert_eq!(decision.reset_after, HOUR);
-        assert_eq!(super::decision(Value::Nil, &checks).unwrap(), None);
+        assert_eq!(
+            super::decision(Value::Nil, Op::Peek, &checks).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -292,7 +432,106 @@ mod tests {
             reply(&[1, 0, 1, 0, 0, 0]),
             reply(&[1, 1, -1, 0, 0, 0]),
         ] {
-            assert!(decision(bad, &checks).is_err());
+            assert!(decision(bad, Op::Peek, &checks).is_err());
         }
+        // The short form answers one integer, and nothing else.
+        for bad in [Value::Nil, reply(&[1, 1, 1, 0, 0, 0]), Value::Okay] {
+            assert!(decision(bad, Op::Check, &checks).is_err());
+        }
+    }
+
+    #[test]
+    fn one_gcra_quota_takes_the_short_form() {
+        let one = [Quota::new(1, HOUR).with_burst(3)];
+        let two = [Quota::new(1, HOUR), Quota::new(5, HOUR)];
+        let strict = [Quota::new(1, HOUR).strict()];
+        let check = |quotas, cost| Check {
+            key: "k",
+            quotas,
+            cost,
+        };
+        assert_eq!(
+            Short::of(Op::Check, &[check(&one, 2)]),
+            Some(Short {
+                interval: 3_600_000_000,
+                burst: 3,
+                cost: 2
+            })
+        );
+        assert_eq!(Short::of(Op::Peek, &[check(&one, 1)]), None);
+        assert_eq!(Short::of(Op::Check, &[check(&two, 1)]), None);
+        assert_eq!(Short::of(Op::Check, &[check(&strict, 1)]), None);
+        assert_eq!(
+            Short::of(Op::Check, &[check(&one, 1), check(&one, 1)]),
+            None
+        );
+
+        let args = |command: &Cmd| -> Vec<String> {
+            command
+                .args_iter()
+                .map(|arg| match arg {
+                    ::redis::Arg::Simple(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                    _ => "<not a simple argument>".to_string(),
+                })
+                .collect()
+        };
+        let script = script();
+        let hash = script.get_hash().to_string();
+        assert_eq!(
+            args(&call(&script, Op::Check, &[check(&one, 1)])),
+            ["EVALSHA", &hash, "1", "k", "g:3600000000:3"]
+        );
+        assert_eq!(
+            args(&call(&script, Op::Check, &[check(&one, 4)])),
+            ["EVALSHA", &hash, "1", "k", "g:3600000000:3", "4"]
+        );
+        assert_eq!(
+            args(&call(&script, Op::Peek, &[check(&one, 1)])),
+            [
+                "EVALSHA",
+                &hash,
+                "1",
+                "k",
+                "peek",
+                "1",
+                "1",
+                "gcra",
+                "g:3600000000:3",
+                "3600000000",
+                "3"
+            ]
+        );
+        assert_eq!(
+            args(&reset_call(&script, "k")),
+            ["EVALSHA", &hash, "1", "k", "reset"]
+        );
+    }
+
+    #[test]
+    fn short_replies_carry_the_whole_decision() {
+        // 1 per second with a burst of 4: interval 1 s, capacity 4 s.
+        let quota = Quota::new(1, Duration::from_secs(1)).with_burst(4);
+        let short = |cost| Short {
+            interval: 1_000_000,
+            burst: 4,
+            cost,
+        };
+        // Admitted, the TAT 2.5 s ahead: one interval and a half left, so 1.
+        let admitted = short(1).decision(2_500_000, quota);
+        assert!(admitted.allowed);
+        assert_eq!(admitted.remaining, 1);
+        assert_eq!(admitted.reset_after, Duration::from_millis(2500));
+        assert_eq!(admitted.retry_after, Duration::ZERO);
+        // Refused, the TAT 3.5 s ahead: a cost of 2 fits in 1.5 s.
+        let refused = short(2).decision(-3_500_000, quota);
+        assert!(!refused.allowed);
+        assert_eq!(refused.remaining, 0);
+        assert_eq!(refused.reset_after, Duration::from_millis(3500));
+        assert_eq!(refused.retry_after, Duration::from_millis(1500));
+        // A cost above the burst never fits: refused with no TAT ahead.
+        let never = short(5).decision(0, quota);
+        assert!(!never.allowed);
+        assert_eq!(never.reset_after, Duration::ZERO);
+        assert_eq!(never.retry_after, Duration::from_secs(1));
     }
 }
