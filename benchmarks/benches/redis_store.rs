@@ -54,8 +54,11 @@ const CLIENTS: usize = 1024;
 const FLOOR_SCRIPT: &str = "redis.call('TIME') redis.call('GET', KEYS[1]) \
     redis.call('SET', KEYS[1], ARGV[1], 'PX', 60000) return {1, 1, 1, 0, 0, 0}";
 const CONCURRENCY: [usize; 2] = [1, 64];
-/// Interleaved rounds of the latency table.
-const ROUNDS: usize = 5;
+/// Interleaved rounds of the latency table, and operations per case and
+/// round, by number of tasks. One task takes many short rounds: a loopback
+/// round trip changes speed within a second as cores sleep or wake, and
+/// short turns spread such changes evenly over the cases compared.
+const ROUNDS: [(usize, u64); 2] = [(50, 400), (5, 12_800)];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Case {
@@ -260,22 +263,35 @@ fn main() {
 
     println!("\n## Redis store: throughput and latency per operation\n");
     println!(
-        "Loopback redis-server, 2 Tokio workers. The cases run in {ROUNDS} interleaved rounds \
-         (so that a busy moment of the machine weighs on all of them alike); p50 and p99 are \
-         over every operation of every round, ops/s is the total over the wall time.\n"
+        "Loopback redis-server, 2 Tokio workers. The cases run in interleaved rounds \
+         (so that a busy moment of the machine weighs on all of them alike): {}; p50 and p99 \
+         are over every operation of every round, ops/s is the total over the wall time.\n",
+        CONCURRENCY
+            .iter()
+            .zip(ROUNDS)
+            .map(|(tasks, (rounds, per_round))| {
+                format!("{rounds} rounds of {per_round} operations per case with {tasks} task(s)")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
         "| operation | tasks | ops/s | p50 (µs) | p99 (µs) | p50 / PING p50 | p50 − PING p50 (µs) |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    for tasks in CONCURRENCY {
-        let per_round: u64 = if tasks == 1 { 4_000 } else { 12_800 };
+    for (tasks, (rounds, per_round)) in CONCURRENCY.into_iter().zip(ROUNDS) {
         let mut walls = [Duration::ZERO; CASES.len()];
         let mut latencies: [Vec<Duration>; CASES.len()] = Default::default();
         for case in CASES {
-            runtime.block_on(run(&targets, case, tasks, per_round / 4, false));
+            runtime.block_on(run(
+                &targets,
+                case,
+                tasks,
+                (per_round / 4).max(1_000),
+                false,
+            ));
         }
-        for _ in 0..ROUNDS {
+        for _ in 0..rounds {
             for (index, case) in CASES.into_iter().enumerate() {
                 let (wall, recorded) =
                     runtime.block_on(run(&targets, case, tasks, per_round, true));
