@@ -76,20 +76,17 @@ where
         parts: &mut Parts,
         _state: &S,
     ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send {
-        let engine = Engine::with_current(|engine| {
+        Engine::with_current(move |engine| {
             if engine.answers_at_once() {
-                Err(admit(engine.enforce_now(P::POLICY, parts), parts))
-            } else {
-                Ok(engine.clone())
+                let admitted = engine.enforce_now(P::POLICY, parts);
+                return GuardFuture::Ready(Some(admit(admitted, parts)));
             }
-        });
-        match engine {
-            Err(answer) => GuardFuture::Ready(Some(answer)),
-            Ok(engine) => GuardFuture::Waiting(Box::pin(async move {
+            let engine = engine.clone();
+            GuardFuture::Waiting(Box::pin(async move {
                 let admitted = engine.enforce(P::POLICY, parts).await;
                 admit(admitted, parts)
-            })),
-        }
+            }))
+        })
     }
 }
 
