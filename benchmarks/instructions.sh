@@ -7,6 +7,7 @@
 set -euo pipefail
 
 requests="${1:-2000}"
+command -v valgrind >/dev/null || { echo "instructions.sh needs valgrind (apt-get install -y valgrind)" >&2; exit 1; }
 cargo bench -p benchmarks --bench router_instructions --no-run
 binary=$(find "${CARGO_TARGET_DIR:-target}/release/deps" -maxdepth 1 -type f -executable -name 'router_instructions-*' -printf '%T@ %p\n' | sort -n | tail -1 | cut -d' ' -f2)
 out=$(mktemp -d)
