@@ -21,7 +21,7 @@ use crate::rate_limit::store::{ClientKey, Decision, LimitRequest, LimiterStore, 
 use crate::{api_key, rate_limit, startup, Environment, FakeRelativeClock};
 use arc_swap::ArcSwap;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -318,12 +318,7 @@ impl Engine {
                     outcome = "error",
                     "the rate-limit store said it answers at once but did not; refusing the request"
                 );
-                Err(crate::ErrorBody::new(
-                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL_ERROR",
-                    "Internal Server Error",
-                )
-                .into_response())
+                Err(crate::ErrorBody::internal_error())
             }
         }
     }

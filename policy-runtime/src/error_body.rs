@@ -238,6 +238,17 @@ impl ErrorBody {
         }
     }
 
+    /// The 500 sent when the policies themselves cannot decide (a
+    /// configuration or deployment fault, logged where it is found).
+    pub(crate) fn internal_error() -> Response {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            "Internal Server Error",
+        )
+        .into_response()
+    }
+
     fn extra(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(Box::default)
     }

@@ -6,8 +6,7 @@
 use crate::ErrorBody;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use std::fmt;
 use std::sync::Arc;
 
@@ -71,12 +70,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiKeyId {
                 tracing::error!(
                     "a handler takes `ApiKeyId` but has no `#[require_api_key]`; add the attribute to the handler"
                 );
-                Err(ErrorBody::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL_ERROR",
-                    "Internal Server Error",
-                )
-                .into_response())
+                Err(ErrorBody::internal_error())
             }
         }
     }

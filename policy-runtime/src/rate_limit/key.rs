@@ -88,12 +88,7 @@ fn ip_key(spec: &RateLimitSpec, context: &KeyContext<'_>) -> Result<ClientKey, R
                 outcome = "error",
                 "{MISSING_CONNECT_INFO_FIX}"
             );
-            Err(ErrorBody::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_ERROR",
-                "Internal Server Error",
-            )
-            .into_response())
+            Err(ErrorBody::internal_error())
         }
     }
 }

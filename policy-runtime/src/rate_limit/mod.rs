@@ -87,7 +87,7 @@ fn quotas_of<'e>(
         Limits::Fixed(quotas) => Ok(quotas),
         Limits::Named(name) => engine.rate_limit.named(name).ok_or_else(|| {
             tracing::error!(policy = "rate_limit", scope = spec.scope, "no limits are defined for policy `{name}`; define them with `EngineBuilder::policy` or POLICY_LIMIT_<NAME>");
-            ErrorBody::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "Internal Server Error").into_response()
+            ErrorBody::internal_error()
         }),
     }
 }
@@ -110,12 +110,7 @@ pub(crate) async fn enforce_defaults(
             "{}",
             crate::client_ip::MISSING_CONNECT_INFO_FIX
         );
-        return Err(ErrorBody::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_ERROR",
-            "Internal Server Error",
-        )
-        .into_response());
+        return Err(ErrorBody::internal_error());
     };
     if engine.rate_limit.is_exempt_ip(ip) {
         tracing::debug!(policy = "rate_limit", scope, client_ip = %ip, outcome = "exempt", "rate limit skipped for an exempt client");
