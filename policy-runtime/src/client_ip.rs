@@ -274,7 +274,7 @@ impl ClientIpResolver {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn resolve(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        if !self.is_trusted(peer) {
+        if self.trusted.is_empty() || !self.is_trusted(peer) {
             return peer;
         }
         let mut client = peer;

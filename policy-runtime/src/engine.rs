@@ -241,10 +241,13 @@ impl Engine {
         policy: &'static HandlerPolicy,
         parts: &Parts,
     ) -> Result<Admitted, Response> {
-        if let Some(probe) = parts.extensions.get::<RouteProbe>() {
-            probe.claim();
-        }
         let inner = &*self.inner;
+        // Only an engine with default limits puts a probe on a request.
+        if inner.rate_limit.defaults.is_some() {
+            if let Some(probe) = parts.extensions.get::<RouteProbe>() {
+                probe.claim();
+            }
+        }
         let client_ip =
             client_ip::peer_ip(parts).map(|peer| inner.resolver.resolve(peer, &parts.headers));
         let mut admitted = Admitted::default();
@@ -635,7 +638,9 @@ impl EngineBuilder {
         Ok(engine)
     }
 
-    fn assemble(self) -> Engine {
+    fn assemble(mut self) -> Engine {
+        self.rate_limit
+            .register_scopes(registered_specs().map(|spec| spec.scope));
         let limiter = self.limiter.unwrap_or_else(|| self.clock.memory_store());
         Engine {
             inner: Arc::new(EngineInner {

@@ -11,7 +11,7 @@ use axum::Router;
 use common::{from, send, Logs};
 use policy_runtime::{
     rate_limit, require_api_key, ClientKey, Engine, EngineBuilder, FakeRelativeClock, HeaderStyle,
-    Penalty,
+    Penalty, ScopeStats,
 };
 use std::time::Duration;
 
@@ -125,6 +125,23 @@ async fn a_scope_is_shared_between_handlers() {
     let stats = engine.rate_limit_stats();
     let search = stats.iter().find(|s| s.scope == "search").unwrap();
     assert_eq!((search.allowed, search.rejected), (3, 4));
+}
+
+#[tokio::test]
+async fn stats_list_only_the_scopes_that_counted_a_request() {
+    let clock = FakeRelativeClock::default();
+    let (app, engine) = build_app(Engine::builder(), &clock);
+    // Every handler's scope has its counters from the start, but none is news yet.
+    assert_eq!(engine.rate_limit_stats(), []);
+    assert_eq!(admitted(&app, "192.0.2.1", "/bursty", 4).await, 3);
+    assert_eq!(
+        engine.rate_limit_stats(),
+        [ScopeStats {
+            scope: "rate_limit_shapes::bursty".to_owned(),
+            allowed: 3,
+            rejected: 1,
+        }]
+    );
 }
 
 #[tokio::test]

@@ -95,11 +95,16 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
         #vis struct #marker {}
 
         impl ::policy_runtime::__private::Policy for #marker {
-            const POLICY: &'static ::policy_runtime::__private::HandlerPolicy =
-                &::policy_runtime::__private::HandlerPolicy {
-                    handler: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
-                    checks: &[#(#checks),*],
-                };
+            // A static, not a promoted constant: one address for the policy
+            // and its scopes wherever the handler is used.
+            const POLICY: &'static ::policy_runtime::__private::HandlerPolicy = {
+                static POLICY: ::policy_runtime::__private::HandlerPolicy =
+                    ::policy_runtime::__private::HandlerPolicy {
+                        handler: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
+                        checks: &[#(#checks),*],
+                    };
+                &POLICY
+            };
         }
 
         ::policy_runtime::__private::inventory::submit! {

@@ -15,6 +15,7 @@ use dashmap::DashMap;
 use ipnet::IpNet;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Rate-limit settings of one engine.
 #[derive(Default)]
@@ -28,7 +29,12 @@ pub(crate) struct RateLimitConfig {
     env_named: HashMap<String, Box<[Quota]>>,
     exempt_networks: Vec<IpNet>,
     exempt_keys: HashSet<String>,
-    counts: DashMap<Box<str>, ScopeCounts, foldhash::fast::RandomState>,
+    counts: DashMap<Box<str>, Arc<ScopeCounts>, foldhash::fast::RandomState>,
+    /// The counters of the handlers' scopes, found by where the scope's
+    /// `&'static str` lives: no string hashing and no lock per request.
+    /// Filled once when the engine is assembled; shares its counters with
+    /// `counts`.
+    registered: HashMap<(usize, usize), Arc<ScopeCounts>, foldhash::fast::RandomState>,
 }
 
 #[derive(Default)]
@@ -88,6 +94,15 @@ impl RateLimitConfig {
             .is_some_and(|id| self.exempt_keys.contains(id.name()))
     }
 
+    /// Gives the handlers' scopes their counters up front, so that counting
+    /// a handler's request is a lookup by address (see `registered`).
+    pub(crate) fn register_scopes(&mut self, scopes: impl Iterator<Item = &'static str>) {
+        for scope in scopes {
+            let counts = Arc::clone(&self.counts.entry(scope.into()).or_default());
+            self.registered.insert(address(scope), counts);
+        }
+    }
+
     pub(crate) fn count(&self, scope: &str, allowed: bool) {
         let bump = |counts: &ScopeCounts| {
             let counter = if allowed {
@@ -97,6 +112,9 @@ impl RateLimitConfig {
             };
             counter.fetch_add(1, Ordering::Relaxed);
         };
+        if let Some(counts) = self.registered.get(&address(scope)) {
+            return bump(counts);
+        }
         match self.counts.get(scope) {
             Some(counts) => bump(&counts),
             None => bump(&self.counts.entry(scope.into()).or_default()),
@@ -107,6 +125,10 @@ impl RateLimitConfig {
         let mut stats: Vec<ScopeStats> = self
             .counts
             .iter()
+            // Registered scopes that have not counted a request yet are not news.
+            .filter(|entry| {
+                entry.allowed.load(Ordering::Relaxed) + entry.rejected.load(Ordering::Relaxed) > 0
+            })
             .map(|entry| ScopeStats {
                 scope: entry.key().to_string(),
                 allowed: entry.allowed.load(Ordering::Relaxed),
@@ -116,6 +138,13 @@ impl RateLimitConfig {
         stats.sort_by(|a, b| a.scope.cmp(&b.scope));
         stats
     }
+}
+
+/// Where a string's bytes are, and how many: two strings with the same
+/// address hold the same text. A handler's scope is a `&'static str`, so its
+/// address never changes and is never reused.
+fn address(scope: &str) -> (usize, usize) {
+    (scope.as_ptr() as usize, scope.len())
 }
 
 /// The environment variable that defines a named policy: `POLICY_LIMIT_<NAME>`,

@@ -189,13 +189,24 @@ fn saturate(value: u64) -> u32 {
 /// admission it is the limit with the fewest requests left.
 pub(crate) fn decide(limits: &[Limit], state: &mut [u64], now: u64, cost: u32) -> Decision {
     let cost = u64::from(cost.max(1));
-    let mut refused: Option<(Quota, u64, u64)> = None;
+    if let [only] = limits {
+        // One limit, the common case: no search for the decisive one.
+        let slots = only.state_mut(state);
+        return match only.kind.judge(slots, now, cost) {
+            Verdict::Refuse { wait, busy } => refused(only.quota, wait, busy),
+            Verdict::Admit { remaining, reset } => {
+                only.kind.commit(slots, now, cost);
+                admitted(only.quota, remaining, reset)
+            }
+        };
+    }
+    let mut refusal: Option<(Quota, u64, u64)> = None;
     let mut tightest: Option<(Quota, u32, u64)> = None;
     for limit in limits {
         match limit.kind.judge(limit.state(state), now, cost) {
             Verdict::Refuse { wait, busy } => {
-                if refused.is_none_or(|(_, longest, _)| wait > longest) {
-                    refused = Some((limit.quota, wait, busy));
+                if refusal.is_none_or(|(_, longest, _)| wait > longest) {
+                    refusal = Some((limit.quota, wait, busy));
                 }
             }
             Verdict::Admit { remaining, reset } => {
@@ -205,27 +216,39 @@ pub(crate) fn decide(limits: &[Limit], state: &mut [u64], now: u64, cost: u32) -
             }
         }
     }
-    if let Some((quota, wait, busy)) = refused {
-        return Decision {
-            allowed: false,
-            quota,
-            remaining: 0,
-            reset_after: Duration::from_nanos(busy),
-            retry_after: Duration::from_nanos(wait),
-        };
+    if let Some((quota, wait, busy)) = refusal {
+        return refused(quota, wait, busy);
     }
     for limit in limits {
         limit.kind.commit(limit.state_mut(state), now, cost);
     }
     match tightest {
-        Some((quota, remaining, reset)) => Decision {
-            allowed: true,
-            quota,
-            remaining,
-            reset_after: Duration::from_nanos(reset),
-            retry_after: Duration::ZERO,
-        },
+        Some((quota, remaining, reset)) => admitted(quota, remaining, reset),
         None => Decision::unlimited(),
+    }
+}
+
+/// A refusal by `quota`: a retry succeeds in `wait` ns, and the client's
+/// state is whole again in `busy` ns.
+fn refused(quota: Quota, wait: u64, busy: u64) -> Decision {
+    Decision {
+        allowed: false,
+        quota,
+        remaining: 0,
+        reset_after: Duration::from_nanos(busy),
+        retry_after: Duration::from_nanos(wait),
+    }
+}
+
+/// An admission with `remaining` requests left under the tightest quota,
+/// whole again in `reset` ns.
+fn admitted(quota: Quota, remaining: u32, reset: u64) -> Decision {
+    Decision {
+        allowed: true,
+        quota,
+        remaining,
+        reset_after: Duration::from_nanos(reset),
+        retry_after: Duration::ZERO,
     }
 }
 

@@ -67,7 +67,7 @@ impl RateLimitHeaders {
     pub(crate) fn new<'q>(
         style: HeaderStyle,
         decision: &Decision,
-        quotas: impl Iterator<Item = &'q Quota>,
+        quotas: impl Iterator<Item = &'q Quota> + Clone,
     ) -> Self {
         let reset_epoch_secs = if matches!(style, HeaderStyle::Legacy | HeaderStyle::Both) {
             let now = SystemTime::now()
@@ -141,19 +141,20 @@ impl RateLimitHeaders {
 /// lists are those written in the program or configured at start-up, so the
 /// cache stays small. Each thread remembers the last list it saw, which is
 /// the one asked for again whenever a route takes consecutive requests.
-fn policy_header<'q>(quotas: impl Iterator<Item = &'q Quota>) -> HeaderValue {
+fn policy_header<'q>(quotas: impl Iterator<Item = &'q Quota> + Clone) -> HeaderValue {
     static CACHE: OnceLock<PolicyCache> = OnceLock::new();
     thread_local! {
         static LAST: RefCell<Option<(Quotas, HeaderValue)>> = const { RefCell::new(None) };
     }
-    let quotas: Quotas = quotas.copied().collect();
+    // Compared in place: the list is copied only when it is not the last one.
     let last = LAST.with(|last| match &*last.borrow() {
-        Some((seen, value)) if *seen == quotas => Some(value.clone()),
+        Some((seen, value)) if seen.iter().eq(quotas.clone()) => Some(value.clone()),
         _ => None,
     });
     if let Some(value) = last {
         return value;
     }
+    let quotas: Quotas = quotas.copied().collect();
     let cache = CACHE.get_or_init(PolicyCache::default);
     let value = match cache.get(&quotas) {
         Some(value) => value.clone(),

@@ -225,7 +225,7 @@ async fn judge(
 fn too_many_requests<'q>(
     engine: &EngineInner,
     decision: &Decision,
-    quotas: impl Iterator<Item = &'q Quota>,
+    quotas: impl Iterator<Item = &'q Quota> + Clone,
     message: String,
 ) -> Response {
     let mut response =
