@@ -11,14 +11,14 @@
 //! one of several quotas must consume nothing from the others; and it has no
 //! strict (sliding log) mode.
 
+use super::client_map::{ClientMap, PARTS};
 use super::gcra::{self, Limit};
 use super::store::{ClientKey, Decision, LimitRequest, LimiterStore, StoreError, StoreFuture};
 use crate::Quota;
-use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock, Reference};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// The state of one scope: its limits and every client's state.
@@ -33,17 +33,22 @@ struct Scope {
     /// Clock time after which a sweep is due even without new clients, so
     /// that memory is returned when traffic stops.
     sweep_by: AtomicU64,
+    /// The part of the clients the next sweep visits (modulo [`PARTS`]).
+    next_part: AtomicUsize,
+    /// Sweeps made because the scope's longest period had passed; a round
+    /// of them is [`PARTS`] long.
+    stale_sweeps: AtomicUsize,
     /// The longest time a client's state can stay in use.
     horizon: u64,
 }
 
-type Map<K, V> = DashMap<K, V, foldhash::fast::RandomState>;
-
 /// One `u64` per client when the scope needs one slot (a single non-strict
-/// quota, the common case); a boxed slice otherwise.
+/// quota, the common case), updated by compare-and-swap under the shard's
+/// read lock, so checks of different clients in one shard do not wait for
+/// each other; a boxed slice, under the shard's write lock, otherwise.
 enum Clients {
     One(OneSlot),
-    Many(Map<ClientKey, Box<[u64]>>),
+    Many(ClientMap<ClientKey, Box<[u64]>>),
 }
 
 /// One-slot clients, keyed as compactly as their key allows: IPv4 addresses
@@ -51,9 +56,9 @@ enum Clients {
 /// common entry is 16 bytes instead of 32; every other key as it is.
 #[derive(Default)]
 struct OneSlot {
-    v4: Map<u32, u64>,
-    v6: Map<u64, u64>,
-    other: Map<ClientKey, u64>,
+    v4: ClientMap<u32, AtomicU64>,
+    v6: ClientMap<u64, AtomicU64>,
+    other: ClientMap<ClientKey, AtomicU64>,
 }
 
 /// A key in the form [`OneSlot`] files it under.
@@ -79,19 +84,45 @@ impl<'k> Compact<'k> {
 /// Runs `f` on the slot of `key` in `map`, creating it if needed; says
 /// whether it was created.
 fn with_slot<K: std::hash::Hash + Eq + Clone, R>(
-    map: &Map<K, u64>,
+    map: &ClientMap<K, AtomicU64>,
     key: &K,
-    f: impl FnOnce(&mut [u64]) -> R,
+    f: impl FnMut(&mut [u64]) -> R,
 ) -> (R, bool) {
-    if let Some(mut slot) = map.get_mut(key) {
-        return (f(std::slice::from_mut(&mut *slot)), false);
+    let map = map.part_of(key);
+    if let Some(slot) = map.get(key) {
+        return (update(&slot, f), false);
     }
-    let mut slot = map.entry(key.clone()).or_insert(0);
-    (f(std::slice::from_mut(&mut *slot)), true)
+    let slot = map.entry(key.clone()).or_insert(AtomicU64::new(0));
+    (update(&slot, f), true)
+}
+
+/// Runs `f` on a copy of `slot` and stores what `f` left in the copy, unless
+/// another check changed the slot meanwhile: then `f` runs again on the new
+/// value. `f` must depend only on the state it is given.
+fn update<R>(slot: &AtomicU64, mut f: impl FnMut(&mut [u64]) -> R) -> R {
+    let mut seen = slot.load(Ordering::Acquire);
+    loop {
+        let mut state = seen;
+        let result = f(std::slice::from_mut(&mut state));
+        if state == seen {
+            return result;
+        }
+        match slot.compare_exchange_weak(seen, state, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return result,
+            Err(now) => seen = now,
+        }
+    }
+}
+
+/// The state of `key` in `map`, if it has any.
+fn load<K: std::hash::Hash + Eq>(map: &ClientMap<K, AtomicU64>, key: &K) -> Option<u64> {
+    map.part_of(key)
+        .get(key)
+        .map(|slot| slot.load(Ordering::Acquire))
 }
 
 impl OneSlot {
-    fn with<R>(&self, key: &ClientKey, f: impl FnOnce(&mut [u64]) -> R) -> (R, bool) {
+    fn with<R>(&self, key: &ClientKey, f: impl FnMut(&mut [u64]) -> R) -> (R, bool) {
         match Compact::of(key) {
             Compact::V4(ip) => with_slot(&self.v4, &ip, f),
             Compact::V6(prefix) => with_slot(&self.v6, &prefix, f),
@@ -101,27 +132,25 @@ impl OneSlot {
 
     fn get(&self, key: &ClientKey) -> Option<u64> {
         match Compact::of(key) {
-            Compact::V4(ip) => self.v4.get(&ip).map(|slot| *slot),
-            Compact::V6(prefix) => self.v6.get(&prefix).map(|slot| *slot),
-            Compact::Other(key) => self.other.get(key).map(|slot| *slot),
+            Compact::V4(ip) => load(&self.v4, &ip),
+            Compact::V6(prefix) => load(&self.v6, &prefix),
+            Compact::Other(key) => load(&self.other, key),
         }
     }
 
     fn remove(&self, key: &ClientKey) {
         match Compact::of(key) {
-            Compact::V4(ip) => drop(self.v4.remove(&ip)),
-            Compact::V6(prefix) => drop(self.v6.remove(&prefix)),
-            Compact::Other(key) => drop(self.other.remove(key)),
+            Compact::V4(ip) => drop(self.v4.part_of(&ip).remove(&ip)),
+            Compact::V6(prefix) => drop(self.v6.part_of(&prefix).remove(&prefix)),
+            Compact::Other(key) => drop(self.other.part_of(key).remove(key)),
         }
     }
 
-    fn retain(&self, keep: impl Fn(u64) -> bool) {
-        self.v4.retain(|_, slot| keep(*slot));
-        self.v6.retain(|_, slot| keep(*slot));
-        self.other.retain(|_, slot| keep(*slot));
-        self.v4.shrink_to_fit();
-        self.v6.shrink_to_fit();
-        self.other.shrink_to_fit();
+    fn retain_part(&self, part: usize, keep: impl Fn(u64) -> bool) {
+        self.v4.retain_part(part, |_, slot| keep(*slot.get_mut()));
+        self.v6.retain_part(part, |_, slot| keep(*slot.get_mut()));
+        self.other
+            .retain_part(part, |_, slot| keep(*slot.get_mut()));
     }
 
     fn len(&self) -> usize {
@@ -139,9 +168,10 @@ const MIN_SWEEP_INTERVAL: u64 = 1024;
 /// `period`. When a request meets several quotas, it is counted against all of
 /// them or, if any refuses it, against none. Clients whose state has fully
 /// replenished are evicted as new clients arrive (amortised, no background
-/// task): after as many new clients as the scope holds, and on the first
-/// request after the scope's longest period has passed, so memory is also
-/// returned when traffic stops. Tests can pass a
+/// task), one eighth of a scope's clients at a time: after every eighth as
+/// many new clients as the scope holds, and on each of the first eight
+/// requests after the scope's longest period has passed, so memory is also
+/// returned when traffic stops and no request pays for a whole sweep. Tests can pass a
 /// [`FakeRelativeClock`](crate::FakeRelativeClock) to [`MemoryStore::with_clock`]
 /// and move time by hand.
 ///
@@ -232,7 +262,9 @@ impl<C: Clock> MemoryStore<C> {
             scopes.values().cloned().collect()
         };
         for scope in scopes {
-            scope.sweep(now);
+            for part in 0..PARTS {
+                scope.sweep_part(part, now);
+            }
         }
     }
 
@@ -279,7 +311,7 @@ impl Scope {
         let clients = if slots == 1 {
             Clients::One(OneSlot::default())
         } else {
-            Clients::Many(Map::default())
+            Clients::Many(ClientMap::default())
         };
         let horizon = quotas
             .iter()
@@ -294,39 +326,44 @@ impl Scope {
             added: AtomicU64::new(0),
             sweep_at: AtomicU64::new(MIN_SWEEP_INTERVAL),
             sweep_by: AtomicU64::new(horizon),
+            next_part: AtomicUsize::new(0),
+            stale_sweeps: AtomicUsize::new(0),
             horizon,
         }
     }
 
-    /// Sweeps when the longest period has passed since the last sweep.
+    /// Sweeps a part when the longest period has passed since the last
+    /// round of sweeps; the parts left in the round are due at once, so the
+    /// next few requests return the memory of a scope whose traffic stopped.
     fn sweep_if_stale(&self, now: u64) {
         let due = self.sweep_by.load(Ordering::Relaxed);
         if now >= due
             && self
                 .sweep_by
-                .compare_exchange(
-                    due,
-                    now.saturating_add(self.horizon),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
+                .compare_exchange(due, now, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
         {
-            self.sweep(now);
+            self.sweep_next_part(now);
+            if self.stale_sweeps.fetch_add(1, Ordering::Relaxed) % PARTS == PARTS - 1 {
+                self.sweep_by
+                    .store(now.saturating_add(self.horizon), Ordering::Relaxed);
+            }
         }
     }
 
-    /// Runs `f` on a client's state, creating it if needed.
-    fn with_state<R>(&self, key: &ClientKey, now: u64, f: impl FnOnce(&mut [u64]) -> R) -> R {
+    /// Runs `f` on a client's state, creating it if needed. `f` may run more
+    /// than once (see [`update`]) and must depend only on the state it is given.
+    fn with_state<R>(&self, key: &ClientKey, now: u64, mut f: impl FnMut(&mut [u64]) -> R) -> R {
         let result = match &self.clients {
             Clients::One(clients) => match clients.with(key, f) {
                 (result, false) => return result,
                 (result, true) => result,
             },
-            Clients::Many(clients) => match clients.get_mut(key) {
+            Clients::Many(clients) => match clients.part_of(key).get_mut(key) {
                 Some(mut slots) => return f(&mut slots),
                 None => {
                     let mut slots = clients
+                        .part_of(key)
                         .entry(key.clone())
                         .or_insert_with(|| vec![0; self.slots].into_boxed_slice());
                     f(&mut slots)
@@ -337,14 +374,16 @@ impl Scope {
         let added = self.added.fetch_add(1, Ordering::Relaxed) + 1;
         let due = self.sweep_at.load(Ordering::Relaxed);
         if added >= due {
-            let next = added + MIN_SWEEP_INTERVAL.max(self.len() as u64);
+            // A part is an eighth of the clients: one part for every eighth
+            // as many additions as there are clients.
+            let next = added + MIN_SWEEP_INTERVAL.max(self.len() as u64) / PARTS as u64;
             // One thread sweeps; the others go on.
             if self
                 .sweep_at
                 .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
             {
-                self.sweep(now);
+                self.sweep_next_part(now);
             }
         }
         result
@@ -356,6 +395,7 @@ impl Scope {
                 .get(key)
                 .map(|slot| gcra::peek(&self.limits, &[slot], now)),
             Clients::Many(clients) => clients
+                .part_of(key)
                 .get(key)
                 .map(|slots| gcra::peek(&self.limits, &slots, now)),
         }
@@ -364,22 +404,28 @@ impl Scope {
     fn forget(&self, key: &ClientKey) {
         match &self.clients {
             Clients::One(clients) => clients.remove(key),
-            Clients::Many(clients) => drop(clients.remove(key)),
+            Clients::Many(clients) => drop(clients.part_of(key).remove(key)),
         }
     }
 
-    /// Forgets every client whose state has fully replenished (a new client
-    /// would be treated the same) and returns the memory. Amortised: it runs
-    /// after as many additions as there were clients, so each addition pays a
-    /// constant share.
-    fn sweep(&self, now: u64) {
+    /// Sweeps the next part in turn.
+    fn sweep_next_part(&self, now: u64) {
+        let part = self.next_part.fetch_add(1, Ordering::Relaxed) % PARTS;
+        self.sweep_part(part, now);
+    }
+
+    /// Forgets every client of one part whose state has fully replenished (a
+    /// new client would be treated the same) and returns the memory.
+    /// Amortised: a part is swept after an eighth as many additions as there
+    /// were clients, so each addition pays a constant share, and one request
+    /// never pays for more than a part.
+    fn sweep_part(&self, part: usize, now: u64) {
         match &self.clients {
             Clients::One(clients) => {
-                clients.retain(|slot| !gcra::is_idle(&self.limits, &[slot], now))
+                clients.retain_part(part, |slot| !gcra::is_idle(&self.limits, &[slot], now))
             }
             Clients::Many(clients) => {
-                clients.retain(|_, slots| !gcra::is_idle(&self.limits, slots, now));
-                clients.shrink_to_fit();
+                clients.retain_part(part, |_, slots| !gcra::is_idle(&self.limits, slots, now))
             }
         }
     }
