@@ -10,7 +10,8 @@
 //! response in them because [`ErrorBody::into_response`] keeps the body in
 //! the response's extensions.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -579,11 +580,22 @@ impl IntoResponse for ErrorBody {
     /// engine (`router.layer(engine)`), it is rendered again in the engine's
     /// [`crate::ErrorFormat`] on its way out.
     fn into_response(self) -> Response {
-        let mut response = (self.status, self.to_json()).into_response();
-        response.headers_mut().insert(
+        let json = self.to_json();
+        self.respond(Body::from(json), HeaderMap::new())
+    }
+}
+
+impl ErrorBody {
+    /// The response of this body, whose default rendering ([`ErrorBody::to_json`])
+    /// is `json`, with `headers` and the JSON content type.
+    pub(crate) fn respond(self, json: Body, mut headers: HeaderMap) -> Response {
+        headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        let mut response = Response::new(json);
+        *response.status_mut() = self.status;
+        *response.headers_mut() = headers;
         response.extensions_mut().insert(RenderedError(self));
         response
     }

@@ -16,6 +16,7 @@ pub(crate) mod memory;
 pub(crate) mod penalty;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
+pub(crate) mod refusal;
 pub(crate) mod spec;
 pub(crate) mod store;
 
@@ -25,6 +26,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use headers::RateLimitHeaders;
 use key::KeyContext;
+use refusal::{too_many_requests, Reason};
 use smallvec::SmallVec;
 use spec::{Limits, RateLimitSpec};
 use std::net::IpAddr;
@@ -159,8 +161,12 @@ async fn judge(
                     reset_after: left,
                     retry_after: left,
                 };
-                let message = "Too Many Requests: blocked after repeated violations".to_owned();
-                return Err(too_many_requests(engine, &decision, all_quotas(), message));
+                return Err(too_many_requests(
+                    engine.rate_limit.header_style,
+                    Reason::Blocked,
+                    &decision,
+                    all_quotas(),
+                ));
             }
         }
     }
@@ -219,19 +225,10 @@ async fn judge(
             );
         }
     }
-    let message = format!("Too Many Requests: {}", decision.quota);
-    Err(too_many_requests(engine, &decision, all_quotas(), message))
-}
-
-fn too_many_requests<'q>(
-    engine: &EngineInner,
-    decision: &Decision,
-    quotas: impl Iterator<Item = &'q Quota> + Clone,
-    message: String,
-) -> Response {
-    let mut response =
-        ErrorBody::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message).into_response();
-    RateLimitHeaders::new(engine.rate_limit.header_style, decision, quotas)
-        .apply(response.headers_mut());
-    response
+    Err(too_many_requests(
+        engine.rate_limit.header_style,
+        Reason::Exceeded(decision.quota),
+        &decision,
+        all_quotas(),
+    ))
 }
