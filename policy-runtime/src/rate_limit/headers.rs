@@ -93,6 +93,11 @@ impl RateLimitHeaders {
 
     pub(crate) fn apply(&self, headers: &mut HeaderMap) {
         let decision = &self.decision;
+        if self.style == HeaderStyle::Both {
+            // Five fields and the `Content-Length` axum adds outgrow a map
+            // with a field or two: grow it once now, before the fields are in.
+            headers.reserve(6);
+        }
         if matches!(self.style, HeaderStyle::Legacy | HeaderStyle::Both) {
             headers.insert(
                 X_RATELIMIT_LIMIT.clone(),
