@@ -171,9 +171,9 @@ const MIN_SWEEP_INTERVAL: u64 = 1024;
 /// task), one eighth of a scope's clients at a time: after every eighth as
 /// many new clients as the scope holds, and on each of the first eight
 /// requests after the scope's longest period has passed, so memory is also
-/// returned when traffic stops and no request pays for a whole sweep. Tests can pass a
-/// [`FakeRelativeClock`](crate::FakeRelativeClock) to [`MemoryStore::with_clock`]
-/// and move time by hand.
+/// returned when traffic stops and no request pays for a whole sweep. Tests
+/// can pass a [`FakeRelativeClock`](crate::FakeRelativeClock) to
+/// [`MemoryStore::with_clock`] and move time by hand.
 ///
 /// ```
 /// use std::time::Duration;
