@@ -2,7 +2,8 @@
 //!
 //! This module owns the in-memory backend: a concurrent map per scope from
 //! client key to limiting state, created on first use, and the amortised
-//! eviction of idle clients. The arithmetic is [`super::gcra`]'s; time comes
+//! eviction of idle clients, one part of a scope's clients at a time (the
+//! parts are [`super::client_map`]'s). The arithmetic is [`super::gcra`]'s; time comes
 //! from a governor clock, so tests can use governor's `FakeRelativeClock`. It
 //! does not touch HTTP or logging.
 //!
@@ -359,16 +360,18 @@ impl Scope {
                 (result, false) => return result,
                 (result, true) => result,
             },
-            Clients::Many(clients) => match clients.part_of(key).get_mut(key) {
-                Some(mut slots) => return f(&mut slots),
-                None => {
-                    let mut slots = clients
-                        .part_of(key)
-                        .entry(key.clone())
-                        .or_insert_with(|| vec![0; self.slots].into_boxed_slice());
-                    f(&mut slots)
+            Clients::Many(clients) => {
+                let part = clients.part_of(key);
+                match part.get_mut(key) {
+                    Some(mut slots) => return f(&mut slots),
+                    None => {
+                        let mut slots = part
+                            .entry(key.clone())
+                            .or_insert_with(|| vec![0; self.slots].into_boxed_slice());
+                        f(&mut slots)
+                    }
                 }
-            },
+            }
         };
         // A client was added and its map guard released: maybe sweep.
         let added = self.added.fetch_add(1, Ordering::Relaxed) + 1;

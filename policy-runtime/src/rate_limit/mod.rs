@@ -4,7 +4,7 @@
 //! (exemptions, penalty blocks, one atomic store call, counters) and its log
 //! events, for a handler's own limits and for the engine's default limits.
 //! Where state lives is [`store`]'s business; the key is [`key`]'s; the
-//! header format is [`headers`]'.
+//! header format is [`headers`]'; the 429 is [`refusal`]'s.
 
 pub(crate) mod client_map;
 pub(crate) mod config;
