@@ -40,8 +40,13 @@ pub(crate) fn too_many_requests<'q>(
     let (message, json) = rendered(reason);
     let mut headers = HeaderMap::with_capacity(FIELDS);
     RateLimitHeaders::new(style, decision, quotas).apply(&mut headers);
+    body(message).respond(Body::from(Bytes::from_static(json)), headers)
+}
+
+/// The refusal's body: the one its cached JSON is rendered from and the one
+/// the response carries for other formats, so the two always agree.
+fn body(message: &'static str) -> ErrorBody {
     ErrorBody::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message)
-        .respond(Body::from(Bytes::from_static(json)), headers)
 }
 
 /// The message and default JSON rendering of a refusal for `reason`, made
@@ -59,7 +64,7 @@ fn rendered(reason: Reason) -> (&'static str, &'static [u8]) {
         Reason::Blocked => "Too Many Requests: blocked after repeated violations".to_owned(),
     };
     let message: &'static str = Box::leak(message.into_boxed_str());
-    let json = ErrorBody::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message).to_json();
+    let json = body(message).to_json();
     let pair = (message, &*Box::leak(json.into_bytes().into_boxed_slice()));
     *rendered.entry(reason).or_insert(pair)
 }
