@@ -13,7 +13,6 @@ use crate::client_ip::{self, ClientIpResolver};
 use crate::clock::EngineClock;
 use crate::guard::{Check, HandlerPolicy, Registration};
 use crate::rate_limit::config::{policy_variable, RateLimitConfig, ScopeStats};
-use crate::rate_limit::defaults::{RouteBook, RouteProbe};
 use crate::rate_limit::headers::RateLimitHeaders;
 use crate::rate_limit::key::KeyContext;
 use crate::rate_limit::spec::{Limits, RateLimitSpec};
@@ -24,16 +23,19 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 /// The policy configuration: where limits are counted, which API keys exist,
 /// and how the client address is found.
 ///
 /// Build one with [`Engine::builder`] and attach it to the router with
-/// `.layer(engine)`. Handlers on a router without an engine fall back to a
-/// built-in one: in-memory limits and no API keys (so key-protected routes
-/// answer 401), with a warning in the log.
+/// `.layer(engine)`, after the routes it wraps. The layer puts the engine in
+/// each request's extensions, where the handlers' policies read it. A
+/// policy-wrapped handler that runs without an engine answers a 500 JSON
+/// error and logs, at error level, how to attach one: there is no built-in
+/// fallback engine. When engines are layered inside each other (a nested
+/// router with its own), a handler runs with the one closest to its route.
 ///
 /// ```
 /// use axum::{routing::get, Router};
@@ -60,9 +62,12 @@ pub(crate) struct EngineInner {
     pub(crate) resolver: ClientIpResolver,
     pub(crate) rate_limit: RateLimitConfig,
     pub(crate) clock: EngineClock,
-    pub(crate) routes: RouteBook,
     pub(crate) environment: Environment,
     pub(crate) error_format: crate::ErrorFormat,
+    /// Whether [`Engine::default_limits`] made a layer, and whether the
+    /// engine warned that none was made.
+    pub(crate) default_limits_layered: std::sync::atomic::AtomicBool,
+    pub(crate) unused_defaults_reported: std::sync::atomic::AtomicBool,
 }
 
 /// Builds an [`Engine`]; every configuration problem is reported by [`EngineBuilder::build`] at once.
@@ -242,12 +247,6 @@ impl Engine {
         parts: &Parts,
     ) -> Result<Admitted, Response> {
         let inner = &*self.inner;
-        // Only an engine with default limits puts a probe on a request.
-        if inner.rate_limit.defaults.is_some() {
-            if let Some(probe) = parts.extensions.get::<RouteProbe>() {
-                probe.claim();
-            }
-        }
         let client_ip =
             client_ip::peer_ip(parts).map(|peer| inner.resolver.resolve(peer, &parts.headers));
         let mut admitted = Admitted::default();
@@ -331,12 +330,6 @@ impl Engine {
     pub(crate) fn answers_at_once(&self) -> bool {
         self.inner.limiter.answers_at_once()
     }
-
-    /// Calls `f` with the engine of the request being handled: the one whose
-    /// layer is polling the handler, or the built-in fallback.
-    pub(crate) fn with_current<R>(f: impl FnOnce(&Engine) -> R) -> R {
-        crate::layer::with_current_engine(|current| f(current.unwrap_or_else(|| fallback())))
-    }
 }
 
 /// What a handler's checks produced when every one passed.
@@ -344,18 +337,6 @@ impl Engine {
 pub(crate) struct Admitted {
     pub(crate) rate_limit: Option<RateLimitHeaders>,
     pub(crate) api_key: Option<ApiKeyId>,
-}
-
-fn fallback() -> &'static Engine {
-    static FALLBACK: OnceLock<Engine> = OnceLock::new();
-    FALLBACK.get_or_init(|| {
-        tracing::warn!(
-            "a policy ran on a router with no policy engine attached; using in-memory limits and no API keys \
-             (key-protected routes answer 401). Attach one with \
-             `router.layer(policy_runtime::Engine::builder().build()?)`"
-        );
-        Engine::builder().assemble()
-    })
 }
 
 /// Every `#[rate_limit]` of every handler in the program.
@@ -650,9 +631,10 @@ impl EngineBuilder {
                 resolver: self.resolver,
                 rate_limit: self.rate_limit,
                 clock: self.clock,
-                routes: RouteBook::default(),
                 environment: self.environment,
                 error_format: self.error_format,
+                default_limits_layered: Default::default(),
+                unused_defaults_reported: Default::default(),
             }),
         }
     }

@@ -29,6 +29,9 @@ pub struct HandlerPolicy {
     pub handler: &'static str,
     /// The checks, in order.
     pub checks: &'static [Check],
+    /// Whether the handler takes [`crate::ApiKeyId`]: only then is the key's
+    /// identity put in the request's extensions.
+    pub takes_key_id: bool,
 }
 
 /// One check of a handler.
@@ -76,26 +79,50 @@ where
         parts: &mut Parts,
         _state: &S,
     ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send {
-        Engine::with_current(move |engine| {
-            if engine.answers_at_once() {
-                let admitted = engine.enforce_now(P::POLICY, parts);
-                return GuardFuture::Ready(Some(admit(admitted, parts)));
-            }
-            let engine = engine.clone();
-            GuardFuture::Waiting(Box::pin(async move {
-                let admitted = engine.enforce(P::POLICY, parts).await;
-                admit(admitted, parts)
-            }))
-        })
+        let Some(engine) = parts.extensions.get::<Engine>() else {
+            return GuardFuture::Ready(Some(Err(no_engine(P::POLICY))));
+        };
+        if engine.answers_at_once() {
+            let admitted = engine.enforce_now(P::POLICY, parts);
+            return GuardFuture::Ready(Some(admit(P::POLICY, admitted, parts)));
+        }
+        let engine = engine.clone();
+        GuardFuture::Waiting(Box::pin(async move {
+            let admitted = engine.enforce(P::POLICY, parts).await;
+            admit(P::POLICY, admitted, parts)
+        }))
     }
 }
 
+/// The answer of a policy-wrapped handler that no engine wraps: refused,
+/// never checked with settings the application did not choose.
+pub(crate) fn no_engine(policy: &HandlerPolicy) -> Response {
+    tracing::error!(
+        handler = policy.handler,
+        outcome = "error",
+        "{NO_ENGINE_FIX}"
+    );
+    crate::ErrorBody::internal_error()
+}
+
+/// What the log says when a policy runs without an engine.
+pub(crate) const NO_ENGINE_FIX: &str =
+    "a policy-wrapped handler ran without a policy engine, so the request was refused; \
+     attach one to the router after its routes: `Router::new().route(..).layer(engine)` \
+     (a route added after `.layer(engine)` is not wrapped by it)";
+
 /// The guard of a request whose checks all passed, with the API key's
 /// identity made available to the handler's `ApiKeyId` extractor.
-fn admit<P>(admitted: Result<Admitted, Response>, parts: &mut Parts) -> Result<Guard<P>, Response> {
+fn admit<P>(
+    policy: &HandlerPolicy,
+    admitted: Result<Admitted, Response>,
+    parts: &mut Parts,
+) -> Result<Guard<P>, Response> {
     let admitted = admitted?;
-    if let Some(id) = admitted.api_key {
-        parts.extensions.insert(id);
+    if policy.takes_key_id {
+        if let Some(id) = admitted.api_key {
+            parts.extensions.insert(id);
+        }
     }
     Ok(Guard {
         rate_limit: admitted.rate_limit,

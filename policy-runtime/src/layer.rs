@@ -1,21 +1,23 @@
 //! Attaching an [`Engine`] to a router: `router.layer(engine)`.
 //!
-//! This module owns the tower `Layer` and `Service` that make the engine the
-//! current one while the handlers behind it run, where their policies find
-//! it, that apply the
-//! engine's default limits to routes without a policy of their own (see
-//! [`crate::rate_limit::defaults`] for how those routes are told apart), and
-//! that render every error response of the routes behind it in the engine's
-//! [`crate::ErrorFormat`], with the request id (see [`crate::error_format`]).
+//! This module owns the tower `Layer` and `Service` that put the engine in
+//! each request's extensions, where the policies of the handlers behind it
+//! find it (see [`crate::guard`]), and that render every error response of
+//! those routes in the engine's [`crate::ErrorFormat`], with the request id
+//! (see [`crate::error_format`]).
+//!
+//! The engine travels with the request, not with the task that polls it, so
+//! middleware that spawns, buffers, times out or nests the inner service
+//! changes nothing: a handler's policies run with the innermost engine
+//! layered around its route, and with none (a 500 and an error in the log)
+//! when no engine wraps it.
 
 use crate::error_body::RenderedError;
-use crate::rate_limit::defaults::{Route, RouteProbe};
-use crate::{client_ip, rate_limit, request_id, Engine, ErrorView};
+use crate::{request_id, Engine, ErrorView};
 use axum::body::Body;
 use axum::http::uri::PathAndQuery;
 use axum::http::{header, HeaderValue, Request};
 use axum::response::Response;
-use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -25,6 +27,7 @@ impl<S> Layer<S> for Engine {
     type Service = WithEngine<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
+        self.warn_of_unused_default_limits();
         WithEngine {
             inner,
             engine: self.clone(),
@@ -32,9 +35,26 @@ impl<S> Layer<S> for Engine {
     }
 }
 
-/// A service that makes an [`Engine`] available to the policies of the
-/// handlers behind it, and applies its default limits. Created by
-/// `router.layer(engine)`.
+impl Engine {
+    /// Default limits that no route takes are a configuration mistake: say
+    /// so, once per engine, when the engine is layered.
+    fn warn_of_unused_default_limits(&self) {
+        use std::sync::atomic::Ordering;
+        let inner = &self.inner;
+        if inner.rate_limit.defaults.is_some()
+            && !inner.default_limits_layered.load(Ordering::Relaxed)
+            && !inner.unused_defaults_reported.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "the engine has default limits but no route takes them; add \
+                 `.route_layer(engine.default_limits())` after the routes without a `#[rate_limit]` of their own"
+            );
+        }
+    }
+}
+
+/// A service that hands an [`Engine`] to the policies of the handlers behind
+/// it, in the request's extensions. Created by `router.layer(engine)`.
 ///
 /// ```
 /// use axum::{routing::get, Router};
@@ -50,84 +70,17 @@ pub struct WithEngine<S> {
     engine: Engine,
 }
 
-thread_local! {
-    /// The engine of the layer polling the current handler. Set only while a
-    /// [`WithEngineFuture`] polls its inner future, so a handler's guard, which
-    /// runs inside that poll, finds it without a request extension (which
-    /// would cost an allocation per request).
-    static CURRENT: RefCell<Option<Engine>> = const { RefCell::new(None) };
-}
-
-/// Calls `f` with the engine of the layer polling the current handler, if
-/// any. `f` must not poll a future: a layer entered while `f` runs would
-/// find the engine borrowed.
-pub(crate) fn with_current_engine<R>(f: impl FnOnce(Option<&Engine>) -> R) -> R {
-    CURRENT.with(|current| f(current.borrow().as_ref()))
-}
-
-/// Makes an engine current for the duration of a poll, and puts the previous
-/// one back afterwards, even if the poll panics.
-struct Current<'a> {
-    slot: &'a mut Option<Engine>,
-    previous: Option<Engine>,
-}
-
-impl<'a> Current<'a> {
-    fn enter(slot: &'a mut Option<Engine>) -> Self {
-        let previous = CURRENT.with(|current| current.replace(slot.take()));
-        Current { slot, previous }
-    }
-}
-
-impl Drop for Current<'_> {
-    fn drop(&mut self) {
-        *self.slot = CURRENT.with(|current| current.replace(self.previous.take()));
-    }
-}
-
-type BoxedResponse<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>;
-
 pin_project_lite::pin_project! {
-    /// The future of [`WithEngine`]: the inner service's own future when no
-    /// default limit is involved, so the common path costs no allocation,
-    /// and then the error format applied to the response.
-    pub struct WithEngineFuture<F, E> {
+    /// The future of [`WithEngine`]: the inner service's own future, then the
+    /// error format applied to the response.
+    pub struct WithEngineFuture<F> {
         #[pin]
-        state: State<F, E>,
-        engine: Option<Engine>,
+        future: F,
         finish: Option<Finish>,
     }
 }
 
-pin_project_lite::pin_project! {
-    #[project = StateProjection]
-    enum State<F, E> {
-        // The inner service's future, untouched.
-        Direct { #[pin] future: F },
-        // The inner future behind a default-limit check.
-        Defaults { future: BoxedResponse<E> },
-    }
-}
-
-impl<F, E> WithEngineFuture<F, E> {
-    fn direct(future: F, engine: Engine, finish: Option<Finish>) -> Self {
-        WithEngineFuture {
-            state: State::Direct { future },
-            engine: Some(engine),
-            finish,
-        }
-    }
-
-    fn defaults(future: BoxedResponse<E>, engine: Engine, finish: Option<Finish>) -> Self {
-        WithEngineFuture {
-            state: State::Defaults { future },
-            engine: Some(engine),
-            finish,
-        }
-    }
-}
-
-impl<F, E> Future for WithEngineFuture<F, E>
+impl<F, E> Future for WithEngineFuture<F>
 where
     F: Future<Output = Result<Response, E>>,
 {
@@ -135,28 +88,27 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let current = Current::enter(this.engine);
-        let result = match this.state.project() {
-            StateProjection::Direct { future } => ready(future.poll(cx)),
-            StateProjection::Defaults { future } => ready(future.as_mut().poll(cx)),
-        };
-        drop(current);
-        let Some(result) = result else {
-            return Poll::Pending;
-        };
-        Poll::Ready(match (result, this.finish.take()) {
-            (Ok(response), Some(finish)) => Ok(finish.apply(response)),
-            (result, _) => result,
-        })
+        let result = std::task::ready!(this.future.poll(cx));
+        Poll::Ready(result.map(|mut response| {
+            // An error response is rendered by the engine closest to its
+            // route; engines layered further out leave it alone.
+            if response.extensions().get::<RenderedError>().is_none()
+                || response.extensions().get::<Formatted>().is_some()
+            {
+                return response;
+            }
+            if let Some(finish) = this.finish.take() {
+                response = finish.apply(response);
+            }
+            response.extensions_mut().insert(Formatted);
+            response
+        }))
     }
 }
 
-fn ready<T>(poll: Poll<T>) -> Option<T> {
-    match poll {
-        Poll::Ready(value) => Some(value),
-        Poll::Pending => None,
-    }
-}
+/// Marks an error response an engine has rendered in its format.
+#[derive(Clone, Copy)]
+struct Formatted;
 
 /// What rendering an error response again needs of its request: only built
 /// when the engine's format or environment differs from the default
@@ -217,85 +169,24 @@ impl Finish {
 
 impl<S, B> Service<Request<B>> for WithEngine<S>
 where
-    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: 'static,
-    B: Send + 'static,
+    S: Service<Request<B>, Response = Response>,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = WithEngineFuture<S::Future, S::Error>;
+    type Future = WithEngineFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let engine = self.engine.clone();
-        let finish = Finish::of(&engine, &request);
-        if engine.inner.rate_limit.defaults.is_none() {
-            return WithEngineFuture::direct(self.inner.call(request), engine, finish);
-        }
-        match engine.inner.routes.lookup(&request) {
-            Ok(Route::OwnPolicy) => {
-                WithEngineFuture::direct(self.inner.call(request), engine, finish)
-            }
-            Ok(Route::Defaults(scope)) => {
-                // The inner service was made ready; take it and leave a clone.
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                let current = engine.clone();
-                WithEngineFuture::defaults(
-                    Box::pin(async move {
-                        let client_ip = client_ip_of(&engine, &request);
-                        match rate_limit::enforce_defaults(&engine.inner, &scope, client_ip).await {
-                            Err(refusal) => Ok(refusal),
-                            Ok(headers) => {
-                                let mut response = inner.call(request).await?;
-                                if let Some(headers) = headers {
-                                    headers.apply(response.headers_mut());
-                                }
-                                Ok(response)
-                            }
-                        }
-                    }),
-                    current,
-                    finish,
-                )
-            }
-            Err(unknown) => {
-                // A route not seen yet: let it run, and learn from whether a
-                // policy-wrapped handler claimed the probe.
-                let probe = RouteProbe::default();
-                request.extensions_mut().insert(probe.clone());
-                let client_ip = client_ip_of(&engine, &request);
-                let future = self.inner.call(request);
-                let current = engine.clone();
-                WithEngineFuture::defaults(
-                    Box::pin(async move {
-                        let response = future.await?;
-                        if let Route::Defaults(scope) =
-                            engine.inner.routes.learn(unknown, probe.claimed())
-                        {
-                            // Count the learning request; it has been served already.
-                            if rate_limit::enforce_defaults(&engine.inner, &scope, client_ip)
-                                .await
-                                .is_err()
-                            {
-                                tracing::warn!(policy = "rate_limit", scope = &*scope, "the first request to a route without a policy was over the default limits; it was served while the route was being learned");
-                            }
-                        }
-                        Ok(response)
-                    }),
-                    current,
-                    finish,
-                )
-            }
+        let finish = Finish::of(&self.engine, &request);
+        // An engine layered inside another replaces it: a handler runs with
+        // the engine closest to its route.
+        request.extensions_mut().insert(self.engine.clone());
+        WithEngineFuture {
+            future: self.inner.call(request),
+            finish,
         }
     }
-}
-
-fn client_ip_of<B>(engine: &Engine, request: &Request<B>) -> Option<std::net::IpAddr> {
-    client_ip::peer_ip_in(request.extensions())
-        .map(|peer| engine.inner.resolver.resolve(peer, request.headers()))
 }

@@ -80,6 +80,11 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
         })
         .collect();
 
+    let takes_key_id = signature.inputs.iter().any(|input| match input {
+        syn::FnArg::Typed(typed) => names_api_key_id(&typed.ty),
+        syn::FnArg::Receiver(_) => false,
+    });
+
     quote! {
         #(#attrs)*
         #vis async fn #ident<#params>(
@@ -102,6 +107,7 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
                     ::policy_runtime::__private::HandlerPolicy {
                         handler: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
                         checks: &[#(#checks),*],
+                        takes_key_id: #takes_key_id,
                     };
                 &POLICY
             };
@@ -112,6 +118,30 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
                 <#marker as ::policy_runtime::__private::Policy>::POLICY
             )
         }
+    }
+}
+
+/// Whether an argument's type is `ApiKeyId` or `Option<ApiKeyId>`, by any
+/// path: the handler then gets the key's identity in its request.
+pub(crate) fn names_api_key_id(ty: &syn::Type) -> bool {
+    let syn::Type::Path(path) = ty else {
+        return false;
+    };
+    let Some(last) = path.path.segments.last() else {
+        return false;
+    };
+    if last.ident == "ApiKeyId" {
+        return true;
+    }
+    if last.ident != "Option" {
+        return false;
+    }
+    match &last.arguments {
+        syn::PathArguments::AngleBracketed(args) => args.args.iter().any(|arg| match arg {
+            syn::GenericArgument::Type(inner) => names_api_key_id(inner),
+            _ => false,
+        }),
+        _ => false,
     }
 }
 

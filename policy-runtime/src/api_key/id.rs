@@ -4,7 +4,7 @@
 //! name, never its secret.
 
 use crate::ErrorBody;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::response::Response;
 use std::fmt;
@@ -14,6 +14,13 @@ use std::sync::Arc;
 ///
 /// `#[require_api_key]` puts it on the request, so the handler can take it as
 /// an argument. It carries the key's configured name, never the key.
+///
+/// A handler with policy attributes that takes `ApiKeyId` but has no
+/// `#[require_api_key]` is a compile error. A handler the macros cannot see
+/// (a plain handler behind [`crate::RequireApiKey`], or one without any
+/// policy) gets the identity when a key check admitted its request; taking
+/// plain `ApiKeyId` where none did answers a 500 JSON error and logs why,
+/// while `Option<ApiKeyId>` is `None` there.
 ///
 /// ```
 /// use policy_runtime::{require_api_key, ApiKeyId};
@@ -68,10 +75,25 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiKeyId {
             Some(id) => Ok(id.clone()),
             None => {
                 tracing::error!(
-                    "a handler takes `ApiKeyId` but has no `#[require_api_key]`; add the attribute to the handler"
+                    "a handler takes `ApiKeyId` but no `#[require_api_key]` admitted its request; add the attribute \
+                     to the handler, or take `Option<ApiKeyId>` where a key is optional"
                 );
                 Err(ErrorBody::internal_error())
             }
         }
+    }
+}
+
+/// `Option<ApiKeyId>`: the key's identity when a `#[require_api_key]` (or
+/// [`crate::RequireApiKey`]) admitted the request, else `None`; never a
+/// refusal.
+impl<S: Send + Sync> OptionalFromRequestParts<S> for ApiKeyId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<ApiKeyId>().cloned())
     }
 }

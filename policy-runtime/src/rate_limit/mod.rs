@@ -8,7 +8,6 @@
 
 pub(crate) mod client_map;
 pub(crate) mod config;
-pub(crate) mod defaults;
 pub(crate) mod gcra;
 pub(crate) mod headers;
 pub(crate) mod key;
@@ -99,12 +98,10 @@ fn quotas_of<'e>(
 /// by client IP in the route's scope.
 pub(crate) async fn enforce_defaults(
     engine: &EngineInner,
+    defaults: &[Quota],
     scope: &str,
     client_ip: Option<IpAddr>,
 ) -> Result<Option<RateLimitHeaders>, Response> {
-    let Some(defaults) = &engine.rate_limit.defaults else {
-        return Ok(None);
-    };
     let Some(ip) = client_ip else {
         tracing::error!(
             policy = "rate_limit",
