@@ -5,14 +5,26 @@
 //! tests), and, through [`ClientIpResolver`], the address that a trusted
 //! reverse proxy forwarded in `Forwarded`, `X-Forwarded-For` or `X-Real-IP`.
 //!
-//! Two rules hold everywhere here:
-//! - It never invents an address: when none is there, callers refuse the
-//!   request instead of sharing one bucket between all clients.
+//! It also owns the one check of an address against configured networks
+//! ([`in_networks`]), shared by trusted proxies and exempt addresses, so that
+//! both treat IPv4-mapped IPv6 addresses as IPv4.
+//!
+//! Three rules hold everywhere here:
+//! - Without a peer address (no connect info) there is no client address:
+//!   callers refuse the request instead of sharing one bucket between all
+//!   clients.
 //! - It never trusts forwarding headers from a peer that is not a configured
 //!   proxy. Any client can send them, so honouring them from an untrusted peer
 //!   would let every client choose its own rate-limit key.
+//! - Behind a trusted proxy, a forwarded client that is not an address is
+//!   the one reserved unknown client ([`ClientIpResolver::UNKNOWN_CLIENT`]),
+//!   never the proxy: proxies are often exempt, and garbage must not buy an
+//!   exemption. Forwarding headers are read from their end, byte by byte and
+//!   within a fixed bound, so what a client writes left of its own address
+//!   changes nothing and costs little.
 
 use axum::extract::connect_info::{ConnectInfo, MockConnectInfo};
+use axum::http::header::ValueIter;
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, HeaderValue};
 use ipnet::{IpNet, Ipv6Net};
@@ -41,8 +53,9 @@ serve the router with `axum::serve(listener, app.into_make_service_with_connect_
 /// At most this many hops, counted from the right, are considered.
 const MAX_HOPS: usize = 32;
 
-/// A forwarding header line longer than this many bytes is unparseable.
-const MAX_LINE_LEN: usize = 8 * 1024;
+/// At most this many bytes of a forwarding header (all its lines), counted
+/// from its end, are read; each line costs one more.
+const MAX_HEADER_BYTES: usize = 4 * 1024;
 
 /// The IPv6 prefix length that groups clients unless configured otherwise.
 const DEFAULT_IPV6_PREFIX: u8 = 64;
@@ -74,7 +87,6 @@ const X_REAL_IP: &str = "x-real-ip";
 /// assert_eq!(resolver.resolve(peer, &headers), "198.51.100.7".parse::<IpAddr>()?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-// Nothing in the crate calls the resolver until the engine wires it up.
 #[derive(Clone, Debug)]
 pub struct ClientIpResolver {
     trusted: Vec<IpNet>,
@@ -82,6 +94,26 @@ pub struct ClientIpResolver {
 }
 
 impl ClientIpResolver {
+    /// The client of a request whose trusted proxy forwarded no usable
+    /// address: `100::`, of the discard-only prefix `100::/64` (RFC 6666),
+    /// which no real client has.
+    ///
+    /// [`resolve`](Self::resolve) returns it when the first hop that is not
+    /// trusted is not an IP address (`for=unknown`, `_hidden`, garbage), so
+    /// that such a request is neither taken for the proxy nor for a trusted
+    /// hop. All these unknown clients are one client: by IP they share one
+    /// rate-limit bucket (their own: no real address groups with it, at any
+    /// IPv6 prefix but /0). Addresses of `100::/64` are never trusted
+    /// proxies and never exempt, whatever networks are configured.
+    ///
+    /// ```
+    /// use policy_runtime::ClientIpResolver;
+    /// use std::net::IpAddr;
+    ///
+    /// assert_eq!(ClientIpResolver::UNKNOWN_CLIENT, "100::".parse::<IpAddr>().unwrap());
+    /// ```
+    pub const UNKNOWN_CLIENT: IpAddr = IpAddr::V6(Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0));
+
     /// No trusted proxy: the peer address is the client. IPv6 grouped by /64.
     ///
     /// ```
@@ -226,25 +258,32 @@ impl ClientIpResolver {
     /// 3. The hops are walked from the right, where our nearest proxy
     ///    appended its peer. Trusted hops are skipped; the first hop that is
     ///    not trusted is the client. (The left-most hop is whatever the client
-    ///    sent, so it is never believed just for being left-most.)
-    /// 4. A hop that is not an IP address ends the walk, because nothing to
-    ///    its left can be trusted: the client is then the last trusted address
-    ///    reached, that is the hop just to its right, or `peer` when the
-    ///    unparseable hop is the right-most. Unparseable are: `unknown`,
-    ///    obfuscated identifiers such as `_hidden`, garbage, a `Forwarded`
-    ///    element without exactly one `for=`, a header line that is not
-    ///    visible ASCII or is longer than 8 KiB (the whole line counts as one
-    ///    hop), and more than one `X-Real-IP` line.
-    /// 5. If every hop is trusted, the client is the left-most hop; if the
-    ///    header has no hop at all, it is `peer`.
+    ///    sent, so it is never believed just for being left-most.) Elements
+    ///    left of that hop are never read, so whatever a client puts there
+    ///    (bytes that are not ASCII, unterminated quotes, kilobytes of
+    ///    anything) changes nothing.
+    /// 4. If the first hop that is not trusted is not an IP address, the
+    ///    client is **unknown**: [`UNKNOWN_CLIENT`](Self::UNKNOWN_CLIENT),
+    ///    never `peer` nor a trusted hop. Unparseable are: `unknown`,
+    ///    obfuscated identifiers such as `_hidden`, garbage, bytes that are
+    ///    not ASCII, a `Forwarded` element without exactly one `for=` or
+    ///    whose quoted string is not closed, a list or several lines in
+    ///    `X-Real-IP`, and an element not complete within the bound below.
+    /// 5. If every hop is trusted, the client is the left-most hop (the
+    ///    request came from inside the trusted networks); if the header names
+    ///    no hop at all (it is absent, or only spaces and commas), it is
+    ///    `peer`.
     ///
-    /// The work is bounded and allocates nothing: only the 32 right-most hops
-    /// are considered (hops further left are ignored as if absent), and each
-    /// header line is scanned once, or not at all when over 8 KiB.
-    /// Hops are accepted as `198.51.100.7`, `198.51.100.7:4711`,
-    /// `2001:db8::1`, `[2001:db8::1]` and `[2001:db8::1]:4711`, quoted or not
-    /// in `Forwarded`. An IPv4-mapped IPv6 peer or hop (`::ffff:10.0.0.1`)
-    /// matches IPv4 networks. This never panics, whatever the headers hold.
+    /// **Bound**: at most the 32 right-most hops and the last 4 KiB (4,096
+    /// bytes) of the header's lines, read from the end, are considered; a
+    /// hop beyond either bound is unparseable (so 32 trusted hops followed
+    /// by anything make the client unknown). A header of any size thus costs
+    /// at most that much work, and this allocates nothing. Elements are cut
+    /// at commas outside `Forwarded` quoted strings. Hops are accepted as
+    /// `198.51.100.7`, `198.51.100.7:4711`, `2001:db8::1`, `[2001:db8::1]`
+    /// and `[2001:db8::1]:4711`, quoted or not in `Forwarded`. An
+    /// IPv4-mapped IPv6 peer or hop (`::ffff:10.0.0.1`) matches IPv4
+    /// networks. This never panics, whatever the headers hold.
     ///
     /// **Deploying**: only the first header present is read. The nearest
     /// proxy must therefore overwrite or strip those of the three it does not
@@ -252,7 +291,7 @@ impl ClientIpResolver {
     /// client's `Forwarded` through lets that client choose its address.
     ///
     /// ```
-    /// use axum::http::HeaderMap;
+    /// use axum::http::{HeaderMap, HeaderValue};
     /// use policy_runtime::ClientIpResolver;
     /// use std::net::IpAddr;
     ///
@@ -264,9 +303,19 @@ impl ClientIpResolver {
     /// headers.insert("x-forwarded-for", "1.2.3.4, 198.51.100.7, 10.0.0.2".parse()?);
     /// assert_eq!(resolver.resolve(peer, &headers), "198.51.100.7".parse::<IpAddr>()?);
     ///
+    /// // Garbage the client sent, left of its address, changes nothing.
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-forwarded-for", HeaderValue::from_bytes(b"\xff, 198.51.100.7")?);
+    /// assert_eq!(resolver.resolve(peer, &headers), "198.51.100.7".parse::<IpAddr>()?);
+    ///
     /// let mut headers = HeaderMap::new();
     /// headers.insert("forwarded", r#"for="[2001:db8::17]:4711";proto=https"#.parse()?);
     /// assert_eq!(resolver.resolve(peer, &headers), "2001:db8::17".parse::<IpAddr>()?);
+    ///
+    /// // Our proxy could not name the client: unknown, not the proxy.
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("forwarded", "for=unknown".parse()?);
+    /// assert_eq!(resolver.resolve(peer, &headers), ClientIpResolver::UNKNOWN_CLIENT);
     ///
     /// // An untrusted peer is the client, whatever it sends.
     /// let stranger: IpAddr = "203.0.113.9".parse()?;
@@ -277,18 +326,22 @@ impl ClientIpResolver {
         if self.trusted.is_empty() || !self.is_trusted(peer) {
             return peer;
         }
+        let mut hops = hops_from_right(headers);
+        // The left-most trusted hop so far.
         let mut client = peer;
-        for hop in read_hops(headers).right_to_left() {
-            let Some(ip) = hop else {
-                // Unparseable: keep the last trusted address reached.
-                break;
-            };
-            client = ip;
-            if !self.is_trusted(ip) {
-                break;
+        for _ in 0..MAX_HOPS {
+            match hops.next() {
+                None => return client,
+                Some(Hop::Address(ip)) if self.is_trusted(ip) => client = ip,
+                Some(Hop::Address(ip)) => return ip,
+                Some(Hop::Unparseable) => return Self::UNKNOWN_CLIENT,
             }
         }
-        client
+        // 32 trusted hops: anything further left is out of reach.
+        match hops.next() {
+            None => client,
+            Some(_) => Self::UNKNOWN_CLIENT,
+        }
     }
 
     /// The rate-limit key form of an address: IPv4 (and IPv4-mapped IPv6, converted to IPv4) as is; IPv6 masked to the prefix.
@@ -317,10 +370,32 @@ impl ClientIpResolver {
 
     /// Whether `ip`, or the IPv4 address it maps, is in a trusted network.
     fn is_trusted(&self, ip: IpAddr) -> bool {
-        let canonical = ip.to_canonical();
-        self.trusted
-            .iter()
-            .any(|net| net.contains(&ip) || net.contains(&canonical))
+        in_networks(&self.trusted, ip)
+    }
+}
+
+/// Whether `ip`, or the IPv4 address an IPv4-mapped `ip` stands for
+/// (`::ffff:127.0.0.1` for `127.0.0.1`), is in one of `networks`.
+///
+/// Addresses of the discard-only prefix `100::/64`, where
+/// [`ClientIpResolver::UNKNOWN_CLIENT`] lives, are in none: the unknown
+/// client is never trusted nor exempt. Both the trusted-proxy and the
+/// exempt-address checks go through here, so that they agree.
+pub(crate) fn in_networks(networks: &[IpNet], ip: IpAddr) -> bool {
+    if is_discard_only(ip) {
+        return false;
+    }
+    let canonical = ip.to_canonical();
+    networks
+        .iter()
+        .any(|net| net.contains(&ip) || net.contains(&canonical))
+}
+
+/// Whether `ip` is in `100::/64` (RFC 6666).
+fn is_discard_only(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V6(v6) => v6.segments()[..4] == [0x100, 0, 0, 0],
+        IpAddr::V4(_) => false,
     }
 }
 
@@ -395,103 +470,200 @@ fn parse_network(entry: &str) -> Option<IpNet> {
     entry.parse::<IpAddr>().ok().map(IpNet::from)
 }
 
-/// The right-most [`MAX_HOPS`] hops of a forwarding header, without allocating.
-/// `None` is a hop that is not an IP address.
-struct Hops {
-    ring: [Option<IpAddr>; MAX_HOPS],
-    /// Where the next hop goes.
-    next: usize,
-    /// How many slots hold a hop.
-    len: usize,
+/// One hop of a forwarding header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hop {
+    Address(IpAddr),
+    /// Not an IP address: `unknown`, `_hidden`, garbage, an element cut by
+    /// [`MAX_HEADER_BYTES`], and so on.
+    Unparseable,
 }
 
-impl Hops {
-    fn new() -> Self {
-        Self {
-            ring: [None; MAX_HOPS],
-            next: 0,
-            len: 0,
+/// The hops of the first forwarding header present, right to left.
+///
+/// Reads bytes, not text: an element that is not ASCII (or not UTF-8) is
+/// one unparseable hop, and the elements to its right are read as usual.
+/// At most [`MAX_HEADER_BYTES`] of the header, counted from its end, are
+/// read (each line also costs one byte, so that many empty lines cannot cost
+/// more): an element not complete within them is unparseable, and nothing is
+/// read after it. Allocates nothing.
+enum Hops<'h> {
+    /// `X-Real-IP`: one hop, already read, or none.
+    One(Option<Hop>),
+    /// `Forwarded` or `X-Forwarded-For`.
+    List(ListHops<'h>),
+}
+
+impl Iterator for Hops<'_> {
+    type Item = Hop;
+
+    fn next(&mut self) -> Option<Hop> {
+        match self {
+            Hops::One(hop) => hop.take(),
+            Hops::List(list) => list.next(),
         }
-    }
-
-    /// Appends a hop on the right, forgetting the left-most when full.
-    fn push(&mut self, hop: Option<IpAddr>) {
-        self.ring[self.next] = hop;
-        self.next = (self.next + 1) % MAX_HOPS;
-        self.len = (self.len + 1).min(MAX_HOPS);
-    }
-
-    fn right_to_left(&self) -> impl Iterator<Item = Option<IpAddr>> + '_ {
-        (1..=self.len).map(move |back| self.ring[(self.next + MAX_HOPS - back) % MAX_HOPS])
     }
 }
 
-/// The hops of the first forwarding header present, left to right.
-fn read_hops(headers: &HeaderMap) -> Hops {
-    let mut hops = Hops::new();
-    if headers.contains_key(FORWARDED) {
-        for value in headers.get_all(FORWARDED) {
-            match line_text(value) {
-                Some(line) => push_forwarded_line(line, &mut hops),
-                None => hops.push(None),
-            }
+/// The hops of a comma-separated header, read from the end of its last line.
+struct ListHops<'h> {
+    /// `Forwarded` elements may hold quoted strings, whose commas do not
+    /// separate; `X-Forwarded-For` has none.
+    forwarded: bool,
+    /// The lines not yet started, last first.
+    lines: std::iter::Rev<ValueIter<'h, HeaderValue>>,
+    /// What is left of the current line: its left part.
+    line: &'h [u8],
+    /// How many more bytes may be read.
+    budget: usize,
+    /// Set once the budget ran out: nothing more is read.
+    finished: bool,
+}
+
+impl Iterator for ListHops<'_> {
+    type Item = Hop;
+
+    fn next(&mut self) -> Option<Hop> {
+        if self.finished {
+            return None;
         }
-    } else if headers.contains_key(X_FORWARDED_FOR) {
-        for value in headers.get_all(X_FORWARDED_FOR) {
-            match line_text(value) {
-                Some(line) => {
-                    for item in line.split(',') {
-                        let item = trim_ows(item);
-                        if !item.is_empty() {
-                            hops.push(parse_node(item, false));
-                        }
-                    }
+        loop {
+            if self.line.is_empty() {
+                let line = self.lines.next()?;
+                if self.budget == 0 {
+                    self.finished = true;
+                    return Some(Hop::Unparseable);
                 }
-                None => hops.push(None),
+                self.budget -= 1;
+                self.line = line.as_bytes();
+                continue;
+            }
+            let element = match self.take_last_element() {
+                Piece::Element(element) => trim_ows(element),
+                Piece::Spoiled => return Some(Hop::Unparseable),
+                Piece::OutOfBudget => {
+                    self.finished = true;
+                    return Some(Hop::Unparseable);
+                }
+            };
+            if element.is_empty() {
+                continue;
+            }
+            let hop = if self.forwarded {
+                forwarded_for(element)
+            } else {
+                parse_node(element, false)
+            };
+            return Some(hop.map_or(Hop::Unparseable, Hop::Address));
+        }
+    }
+}
+
+impl<'h> ListHops<'h> {
+    fn new(forwarded: bool, lines: ValueIter<'h, HeaderValue>) -> Self {
+        Self {
+            forwarded,
+            lines: lines.rev(),
+            line: &[],
+            budget: MAX_HEADER_BYTES,
+            finished: false,
+        }
+    }
+
+    /// Takes the right-most element off the current line, with the comma
+    /// that separates it from the rest.
+    fn take_last_element(&mut self) -> Piece<'h> {
+        let line = self.line;
+        let mut quoted = false;
+        let mut end = line.len();
+        while end > 0 {
+            let Some(budget) = self.budget.checked_sub(1) else {
+                return Piece::OutOfBudget;
+            };
+            self.budget = budget;
+            end -= 1;
+            let byte = line[end];
+            if quoted {
+                // Read backwards, a quote opens the quoted string unless an
+                // odd run of backslashes escapes it. The run counted is cut
+                // at the budget, which then runs out within it.
+                if byte == b'"' {
+                    let escapes = line[..end]
+                        .iter()
+                        .rev()
+                        .take(budget.saturating_add(1))
+                        .take_while(|&&before| before == b'\\')
+                        .count();
+                    quoted = escapes % 2 == 1;
+                }
+            } else if self.forwarded && byte == b'"' {
+                quoted = true;
+            } else if byte == b',' {
+                self.line = &line[..end];
+                return Piece::Element(&line[end + 1..]);
             }
         }
-    } else {
-        let mut values = headers.get_all(X_REAL_IP).iter();
-        if let Some(first) = values.next() {
-            let hop = match values.next() {
-                // Which line would be ours is unknown: trust neither.
-                Some(_) => None,
-                None => line_text(first).and_then(|line| parse_node(trim_ows(line), false)),
-            };
-            hops.push(hop);
+        self.line = &[];
+        if quoted {
+            // A quoted string that never opens: it runs to the start of the
+            // line, so this element is unparseable (and the walk ends here).
+            return Piece::Spoiled;
         }
+        Piece::Element(line)
     }
-    hops
 }
 
-/// The text of a header line, unless it is too long or not visible ASCII.
-fn line_text(value: &HeaderValue) -> Option<&str> {
-    if value.len() > MAX_LINE_LEN {
-        return None;
-    }
-    value.to_str().ok()
+/// What [`ListHops::take_last_element`] found.
+enum Piece<'h> {
+    /// The bytes of an element, without the separating comma.
+    Element(&'h [u8]),
+    /// An element whose quoted string is not closed.
+    Spoiled,
+    /// The budget ran out inside an element.
+    OutOfBudget,
 }
 
-/// Pushes one hop for each element of a `Forwarded` line: its `for=` address.
-fn push_forwarded_line(line: &str, hops: &mut Hops) {
-    for element in split_unquoted(line, b',') {
-        let element = trim_ows(element);
-        if !element.is_empty() {
-            hops.push(forwarded_for(element));
-        }
+/// The hops of the first forwarding header present, right to left.
+fn hops_from_right(headers: &HeaderMap) -> Hops<'_> {
+    if headers.contains_key(FORWARDED) {
+        return Hops::List(ListHops::new(true, headers.get_all(FORWARDED).iter()));
     }
+    if headers.contains_key(X_FORWARDED_FOR) {
+        return Hops::List(ListHops::new(
+            false,
+            headers.get_all(X_FORWARDED_FOR).iter(),
+        ));
+    }
+    let mut values = headers.get_all(X_REAL_IP).iter();
+    let Some(first) = values.next() else {
+        return Hops::One(None);
+    };
+    if values.next().is_some() {
+        // Which line would be ours is unknown: trust neither.
+        return Hops::One(Some(Hop::Unparseable));
+    }
+    if first.len() > MAX_HEADER_BYTES {
+        return Hops::One(Some(Hop::Unparseable));
+    }
+    let value = trim_ows(first.as_bytes());
+    if value.is_empty() {
+        return Hops::One(None);
+    }
+    let hop = parse_node(value, false).map_or(Hop::Unparseable, Hop::Address);
+    Hops::One(Some(hop))
 }
 
 /// The address in the one `for=` parameter of a `Forwarded` element.
-fn forwarded_for(element: &str) -> Option<IpAddr> {
+fn forwarded_for(element: &[u8]) -> Option<IpAddr> {
     let mut found = None;
     for pair in split_unquoted(element, b';') {
         let pair = trim_ows(pair);
         if pair.is_empty() {
             continue;
         }
-        let (name, value) = pair.split_once('=')?;
-        if trim_ows(name).eq_ignore_ascii_case("for") {
+        let equals = pair.iter().position(|&byte| byte == b'=')?;
+        let (name, value) = (&pair[..equals], &pair[equals + 1..]);
+        if trim_ows(name).eq_ignore_ascii_case(b"for") {
             if found.is_some() {
                 // A repeated parameter makes the element ambiguous.
                 return None;
@@ -500,11 +672,11 @@ fn forwarded_for(element: &str) -> Option<IpAddr> {
         }
     }
     let value = found?;
-    let node = match value.strip_prefix('"') {
+    let node = match value.strip_prefix(b"\"") {
         Some(quoted) => {
-            let inner = quoted.strip_suffix('"')?;
+            let inner = quoted.strip_suffix(b"\"")?;
             // No address needs an escape; anything escaped is not one.
-            if inner.contains(['"', '\\']) {
+            if inner.iter().any(|&byte| matches!(byte, b'"' | b'\\')) {
                 return None;
             }
             inner
@@ -514,10 +686,9 @@ fn forwarded_for(element: &str) -> Option<IpAddr> {
     parse_node(node, true)
 }
 
-/// Splits `text` at each `separator` outside a quoted string. An unterminated
-/// quote runs to the end of the text.
-fn split_unquoted(text: &str, separator: u8) -> impl Iterator<Item = &str> {
-    let bytes = text.as_bytes();
+/// Splits `bytes` at each `separator` outside a quoted string. An
+/// unterminated quote runs to the end.
+fn split_unquoted(bytes: &[u8], separator: u8) -> impl Iterator<Item = &[u8]> {
     let mut start = 0;
     let mut finished = false;
     std::iter::from_fn(move || {
@@ -538,21 +709,26 @@ fn split_unquoted(text: &str, separator: u8) -> impl Iterator<Item = &str> {
             } else if byte == b'"' {
                 quoted = true;
             } else if byte == separator {
-                // `separator` is ASCII, so both slices end on a char boundary.
-                let piece = text.get(start..index);
+                let piece = &bytes[start..index];
                 start = index + 1;
-                return piece;
+                return Some(piece);
             }
         }
         finished = true;
-        text.get(start..)
+        Some(&bytes[start..])
     })
 }
 
 /// An IP address with an optional port: `198.51.100.7`, `198.51.100.7:80`,
 /// `2001:db8::1`, `[2001:db8::1]` or `[2001:db8::1]:80`. With
 /// `obfuscated_port`, a port may also be an RFC 7239 `_identifier`.
-fn parse_node(node: &str, obfuscated_port: bool) -> Option<IpAddr> {
+/// Anything that is not ASCII is not an address.
+fn parse_node(node: &[u8], obfuscated_port: bool) -> Option<IpAddr> {
+    if !node.is_ascii() {
+        return None;
+    }
+    // ASCII is UTF-8.
+    let node = std::str::from_utf8(node).ok()?;
     if let Some(bracketed) = node.strip_prefix('[') {
         let (address, rest) = bracketed.split_once(']')?;
         let address: Ipv6Addr = address.parse().ok()?;
@@ -585,8 +761,17 @@ fn valid_port(port: &str, obfuscated_allowed: bool) -> bool {
 }
 
 /// Trims HTTP optional whitespace (spaces and tabs).
-fn trim_ows(text: &str) -> &str {
-    text.trim_matches([' ', '\t'])
+fn trim_ows(bytes: &[u8]) -> &[u8] {
+    let is_ows = |byte: &u8| matches!(byte, b' ' | b'\t');
+    let start = bytes
+        .iter()
+        .position(|byte| !is_ows(byte))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|byte| !is_ows(byte))
+        .map_or(start, |last| last + 1);
+    &bytes[start..end]
 }
 
 #[cfg(test)]
@@ -756,22 +941,29 @@ mod tests {
             resolve_behind_proxies(&[("x-real-ip", "10.0.0.9")]),
             ip("10.0.0.9")
         );
-        // A list, or two lines, are not one address: the peer is the client.
+        // A list, or two lines, are not one address: the client is unknown.
         let list = [("x-real-ip", "198.51.100.7, 203.0.113.5")];
-        assert_eq!(resolve_behind_proxies(&list), ip("10.0.0.1"));
+        assert_eq!(resolve_behind_proxies(&list), UNKNOWN);
         let two = [("x-real-ip", "198.51.100.7"), ("x-real-ip", "203.0.113.5")];
-        assert_eq!(resolve_behind_proxies(&two), ip("10.0.0.1"));
+        assert_eq!(resolve_behind_proxies(&two), UNKNOWN);
+        // A blank one names no hop.
+        assert_eq!(
+            resolve_behind_proxies(&[("x-real-ip", " ")]),
+            ip("10.0.0.1")
+        );
     }
 
+    const UNKNOWN: IpAddr = ClientIpResolver::UNKNOWN_CLIENT;
+
     #[test]
-    fn an_unparseable_hop_stops_the_walk_at_the_last_trusted_address() {
-        // The hop right of the garbage was trusted: it is the client.
+    fn an_unparseable_first_untrusted_hop_makes_the_client_unknown() {
         let cases = [
             ("x-forwarded-for", "198.51.100.7, garbage, 10.0.0.2"),
             ("x-forwarded-for", "198.51.100.7, unknown, 10.0.0.2"),
             ("x-forwarded-for", "198.51.100.7, 10.0.0.300, 10.0.0.2"),
             ("x-forwarded-for", "198.51.100.7, 10.0.0.5:99999, 10.0.0.2"),
             ("x-forwarded-for", "198.51.100.7, 10.0.0.5:_obf, 10.0.0.2"),
+            ("x-forwarded-for", "198.51.100.7, unknown"),
             ("forwarded", "for=198.51.100.7, for=_hidden, for=10.0.0.2"),
             ("forwarded", "for=198.51.100.7, for=unknown, for=10.0.0.2"),
             ("forwarded", "for=198.51.100.7, proto=https, for=10.0.0.2"),
@@ -791,61 +983,129 @@ mod tests {
                 "forwarded",
                 r#"for=198.51.100.7, for="\1.2.3.4", for=10.0.0.2"#,
             ),
-        ];
-        for (name, value) in cases {
-            let client = resolve_behind_proxies(&[(name, value)]);
-            let expected = if value.contains(r#"for="1.2.3.4, "#) {
-                // The unterminated quote swallows the rest: it is the right-most hop.
-                ip("10.0.0.1")
-            } else {
-                ip("10.0.0.2")
-            };
-            assert_eq!(client, expected, "{name}: {value}");
-        }
-        // The unparseable hop is the right-most: the peer is the client.
-        let cases = [
-            ("x-forwarded-for", "198.51.100.7, unknown"),
             ("forwarded", "for=198.51.100.7, for=unknown"),
             ("forwarded", r#"for="_hidden""#),
+            ("x-real-ip", "unknown"),
         ];
         for (name, value) in cases {
             let client = resolve_behind_proxies(&[(name, value)]);
-            assert_eq!(client, ip("10.0.0.1"), "{name}: {value}");
+            assert_eq!(client, UNKNOWN, "{name}: {value}");
         }
-        // An untrusted hop right of the garbage is found first.
-        let client = resolve_behind_proxies(&[("x-forwarded-for", "garbage, 198.51.100.7")]);
-        assert_eq!(client, ip("198.51.100.7"));
+        // Garbage left of the first untrusted hop is never read.
+        let cases = [
+            ("x-forwarded-for", "garbage, 198.51.100.7"),
+            ("x-forwarded-for", "[::1, 198.51.100.7, 10.0.0.2"),
+            ("forwarded", "for=_hidden, for=198.51.100.7"),
+            ("forwarded", r#"for="x, for=198.51.100.7"#),
+            ("forwarded", r#"for=x"; a="b, for="198.51.100.7""#),
+        ];
+        for (name, value) in cases {
+            let client = resolve_behind_proxies(&[(name, value)]);
+            assert_eq!(client, ip("198.51.100.7"), "{name}: {value}");
+        }
     }
 
     #[test]
-    fn unreadable_header_lines_are_one_unparseable_hop() {
-        for name in ["forwarded", "x-forwarded-for", "x-real-ip"] {
+    fn forwarded_quoted_strings_are_read_backwards_with_their_escapes() {
+        // An escaped quote does not end the quoted string: its comma is in it.
+        let client = resolve_behind_proxies(&[(
+            "forwarded",
+            r#"for=198.51.100.7;note="x\", for=203.0.113.5", for=10.0.0.2"#,
+        )]);
+        assert_eq!(client, ip("198.51.100.7"));
+        // An escaped backslash does not escape the quote after it.
+        let client = resolve_behind_proxies(&[(
+            "forwarded",
+            r#"for=198.51.100.7;note="x\\", for=203.0.113.5, for=10.0.0.2"#,
+        )]);
+        assert_eq!(client, ip("203.0.113.5"));
+    }
+
+    #[test]
+    fn bytes_that_are_not_ascii_spoil_only_their_own_element() {
+        let raw = |lines: &[(&str, &[u8])]| {
             let mut map = HeaderMap::new();
-            let value = HeaderValue::from_bytes(b"198.51.100.7\xff, 10.0.0.2").unwrap();
-            map.append(HeaderName::from_static(name), value);
-            assert_eq!(
-                behind_proxies().resolve(ip("10.0.0.1"), &map),
-                ip("10.0.0.1"),
-                "{name}"
-            );
+            for (name, value) in lines {
+                map.append(
+                    HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    HeaderValue::from_bytes(value).unwrap(),
+                );
+            }
+            behind_proxies().resolve(ip("10.0.0.1"), &map)
+        };
+        for name in ["forwarded", "x-forwarded-for", "x-real-ip"] {
+            let client = raw(&[(name, b"198.51.100.7\xff, 10.0.0.2")]);
+            assert_eq!(client, UNKNOWN, "{name}");
         }
-        // A line of non-ASCII bytes, followed by a readable line from our proxy.
-        let mut map = HeaderMap::new();
-        let value = HeaderValue::from_bytes("198.51.100.7, é".as_bytes()).unwrap();
-        map.append("x-forwarded-for", value);
-        map.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
         assert_eq!(
-            behind_proxies().resolve(ip("10.0.0.1"), &map),
-            ip("10.0.0.2")
+            raw(&[("x-forwarded-for", b"\xff, 198.51.100.7")]),
+            ip("198.51.100.7")
         );
-        // An absurdly long line counts as one unparseable hop.
+        assert_eq!(
+            raw(&[("forwarded", b"for=\xff, for=198.51.100.7")]),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            raw(&[("forwarded", "for=\"é\", for=\"[2001:db8::7]\"".as_bytes())]),
+            ip("2001:db8::7")
+        );
+        // Lines are one list: our proxy's line comes last.
+        let lines: [(&str, &[u8]); 2] = [
+            ("x-forwarded-for", "198.51.100.7, é".as_bytes()),
+            ("x-forwarded-for", b"10.0.0.2"),
+        ];
+        assert_eq!(raw(&lines), UNKNOWN);
+        let lines: [(&str, &[u8]); 2] = [
+            ("x-forwarded-for", "é, 198.51.100.7".as_bytes()),
+            ("x-forwarded-for", b"10.0.0.2"),
+        ];
+        assert_eq!(raw(&lines), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn only_the_last_4_kib_of_a_header_are_read() {
+        // A long line costs only its end.
         let long = format!("{}198.51.100.7", "1.2.3.4, ".repeat(2000));
-        assert!(long.len() > MAX_LINE_LEN);
+        assert!(long.len() > 4 * MAX_HEADER_BYTES);
         let client = resolve_behind_proxies(&[
             ("x-forwarded-for", long.as_str()),
             ("x-forwarded-for", "10.0.0.2"),
         ]);
-        assert_eq!(client, ip("10.0.0.2"));
+        assert_eq!(client, ip("198.51.100.7"));
+        // Trusted hops whose elements fill the budget before the client is
+        // reached: unknown.
+        let hop = format!("for=10.0.0.2;host=\"{}\"", "h".repeat(200));
+        let chain = |count: usize| vec![hop.as_str(); count].join(", ");
+        let near = format!("for=198.51.100.7, {}", chain(15));
+        assert!(near.len() < MAX_HEADER_BYTES);
+        assert_eq!(
+            resolve_behind_proxies(&[("forwarded", near.as_str())]),
+            ip("198.51.100.7")
+        );
+        let far = format!("for=198.51.100.7, {}", chain(25));
+        assert!(far.len() > MAX_HEADER_BYTES);
+        assert_eq!(
+            resolve_behind_proxies(&[("forwarded", far.as_str())]),
+            UNKNOWN
+        );
+        // So does one element longer than the budget, and so do lines.
+        let huge = format!("for=198.51.100.7;host=\"{}\"", "h".repeat(MAX_HEADER_BYTES));
+        assert_eq!(
+            resolve_behind_proxies(&[("forwarded", huge.as_str())]),
+            UNKNOWN
+        );
+        let mut map = HeaderMap::new();
+        map.append("x-forwarded-for", HeaderValue::from_static("198.51.100.7"));
+        for _ in 0..MAX_HEADER_BYTES {
+            map.append("x-forwarded-for", HeaderValue::from_static(""));
+        }
+        assert_eq!(behind_proxies().resolve(ip("10.0.0.1"), &map), UNKNOWN);
+        // A run of backslashes longer than the budget is not followed to its end.
+        let escapes = format!("for=\"{}\"", "\\".repeat(3 * MAX_HEADER_BYTES));
+        assert_eq!(
+            resolve_behind_proxies(&[("forwarded", escapes.as_str())]),
+            UNKNOWN
+        );
     }
 
     #[test]
@@ -869,18 +1129,55 @@ mod tests {
         let value = format!("1.2.3.4, 198.51.100.7, {}", trusted_chain(31));
         let client = resolve_behind_proxies(&[("x-forwarded-for", value.as_str())]);
         assert_eq!(client, ip("198.51.100.7"));
-        // The client is the 33rd: out of reach, so the left-most considered
-        // (trusted) hop is the client.
-        let value = format!("198.51.100.7, {}", trusted_chain(32));
+        // 32 trusted hops and nothing else: the left-most is the client.
+        let value = trusted_chain(32);
         let client = resolve_behind_proxies(&[("x-forwarded-for", value.as_str())]);
         assert_eq!(client, ip("10.0.1.0"));
+        // The client is the 33rd: out of reach, so unknown (never a proxy).
+        let value = format!("198.51.100.7, {}", trusted_chain(32));
+        let client = resolve_behind_proxies(&[("x-forwarded-for", value.as_str())]);
+        assert_eq!(client, UNKNOWN);
         // Across several lines too.
         let client = resolve_behind_proxies(&[
             ("x-forwarded-for", "198.51.100.7"),
             ("x-forwarded-for", trusted_chain(20).as_str()),
             ("x-forwarded-for", trusted_chain(12).as_str()),
         ]);
-        assert_eq!(client, ip("10.0.1.0"));
+        assert_eq!(client, UNKNOWN);
+    }
+
+    #[test]
+    fn the_unknown_client_is_in_no_network() {
+        let everything = [
+            "0.0.0.0/0".parse::<IpNet>().unwrap(),
+            "::/0".parse().unwrap(),
+        ];
+        assert!(!in_networks(&everything, UNKNOWN));
+        assert!(!in_networks(&everything, ip("100::1")));
+        assert!(in_networks(&everything, ip("100:0:0:1::")));
+        let resolver = ClientIpResolver::new()
+            .trusted_proxies(["::/0", "0.0.0.0/0"])
+            .unwrap();
+        // A peer in 100::/64 is not trusted: its headers are ignored.
+        let map = headers(&[("x-forwarded-for", "198.51.100.7")]);
+        assert_eq!(resolver.resolve(ip("100::5"), &map), ip("100::5"));
+        // The unknown client keys alone at every prefix but /0.
+        for bits in [48, 64, 128] {
+            let resolver = ClientIpResolver::new().ipv6_prefix(bits).unwrap();
+            assert_eq!(resolver.group(UNKNOWN), UNKNOWN);
+        }
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_in_ipv4_networks() {
+        let loopback = [IpNet::from(ip("127.0.0.1"))];
+        assert!(in_networks(&loopback, ip("::ffff:127.0.0.1")));
+        assert!(in_networks(&loopback, ip("127.0.0.1")));
+        assert!(!in_networks(&loopback, ip("::ffff:127.0.0.2")));
+        // IPv4-compatible (deprecated) addresses are not IPv4.
+        assert!(!in_networks(&loopback, ip("::127.0.0.1")));
+        let mapped = [IpNet::from(ip("::ffff:127.0.0.1"))];
+        assert!(in_networks(&mapped, ip("::ffff:127.0.0.1")));
     }
 
     #[test]

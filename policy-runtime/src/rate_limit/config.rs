@@ -80,9 +80,7 @@ impl RateLimitConfig {
     }
 
     pub(crate) fn is_exempt_ip(&self, ip: std::net::IpAddr) -> bool {
-        self.exempt_networks
-            .iter()
-            .any(|network| network.contains(&ip))
+        crate::client_ip::in_networks(&self.exempt_networks, ip)
     }
 
     pub(crate) fn is_exempt(&self, context: &KeyContext<'_>) -> bool {
