@@ -313,6 +313,17 @@ mod tests {
         );
         // An undefined policy is reported on its own, not as a difference.
         assert!(shared_scope_problems(&handlers, no_named).is_empty());
+
+        // Two named policies stacked on one handler, in one scope.
+        static BOTH: [Check; 2] = [
+            limit("s", Limits::Named("p"), 1),
+            limit("s", Limits::Named("q"), 1),
+        ];
+        let handlers = [handler("app::both", &BOTH)];
+        assert_eq!(
+            shared_scope_problems(&handlers, differ),
+            ["rate-limit scope `s` has different limits in `app::both` (policy `p`: 2 per 1 hour) and `app::both` (policy `q`: 3 per 1 hour); give them the same limits or different scopes"]
+        );
     }
 
     #[test]
