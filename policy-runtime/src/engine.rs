@@ -595,6 +595,10 @@ impl EngineBuilder {
     /// }
     /// ```
     pub fn build(mut self) -> Result<Engine, BuildError> {
+        let handlers = rate_limit::checks::registered_handlers();
+        let names =
+            rate_limit::checks::policy_name_problems(&handlers, self.rate_limit.defined_names());
+        self.problems.extend(names);
         for spec in registered_specs() {
             if let Limits::Named(name) = spec.limits {
                 if !self.rate_limit.resolve_named(name) {
@@ -607,6 +611,11 @@ impl EngineBuilder {
                 }
             }
         }
+        let config = &self.rate_limit;
+        let scopes =
+            rate_limit::checks::shared_scope_problems(&handlers, |name| config.named(name));
+        let costs = rate_limit::checks::cost_problems(&handlers, |name| config.named(name));
+        self.problems.extend(scopes.into_iter().chain(costs));
         self.check_api_keys();
         self.problems.dedup();
         if !self.problems.is_empty() {

@@ -37,6 +37,99 @@ pub(crate) fn check(handler: &Handler, errors: &mut Errors) {
             }
         }
     }
+    check_shared_scopes(handler, errors);
+}
+
+/// One quota as emitted: its count, period in seconds, burst and strictness.
+type WrittenQuota = (u32, u64, u32, bool);
+
+/// The limits of a `#[rate_limit]` written in the attribute, as they are
+/// emitted.
+/// `None` for a named policy (resolved when the engine is built, which
+/// compares it there), `exempt`, or limits that did not parse.
+fn written_limits(args: &RateLimitArgs) -> Option<Vec<WrittenQuota>> {
+    let Some((_, Ok(quotas))) = &args.limits else {
+        return None;
+    };
+    if args.policy.is_some() || args.exempt.is_some() {
+        return None;
+    }
+    let burst = args
+        .burst
+        .as_ref()
+        .and_then(|burst| burst.base10_parse::<u32>().ok());
+    Some(
+        quotas
+            .iter()
+            .map(|quota| {
+                (
+                    quota.count,
+                    quota.period_secs,
+                    burst.unwrap_or(quota.count),
+                    args.strict.is_some(),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// `2 per 1 hour`, as `Quota`'s `Display` writes it at run time, with the
+/// burst when it is not the count and `strict` when it is set.
+fn describe(limits: &[WrittenQuota]) -> String {
+    const UNITS: [(u64, &str); 4] = [
+        (86_400, "day"),
+        (3_600, "hour"),
+        (60, "minute"),
+        (1, "second"),
+    ];
+    limits
+        .iter()
+        .map(|&(count, secs, burst, strict)| {
+            let (size, unit) = UNITS
+                .into_iter()
+                .find(|(size, _)| secs % size == 0)
+                .unwrap_or((1, "second"));
+            let mut text = format!("{count} per {} {unit}", secs / size);
+            if burst != count {
+                text.push_str(&format!(", burst {burst}"));
+            }
+            if strict {
+                text.push_str(", strict");
+            }
+            text
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Two `#[rate_limit]` on one handler that name the same scope share one
+/// state, so they must give it the same limits: a state kept for one set of
+/// limits is not valid for another, and each would reset the other's count.
+/// The cost may differ (one budget, spent at different rates). Limits of a
+/// named policy are compared when the engine is built, once they are known.
+fn check_shared_scopes(handler: &Handler, errors: &mut Errors) {
+    let mut seen: Vec<(String, Vec<WrittenQuota>)> = Vec::new();
+    for (_, policy) in &handler.policies {
+        let PolicyAttr::RateLimit(args) = policy else {
+            continue;
+        };
+        let (Some(scope), Some(limits)) = (&args.scope, written_limits(args)) else {
+            continue;
+        };
+        let name = scope.value();
+        match seen.iter().find(|(earlier, _)| *earlier == name) {
+            Some((_, earlier)) if *earlier != limits => errors.spanned(
+                scope,
+                format!(
+                    "the scope \"{name}\" is limited to `{}` by a `#[rate_limit]` above, and to `{}` here; a scope keeps one state, so it takes one set of limits: give both the same limits or use different scopes",
+                    describe(earlier),
+                    describe(&limits)
+                ),
+            ),
+            Some(_) => {}
+            None => seen.push((name, limits)),
+        }
+    }
 }
 
 /// Scope names must be valid, listed once, and `any()` / `all()` not empty.
@@ -126,6 +219,27 @@ fn check_rate_limit(
                 policy,
                 "the policy name is empty; name it, as in `policy = \"login\"`",
             );
+        }
+    }
+    if args.policy.is_some() {
+        // A named policy's limits come whole from the engine.
+        let shapes = [
+            (
+                "burst",
+                args.burst.as_ref().map(quote::ToTokens::to_token_stream),
+            ),
+            (
+                "strict",
+                args.strict.as_ref().map(quote::ToTokens::to_token_stream),
+            ),
+        ];
+        for (name, token) in shapes {
+            if let Some(token) = token {
+                errors.spanned(
+                    token,
+                    format!("`{name}` shapes limits written in the attribute; a named policy's limits come whole from `EngineBuilder::policy` or `POLICY_LIMIT_<NAME>`, so it would be ignored"),
+                );
+            }
         }
     }
     if let Some(exempt) = &args.exempt {

@@ -64,6 +64,11 @@ impl RateLimitConfig {
         self.named.get(name).map(|quotas| &**quotas)
     }
 
+    /// The names of the policies defined in the builder.
+    pub(crate) fn defined_names(&self) -> impl Iterator<Item = &str> {
+        self.named.keys().map(String::as_str)
+    }
+
     /// Makes sure `name` is defined, from the builder or else the environment.
     pub(crate) fn resolve_named(&mut self, name: &str) -> bool {
         if self.named.contains_key(name) {

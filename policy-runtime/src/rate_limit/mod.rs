@@ -6,6 +6,7 @@
 //! Where state lives is [`store`]'s business; the key is [`key`]'s; the
 //! header format is [`headers`]'; the 429 is [`refusal`]'s.
 
+pub(crate) mod checks;
 pub(crate) mod client_map;
 pub(crate) mod config;
 pub(crate) mod gcra;
