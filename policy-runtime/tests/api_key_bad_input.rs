@@ -118,10 +118,7 @@ async fn two_key_headers_are_refused_as_ambiguous_even_if_one_is_right() {
             ("x-api-key", value(second.as_bytes())),
         ];
         let reply = send(&app, request("/protected", &headers)).await;
-        assert_unauthorized(
-            &reply,
-            "Invalid API key: send one X-API-Key header, not several",
-        );
+        assert_unauthorized(&reply, "Invalid API key");
     }
     let bearer = format!("Bearer {KEY}");
     let headers = [
@@ -129,10 +126,7 @@ async fn two_key_headers_are_refused_as_ambiguous_even_if_one_is_right() {
         ("authorization", value(bearer.as_bytes())),
     ];
     let reply = send(&app, request("/protected", &headers)).await;
-    assert_unauthorized(
-        &reply,
-        "Invalid API key: send one Authorization header, not several",
-    );
+    assert_unauthorized(&reply, "Invalid API key");
 }
 
 #[tokio::test]

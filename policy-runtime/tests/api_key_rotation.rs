@@ -257,7 +257,7 @@ async fn bad_key_variables_are_build_problems_naming_the_variable() {
         error.problems(),
         [
             "API_KEYS (entry 2): the key has an empty name before `:`; write `name:key` or `name:key:scope1|scope2`",
-            "API_KEY_4: key `ops`: \"a b\" is not a scope name: use ASCII letters, digits, `_`, `-`, `.` or `:`; write scopes as `name:key:read|write`",
+            "API_KEY_4: scope 1 (after the second `:`) is not a scope name; a scope is 1 to 64 ASCII letters, digits, `_`, `-`, `.` or `:`; write scopes as `name:key:read|write`",
             "API_KEY_5: API key `API_KEY_5` is empty",
         ]
     );

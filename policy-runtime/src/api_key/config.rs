@@ -206,6 +206,7 @@ impl EngineBuilder {
     }
 
     /// Sets the brute-force lockout; on by default as [`Lockout::default`].
+    /// A setting out of range (see [`Lockout`]) is a problem `build` reports.
     ///
     /// ```
     /// use std::time::Duration;
@@ -218,6 +219,7 @@ impl EngineBuilder {
     /// # Ok::<(), policy_runtime::BuildError>(())
     /// ```
     pub fn lockout(mut self, lockout: Lockout) -> Self {
+        self.problems.extend(lockout.problems());
         self.lockout = Some(lockout);
         self
     }

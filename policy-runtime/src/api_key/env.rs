@@ -10,7 +10,8 @@
 //! ```
 //!
 //! This module owns reading those variables. A problem names the variable
-//! and, in a list, the entry's position, never the secret.
+//! and, in a list, the entry's position; it never quotes the value (a name
+//! or scope could be part of a key that holds a `:`).
 
 use super::key::ApiKey;
 use super::scope::scope_name_problem;
@@ -83,16 +84,22 @@ impl EnvKeys {
         }
         if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
             self.problems.push(format!(
-                "{place}: the key name {name:?} holds a space or control character; use a plain name such as `mobile-app`"
+                "{place}: the key name (before the first `:`) holds a space or control character; \
+                 use a plain name such as `mobile-app`"
             ));
             return;
         }
         let mut key = ApiKey::new(name, secret.trim());
         if let Some(scopes) = scopes {
             let scopes: Vec<&str> = scopes.split('|').map(str::trim).collect();
-            if let Some(problem) = scopes.iter().find_map(|scope| scope_name_problem(scope)) {
+            if let Some(position) = scopes
+                .iter()
+                .position(|scope| scope_name_problem(scope).is_some())
+            {
                 self.problems.push(format!(
-                    "{place}: key `{name}`: {problem}; write scopes as `name:key:read|write`"
+                    "{place}: scope {} (after the second `:`) is not a scope name; a scope is 1 to 64 \
+                     ASCII letters, digits, `_`, `-`, `.` or `:`; write scopes as `name:key:read|write`",
+                    position + 1
                 ));
                 return;
             }
@@ -162,7 +169,18 @@ mod tests {
         assert_eq!(found.problems.len(), 3, "{:?}", found.problems);
         assert!(found.problems[0].starts_with("API_KEYS (entry 2): "));
         assert!(found.problems[1].starts_with("API_KEY_FILE is set but empty"));
-        assert!(found.problems[2].starts_with("API_KEY_3: key `ops`: "));
+        assert!(found.problems[2].starts_with("API_KEY_3: scope 2 "));
         assert!(found.problems.iter().all(|p| !p.contains("hidden-secret")));
+    }
+    #[test]
+    fn a_name_with_a_space_is_not_quoted() {
+        let found = keys_from_vars(vars(&[("API_KEY_1", "part of a secret:more-secret")]));
+        assert_eq!(found.problems.len(), 1);
+        assert!(found.problems[0].starts_with("API_KEY_1: the key name"));
+        assert!(
+            !found.problems[0].contains("secret"),
+            "{:?}",
+            found.problems
+        );
     }
 }

@@ -9,13 +9,14 @@
 //! old-partner sha256:c4a2...64 hex digits...  revoked
 //! ```
 //!
-//! This module owns the line format and its problems, each naming the file
-//! and line. A problem never quotes the digest field, in case a plaintext key
-//! was pasted there by mistake.
+//! This module owns the line format and its problems, each naming the file,
+//! the line and the field by its position. A problem never quotes the file's
+//! content (names, digests, options or their values), in case a plaintext key
+//! was pasted anywhere on the line by mistake.
 
 use super::key::{parse_hex_digest, ApiKey};
 use super::scope::scope_name_problem;
-use super::store::ApiKeyStore;
+use super::store::{ApiKeyStore, KeyError};
 use super::timestamp;
 use std::fmt;
 use std::path::Path;
@@ -132,13 +133,24 @@ impl ApiKeyStore {
     /// Adds the keys of key-file lines; returns the problems.
     pub(crate) fn add_key_lines(&mut self, origin: &str, text: &str) -> Vec<String> {
         let mut problems = Vec::new();
+        // The line each digest was read from, to name it when one repeats.
+        let mut lines_of: Vec<([u8; 32], usize)> = Vec::new();
         for (index, line) in text.lines().enumerate() {
-            let place = format!("{origin}:{}", index + 1);
+            let number = index + 1;
+            let place = format!("{origin}:{number}");
             match parse_line(line) {
                 Ok(None) => {}
                 Ok(Some(key)) => {
-                    if let Err(error) = self.add(key) {
-                        problems.push(format!("{place}: {error}"));
+                    let digest = key.digest;
+                    match self.add(key) {
+                        Ok(()) => lines_of.push((digest, number)),
+                        Err(error) => {
+                            let earlier = lines_of
+                                .iter()
+                                .find(|(seen, _)| *seen == digest)
+                                .map(|(_, line)| *line);
+                            problems.push(format!("{place}: {}", add_problem(&error, earlier)));
+                        }
                     }
                 }
                 Err(problem) => problems.push(format!("{place}: {problem}")),
@@ -148,7 +160,28 @@ impl ApiKeyStore {
     }
 }
 
-/// One line: `Ok(None)` for a blank line or a comment.
+/// A key of a valid line that the store refuses, said without the line's
+/// content (its name could be a pasted key).
+fn add_problem(error: &KeyError, earlier: Option<usize>) -> String {
+    match (error, earlier) {
+        (KeyError::Duplicate { .. }, Some(line)) => {
+            format!("the digest is the same as on line {line}; give each client its own key")
+        }
+        (KeyError::Duplicate { .. }, None) => {
+            "the digest is the same as a key configured before this file was read; \
+             give each client its own key"
+                .to_owned()
+        }
+        _ => "the key cannot be added; check the name and options".to_owned(),
+    }
+}
+
+/// The line format, for problems.
+const LINE_FORMAT: &str =
+    "write `<name> sha256:<64 hex digits> [scopes=a,b] [expires=2027-01-01T00:00:00Z] [revoked]`";
+
+/// One line: `Ok(None)` for a blank line or a comment. A problem names the
+/// field by its position and never quotes the line.
 fn parse_line(line: &str) -> Result<Option<ApiKey>, String> {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
@@ -158,23 +191,22 @@ fn parse_line(line: &str) -> Result<Option<ApiKey>, String> {
     let name = fields.next().unwrap_or_default();
     let Some(digest_field) = fields.next() else {
         return Err(format!(
-            "key `{}` has no digest; write `<name> sha256:<64 hex digits> [scopes=a,b] [expires=2027-01-01T00:00:00Z]`",
-            shown(name)
+            "the line has one field and no digest (if that field is a key, do not put keys in \
+             this file; `policy-keygen` prints the line to use); {LINE_FORMAT}"
         ));
     };
     let digest = digest_field
         .strip_prefix("sha256:")
         .and_then(parse_hex_digest)
         .ok_or_else(|| {
-            format!(
-                "key `{}`: the second field must be `sha256:` and 64 hex digits (the SHA-256 of the key); \
-                 a key file holds no plaintext key, so `policy-keygen` prints the line to use",
-                shown(name)
-            )
+            "field 2 must be `sha256:` and 64 hex digits (the SHA-256 of the key); \
+             a key file holds no plaintext key, so `policy-keygen` prints the line to use"
+                .to_owned()
         })?;
     let mut key = ApiKey::from_digest(name, digest);
     let (mut scopes_seen, mut expires_seen) = (false, false);
-    for option in fields {
+    for (index, option) in fields.enumerate() {
+        let field = index + 3;
         let (option_name, value) = match option.split_once('=') {
             Some((option_name, value)) => (option_name, Some(value)),
             None => (option, None),
@@ -182,8 +214,7 @@ fn parse_line(line: &str) -> Result<Option<ApiKey>, String> {
         let twice = |seen: bool| {
             if seen {
                 Err(format!(
-                    "key `{}`: `{option_name}` is given twice; give each option once",
-                    shown(name)
+                    "field {field}: `{option_name}` is given twice; give each option once"
                 ))
             } else {
                 Ok(())
@@ -194,8 +225,12 @@ fn parse_line(line: &str) -> Result<Option<ApiKey>, String> {
                 twice(scopes_seen)?;
                 scopes_seen = true;
                 let scopes: Vec<&str> = list.split(',').collect();
-                if let Some(problem) = scopes.iter().find_map(|scope| scope_name_problem(scope)) {
-                    return Err(format!("key `{}`: {problem}", shown(name)));
+                if let Some(position) = scopes.iter().position(|scope| scope_name_problem(scope).is_some()) {
+                    return Err(format!(
+                        "field {field}: scope {} is not a scope name; a scope is 1 to 64 ASCII letters, \
+                         digits, `_`, `-`, `.` or `:`, and scopes are separated by single commas",
+                        position + 1
+                    ));
                 }
                 key = key.scopes(scopes);
             }
@@ -204,9 +239,7 @@ fn parse_line(line: &str) -> Result<Option<ApiKey>, String> {
                 expires_seen = true;
                 let time = timestamp::parse(text).ok_or_else(|| {
                     format!(
-                        "key `{}`: `expires={}` is not a UTC time; write it as 2027-01-01T00:00:00Z or 2027-01-01",
-                        shown(name),
-                        shown(text)
+                        "field {field}: `expires` is not a UTC time; write it as 2027-01-01T00:00:00Z or 2027-01-01"
                     )
                 })?;
                 key = key.expires_at(time);
@@ -217,34 +250,18 @@ fn parse_line(line: &str) -> Result<Option<ApiKey>, String> {
             }
             ("scopes" | "expires", None) | ("revoked", Some(_)) => {
                 return Err(format!(
-                    "key `{}`: write `scopes=a,b`, `expires=2027-01-01T00:00:00Z` and `revoked` (no value)",
-                    shown(name)
+                    "field {field}: write `scopes=a,b`, `expires=2027-01-01T00:00:00Z` and `revoked` (no value)"
                 ))
             }
             _ => {
                 return Err(format!(
-                    "key `{}`: unknown option `{}`; expected `scopes=a,b`, `expires=2027-01-01T00:00:00Z` or `revoked`",
-                    shown(name),
-                    shown(option_name)
+                    "field {field} is not a known option; expected `scopes=a,b`, \
+                     `expires=2027-01-01T00:00:00Z` or `revoked`"
                 ))
             }
         }
     }
     Ok(Some(key))
-}
-
-/// A field of the file as shown in a problem: at most 40 characters, with
-/// control characters escaped.
-fn shown(text: &str) -> String {
-    let mut shown: String = text
-        .chars()
-        .take(40)
-        .flat_map(char::escape_default)
-        .collect();
-    if text.chars().count() > 40 {
-        shown.push('…');
-    }
-    shown
 }
 
 #[cfg(test)]
@@ -322,8 +339,9 @@ mod tests {
             "{error}"
         );
         assert!(!error.to_string().contains("my-plaintext-secret-key"));
-        assert!(error.problems()[4].contains("unknown option `colour`"));
-        assert!(error.problems()[7].contains("same value"));
+        assert!(!error.to_string().contains("colour"));
+        assert!(error.problems()[4].contains("field 3 is not a known option"));
+        assert!(error.problems()[7].contains("the same as on line 2"));
     }
 
     #[test]

@@ -1,27 +1,57 @@
 //! [`Lockout`]: shutting out a client that keeps presenting wrong API keys.
 //!
 //! This module owns the failure log and the lock list, per client IP (after
-//! trusted-proxy resolution and IPv6 grouping, as rate limits key it). A
-//! client that presents `failures` keys that are unknown, expired, revoked or
-//! malformed (sent twice, over 1 KiB) within `within` is locked out for
-//! `lock_for`: every key-protected request it makes gets 429 until then, even
-//! with a valid key. A missing key is not a failure (it guesses nothing), nor
-//! is a valid key that lacks a scope. With no key configured at all nothing
-//! is counted: there is nothing to guess.
+//! trusted-proxy resolution and IPv6 grouping, as rate limits key it), their
+//! bound, and the checks of the lockout's settings. A client that presents
+//! `failures` keys that are unknown, expired, revoked or malformed (sent
+//! twice, over 1 KiB) within `within` is locked out for `lock_for`: every
+//! key-protected request it makes gets 429 until then, even with a valid key.
+//! A missing key is not a failure (it guesses nothing), nor is a valid key
+//! that lacks a scope. With no key configured at all nothing is counted:
+//! there is nothing to guess.
 //!
 //! The failure log is a strict quota's sliding log from [`gcra`], as the
 //! rate limiter's penalty box keeps its strikes. Time is the engine clock's.
+//!
+//! **Bound.** The table holds at most [`Lockout::max_clients`] clients
+//! (100,000 by default). Clients with neither a failure in the window nor a
+//! lockout are swept out: once per as many new failing clients as the table
+//! holds (at least 1,024), and, while the table is full, once per lockout
+//! period (the longer of `within` and `lock_for`), so a sweep's cost is
+//! amortised over the requests that made it due and no request pays for one
+//! on its own. While the table is full, a new client's failures count in one
+//! of 1,024 shared buckets, chosen by its network (IPv4 /24, IPv6 /48): the
+//! lockout gets stricter (clients sharing a bucket share its failures and its
+//! lockout), never off. The first time the table is full, a warning is logged.
 
 use crate::rate_limit::gcra::{self, Limit};
 use crate::Quota;
+use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
-/// Clients tracked at most; beyond this, new clients' failures are not
-/// counted until a sweep makes room (clients already tracked still are).
-const MAX_CLIENTS: usize = 100_000;
+/// Clients the lockout table holds at most, unless set with [`Lockout::with_max_clients`].
+const DEFAULT_MAX_CLIENTS: usize = 100_000;
+
+/// The most failures a lockout may count: each tracked client keeps one
+/// timestamp per failure.
+const MAX_FAILURES: u32 = 100;
+
+/// The shortest `within` and `lock_for`.
+const MIN_DURATION: Duration = Duration::from_secs(1);
+
+/// The longest `within` and `lock_for`: 365 days.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// Shared buckets for the failures of new clients while the table is full.
+const OVERFLOW_BUCKETS: usize = 1024;
+
+/// A sweep is due after at least this many new failing clients.
+const SWEEP_EVERY: usize = 1024;
 
 /// Brute-force protection: after `failures` failed API-key attempts from one
 /// client IP within `within`, that client is locked out for `lock_for`.
@@ -30,6 +60,18 @@ const MAX_CLIENTS: usize = 100_000;
 /// a client out for 30 minutes. Set another with
 /// [`EngineBuilder::lockout`](crate::EngineBuilder::lockout), or turn it off
 /// with [`EngineBuilder::no_lockout`](crate::EngineBuilder::no_lockout).
+///
+/// **Ranges**, checked by [`EngineBuilder::build`](crate::EngineBuilder::build),
+/// which lists a value out of range as a problem: `failures` from 1 to 100 (0
+/// is raised to 1), `within` and `lock_for` from 1 second to 365 days,
+/// [`max_clients`](Lockout::with_max_clients) at least 1.
+///
+/// **Bound.** The lockout tracks at most [`max_clients`](Lockout::max_clients)
+/// clients (100,000 by default, about 100 bytes each with 5 failures). A
+/// client is forgotten once it has neither a failure in the window nor a
+/// lockout. While the table is full, the failures of clients it does not
+/// hold count in 1,024 buckets shared by network (IPv4 /24, IPv6 /48): the
+/// lockout gets stricter, never off, and a warning is logged the first time.
 ///
 /// ```
 /// use std::time::Duration;
@@ -47,23 +89,48 @@ pub struct Lockout {
     failures: u32,
     within: Duration,
     lock_for: Duration,
+    max_clients: usize,
 }
 
 impl Lockout {
     /// Lock a client out for `lock_for` after `failures` failed attempts
-    /// within `within`. A zero `failures` is raised to 1.
+    /// within `within`. A zero `failures` is raised to 1. Values out of range
+    /// (see [`Lockout`]) are build problems.
     ///
     /// ```
     /// use std::time::Duration;
     ///
     /// let lockout = policy_runtime::Lockout::new(3, Duration::from_secs(60), Duration::from_secs(900));
     /// assert_eq!(lockout.failures(), 3);
+    ///
+    /// // Out of range: the engine does not build, and says why.
+    /// let error = policy_runtime::Engine::builder()
+    ///     .lockout(policy_runtime::Lockout::new(3, Duration::MAX, Duration::from_secs(900)))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(error.problems()[0].contains("`within`"));
     /// ```
     pub fn new(failures: u32, within: Duration, lock_for: Duration) -> Self {
         Self {
             failures: failures.max(1),
             within,
             lock_for,
+            max_clients: DEFAULT_MAX_CLIENTS,
+        }
+    }
+
+    /// The same lockout, tracking at most `max_clients` clients (100,000
+    /// unless set; at least 1). See [`Lockout`] for what happens when the
+    /// table is full.
+    ///
+    /// ```
+    /// let lockout = policy_runtime::Lockout::default().with_max_clients(1_000_000);
+    /// assert_eq!(lockout.max_clients(), 1_000_000);
+    /// ```
+    pub fn with_max_clients(self, max_clients: usize) -> Self {
+        Self {
+            max_clients,
+            ..self
         }
     }
 
@@ -93,10 +160,51 @@ impl Lockout {
     pub fn lock_for(&self) -> Duration {
         self.lock_for
     }
+
+    /// How many clients the lockout tracks at most.
+    ///
+    /// ```
+    /// assert_eq!(policy_runtime::Lockout::default().max_clients(), 100_000);
+    /// ```
+    pub fn max_clients(&self) -> usize {
+        self.max_clients
+    }
+
+    /// The settings out of range, each as a build problem naming the value
+    /// and the range. `EngineBuilder::lockout` adds them to the builder's
+    /// problems, so `build` refuses such a lockout instead of wrapping or
+    /// panicking on it at run time.
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.failures > MAX_FAILURES {
+            problems.push(format!(
+                "lockout: `failures` is {}; it must be from 1 to {MAX_FAILURES}",
+                self.failures
+            ));
+        }
+        for (name, value) in [("within", self.within), ("lock_for", self.lock_for)] {
+            if !(MIN_DURATION..=MAX_DURATION).contains(&value) {
+                problems.push(format!(
+                    "lockout: `{name}` is {value:?}; it must be from 1s to 365 days ({}s); \
+                     to turn the lockout off, use `EngineBuilder::no_lockout()`",
+                    MAX_DURATION.as_secs()
+                ));
+            }
+        }
+        if self.max_clients == 0 {
+            problems.push(
+                "lockout: `max_clients` is 0; it must be at least 1 (the default is 100000); \
+                 to turn the lockout off, use `EngineBuilder::no_lockout()`"
+                    .to_owned(),
+            );
+        }
+        problems
+    }
 }
 
 impl Default for Lockout {
-    /// 5 failures within 30 minutes lock a client out for 30 minutes.
+    /// 5 failures within 30 minutes lock a client out for 30 minutes; at most
+    /// 100,000 clients are tracked.
     fn default() -> Self {
         Self::new(5, Duration::from_secs(1800), Duration::from_secs(1800))
     }
@@ -119,9 +227,39 @@ pub struct LockoutStatus {
     pub locked_for: Option<Duration>,
 }
 
+impl crate::Engine {
+    /// How many clients the API-key lockout tracks now (0 with the lockout
+    /// off); never more than [`Lockout::max_clients`].
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder().build().unwrap();
+    /// assert_eq!(engine.lockout_tracked_clients(), 0);
+    /// ```
+    pub fn lockout_tracked_clients(&self) -> usize {
+        self.inner
+            .lockout
+            .as_ref()
+            .map_or(0, |lockout| lockout.tracked.load(Ordering::Relaxed))
+    }
+}
+
+/// One client's (or one shared bucket's) failures and lockout.
 struct Record {
     failures: Box<[u64]>,
     locked_until: u64,
+}
+
+impl Record {
+    fn new(slots: usize) -> Self {
+        Self {
+            failures: vec![0; slots].into_boxed_slice(),
+            locked_until: 0,
+        }
+    }
+
+    fn locked(&self, now: u64) -> Option<Duration> {
+        (self.locked_until > now).then(|| Duration::from_nanos(self.locked_until - now))
+    }
 }
 
 /// The failure logs and lockouts of one engine.
@@ -130,7 +268,15 @@ pub(crate) struct LockoutLog {
     limits: Box<[Limit]>,
     slots: usize,
     clients: DashMap<IpAddr, Record, foldhash::fast::RandomState>,
-    added: AtomicU64,
+    /// Entries in `clients`; an entry is added only after reserving a place here.
+    tracked: AtomicUsize,
+    /// The shared buckets, made when the table is first full.
+    overflow: OnceLock<Box<[Mutex<Record>]>>,
+    bucket_hasher: foldhash::fast::RandomState,
+    /// New failing clients since the last sweep.
+    new_since_sweep: AtomicUsize,
+    last_sweep: AtomicU64,
+    sweeping: AtomicBool,
     full_warned: AtomicBool,
 }
 
@@ -143,7 +289,12 @@ impl LockoutLog {
             limits,
             slots,
             clients: DashMap::default(),
-            added: AtomicU64::new(0),
+            tracked: AtomicUsize::new(0),
+            overflow: OnceLock::new(),
+            bucket_hasher: foldhash::fast::RandomState::default(),
+            new_since_sweep: AtomicUsize::new(0),
+            last_sweep: AtomicU64::new(0),
+            sweeping: AtomicBool::new(false),
             full_warned: AtomicBool::new(false),
         }
     }
@@ -154,33 +305,76 @@ impl LockoutLog {
 
     /// How much longer `client` is locked out, if it is.
     pub(crate) fn locked(&self, client: IpAddr, now: u64) -> Option<Duration> {
-        let record = self.clients.get(&client)?;
-        (record.locked_until > now).then(|| Duration::from_nanos(record.locked_until - now))
+        if let Some(record) = self.clients.get(&client) {
+            return record.locked(now);
+        }
+        self.bucket(client)?.locked(now)
     }
 
     /// Records a failed attempt by `client`; returns the lockout's length if
     /// this failure started one.
     pub(crate) fn fail(&self, client: IpAddr, now: u64) -> Option<Duration> {
-        if self.added.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
-            self.sweep(now);
+        if let Some(mut record) = self.clients.get_mut(&client) {
+            return self.strike(&mut record, now);
         }
-        if self.clients.len() >= MAX_CLIENTS && !self.clients.contains_key(&client) {
-            self.sweep(now);
-            if self.clients.len() >= MAX_CLIENTS {
-                if !self.full_warned.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        policy = "api_key",
-                        tracked = MAX_CLIENTS,
-                        "the API-key lockout tracks as many clients as it may; failures of new clients are not counted until old ones expire"
-                    );
+        self.sweep_if_due(now);
+        match self.clients.entry(client) {
+            Entry::Occupied(mut entry) => return self.strike(entry.get_mut(), now),
+            Entry::Vacant(entry) => {
+                if self.reserve() {
+                    let mut record = entry.insert(Record::new(self.slots));
+                    return self.strike(&mut record, now);
                 }
-                return None;
             }
         }
-        let mut record = self.clients.entry(client).or_insert_with(|| Record {
-            failures: vec![0; self.slots].into_boxed_slice(),
-            locked_until: 0,
+        // The table is full: the failure counts in the client's shared bucket.
+        if !self.full_warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                policy = "api_key",
+                max_clients = self.lockout.max_clients,
+                "the API-key lockout tracks as many clients as it may; until old entries expire, \
+                 failures of new clients count in buckets shared by network (IPv4 /24, IPv6 /48), \
+                 so those clients may be locked out together; raise the cap with `Lockout::with_max_clients`"
+            );
+        }
+        let buckets = self.overflow.get_or_init(|| {
+            (0..OVERFLOW_BUCKETS)
+                .map(|_| Mutex::new(Record::new(self.slots)))
+                .collect()
         });
+        self.strike(&mut lock(&buckets[self.bucket_index(client)]), now)
+    }
+
+    pub(crate) fn status(&self, client: IpAddr, now: u64) -> LockoutStatus {
+        if let Some(record) = self.clients.get(&client) {
+            return self.status_of(&record, now);
+        }
+        match self.bucket(client) {
+            Some(bucket) => self.status_of(&bucket, now),
+            None => LockoutStatus::default(),
+        }
+    }
+
+    /// Lifts a lockout and forgets the failures of `client`, and of its
+    /// shared bucket if it has one (so of every client in that bucket);
+    /// whether there was anything to forget.
+    pub(crate) fn unlock(&self, client: IpAddr) -> bool {
+        let mut forgot = false;
+        if self.clients.remove(&client).is_some() {
+            self.tracked.fetch_sub(1, Ordering::Relaxed);
+            forgot = true;
+        }
+        if let Some(mut bucket) = self.bucket(client) {
+            if bucket.locked_until != 0 || bucket.failures.iter().any(|stamp| *stamp != 0) {
+                *bucket = Record::new(self.slots);
+                forgot = true;
+            }
+        }
+        forgot
+    }
+
+    /// Counts one failure in `record`; the lockout's length if it started one.
+    fn strike(&self, record: &mut Record, now: u64) -> Option<Duration> {
         if record.locked_until > now {
             return None;
         }
@@ -188,19 +382,18 @@ impl LockoutLog {
         if decision.allowed && decision.remaining > 0 {
             return None;
         }
+        // `lock_for` is at most 365 days (checked at build) and `now` counts
+        // from the engine's start, so this cannot overflow in practice.
         record.locked_until = now.saturating_add(nanos(self.lockout.lock_for));
         record.failures.fill(0);
         Some(self.lockout.lock_for)
     }
 
-    pub(crate) fn status(&self, client: IpAddr, now: u64) -> LockoutStatus {
-        let Some(record) = self.clients.get(&client) else {
-            return LockoutStatus::default();
-        };
-        if record.locked_until > now {
+    fn status_of(&self, record: &Record, now: u64) -> LockoutStatus {
+        if let Some(left) = record.locked(now) {
             return LockoutStatus {
                 failures: 0,
-                locked_for: Some(Duration::from_nanos(record.locked_until - now)),
+                locked_for: Some(left),
             };
         }
         let left = gcra::peek(&self.limits, &record.failures, now).remaining;
@@ -210,22 +403,66 @@ impl LockoutLog {
         }
     }
 
-    /// Lifts a lockout and forgets the failures of `client`; whether there was anything to forget.
-    pub(crate) fn unlock(&self, client: IpAddr) -> bool {
-        self.clients.remove(&client).is_some()
+    /// Takes a place in the table, if there is one left.
+    fn reserve(&self) -> bool {
+        self.tracked
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |tracked| {
+                (tracked < self.lockout.max_clients).then_some(tracked + 1)
+            })
+            .is_ok()
     }
 
-    /// Forgets clients that are neither locked out nor have a failure in the window.
-    fn sweep(&self, now: u64) {
+    /// The shared bucket of `client`, if the table has ever been full.
+    fn bucket(&self, client: IpAddr) -> Option<MutexGuard<'_, Record>> {
+        let buckets = self.overflow.get()?;
+        Some(lock(&buckets[self.bucket_index(client)]))
+    }
+
+    fn bucket_index(&self, client: IpAddr) -> usize {
+        // The client's /24 (IPv4) or /48 (IPv6), with its family.
+        let network = match client {
+            IpAddr::V4(v4) => (4u8, u128::from(u32::from(v4) >> 8)),
+            IpAddr::V6(v6) => (6u8, u128::from(v6) >> 80),
+        };
+        (self.bucket_hasher.hash_one(network) % OVERFLOW_BUCKETS as u64) as usize
+    }
+
+    /// Sweeps when due: after as many new failing clients as the table holds
+    /// (at least [`SWEEP_EVERY`]), or, while the table is full, once per
+    /// lockout period. Each sweep visits every entry, so its cost is spread
+    /// over the requests that made it due.
+    fn sweep_if_due(&self, now: u64) {
+        let new = self.new_since_sweep.fetch_add(1, Ordering::Relaxed) + 1;
+        let tracked = self.tracked.load(Ordering::Relaxed);
+        let period = nanos(self.lockout.within.max(self.lockout.lock_for));
+        let due = new >= tracked.max(SWEEP_EVERY)
+            || (tracked >= self.lockout.max_clients
+                && now.saturating_sub(self.last_sweep.load(Ordering::Relaxed)) >= period);
+        if !due || self.sweeping.swap(true, Ordering::Acquire) {
+            return;
+        }
+        self.new_since_sweep.store(0, Ordering::Relaxed);
+        self.last_sweep.store(now, Ordering::Relaxed);
         self.clients.retain(|_, record| {
-            record.locked_until > now || !gcra::is_idle(&self.limits, &record.failures, now)
+            let keep =
+                record.locked_until > now || !gcra::is_idle(&self.limits, &record.failures, now);
+            if !keep {
+                self.tracked.fetch_sub(1, Ordering::Relaxed);
+            }
+            keep
         });
+        self.sweeping.store(false, Ordering::Release);
     }
 
     #[cfg(test)]
     fn tracked(&self) -> usize {
         self.clients.len()
     }
+}
+
+/// A bucket's lock; a panic while it was held leaves a record that is still valid.
+fn lock(bucket: &Mutex<Record>) -> MutexGuard<'_, Record> {
+    bucket.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn nanos(duration: Duration) -> u64 {
@@ -318,5 +555,48 @@ mod tests {
         // Two minutes later every failure has left its window: the next sweep forgets them.
         log.fail(ip("192.0.2.1"), 2 * MINUTE);
         assert_eq!(log.tracked(), 1);
+    }
+    #[test]
+    fn a_full_table_counts_new_clients_in_shared_buckets() {
+        let log = LockoutLog::new(
+            Lockout::new(2, Duration::from_secs(60), Duration::from_secs(60)).with_max_clients(4),
+        );
+        for n in 1..=4u8 {
+            assert_eq!(log.fail(IpAddr::from([10, 0, n, 1]), 0), None);
+        }
+        assert_eq!(log.tracked(), 4);
+        // Two new clients of one /24: not tracked, but they share a bucket.
+        assert_eq!(log.fail(ip("192.0.2.1"), 0), None);
+        assert_eq!(log.tracked(), 4);
+        assert_eq!(log.status(ip("192.0.2.200"), 0).failures, 1);
+        assert_eq!(
+            log.fail(ip("192.0.2.200"), SECOND),
+            Some(Duration::from_secs(60))
+        );
+        assert!(log.locked(ip("192.0.2.1"), SECOND).is_some());
+        // Tracked clients keep their own records.
+        assert_eq!(log.locked(IpAddr::from([10, 0, 1, 1]), SECOND), None);
+        // Unlocking a client of the bucket clears the bucket.
+        assert!(log.unlock(ip("192.0.2.1")));
+        assert_eq!(log.locked(ip("192.0.2.200"), SECOND), None);
+        assert_eq!(log.tracked(), 4);
+        assert_eq!(log.tracked.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn settings_out_of_range_are_problems_naming_the_value() {
+        let minute = Duration::from_secs(60);
+        assert!(Lockout::default().problems().is_empty());
+        let problems = Lockout::new(101, Duration::from_millis(999), Duration::MAX)
+            .with_max_clients(0)
+            .problems();
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems[0].contains("`failures` is 101"));
+        assert!(problems[1].contains("`within` is 999ms"));
+        assert!(problems[2].contains("`lock_for` is 18446744073709551615.999999999s"));
+        assert!(problems[3].contains("`max_clients` is 0"));
+        assert!(Lockout::new(100, minute, MAX_DURATION)
+            .problems()
+            .is_empty());
     }
 }

@@ -49,6 +49,9 @@ pub(crate) fn enforce(
         request_id: request_id(&parts.headers),
     };
     let keys = engine.keys.load();
+    if engine.lockout.is_some() && !keys.is_empty() && client_ip.is_none() {
+        return Err(missing_connect_info(handler));
+    }
     // With no key configured there is nothing to guess, so nothing to lock.
     let lockout = engine
         .lockout
@@ -68,10 +71,10 @@ pub(crate) fn enforce(
             event.deny("missing", None, None, None);
             return Err(unauthorized("Missing API key"));
         }
-        Presented::Malformed(message) => {
+        Presented::Malformed(detail) => {
             let locked = lockout.and_then(|(log, client)| log.fail(client, now));
-            event.deny("invalid", None, None, locked);
-            return Err(unauthorized(message));
+            event.deny_detailed("invalid", None, None, locked, Some(detail));
+            return Err(unauthorized("Invalid API key"));
         }
     };
     let (reason, key_id, message) = match keys.lookup(presented, SystemTime::now) {
@@ -128,6 +131,19 @@ impl Event<'_> {
         requirement: Option<&KeyRequirement>,
         lockout: Option<Duration>,
     ) {
+        self.deny_detailed(reason, key_id, requirement, lockout, None);
+    }
+
+    /// [`Event::deny`], with a `detail` field saying what was wrong with the
+    /// request (the response says only `Invalid API key`).
+    fn deny_detailed(
+        &self,
+        reason: &'static str,
+        key_id: Option<&str>,
+        requirement: Option<&KeyRequirement>,
+        lockout: Option<Duration>,
+        detail: Option<&'static str>,
+    ) {
         let message = match (reason, lockout) {
             (_, Some(_)) => "API key refused; client locked out after repeated failures",
             ("missing", _) => "API key missing",
@@ -145,6 +161,7 @@ impl Event<'_> {
             key_id,
             required_scope = requirement.map(tracing::field::display),
             lockout_secs = lockout.map(|lockout| lockout.as_secs()),
+            detail,
             reason,
             outcome = "deny",
             "{message}"
@@ -158,13 +175,15 @@ enum Presented<'h> {
     Key(&'h [u8]),
     /// No header, an empty value, another scheme than `Bearer`, or a bearer token-less.
     Missing,
-    /// A key that cannot be right: sent twice, or absurdly long.
+    /// A key that cannot be right: sent twice, or absurdly long. The
+    /// response says `Invalid API key`; this detail goes to the log.
     Malformed(&'static str),
 }
 
 /// The key bytes from `X-API-Key`, else from `Authorization: Bearer`. Values
-/// are compared as sent: no trimming, no decoding. An empty value counts as
-/// no key; a header sent twice is refused as ambiguous.
+/// are compared as sent: no trimming, no decoding. An empty `X-API-Key` counts
+/// as absent (the bearer token, if any, is used); a header sent twice is
+/// refused as ambiguous.
 fn presented_key(headers: &HeaderMap) -> Presented<'_> {
     // A `HeaderName` made once: looking up by `&str` would parse the name
     // on every request.
@@ -172,16 +191,18 @@ fn presented_key(headers: &HeaderMap) -> Presented<'_> {
     let mut api_keys = headers.get_all(&X_API_KEY).iter();
     if let Some(value) = api_keys.next() {
         if api_keys.next().is_some() {
-            return Presented::Malformed("Invalid API key: send one X-API-Key header, not several");
+            return Presented::Malformed("the X-API-Key header was sent more than once");
         }
-        return checked(value.as_bytes());
+        if !value.is_empty() {
+            return checked(value.as_bytes());
+        }
     }
     let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
     let Some(authorization) = authorizations.next() else {
         return Presented::Missing;
     };
     if authorizations.next().is_some() {
-        return Presented::Malformed("Invalid API key: send one Authorization header, not several");
+        return Presented::Malformed("the Authorization header was sent more than once");
     }
     let authorization = authorization.as_bytes();
     let Some(at) = authorization.iter().position(|b| *b == b' ') else {
@@ -198,7 +219,7 @@ fn checked(key: &[u8]) -> Presented<'_> {
     if key.is_empty() {
         Presented::Missing
     } else if key.len() > MAX_KEY_LEN {
-        Presented::Malformed("Invalid API key")
+        Presented::Malformed("the key is longer than 1 KiB")
     } else {
         Presented::Key(key)
     }
@@ -223,6 +244,20 @@ fn unauthorized(message: &'static str) -> Response {
         HeaderValue::from_static("Bearer realm=\"api\""),
     );
     response
+}
+
+/// The 500 of a key-protected request whose client address is unknown while
+/// the lockout is on: without it, failures could not be counted, so the
+/// request is refused (as rate limits refuse it) and the fix is logged.
+fn missing_connect_info(handler: &'static str) -> Response {
+    tracing::error!(
+        policy = "api_key",
+        scope = handler,
+        outcome = "error",
+        "{}",
+        crate::client_ip::MISSING_CONNECT_INFO_FIX
+    );
+    ErrorBody::internal_error()
 }
 
 fn locked_out(left: Duration) -> Response {
@@ -268,6 +303,8 @@ mod tests {
         assert_eq!(key(presented_key(&both)), Some(&b"a"[..]));
         let bearer = headers(&[("authorization", b"BEARER  spaced")]);
         assert_eq!(key(presented_key(&bearer)), Some(&b" spaced"[..]));
+        let empty = headers(&[("x-api-key", b""), ("authorization", b"Bearer b")]);
+        assert_eq!(key(presented_key(&empty)), Some(&b"b"[..]));
     }
 
     #[test]
