@@ -38,6 +38,29 @@ pub(crate) fn check(handler: &Handler, errors: &mut Errors) {
         }
     }
     check_shared_scopes(handler, errors);
+    if !key_checked {
+        check_key_identity(handler, errors);
+    }
+}
+
+/// A handler that takes `ApiKeyId` needs `#[require_api_key]` to admit its
+/// requests: without it no key is known and the extractor could only fail.
+fn check_key_identity(handler: &Handler, errors: &mut Errors) {
+    for input in &handler.function.sig.inputs {
+        let syn::FnArg::Typed(typed) = input else {
+            continue;
+        };
+        let syn::Type::Path(path) = &*typed.ty else {
+            continue;
+        };
+        if path.path.segments.last().is_some_and(|last| last.ident == "ApiKeyId") {
+            errors.spanned(
+                &typed.ty,
+                "this handler takes `ApiKeyId` but has no `#[require_api_key]`, so no key is known; add \
+                 `#[require_api_key]`, or take `Option<ApiKeyId>` if the key is optional",
+            );
+        }
+    }
 }
 
 /// One quota as emitted: its count, period in seconds, burst and strictness.
@@ -314,6 +337,11 @@ fn check_rate_limit(
             errors.spanned(
                 scope,
                 "the scope name is empty; name it, as in `scope = \"search\"`",
+            );
+        } else if scope.value().starts_with("default:") {
+            errors.spanned(
+                scope,
+                "scope names beginning with `default:` belong to the engine's default limits; choose another name",
             );
         }
     }
