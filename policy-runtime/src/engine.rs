@@ -232,8 +232,13 @@ impl Engine {
         if scope.starts_with("default:") {
             return self.inner.rate_limit.defaults.as_ref().map(|q| q.to_vec());
         }
-        registered_specs()
-            .find(|spec| spec.scope == scope)
+        crate::guard::every_policy()
+            .into_iter()
+            .flat_map(|policy| policy.checks.iter())
+            .find_map(|check| match check {
+                Check::RateLimit(spec) if spec.scope == scope => Some(spec),
+                _ => None,
+            })
             .and_then(|spec| match &spec.limits {
                 Limits::Fixed(quotas) => Some(quotas.to_vec()),
                 Limits::Named(name) => self.inner.rate_limit.named(name).map(<[_]>::to_vec),
@@ -246,10 +251,23 @@ impl Engine {
         policy: &'static HandlerPolicy,
         parts: &Parts,
     ) -> Result<Admitted, Response> {
+        self.enforce_with(policy, parts, None).await
+    }
+
+    /// [`Engine::enforce`], with the API key a layer further out admitted.
+    pub(crate) async fn enforce_with(
+        &self,
+        policy: &'static HandlerPolicy,
+        parts: &Parts,
+        known_key: Option<ApiKeyId>,
+    ) -> Result<Admitted, Response> {
         let inner = &*self.inner;
         let client_ip =
             client_ip::peer_ip(parts).map(|peer| inner.resolver.resolve(peer, &parts.headers));
-        let mut admitted = Admitted::default();
+        let mut admitted = Admitted {
+            rate_limit: None,
+            api_key: known_key,
+        };
         let mut checks = policy.checks;
         while let Some((first, rest)) = checks.split_first() {
             match first {

@@ -52,6 +52,35 @@ pub struct Registration(pub &'static HandlerPolicy);
 
 inventory::collect!(Registration);
 
+/// Policies made at run time by the layers of [`crate::RateLimit`] and
+/// [`crate::RequireApiKey`], beside the handlers' registrations: one per
+/// layer built, so as many as the program's configuration makes.
+static LAYERED: std::sync::RwLock<Vec<&'static HandlerPolicy>> = std::sync::RwLock::new(Vec::new());
+
+/// Records a layer's policy, so the engine finds its scope's quotas.
+pub(crate) fn register_layered(policy: &'static HandlerPolicy) {
+    LAYERED
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(policy);
+}
+
+/// Every policy in the program: the handlers' and the layers'.
+pub(crate) fn every_policy() -> Vec<&'static HandlerPolicy> {
+    let mut policies: Vec<&'static HandlerPolicy> = inventory::iter::<Registration>
+        .into_iter()
+        .map(|registration| registration.0)
+        .collect();
+    policies.extend(
+        LAYERED
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .copied(),
+    );
+    policies
+}
+
 /// Ties a generated marker type to its handler's policy.
 pub trait Policy: 'static {
     /// The handler's policy.

@@ -53,7 +53,12 @@ fn check_key_identity(handler: &Handler, errors: &mut Errors) {
         let syn::Type::Path(path) = &*typed.ty else {
             continue;
         };
-        if path.path.segments.last().is_some_and(|last| last.ident == "ApiKeyId") {
+        if path
+            .path
+            .segments
+            .last()
+            .is_some_and(|last| last.ident == "ApiKeyId")
+        {
             errors.spanned(
                 &typed.ty,
                 "this handler takes `ApiKeyId` but has no `#[require_api_key]`, so no key is known; add \

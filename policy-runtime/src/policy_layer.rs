@@ -1,0 +1,475 @@
+//! The policies without macros: [`RateLimit`] and [`RequireApiKey`] as tower
+//! layers, for a group of routes (`Router::route_layer`), a closure handler
+//! or a service such as `ServeDir`.
+//!
+//! This module owns turning such a layer's settings into the same
+//! [`HandlerPolicy`] an attribute expands into, and running it through the
+//! same [`Engine::enforce`] the attributes' guard runs: one code path, one
+//! set of answers, logs and headers. Each layer's policy is made once, when
+//! the layer is built, and lives as long as the program (a layer is
+//! configuration, built a bounded number of times).
+
+use crate::api_key::scope::{scope_name_problem, KeyRequirement};
+use crate::guard::{no_engine, register_layered, Check, HandlerPolicy};
+use crate::rate_limit::spec::{CustomKey, KeySource, Limits, OnMissingKey, RateLimitSpec};
+use crate::{ApiKeyId, BuildError, Engine, Quota};
+use axum::http::{HeaderName, Request};
+use axum::response::Response;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tower::{Layer, Service};
+
+/// `#[rate_limit]` as a layer: limits every request to the routes or the
+/// service it wraps, with the engine of the request ([`Engine`] layered
+/// outside it), exactly as the attribute does.
+///
+/// ```
+/// use axum::{routing::{get, post}, Router};
+/// use policy_runtime::{Engine, RateLimit};
+///
+/// let uploads = RateLimit::new("uploads", "20/hour")?;
+/// let per_user = RateLimit::builder("reports", "100/minute")
+///     .per_header("x-user-id")
+///     .burst(200)
+///     .build()?;
+/// let engine = Engine::builder().build()?;
+/// let app: Router = Router::new()
+///     .route("/upload", post(|| async { "stored" }))
+///     .route("/upload/{id}", post(|| async { "stored" }))
+///     .route_layer(uploads)                 // the two routes above share one count
+///     .route("/report", get(|| async { "report" }).route_layer(per_user))
+///     .layer(engine);
+/// # Ok::<(), policy_runtime::BuildError>(())
+/// ```
+///
+/// The scope names the layer's state, as `scope = "..."` does on the
+/// attribute: in logs, metrics, [`Engine::limit_state`] and Redis keys. A
+/// scope that a handler also uses must have the same limits.
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimit {
+    policy: &'static HandlerPolicy,
+}
+
+/// Builds a [`RateLimit`]: the key, burst, cost and strictness of the
+/// attribute's arguments. Every problem is reported by [`RateLimitBuilder::build`].
+#[derive(Debug)]
+#[must_use = "call `.build()` to get the layer"]
+pub struct RateLimitBuilder {
+    scope: String,
+    limits: Result<Vec<Quota>, String>,
+    key: Key,
+    on_missing: OnMissingKey,
+    burst: Option<u32>,
+    cost: u32,
+    strict: bool,
+}
+
+#[derive(Debug)]
+enum Key {
+    Ip,
+    ApiKey,
+    Global,
+    Header(String),
+    Custom(CustomKey),
+}
+
+impl RateLimit {
+    /// A limit per client IP in `scope`, from a limit string such as
+    /// `"20/hour"` or `"200/day; 50/hour"` (as the attribute takes it).
+    ///
+    /// ```
+    /// let limit = policy_runtime::RateLimit::new("search", "10/minute")?;
+    /// assert!(policy_runtime::RateLimit::new("search", "10/fortnight").is_err());
+    /// # drop(limit);
+    /// # Ok::<(), policy_runtime::BuildError>(())
+    /// ```
+    pub fn new(scope: &str, limits: &str) -> Result<Self, BuildError> {
+        Self::builder(scope, limits).build()
+    }
+
+    /// Starts a limit with more settings than [`RateLimit::new`]'s.
+    ///
+    /// ```
+    /// let limit = policy_runtime::RateLimit::builder("exports", "5/hour")
+    ///     .per_api_key()
+    ///     .strict()
+    ///     .build()?;
+    /// # drop(limit);
+    /// # Ok::<(), policy_runtime::BuildError>(())
+    /// ```
+    pub fn builder(scope: &str, limits: &str) -> RateLimitBuilder {
+        RateLimitBuilder {
+            scope: scope.to_owned(),
+            limits: Quota::parse_list(limits).map_err(|error| error.to_string()),
+            key: Key::Ip,
+            on_missing: OnMissingKey::Reject,
+            burst: None,
+            cost: 1,
+            strict: false,
+        }
+    }
+}
+
+impl RateLimitBuilder {
+    /// Counts per client IP (the default).
+    pub fn per_ip(mut self) -> Self {
+        self.key = Key::Ip;
+        self
+    }
+
+    /// Counts per API key name: the request must have been admitted by a
+    /// [`RequireApiKey`] layered outside this one (a request without a key
+    /// gets the 400 `MISSING_RATE_LIMIT_KEY`, or is counted by IP after
+    /// [`RateLimitBuilder::on_missing_ip`]).
+    pub fn per_api_key(mut self) -> Self {
+        self.key = Key::ApiKey;
+        self
+    }
+
+    /// One count for every client.
+    pub fn global(mut self) -> Self {
+        self.key = Key::Global;
+        self
+    }
+
+    /// Counts per value of a request header, such as `x-user-id`.
+    pub fn per_header(mut self, name: &str) -> Self {
+        self.key = Key::Header(name.to_ascii_lowercase());
+        self
+    }
+
+    /// Counts per key of a function, as `key = path::to::fn` does.
+    pub fn per_key_fn(mut self, key: CustomKey) -> Self {
+        self.key = Key::Custom(key);
+        self
+    }
+
+    /// A request whose header or API key is missing is counted by its
+    /// client IP instead of refused with 400.
+    pub fn on_missing_ip(mut self) -> Self {
+        self.on_missing = OnMissingKey::Ip;
+        self
+    }
+
+    /// Lets `burst` requests through at once, at the same rate.
+    pub fn burst(mut self, burst: u32) -> Self {
+        self.burst = Some(burst);
+        self
+    }
+
+    /// One request counts as `cost`.
+    pub fn cost(mut self, cost: u32) -> Self {
+        self.cost = cost;
+        self
+    }
+
+    /// At most the count in any window of the period.
+    pub fn strict(mut self) -> Self {
+        self.strict = true;
+        self
+    }
+
+    /// Checks the settings and returns the layer, or every problem found:
+    /// a limit string that does not parse, an empty scope or one beginning
+    /// with `default:`, an invalid header name, `burst` with `strict`, a zero
+    /// burst or cost, or a cost larger than a quota's burst.
+    pub fn build(self) -> Result<RateLimit, BuildError> {
+        let mut problems = Vec::new();
+        let scope = self.scope.trim();
+        if scope.is_empty() {
+            problems.push("rate-limit layer: the scope is empty; name it, as in `RateLimit::new(\"search\", ..)`".to_owned());
+        } else if scope.starts_with("default:") {
+            problems.push(format!("rate-limit layer `{scope}`: scope names beginning with `default:` belong to the engine's default limits"));
+        }
+        let mut quotas = match self.limits {
+            Ok(quotas) => quotas,
+            Err(error) => {
+                problems.push(format!("rate-limit layer `{scope}`: {error}"));
+                Vec::new()
+            }
+        };
+        if self.strict && self.burst.is_some() {
+            problems.push(format!(
+                "rate-limit layer `{scope}`: `strict` admits at most the count in any window, so it takes no burst"
+            ));
+        }
+        if self.burst == Some(0) || self.cost == 0 {
+            problems.push(format!(
+                "rate-limit layer `{scope}`: burst and cost must be at least 1"
+            ));
+        }
+        for quota in &mut quotas {
+            if let Some(burst) = self.burst {
+                *quota = quota.with_burst(burst);
+            }
+            if self.strict {
+                *quota = quota.strict();
+            }
+            if self.cost > quota.burst() {
+                problems.push(format!(
+                    "rate-limit layer `{scope}`: a cost of {} is more than the {} requests `{quota}` admits at once, so no request could pass",
+                    self.cost,
+                    quota.burst()
+                ));
+            }
+        }
+        let key = match self.key {
+            Key::Ip => KeySource::Ip,
+            Key::ApiKey => KeySource::ApiKey,
+            Key::Global => KeySource::Global,
+            Key::Custom(key) => KeySource::Custom(key),
+            Key::Header(name) => {
+                if HeaderName::from_bytes(name.as_bytes()).is_err() || name.is_empty() {
+                    problems.push(format!(
+                        "rate-limit layer `{scope}`: `{name}` is not a valid header name"
+                    ));
+                }
+                KeySource::Header(leak_str(&name))
+            }
+        };
+        if !problems.is_empty() {
+            return Err(BuildError { problems });
+        }
+        let scope = leak_str(scope);
+        let spec = RateLimitSpec {
+            scope,
+            limits: Limits::Fixed(Box::leak(quotas.into_boxed_slice())),
+            key,
+            on_missing: self.on_missing,
+            cost: self.cost,
+        };
+        Ok(RateLimit {
+            policy: leak_policy(scope, Check::RateLimit(spec)),
+        })
+    }
+}
+
+/// `#[require_api_key]` as a layer: requires a valid key (and scopes) for
+/// every request to the routes or the service it wraps, with the engine of
+/// the request, exactly as the attribute does. The handler behind it can
+/// take [`ApiKeyId`].
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use policy_runtime::{ApiKeyId, Engine, RequireApiKey};
+///
+/// let engine = Engine::builder().api_key("ops", "ops-team-key-0123456789").build()?;
+/// let app: Router = Router::new()
+///     .route("/admin/who", get(|key: ApiKeyId| async move { key.name().to_owned() }))
+///     .route_layer(RequireApiKey::new())
+///     .layer(engine);
+/// # Ok::<(), policy_runtime::BuildError>(())
+/// ```
+///
+/// Keys, scopes, lockout, logs and the 401/403/429 answers are those of
+/// [`crate::require_api_key`]. The engine's start-up check that a key is
+/// configured sees only the attributes; a layer on an engine with no key
+/// answers 401 to every request.
+#[derive(Clone, Copy, Debug)]
+pub struct RequireApiKey {
+    policy: &'static HandlerPolicy,
+}
+
+impl Default for RequireApiKey {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RequireApiKey {
+    /// Any valid key.
+    ///
+    /// ```
+    /// let layer = policy_runtime::RequireApiKey::new();
+    /// # drop(layer);
+    /// ```
+    pub fn new() -> Self {
+        use std::sync::OnceLock;
+        static ANY: OnceLock<&'static HandlerPolicy> = OnceLock::new();
+        RequireApiKey {
+            policy: ANY
+                .get_or_init(|| leak_policy("require_api_key", Check::ApiKey(KeyRequirement::Any))),
+        }
+    }
+
+    /// A valid key holding `scope` (else 403).
+    ///
+    /// ```
+    /// let layer = policy_runtime::RequireApiKey::scope("admin")?;
+    /// assert!(policy_runtime::RequireApiKey::scope("has space").is_err());
+    /// # drop(layer);
+    /// # Ok::<(), policy_runtime::BuildError>(())
+    /// ```
+    pub fn scope(scope: &str) -> Result<Self, BuildError> {
+        check_scopes(&[scope])?;
+        Ok(Self::requiring(KeyRequirement::Scope(leak_str(scope))))
+    }
+
+    /// A valid key holding at least one of `scopes`.
+    ///
+    /// ```
+    /// let layer = policy_runtime::RequireApiKey::any_of(["read", "write"])?;
+    /// # drop(layer);
+    /// # Ok::<(), policy_runtime::BuildError>(())
+    /// ```
+    pub fn any_of<I, S>(scopes: I) -> Result<Self, BuildError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let scopes = leak_scopes(scopes)?;
+        Ok(Self::requiring(KeyRequirement::AnyOf(scopes)))
+    }
+
+    /// A valid key holding every one of `scopes`.
+    ///
+    /// ```
+    /// let layer = policy_runtime::RequireApiKey::all_of(["read", "write"])?;
+    /// # drop(layer);
+    /// # Ok::<(), policy_runtime::BuildError>(())
+    /// ```
+    pub fn all_of<I, S>(scopes: I) -> Result<Self, BuildError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let scopes = leak_scopes(scopes)?;
+        Ok(Self::requiring(KeyRequirement::AllOf(scopes)))
+    }
+
+    fn requiring(requirement: KeyRequirement) -> Self {
+        RequireApiKey {
+            policy: leak_policy("require_api_key", Check::ApiKey(requirement)),
+        }
+    }
+}
+
+fn check_scopes(scopes: &[&str]) -> Result<(), BuildError> {
+    let mut problems: Vec<String> = scopes
+        .iter()
+        .filter_map(|scope| {
+            scope_name_problem(scope).map(|problem| format!("API-key scope `{scope}`: {problem}"))
+        })
+        .collect();
+    if scopes.is_empty() {
+        problems.push("an API-key layer needs at least one scope".to_owned());
+    }
+    for (at, scope) in scopes.iter().enumerate() {
+        if scopes[..at].contains(scope) {
+            problems.push(format!("API-key scope `{scope}` is listed twice"));
+        }
+    }
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(BuildError { problems }),
+    }
+}
+
+fn leak_scopes<I, S>(scopes: I) -> Result<&'static [&'static str], BuildError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let owned: Vec<String> = scopes.into_iter().map(|s| s.as_ref().to_owned()).collect();
+    let borrowed: Vec<&str> = owned.iter().map(String::as_str).collect();
+    check_scopes(&borrowed)?;
+    let leaked: Vec<&'static str> = owned.iter().map(|scope| leak_str(scope)).collect();
+    Ok(Box::leak(leaked.into_boxed_slice()))
+}
+
+/// Layer settings live as long as the program, as a handler's policy does
+/// (it is a `static`): the generated and the layered policies are one type.
+fn leak_str(text: &str) -> &'static str {
+    Box::leak(Box::from(text))
+}
+
+fn leak_policy(name: &'static str, check: Check) -> &'static HandlerPolicy {
+    let policy = Box::leak(Box::new(HandlerPolicy {
+        handler: name,
+        checks: Box::leak(Box::new([check])),
+        takes_key_id: true,
+    }));
+    register_layered(policy);
+    policy
+}
+
+impl<S> Layer<S> for RateLimit {
+    type Service = WithPolicy<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        WithPolicy {
+            inner,
+            policy: self.policy,
+        }
+    }
+}
+
+impl<S> Layer<S> for RequireApiKey {
+    type Service = WithPolicy<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        WithPolicy {
+            inner,
+            policy: self.policy,
+        }
+    }
+}
+
+/// The service of a [`RateLimit`] or [`RequireApiKey`] layer.
+#[derive(Clone)]
+pub struct WithPolicy<S> {
+    inner: S,
+    policy: &'static HandlerPolicy,
+}
+
+impl<S> std::fmt::Debug for WithPolicy<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WithPolicy")
+            .field("policy", &self.policy.handler)
+            .finish_non_exhaustive()
+    }
+}
+
+type BoxedResponse<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>;
+
+impl<S, B> Service<Request<B>> for WithPolicy<S>
+where
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxedResponse<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let policy = self.policy;
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            let Some(engine) = parts.extensions.get::<Engine>().cloned() else {
+                return Ok(no_engine(policy));
+            };
+            // A key admitted by a layer further out is known to this one.
+            let known_key = parts.extensions.get::<ApiKeyId>().cloned();
+            let admitted = match engine.enforce_with(policy, &parts, known_key).await {
+                Ok(admitted) => admitted,
+                Err(refusal) => return Ok(refusal),
+            };
+            if let Some(id) = admitted.api_key {
+                parts.extensions.insert(id);
+            }
+            let mut response = inner.call(Request::from_parts(parts, body)).await?;
+            if let Some(headers) = &admitted.rate_limit {
+                headers.apply(response.headers_mut());
+            }
+            Ok(response)
+        })
+    }
+}
