@@ -5,9 +5,17 @@
 //! with any number of instances: a refusal consumes nothing, and other
 //! instances can only push a client's retry time later, never earlier, so a
 //! cached refusal is never wrong before it expires (unless the state is reset
-//! through another instance, or deleted by hand). The cache is bounded: when
-//! full, expired entries are dropped, and if it is still full a new refusal is
-//! not cached (it then simply costs a round trip).
+//! through another instance, or deleted by hand).
+//!
+//! The cache is bounded by its capacity (10 000 refusals by default, set with
+//! `RedisStoreBuilder::blocked_cache_capacity`). A refusal that finds it full
+//! is not cached: that client's next request simply costs a round trip, and
+//! Redis refuses it again, so a full cache never admits anyone. Expired
+//! entries are swept out when the cache is full, but at most once per half a
+//! capacity of insertions, so that the sweep (linear in the capacity) costs
+//! amortised O(1) per request even while the cache is full of refusals that
+//! have not expired yet. Reaching the cap with nothing to sweep is logged
+//! once, at `warn`, until a sweep finds the cache at most half full again.
 //!
 //! An entry is keyed by the request's fingerprint: every check's Redis key,
 //! cost and quotas, so that only the very same request is answered from it.
@@ -25,7 +33,7 @@ use std::time::Instant;
 /// Refusals by request fingerprint, each valid until its retry time.
 pub(super) struct BlockedCache {
     capacity: usize,
-    entries: Mutex<HashMap<String, Blocked>>,
+    entries: Mutex<Entries>,
     /// The number of entries, read without the lock so that a store with
     /// nobody blocked never takes it.
     len: AtomicUsize,
@@ -36,6 +44,20 @@ pub(super) struct BlockedCache {
 }
 
 const FILTER_WORDS: usize = 4;
+
+/// The refusals, and when the cache may be swept next.
+struct Entries {
+    map: HashMap<String, Blocked>,
+    /// Insertions since the last sweep: a sweep of a full cache waits for
+    /// [`BlockedCache::sweep_every`] of them, so that its cost spreads over
+    /// as many requests as it may visit entries.
+    since_sweep: usize,
+    /// Whether the cache was found full, with nothing expired, and logged;
+    /// cleared when a sweep leaves it at most half full.
+    full_logged: bool,
+    /// How many sweeps ran (to bound them in tests).
+    sweeps: u64,
+}
 
 struct Blocked {
     /// When Redis' answer was computed, at the latest.
@@ -49,7 +71,12 @@ impl BlockedCache {
     pub(super) fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries {
+                map: HashMap::new(),
+                since_sweep: 0,
+                full_logged: false,
+                sweeps: 0,
+            }),
             len: AtomicUsize::new(0),
             filter: Default::default(),
         }
@@ -76,10 +103,10 @@ impl BlockedCache {
             return None;
         }
         let mut entries = self.lock();
-        let entry = entries.get(fingerprint)?;
+        let entry = entries.map.get(fingerprint)?;
         if now >= entry.until {
-            entries.remove(fingerprint);
-            self.stored(&entries);
+            entries.map.remove(fingerprint);
+            self.stored(&entries.map);
             return None;
         }
         let elapsed = now.saturating_duration_since(entry.at);
@@ -98,18 +125,30 @@ impl BlockedCache {
         if self.capacity == 0 || decision.allowed || decision.retry_after.is_zero() {
             return;
         }
-        let mut entries = self.lock();
-        if entries.len() >= self.capacity && !entries.contains_key(&fingerprint) {
-            let now = Instant::now();
-            entries.retain(|_, entry| entry.until > now);
-            self.refilter(&entries);
-            if entries.len() >= self.capacity {
-                self.stored(&entries);
+        let mut guard = self.lock();
+        let entries = &mut *guard;
+        entries.since_sweep = entries.since_sweep.saturating_add(1);
+        if entries.map.len() >= self.capacity && !entries.map.contains_key(&fingerprint) {
+            if entries.since_sweep >= self.sweep_every() {
+                self.sweep(entries, Instant::now());
+            }
+            if entries.map.len() >= self.capacity {
+                if !entries.full_logged {
+                    entries.full_logged = true;
+                    tracing::warn!(
+                        store = "redis",
+                        capacity = self.capacity,
+                        "The Redis store's refusal cache is full of refusals that have not \
+                         expired; until some expire, new refusals are not cached and each \
+                         retry of a refused client costs a round trip to Redis (raise \
+                         `blocked_cache_capacity` to cache more)"
+                    );
+                }
                 return;
             }
         }
         let (word, bit) = slot(first_key(&fingerprint));
-        entries.insert(
+        entries.map.insert(
             fingerprint,
             Blocked {
                 at: sent,
@@ -118,7 +157,26 @@ impl BlockedCache {
             },
         );
         self.filter[word].fetch_or(bit, Ordering::Relaxed);
-        self.stored(&entries);
+        self.stored(&entries.map);
+    }
+
+    /// How many insertions a sweep of a full cache waits for: half the
+    /// capacity, so that sweeps cost amortised O(1) per insertion while a
+    /// sweep that frees a lot comes soon.
+    fn sweep_every(&self) -> usize {
+        (self.capacity / 2).max(1)
+    }
+
+    /// Drops the expired refusals. Called under the lock.
+    fn sweep(&self, entries: &mut Entries, now: Instant) {
+        entries.map.retain(|_, entry| entry.until > now);
+        entries.since_sweep = 0;
+        entries.sweeps += 1;
+        if entries.map.len() <= self.capacity / 2 {
+            entries.full_logged = false;
+        }
+        self.refilter(&entries.map);
+        self.stored(&entries.map);
     }
 
     /// Forgets every refusal that involves the Redis key `key`.
@@ -127,9 +185,11 @@ impl BlockedCache {
             return;
         }
         let mut entries = self.lock();
-        entries.retain(|fingerprint, _| !fingerprint.split('\n').any(|part| part == key));
-        self.refilter(&entries);
-        self.stored(&entries);
+        entries
+            .map
+            .retain(|fingerprint, _| !fingerprint.split('\n').any(|part| part == key));
+        self.refilter(&entries.map);
+        self.stored(&entries.map);
     }
 
     /// Publishes the number of entries after a change; an empty cache has
@@ -156,7 +216,7 @@ impl BlockedCache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Blocked>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -218,8 +278,50 @@ mod tests {
         for key in ["a", "b", "c"] {
             cache.insert(key.into(), sent, refusal(Duration::from_secs(10)));
         }
-        assert_eq!(cache.lock().len(), 2);
+        assert_eq!(cache.lock().map.len(), 2);
         assert!(cache.get("c", sent).is_none());
+    }
+
+    #[test]
+    fn a_full_cache_of_live_refusals_is_swept_once_per_half_capacity() {
+        const CAP: usize = 8;
+        let cache = BlockedCache::new(CAP);
+        let sent = Instant::now();
+        let hour = Duration::from_secs(3600);
+        for i in 0..CAP {
+            cache.insert(format!("k{i}\n1\nq"), sent, refusal(hour));
+        }
+        assert_eq!(cache.lock().sweeps, 0);
+        // A thousand new refusals meet the cap: none is cached, every cached
+        // one still stands, and the sweeps visit at most two entries per
+        // insertion.
+        for i in CAP..CAP + 1000 {
+            cache.insert(format!("k{i}\n1\nq"), sent, refusal(hour));
+            assert!(cache.lock().map.len() <= CAP);
+        }
+        let sweeps = cache.lock().sweeps;
+        assert!(sweeps as usize * CAP <= 2 * 1000 + CAP, "{sweeps} sweeps");
+        for i in 0..CAP {
+            assert!(cache.get(&format!("k{i}\n1\nq"), sent).is_some());
+        }
+        assert!(cache.get(&format!("k{}\n1\nq", CAP), sent).is_none());
+    }
+
+    #[test]
+    fn expired_refusals_make_room_at_the_next_sweep() {
+        let cache = BlockedCache::new(4);
+        let sent = Instant::now() - Duration::from_secs(10);
+        for i in 0..4 {
+            cache.insert(format!("old{i}"), sent, refusal(Duration::from_secs(1)));
+        }
+        // The first insertion past the cap sweeps: the expired ones go.
+        cache.insert(
+            "new".into(),
+            Instant::now(),
+            refusal(Duration::from_secs(60)),
+        );
+        assert_eq!(cache.lock().map.len(), 1);
+        assert!(cache.get("new", Instant::now()).is_some());
     }
 
     #[test]
