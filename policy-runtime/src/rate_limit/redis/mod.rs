@@ -57,8 +57,15 @@ const URL_VARIABLE: &str = "REDIS_URL";
 ///
 /// The store connects lazily, on the first check, and reconnects on its own.
 /// It must be used inside a Tokio runtime with timers (as under
-/// `#[tokio::main]`). Clones share the connection and the outage state, so
-/// keep one to report readiness with [`RedisStore::ping`].
+/// `#[tokio::main]`). Clones share the connection and the outage state.
+///
+/// Readiness ([`crate::Health::engine`], through [`LimiterStore::ready`])
+/// fails while Redis is known to be away: from the moment a request or a
+/// probe finds it down until one finds it back. Readiness probes cost no
+/// round trip each: at most one of them per retry interval sends a `PING`
+/// (so an outage is noticed within a retry interval even without traffic),
+/// and the others answer from what the store already knows.
+/// [`RedisStore::ping`] always asks Redis.
 ///
 /// ```no_run
 /// use axum::{routing::get, Router};
@@ -619,6 +626,22 @@ impl LimiterStore for RedisStore {
     fn reset<'a>(&'a self, scope: &'a str, key: &'a ClientKey) -> StoreFuture<'a, ()> {
         let redis_key = self.inner.keys.key(scope, key);
         StoreFuture::boxed(self.reset_remote(redis_key, scope, key))
+    }
+
+    /// Fails while Redis is known to be away. One call per retry interval
+    /// sends a `PING` (as [`RedisStore::ping`]); the others answer from the
+    /// outage state, without a round trip.
+    fn ready(&self) -> StoreFuture<'_, ()> {
+        if self.inner.outage.readiness_ping_due() {
+            return StoreFuture::boxed(self.ping());
+        }
+        StoreFuture::ready(if self.inner.outage.is_available() {
+            Ok(())
+        } else {
+            Err(StoreError::new(
+                "Redis is unavailable (outage under way); it is asked again within the retry interval",
+            ))
+        })
     }
 }
 
