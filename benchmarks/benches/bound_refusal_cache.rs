@@ -56,6 +56,9 @@ fn store(server: &RedisServer, cap: usize) -> RedisStore {
     RedisStore::builder()
         .url(server.url())
         .failure_mode(FailureMode::Closed)
+        // Generous, so that a busy machine slows the bench down rather
+        // than failing it.
+        .timeout(Duration::from_secs(2))
         .blocked_cache_capacity(cap)
         .build()
         .expect("a Redis store")
