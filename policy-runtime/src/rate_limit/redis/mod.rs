@@ -738,7 +738,9 @@ impl RedisStoreBuilder {
 
     /// How often a request is let through to Redis during an outage, to find
     /// out whether it is back (default 1 s). The other requests of an outage
-    /// go straight to the failure mode, without waiting for Redis.
+    /// go straight to the failure mode, without waiting for Redis. Readiness
+    /// checks ([`LimiterStore::ready`]) send at most one `PING` per interval
+    /// too, outage or not; the others answer from the store's state.
     ///
     /// ```
     /// use std::time::Duration;
@@ -775,6 +777,12 @@ impl RedisStoreBuilder {
     /// How many refused clients to remember locally (default 10 000; 0 turns
     /// the cache off). Until its retry time, a remembered client is refused
     /// without a round trip to Redis.
+    ///
+    /// When the cache is full of refusals that have not expired, a new
+    /// refusal is not remembered: that client's retries each cost a round
+    /// trip, and Redis refuses them as before. This is logged once at warn.
+    /// Expired refusals are swept out at most once per half a capacity of
+    /// new refusals, so a full cache costs each request O(1) amortised.
     ///
     /// ```
     /// let store = policy_runtime::RedisStore::builder()
