@@ -22,12 +22,14 @@
 //! Building a fingerprint and looking it up costs more than the rest of a
 //! check's local work, so a small filter by the first check's key, read
 //! without the lock, answers "certainly not cached" for most requests while
-//! few clients are blocked.
+//! few clients are blocked. An index from each Redis key to the entries
+//! that involve it lets a reset forget a client's refusals without visiting
+//! the others.
 
 use crate::rate_limit::store::Decision;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Refusals by request fingerprint, each valid until its retry time.
@@ -47,7 +49,10 @@ const FILTER_WORDS: usize = 4;
 
 /// The refusals, and when the cache may be swept next.
 struct Entries {
-    map: HashMap<String, Blocked>,
+    map: HashMap<Arc<str>, Blocked>,
+    /// The fingerprints of the entries by every Redis key they involve
+    /// (kept in step with `map`), for [`BlockedCache::forget`].
+    by_key: HashMap<Box<str>, Vec<Arc<str>>>,
     /// Insertions since the last sweep: a sweep of a full cache waits for
     /// [`BlockedCache::sweep_every`] of them, so that its cost spreads over
     /// as many requests as it may visit entries.
@@ -55,8 +60,43 @@ struct Entries {
     /// Whether the cache was found full, with nothing expired, and logged;
     /// cleared when a sweep leaves it at most half full.
     full_logged: bool,
-    /// How many sweeps ran (to bound them in tests).
+    /// How many sweeps ran, and how many entries sweeps and resets
+    /// visited (to bound them in tests).
     sweeps: u64,
+    visited: u64,
+}
+
+impl Entries {
+    /// Adds or replaces an entry, and indexes a new one by its keys.
+    fn add(&mut self, fingerprint: String, blocked: Blocked) {
+        if let Some(entry) = self.map.get_mut(fingerprint.as_str()) {
+            *entry = blocked;
+            return;
+        }
+        let fingerprint: Arc<str> = fingerprint.into();
+        for key in keys_of(&fingerprint) {
+            let list = self.by_key.entry(Box::from(key)).or_default();
+            if !list.contains(&fingerprint) {
+                list.push(Arc::clone(&fingerprint));
+            }
+        }
+        self.map.insert(fingerprint, blocked);
+    }
+
+    /// Drops an entry and its place in the index.
+    fn remove(&mut self, fingerprint: &str) {
+        if self.map.remove(fingerprint).is_none() {
+            return;
+        }
+        for key in keys_of(fingerprint) {
+            if let Some(list) = self.by_key.get_mut(key) {
+                list.retain(|other| **other != *fingerprint);
+                if list.is_empty() {
+                    self.by_key.remove(key);
+                }
+            }
+        }
+    }
 }
 
 struct Blocked {
@@ -73,9 +113,11 @@ impl BlockedCache {
             capacity,
             entries: Mutex::new(Entries {
                 map: HashMap::new(),
+                by_key: HashMap::new(),
                 since_sweep: 0,
                 full_logged: false,
                 sweeps: 0,
+                visited: 0,
             }),
             len: AtomicUsize::new(0),
             filter: Default::default(),
@@ -105,7 +147,7 @@ impl BlockedCache {
         let mut entries = self.lock();
         let entry = entries.map.get(fingerprint)?;
         if now >= entry.until {
-            entries.map.remove(fingerprint);
+            entries.remove(fingerprint);
             self.stored(&entries.map);
             return None;
         }
@@ -128,7 +170,7 @@ impl BlockedCache {
         let mut guard = self.lock();
         let entries = &mut *guard;
         entries.since_sweep = entries.since_sweep.saturating_add(1);
-        if entries.map.len() >= self.capacity && !entries.map.contains_key(&fingerprint) {
+        if entries.map.len() >= self.capacity && !entries.map.contains_key(fingerprint.as_str()) {
             if entries.since_sweep >= self.sweep_every() {
                 self.sweep(entries, Instant::now());
             }
@@ -148,7 +190,7 @@ impl BlockedCache {
             }
         }
         let (word, bit) = slot(first_key(&fingerprint));
-        entries.map.insert(
+        entries.add(
             fingerprint,
             Blocked {
                 at: sent,
@@ -169,7 +211,13 @@ impl BlockedCache {
 
     /// Drops the expired refusals. Called under the lock.
     fn sweep(&self, entries: &mut Entries, now: Instant) {
+        entries.visited += entries.map.len() as u64;
         entries.map.retain(|_, entry| entry.until > now);
+        let Entries { map, by_key, .. } = entries;
+        by_key.retain(|_, list| {
+            list.retain(|fingerprint| map.contains_key(fingerprint));
+            !list.is_empty()
+        });
         entries.since_sweep = 0;
         entries.sweeps += 1;
         if entries.map.len() <= self.capacity / 2 {
@@ -179,22 +227,27 @@ impl BlockedCache {
         self.stored(&entries.map);
     }
 
-    /// Forgets every refusal that involves the Redis key `key`.
+    /// Forgets every refusal that involves the Redis key `key`, visiting
+    /// only those (through the index). The filter keeps their bits until the
+    /// next sweep: a stale bit only costs a lookup.
     pub(super) fn forget(&self, key: &str) {
         if self.is_empty() {
             return;
         }
         let mut entries = self.lock();
-        entries
-            .map
-            .retain(|fingerprint, _| !fingerprint.split('\n').any(|part| part == key));
-        self.refilter(&entries.map);
+        let Some(involved) = entries.by_key.remove(key) else {
+            return;
+        };
+        entries.visited += involved.len() as u64;
+        for fingerprint in involved {
+            entries.remove(&fingerprint);
+        }
         self.stored(&entries.map);
     }
 
     /// Publishes the number of entries after a change; an empty cache has
     /// an empty filter. Called under the lock.
-    fn stored(&self, entries: &HashMap<String, Blocked>) {
+    fn stored(&self, entries: &HashMap<Arc<str>, Blocked>) {
         if entries.is_empty() {
             for word in &self.filter {
                 word.store(0, Ordering::Relaxed);
@@ -205,7 +258,7 @@ impl BlockedCache {
 
     /// Rebuilds the filter from the entries, dropping the bits of entries
     /// that are gone. Called under the lock.
-    fn refilter(&self, entries: &HashMap<String, Blocked>) {
+    fn refilter(&self, entries: &HashMap<Arc<str>, Blocked>) {
         let mut filter = [0u64; FILTER_WORDS];
         for fingerprint in entries.keys() {
             let (word, bit) = slot(first_key(fingerprint));
@@ -221,6 +274,15 @@ impl BlockedCache {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Every check's Redis key in a fingerprint: its lines are the key, the
+/// cost and the quotas of each check in turn (see `script::fingerprint`).
+fn keys_of(fingerprint: &str) -> impl Iterator<Item = &str> {
+    fingerprint
+        .split('\n')
+        .step_by(3)
+        .filter(|key| !key.is_empty())
 }
 
 /// The first check's Redis key: a fingerprint's first line.
@@ -341,6 +403,31 @@ mod tests {
         cache.forget("p:s:k1");
         assert!(cache.get("p:s:k1\n1\nq", sent).is_none());
         assert!(cache.get("p:s:k2\n1\nq", sent).is_some());
+    }
+
+    #[test]
+    fn a_reset_visits_only_the_refusals_of_its_key() {
+        let cache = BlockedCache::new(2000);
+        let sent = Instant::now();
+        let hour = Duration::from_secs(3600);
+        for i in 0..1000 {
+            cache.insert(format!("p:s:{i}\n1\nq,\n"), sent, refusal(hour));
+        }
+        // A request of two checks involves both keys.
+        cache.insert("p:s:a\n1\nq,\np:t:b\n1\nq,\n".into(), sent, refusal(hour));
+        for i in 0..100 {
+            cache.forget(&format!("p:s:nobody{i}"));
+        }
+        cache.forget("p:s:7");
+        cache.forget("p:t:b");
+        assert_eq!(cache.lock().visited, 2);
+        assert!(cache.get("p:s:7\n1\nq,\n", sent).is_none());
+        assert!(cache.get("p:s:a\n1\nq,\np:t:b\n1\nq,\n", sent).is_none());
+        assert!(cache.get("p:s:8\n1\nq,\n", sent).is_some());
+        let entries = cache.lock();
+        assert_eq!(entries.map.len(), 999);
+        assert_eq!(entries.by_key.len(), 999);
+        assert!(!entries.by_key.contains_key("p:s:a"));
     }
 
     #[test]
