@@ -277,7 +277,7 @@ impl RedisStore {
             .await;
         match result {
             Ok(_) => {
-                inner.outage.succeeded(attempt);
+                inner.succeeded(attempt);
                 Ok(())
             }
             Err(error) => {
@@ -349,7 +349,7 @@ impl RedisStore {
             });
         match result {
             Ok(decision) => {
-                inner.outage.succeeded(attempt);
+                inner.succeeded(attempt);
                 if !decision.allowed {
                     let fingerprint = fingerprint.unwrap_or_else(|| script::fingerprint(&checks));
                     inner.blocked.insert(fingerprint, sent, decision);
@@ -379,7 +379,7 @@ impl RedisStore {
             .and_then(|reply| script::decision(reply, Op::Peek, &checks));
         match result {
             Ok(state) => {
-                inner.outage.succeeded(attempt);
+                inner.succeeded(attempt);
                 Ok(state)
             }
             Err(error) => {
@@ -405,7 +405,7 @@ impl RedisStore {
         let result = inner.run_script(&command).await;
         match result {
             Ok(_) => {
-                inner.outage.succeeded(attempt);
+                inner.succeeded(attempt);
                 Ok(())
             }
             Err(error) => {
@@ -489,7 +489,7 @@ impl Inner {
             Failure::Unavailable => self.unavailable(error),
             Failure::Rejected => {
                 // Redis answered, so it is up; only these keys are affected.
-                self.outage.succeeded(attempt);
+                self.succeeded(attempt);
                 let scopes: Vec<&str> = requests.iter().map(|request| request.scope).collect();
                 tracing::error!(
                     store = "redis",
@@ -499,6 +499,18 @@ impl Inner {
                     "Redis refused a rate-limit check for this client"
                 );
             }
+        }
+    }
+
+    /// Records that Redis answered. The end of an outage releases what the
+    /// fallback counted: nothing reads it until the next outage, which would
+    /// start afresh anyway.
+    fn succeeded(&self, attempt: Attempt) {
+        if self.outage.succeeded(attempt) && self.mode == FailureMode::FallbackToMemory {
+            *self
+                .fallback
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(MemoryStore::new());
         }
     }
 
@@ -868,5 +880,38 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("failure_mode", &self.mode)
             .field("blocked_cache_capacity", &self.blocked_capacity)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Quota;
+
+    #[tokio::test]
+    async fn the_end_of_an_outage_releases_the_fallback_state() {
+        // Nothing listens on port 1: every call fails at once.
+        let store = RedisStore::builder()
+            .url("redis://127.0.0.1:1")
+            .retry_interval(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let quotas = [Quota::new(1, Duration::from_secs(3600))];
+        for i in 0..10u8 {
+            let key = ClientKey::Ip(std::net::IpAddr::from([192, 0, 2, i]));
+            let request = LimitRequest {
+                scope: "s",
+                key: &key,
+                quotas: &quotas,
+                cost: 1,
+            };
+            assert!(store.check(&[request]).await.unwrap().allowed);
+        }
+        assert!(!store.is_available());
+        assert_eq!(store.inner.fallback().clients(), 10);
+        // A probe that gets an answer ends the outage.
+        store.inner.succeeded(store.inner.outage.forced_attempt());
+        assert!(store.is_available());
+        assert_eq!(store.inner.fallback().clients(), 0);
     }
 }

@@ -51,7 +51,9 @@ pub enum FailureMode {
     /// Count in a [`crate::MemoryStore`] in this process until Redis is back
     /// (the default). Limits hold per instance instead of across instances:
     /// with `k` instances a client may get up to `k` times its quota during
-    /// an outage. Each outage starts with fresh in-memory state.
+    /// an outage. Each outage starts with fresh in-memory state, which the
+    /// store releases when Redis is back; meanwhile it is bounded as a
+    /// [`crate::MemoryStore`] is (idle clients are evicted).
     ///
     /// ```
     /// assert_eq!(policy_runtime::FailureMode::default(), policy_runtime::FailureMode::FallbackToMemory);
@@ -200,16 +202,17 @@ impl Outage {
         Attempt { probe: true }
     }
 
-    /// Redis answered. Ends the outage if this call was a probe.
-    pub(super) fn succeeded(&self, attempt: Attempt) {
+    /// Redis answered. Ends the outage if this call was a probe; returns
+    /// whether it did.
+    pub(super) fn succeeded(&self, attempt: Attempt) -> bool {
         if !attempt.probe {
-            return;
+            return false;
         }
-        if self
+        let ended = self
             .down
             .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
+            .is_ok();
+        if ended {
             let lasted = Duration::from_micros(
                 self.now_micros()
                     .saturating_sub(self.since.load(Ordering::Acquire)),
@@ -220,6 +223,7 @@ impl Outage {
                 "Redis is reachable again; rate limits are shared across instances again"
             );
         }
+        ended
     }
 
     /// Redis could not be used. Returns whether this call started an outage.
@@ -281,11 +285,11 @@ mod tests {
         assert!(!outage.failed(&io_error()));
         assert!(!outage.is_available());
         // A reply that was in flight when Redis failed does not end the outage.
-        outage.succeeded(before);
+        assert!(!outage.succeeded(before));
         assert!(!outage.is_available());
         // No probe before the retry interval has passed.
         assert!(outage.attempt().is_none());
-        outage.succeeded(outage.forced_attempt());
+        assert!(outage.succeeded(outage.forced_attempt()));
         assert!(outage.is_available());
     }
 
