@@ -34,7 +34,9 @@
 -- max(TAT, now), the TAT is at most burst * interval ahead of now: a burst
 -- of `burst`, then one request per interval.
 -- Strict: a request of cost c is admitted when at most count - c admissions
--- fall in the last period: never more than count in any window.
+-- fall in the last period: never more than count in any window. An
+-- admission dated after now (written before the clock went back) counts as
+-- made now, so a client waits at most one period, as with GCRA.
 --
 -- Reply to the short form: an integer d. d > 0: admitted, and the client's
 -- TAT is now d µs ahead of now (reset_after_us = d); d <= 0: refused, the
@@ -260,6 +262,31 @@ for check = 1, #KEYS do
         end
         if live > 0 then
           found_any = true
+          -- Admissions dated after now come from a clock that went back
+          -- (or a failover to a server whose clock is behind): they count
+          -- as made now. A check rewrites them so, so that they leave the
+          -- window a period from now; a peek only reads them so.
+          local newest = redis.call('ZREVRANGE', log, 0, 0, 'WITHSCORES')
+          if not peek and tonumber(newest[2]) > now then
+            local after_now = string.format('(%d', now)
+            local ahead = redis.call('ZCOUNT', log, after_now, '+inf')
+            redis.call('ZREMRANGEBYSCORE', log, after_now, '+inf')
+            -- More than count of them would refuse as well as count.
+            local keep = math.min(ahead, b)
+            local at = string.format('%d', now)
+            local members = {}
+            for i = 1, keep do
+              members[#members + 1] = at
+              members[#members + 1] = at .. ':c' .. i
+              -- A bounded number of arguments per call, for Lua's stack.
+              if #members >= 512 or i == keep then
+                redis.call('ZADD', log, unpack(members))
+                members = {}
+              end
+            end
+            redis.call('PEXPIRE', log, math.ceil(a / 1000))
+            live = live - ahead + keep
+          end
         end
         log_live[log], log_added[log], log_period[log] = live, 0, a
       end
@@ -271,7 +298,7 @@ for check = 1, #KEYS do
         local must_leave = live + cost - b
         if must_leave <= stored then
           local oldest = redis.call('ZRANGEBYSCORE', log, oldest_live, '+inf', 'WITHSCORES', 'LIMIT', must_leave - 1, 1)
-          wait = tonumber(oldest[2]) + a - now
+          wait = math.min(tonumber(oldest[2]), now) + a - now
         else
           -- Only admissions of this request (at `now`), or more than count.
           wait = a
@@ -280,7 +307,7 @@ for check = 1, #KEYS do
           reset = a
         else
           local newest = redis.call('ZREVRANGEBYSCORE', log, '+inf', oldest_live, 'WITHSCORES', 'LIMIT', 0, 1)
-          reset = tonumber(newest[2]) + a - now
+          reset = math.min(tonumber(newest[2]), now) + a - now
         end
       else
         admit, remaining, reset = true, b - live - cost, a

@@ -57,8 +57,15 @@ const URL_VARIABLE: &str = "REDIS_URL";
 ///
 /// The store connects lazily, on the first check, and reconnects on its own.
 /// It must be used inside a Tokio runtime with timers (as under
-/// `#[tokio::main]`). Clones share the connection and the outage state, so
-/// keep one to report readiness with [`RedisStore::ping`].
+/// `#[tokio::main]`). Clones share the connection and the outage state.
+///
+/// Readiness ([`crate::Health::engine`], through [`LimiterStore::ready`])
+/// fails while Redis is known to be away: from the moment a request or a
+/// probe finds it down until one finds it back. Readiness probes cost no
+/// round trip each: at most one of them per retry interval sends a `PING`
+/// (so an outage is noticed within a retry interval even without traffic),
+/// and the others answer from what the store already knows.
+/// [`RedisStore::ping`] always asks Redis.
 ///
 /// ```no_run
 /// use axum::{routing::get, Router};
@@ -270,7 +277,7 @@ impl RedisStore {
             .await;
         match result {
             Ok(_) => {
-                inner.outage.succeeded(attempt);
+                inner.succeeded(attempt);
                 Ok(())
             }
             Err(error) => {
@@ -342,7 +349,7 @@ impl RedisStore {
             });
         match result {
             Ok(decision) => {
-                inner.outage.succeeded(attempt);
+                inner.succeeded(attempt);
                 if !decision.allowed {
                     let fingerprint = fingerprint.unwrap_or_else(|| script::fingerprint(&checks));
                     inner.blocked.insert(fingerprint, sent, decision);
@@ -372,7 +379,7 @@ impl RedisStore {
             .and_then(|reply| script::decision(reply, Op::Peek, &checks));
         match result {
             Ok(state) => {
-                inner.outage.succeeded(attempt);
+                inner.succeeded(attempt);
                 Ok(state)
             }
             Err(error) => {
@@ -398,7 +405,7 @@ impl RedisStore {
         let result = inner.run_script(&command).await;
         match result {
             Ok(_) => {
-                inner.outage.succeeded(attempt);
+                inner.succeeded(attempt);
                 Ok(())
             }
             Err(error) => {
@@ -482,7 +489,7 @@ impl Inner {
             Failure::Unavailable => self.unavailable(error),
             Failure::Rejected => {
                 // Redis answered, so it is up; only these keys are affected.
-                self.outage.succeeded(attempt);
+                self.succeeded(attempt);
                 let scopes: Vec<&str> = requests.iter().map(|request| request.scope).collect();
                 tracing::error!(
                     store = "redis",
@@ -492,6 +499,18 @@ impl Inner {
                     "Redis refused a rate-limit check for this client"
                 );
             }
+        }
+    }
+
+    /// Records that Redis answered. The end of an outage releases what the
+    /// fallback counted: nothing reads it until the next outage, which would
+    /// start afresh anyway.
+    fn succeeded(&self, attempt: Attempt) {
+        if self.outage.succeeded(attempt) && self.mode == FailureMode::FallbackToMemory {
+            *self
+                .fallback
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(MemoryStore::new());
         }
     }
 
@@ -620,6 +639,22 @@ impl LimiterStore for RedisStore {
         let redis_key = self.inner.keys.key(scope, key);
         StoreFuture::boxed(self.reset_remote(redis_key, scope, key))
     }
+
+    /// Fails while Redis is known to be away. One call per retry interval
+    /// sends a `PING` (as [`RedisStore::ping`]); the others answer from the
+    /// outage state, without a round trip.
+    fn ready(&self) -> StoreFuture<'_, ()> {
+        if self.inner.outage.readiness_ping_due() {
+            return StoreFuture::boxed(self.ping());
+        }
+        StoreFuture::ready(if self.inner.outage.is_available() {
+            Ok(())
+        } else {
+            Err(StoreError::new(
+                "Redis is unavailable (outage under way); it is asked again within the retry interval",
+            ))
+        })
+    }
 }
 
 impl RedisStoreBuilder {
@@ -715,7 +750,9 @@ impl RedisStoreBuilder {
 
     /// How often a request is let through to Redis during an outage, to find
     /// out whether it is back (default 1 s). The other requests of an outage
-    /// go straight to the failure mode, without waiting for Redis.
+    /// go straight to the failure mode, without waiting for Redis. Readiness
+    /// checks ([`LimiterStore::ready`]) send at most one `PING` per interval
+    /// too, outage or not; the others answer from the store's state.
     ///
     /// ```
     /// use std::time::Duration;
@@ -752,6 +789,12 @@ impl RedisStoreBuilder {
     /// How many refused clients to remember locally (default 10 000; 0 turns
     /// the cache off). Until its retry time, a remembered client is refused
     /// without a round trip to Redis.
+    ///
+    /// When the cache is full of refusals that have not expired, a new
+    /// refusal is not remembered: that client's retries each cost a round
+    /// trip, and Redis refuses them as before. This is logged once at warn.
+    /// Expired refusals are swept out at most once per half a capacity of
+    /// new refusals, so a full cache costs each request O(1) amortised.
     ///
     /// ```
     /// let store = policy_runtime::RedisStore::builder()
@@ -837,5 +880,38 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("failure_mode", &self.mode)
             .field("blocked_cache_capacity", &self.blocked_capacity)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Quota;
+
+    #[tokio::test]
+    async fn the_end_of_an_outage_releases_the_fallback_state() {
+        // Nothing listens on port 1: every call fails at once.
+        let store = RedisStore::builder()
+            .url("redis://127.0.0.1:1")
+            .retry_interval(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let quotas = [Quota::new(1, Duration::from_secs(3600))];
+        for i in 0..10u8 {
+            let key = ClientKey::Ip(std::net::IpAddr::from([192, 0, 2, i]));
+            let request = LimitRequest {
+                scope: "s",
+                key: &key,
+                quotas: &quotas,
+                cost: 1,
+            };
+            assert!(store.check(&[request]).await.unwrap().allowed);
+        }
+        assert!(!store.is_available());
+        assert_eq!(store.inner.fallback().clients(), 10);
+        // A probe that gets an answer ends the outage.
+        store.inner.succeeded(store.inner.outage.forced_attempt());
+        assert!(store.is_available());
+        assert_eq!(store.inner.fallback().clients(), 0);
     }
 }

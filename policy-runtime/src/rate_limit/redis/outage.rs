@@ -5,7 +5,8 @@
 //! outage is logged once at `warn` when it starts and once at `info` when it
 //! ends. While Redis is away, requests skip it and go straight to the failure
 //! mode, except for one probe every retry interval, which ends the outage when
-//! it succeeds.
+//! it succeeds. Readiness checks answer from this state too, and ask Redis
+//! at most once per retry interval.
 
 use ::redis::{ErrorKind, RedisError, ServerErrorKind};
 use std::fmt;
@@ -50,7 +51,9 @@ pub enum FailureMode {
     /// Count in a [`crate::MemoryStore`] in this process until Redis is back
     /// (the default). Limits hold per instance instead of across instances:
     /// with `k` instances a client may get up to `k` times its quota during
-    /// an outage. Each outage starts with fresh in-memory state.
+    /// an outage. Each outage starts with fresh in-memory state, which the
+    /// store releases when Redis is back; meanwhile it is bounded as a
+    /// [`crate::MemoryStore`] is (idle clients are evicted).
     ///
     /// ```
     /// assert_eq!(policy_runtime::FailureMode::default(), policy_runtime::FailureMode::FallbackToMemory);
@@ -116,6 +119,9 @@ pub(super) struct Outage {
     since: AtomicU64,
     /// When the next probe may go to Redis, in microseconds since `epoch`.
     next_probe: AtomicU64,
+    /// When the next readiness check may ask Redis, in microseconds since
+    /// `epoch`: the others answer from `down`.
+    next_ready_ping: AtomicU64,
     epoch: Instant,
     retry_interval: Duration,
     mode: FailureMode,
@@ -137,6 +143,7 @@ impl Outage {
             down: AtomicBool::new(false),
             since: AtomicU64::new(0),
             next_probe: AtomicU64::new(0),
+            next_ready_ping: AtomicU64::new(0),
             epoch: Instant::now(),
             retry_interval,
             mode,
@@ -170,21 +177,42 @@ impl Outage {
             .map(|_| Attempt { probe: true })
     }
 
+    /// Whether this readiness check should ask Redis: one per retry
+    /// interval, whether Redis is up or away, so that an outage no request
+    /// ran into is still noticed (and its end too), while readiness probes,
+    /// which are public and unlimited, cost at most one round trip per
+    /// interval between them. The others answer from [`Outage::is_available`].
+    pub(super) fn readiness_ping_due(&self) -> bool {
+        let now = self.now_micros();
+        let due = self.next_ready_ping.load(Ordering::Acquire);
+        now >= due
+            && self
+                .next_ready_ping
+                .compare_exchange(
+                    due,
+                    now.saturating_add(self.interval_micros()),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+    }
+
     /// An explicit check (a readiness probe) may always call Redis.
     pub(super) fn forced_attempt(&self) -> Attempt {
         Attempt { probe: true }
     }
 
-    /// Redis answered. Ends the outage if this call was a probe.
-    pub(super) fn succeeded(&self, attempt: Attempt) {
+    /// Redis answered. Ends the outage if this call was a probe; returns
+    /// whether it did.
+    pub(super) fn succeeded(&self, attempt: Attempt) -> bool {
         if !attempt.probe {
-            return;
+            return false;
         }
-        if self
+        let ended = self
             .down
             .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
+            .is_ok();
+        if ended {
             let lasted = Duration::from_micros(
                 self.now_micros()
                     .saturating_sub(self.since.load(Ordering::Acquire)),
@@ -195,6 +223,7 @@ impl Outage {
                 "Redis is reachable again; rate limits are shared across instances again"
             );
         }
+        ended
     }
 
     /// Redis could not be used. Returns whether this call started an outage.
@@ -256,12 +285,21 @@ mod tests {
         assert!(!outage.failed(&io_error()));
         assert!(!outage.is_available());
         // A reply that was in flight when Redis failed does not end the outage.
-        outage.succeeded(before);
+        assert!(!outage.succeeded(before));
         assert!(!outage.is_available());
         // No probe before the retry interval has passed.
         assert!(outage.attempt().is_none());
-        outage.succeeded(outage.forced_attempt());
+        assert!(outage.succeeded(outage.forced_attempt()));
         assert!(outage.is_available());
+    }
+
+    #[test]
+    fn one_readiness_ping_per_retry_interval() {
+        let outage = Outage::new(Duration::from_secs(3600), FailureMode::Open);
+        assert!(outage.readiness_ping_due());
+        assert!((0..100).all(|_| !outage.readiness_ping_due()));
+        let always = Outage::new(Duration::ZERO, FailureMode::Open);
+        assert!(always.readiness_ping_due());
     }
 
     #[test]
