@@ -12,8 +12,7 @@
 //! The failure log is a strict quota's sliding log from [`gcra`], as the
 //! rate limiter's penalty box keeps its strikes. Time is the engine clock's.
 
-use crate::rate_limit::gcra::{self, Limit};
-use crate::Quota;
+use crate::rate_limit::gcra;
 use dashmap::DashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -120,15 +119,14 @@ pub struct LockoutStatus {
 }
 
 struct Record {
-    failures: Box<[u64]>,
+    failures: gcra::Log,
     locked_until: u64,
 }
 
 /// The failure logs and lockouts of one engine.
 pub(crate) struct LockoutLog {
     lockout: Lockout,
-    limits: Box<[Limit]>,
-    slots: usize,
+    failures: gcra::EventLimit,
     clients: DashMap<IpAddr, Record, foldhash::fast::RandomState>,
     added: AtomicU64,
     full_warned: AtomicBool,
@@ -136,12 +134,9 @@ pub(crate) struct LockoutLog {
 
 impl LockoutLog {
     pub(crate) fn new(lockout: Lockout) -> Self {
-        let failures = Quota::new(lockout.failures, lockout.within).strict();
-        let (limits, slots) = gcra::layout(&[failures]);
         Self {
             lockout,
-            limits,
-            slots,
+            failures: gcra::EventLimit::new(lockout.failures, lockout.within),
             clients: DashMap::default(),
             added: AtomicU64::new(0),
             full_warned: AtomicBool::new(false),
@@ -178,18 +173,16 @@ impl LockoutLog {
             }
         }
         let mut record = self.clients.entry(client).or_insert_with(|| Record {
-            failures: vec![0; self.slots].into_boxed_slice(),
+            failures: gcra::Log::new(),
             locked_until: 0,
         });
         if record.locked_until > now {
             return None;
         }
-        let decision = gcra::decide(&self.limits, &mut record.failures, now, 1);
-        if decision.allowed && decision.remaining > 0 {
+        if !self.failures.hit(&mut record.failures, now) {
             return None;
         }
         record.locked_until = now.saturating_add(nanos(self.lockout.lock_for));
-        record.failures.fill(0);
         Some(self.lockout.lock_for)
     }
 
@@ -203,7 +196,7 @@ impl LockoutLog {
                 locked_for: Some(Duration::from_nanos(record.locked_until - now)),
             };
         }
-        let left = gcra::peek(&self.limits, &record.failures, now).remaining;
+        let left = self.failures.left(&record.failures, now);
         LockoutStatus {
             failures: self.lockout.failures.saturating_sub(left),
             locked_for: None,
@@ -218,7 +211,7 @@ impl LockoutLog {
     /// Forgets clients that are neither locked out nor have a failure in the window.
     fn sweep(&self, now: u64) {
         self.clients.retain(|_, record| {
-            record.locked_until > now || !gcra::is_idle(&self.limits, &record.failures, now)
+            record.locked_until > now || !self.failures.is_idle(&record.failures, now)
         });
     }
 
