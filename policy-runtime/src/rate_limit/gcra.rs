@@ -329,30 +329,28 @@ pub(crate) fn decide(
         for limit in limits {
             limit.prune(logs, now, budget);
         }
-        let growth: Vec<(usize, usize)> = limits
-            .iter()
-            .map(|limit| (limit.offset, limit.growth(logs, cost)))
-            .filter(|(_, growth)| *growth > 0)
-            .collect();
-        let total = growth.iter().map(|(_, growth)| growth).sum();
+        let total: usize = limits.iter().map(|limit| limit.growth(logs, cost)).sum();
         if !budget.take(total) {
-            let Some(strict) = limits
+            // Only strict limits grow logs, so there is one.
+            if let Some(strict) = limits
                 .iter()
-                .find(|l| matches!(l.kind, Kind::Strict { .. }))
-            else {
-                unreachable!("only strict limits have logs");
-            };
-            let period = nanos(strict.quota.period());
-            return refused(strict.quota, period, period);
+                .find(|limit| matches!(limit.kind, Kind::Strict { .. }))
+            {
+                let period = nanos(strict.quota.period());
+                return refused(strict.quota, period, period);
+            }
         }
-        for (offset, growth) in growth {
-            let log = &mut logs[offset];
-            let before = log.capacity();
-            log.reserve_exact(growth);
-            // The allocator may round up: count what it gave.
-            let extra = (log.capacity() - before).saturating_sub(growth);
-            if extra > 0 {
-                budget.used.fetch_add(extra, Ordering::Relaxed);
+        for limit in limits {
+            let growth = limit.growth(logs, cost);
+            if growth > 0 {
+                let log = &mut logs[limit.offset];
+                let before = log.capacity();
+                log.reserve_exact(growth);
+                // The allocator may round up: count what it gave.
+                let extra = (log.capacity() - before).saturating_sub(growth);
+                if extra > 0 {
+                    budget.used.fetch_add(extra, Ordering::Relaxed);
+                }
             }
         }
     }
