@@ -480,6 +480,8 @@ impl EventLimit {
         let (limits, _) = layout(&[Quota::new(count, within).strict()]);
         EventLimit {
             limits,
+            // Unbounded: a log holds at most `count` times, and the owner
+            // bounds its clients and counts them itself.
             budget: LogBudget::new("", usize::MAX),
         }
     }

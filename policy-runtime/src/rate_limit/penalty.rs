@@ -249,10 +249,8 @@ impl PenaltyBox {
         now: u64,
     ) -> Option<Duration> {
         let subject = subject(key, client_ip)?;
-        let scope = {
-            let scopes = self.scopes.read().unwrap_or_else(|p| p.into_inner());
-            Arc::clone(scopes.get(scope)?)
-        };
+        let scopes = self.scopes.read().unwrap_or_else(|p| p.into_inner());
+        let scope = scopes.get(scope)?;
         let until = match scope.clients.part_of(&subject).get(&*subject) {
             Some(record) => record.blocked_until,
             None => scope.overflow_until.load(Ordering::Relaxed),
