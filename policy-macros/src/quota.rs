@@ -9,13 +9,51 @@
 //! Examples: `20/hour`, `20 per hour`, `10/second`, `200/day; 50/hour`, `10 per 5 minutes`.
 //!
 //! This file uses only `std`: `policy-runtime` compiles it too, to parse limits
-//! defined at run time with exactly the grammar the macro checks.
+//! defined at run time with exactly the grammar the macro checks, and to
+//! check the same supported range.
+//!
+//! The supported range: a period of at most [`MAX_PERIOD_SECS`] (3,650 days),
+//! and a burst that replenishes within that time too (`burst × period /
+//! count`, the time an emptied bucket takes to fill again). Within it, the
+//! limiters' nanosecond arithmetic cannot overflow for centuries of uptime.
 
 /// One parsed limit: `count` requests per `period_secs` seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct QuotaSpec {
     pub(crate) count: u32,
     pub(crate) period_secs: u64,
+}
+
+/// The longest period of a limit, in seconds: 3,650 days, about ten years.
+pub(crate) const MAX_PERIOD_SECS: u64 = 3_650 * 86_400;
+
+const NANOS_PER_SEC: u128 = 1_000_000_000;
+
+/// What is out of range in a limit of `count` requests per `period_nanos`
+/// with a burst of `burst`, if anything: the period must be at most
+/// [`MAX_PERIOD_SECS`], and so must the time a full burst takes to
+/// replenish (`burst` replenish intervals of `period / count`).
+pub(crate) fn range_problem(count: u32, period_nanos: u128, burst: u32) -> Option<String> {
+    let max = u128::from(MAX_PERIOD_SECS) * NANOS_PER_SEC;
+    let days = |nanos: u128| nanos.div_ceil(86_400 * NANOS_PER_SEC);
+    if period_nanos > max {
+        return Some(format!(
+            "a period of {} days is too long; the longest supported is {} days",
+            days(period_nanos),
+            days(max)
+        ));
+    }
+    let interval = (period_nanos / u128::from(count.max(1))).max(1);
+    let window = interval * u128::from(burst);
+    if window > max {
+        return Some(format!(
+            "a burst of {burst} at {count} per {} days takes {} days to replenish; the longest supported is {} days: lower the burst",
+            days(period_nanos),
+            days(window),
+            days(max)
+        ));
+    }
+    None
 }
 
 const EXPECTED: &str =
@@ -97,9 +135,16 @@ fn parse_limit(limit: &str) -> Result<QuotaSpec, String> {
             limit[..limit.len() - cursor.rest.len()].trim_end()
         ));
     }
-    let period_secs = multiplier
-        .checked_mul(unit_secs)
-        .ok_or_else(|| format!("the period of `{limit}` is too long"))?;
+    let too_long = || {
+        format!(
+            "the period of `{limit}` is too long; the longest supported is {} days",
+            MAX_PERIOD_SECS / 86_400
+        )
+    };
+    let period_secs = multiplier.checked_mul(unit_secs).ok_or_else(too_long)?;
+    if period_secs > MAX_PERIOD_SECS {
+        return Err(too_long());
+    }
     Ok(QuotaSpec { count, period_secs })
 }
 
@@ -203,5 +248,19 @@ mod tests {
         assert!(err("1/99999999999999999999 days").contains("too large"));
         assert!(err("1/999999999999999999 days").contains("too long"));
         assert!(err("20 perhour").contains("expected `/` or `per`"));
+        assert!(err("1/300000 days").contains("too long; the longest supported is 3650 days"));
+        assert!(err("1/3651 days").contains("too long"));
+        assert_eq!(ok("1/3650 days"), [(1, MAX_PERIOD_SECS)]);
+    }
+
+    #[test]
+    fn a_burst_must_replenish_within_the_longest_period() {
+        let day = 86_400 * NANOS_PER_SEC;
+        assert_eq!(range_problem(1, day, 3_650), None);
+        let problem = range_problem(1, day, 220_000).unwrap();
+        assert!(problem.contains("a burst of 220000"), "{problem}");
+        assert!(problem.contains("220000 days"), "{problem}");
+        assert_eq!(range_problem(u32::MAX, day, u32::MAX), None);
+        assert!(range_problem(1, u128::from(u64::MAX), 1).is_some());
     }
 }

@@ -32,7 +32,8 @@ pub struct Quota {
     strict: bool,
 }
 
-/// A limit string that does not parse, with the reason.
+/// A limit string that does not parse, or a quota out of the supported
+/// range (see [`Quota::validate`]), with the reason.
 ///
 /// ```
 /// let error = policy_runtime::Quota::parse_list("20/fortnight").unwrap_err();
@@ -84,14 +85,47 @@ impl Quota {
     /// ```
     pub fn parse_list(text: &str) -> Result<Vec<Quota>, QuotaError> {
         let specs = grammar::parse_limits(text).map_err(QuotaError)?;
-        Ok(specs
+        specs
             .into_iter()
-            .map(|spec| Quota::new(spec.count, Duration::from_secs(spec.period_secs)))
-            .collect())
+            .map(|spec| Quota::new(spec.count, Duration::from_secs(spec.period_secs)).validate())
+            .collect()
+    }
+
+    /// The longest supported period, 3,650 days (about ten years). A burst
+    /// must replenish within it too: `burst × period / count` at most this.
+    ///
+    /// ```
+    /// assert_eq!(policy_runtime::Quota::MAX_PERIOD.as_secs(), 3_650 * 86_400);
+    /// ```
+    pub const MAX_PERIOD: Duration = Duration::from_secs(grammar::MAX_PERIOD_SECS);
+
+    /// The quota itself if it is within the supported range, or what is out
+    /// of it: a period longer than [`Quota::MAX_PERIOD`], or a burst that
+    /// takes longer than that to replenish. [`Quota::parse_list`] and
+    /// `#[rate_limit]` refuse such quotas; one built by hand and passed to a
+    /// store directly is enforced as if its period or burst were at the
+    /// limit of the range, never more leniently.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use policy_runtime::Quota;
+    ///
+    /// let day = Duration::from_secs(86_400);
+    /// assert!(Quota::new(1, day).with_burst(3_650).validate().is_ok());
+    /// let error = Quota::new(1, day).with_burst(220_000).validate().unwrap_err();
+    /// assert!(error.to_string().contains("a burst of 220000"));
+    /// ```
+    pub fn validate(self) -> Result<Self, QuotaError> {
+        match grammar::range_problem(self.count, self.period.as_nanos(), self.burst) {
+            Some(problem) => Err(QuotaError(format!("{self}: {problem}"))),
+            None => Ok(self),
+        }
     }
 
     /// The same quota, admitting a burst of `burst` requests at once instead of
     /// `count` (the rate stays `count` per period). A zero burst is raised to 1.
+    /// The burst must replenish within [`Quota::MAX_PERIOD`]; check a burst
+    /// that comes from configuration with [`Quota::validate`].
     ///
     /// ```
     /// use std::time::Duration;

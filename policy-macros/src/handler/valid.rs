@@ -305,6 +305,15 @@ fn check_rate_limit(
         .burst
         .as_ref()
         .and_then(|burst| positive(burst, "burst", errors));
+    if let (Some(burst_token), Some(burst)) = (&args.burst, burst) {
+        let problem = quotas.iter().find_map(|quota| {
+            let period_nanos = u128::from(quota.period_secs) * 1_000_000_000;
+            crate::quota::range_problem(quota.count, period_nanos, burst)
+        });
+        if let Some(problem) = problem {
+            errors.spanned(burst_token, problem);
+        }
+    }
     if let (Some(burst_token), Some(strict)) = (&args.burst, &args.strict) {
         let _ = strict;
         errors.spanned(

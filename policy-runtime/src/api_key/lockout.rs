@@ -24,8 +24,7 @@
 //! lockout gets stricter (clients sharing a bucket share its failures and its
 //! lockout), never off. The first time the table is full, a warning is logged.
 
-use crate::rate_limit::gcra::{self, Limit};
-use crate::Quota;
+use crate::rate_limit::gcra;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use std::hash::BuildHasher;
@@ -245,14 +244,14 @@ impl crate::Engine {
 
 /// One client's (or one shared bucket's) failures and lockout.
 struct Record {
-    failures: Box<[u64]>,
+    failures: gcra::Log,
     locked_until: u64,
 }
 
 impl Record {
-    fn new(slots: usize) -> Self {
+    fn new() -> Self {
         Self {
-            failures: vec![0; slots].into_boxed_slice(),
+            failures: gcra::Log::new(),
             locked_until: 0,
         }
     }
@@ -265,8 +264,7 @@ impl Record {
 /// The failure logs and lockouts of one engine.
 pub(crate) struct LockoutLog {
     lockout: Lockout,
-    limits: Box<[Limit]>,
-    slots: usize,
+    failures: gcra::EventLimit,
     clients: DashMap<IpAddr, Record, foldhash::fast::RandomState>,
     /// Entries in `clients`; an entry is added only after reserving a place here.
     tracked: AtomicUsize,
@@ -282,12 +280,9 @@ pub(crate) struct LockoutLog {
 
 impl LockoutLog {
     pub(crate) fn new(lockout: Lockout) -> Self {
-        let failures = Quota::new(lockout.failures, lockout.within).strict();
-        let (limits, slots) = gcra::layout(&[failures]);
         Self {
             lockout,
-            limits,
-            slots,
+            failures: gcra::EventLimit::new(lockout.failures, lockout.within),
             clients: DashMap::default(),
             tracked: AtomicUsize::new(0),
             overflow: OnceLock::new(),
@@ -322,7 +317,7 @@ impl LockoutLog {
             Entry::Occupied(mut entry) => return self.strike(entry.get_mut(), now),
             Entry::Vacant(entry) => {
                 if self.reserve() {
-                    let mut record = entry.insert(Record::new(self.slots));
+                    let mut record = entry.insert(Record::new());
                     return self.strike(&mut record, now);
                 }
             }
@@ -339,7 +334,7 @@ impl LockoutLog {
         }
         let buckets = self.overflow.get_or_init(|| {
             (0..OVERFLOW_BUCKETS)
-                .map(|_| Mutex::new(Record::new(self.slots)))
+                .map(|_| Mutex::new(Record::new()))
                 .collect()
         });
         self.strike(&mut lock(&buckets[self.bucket_index(client)]), now)
@@ -365,8 +360,8 @@ impl LockoutLog {
             forgot = true;
         }
         if let Some(mut bucket) = self.bucket(client) {
-            if bucket.locked_until != 0 || bucket.failures.iter().any(|stamp| *stamp != 0) {
-                *bucket = Record::new(self.slots);
+            if bucket.locked_until != 0 || !bucket.failures.is_empty() {
+                *bucket = Record::new();
                 forgot = true;
             }
         }
@@ -378,14 +373,12 @@ impl LockoutLog {
         if record.locked_until > now {
             return None;
         }
-        let decision = gcra::decide(&self.limits, &mut record.failures, now, 1);
-        if decision.allowed && decision.remaining > 0 {
+        if !self.failures.hit(&mut record.failures, now) {
             return None;
         }
         // `lock_for` is at most 365 days (checked at build) and `now` counts
         // from the engine's start, so this cannot overflow in practice.
         record.locked_until = now.saturating_add(nanos(self.lockout.lock_for));
-        record.failures.fill(0);
         Some(self.lockout.lock_for)
     }
 
@@ -396,7 +389,7 @@ impl LockoutLog {
                 locked_for: Some(left),
             };
         }
-        let left = gcra::peek(&self.limits, &record.failures, now).remaining;
+        let left = self.failures.left(&record.failures, now);
         LockoutStatus {
             failures: self.lockout.failures.saturating_sub(left),
             locked_for: None,
@@ -445,7 +438,7 @@ impl LockoutLog {
         self.last_sweep.store(now, Ordering::Relaxed);
         self.clients.retain(|_, record| {
             let keep =
-                record.locked_until > now || !gcra::is_idle(&self.limits, &record.failures, now);
+                record.locked_until > now || !self.failures.is_idle(&record.failures, now);
             if !keep {
                 self.tracked.fetch_sub(1, Ordering::Relaxed);
             }

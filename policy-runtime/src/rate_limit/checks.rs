@@ -247,6 +247,7 @@ mod tests {
         Box::leak(Box::new(HandlerPolicy {
             handler: name,
             checks,
+            takes_key_id: false,
         }))
     }
 

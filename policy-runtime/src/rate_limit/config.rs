@@ -283,7 +283,10 @@ impl EngineBuilder {
     /// # drop(engine);
     /// ```
     pub fn penalty(mut self, penalty: Penalty) -> Self {
-        self.rate_limit.penalty = Some(PenaltyBox::new(penalty));
+        match PenaltyBox::new(penalty) {
+            Ok(penalty) => self.rate_limit.penalty = Some(penalty),
+            Err(problem) => self.problems.push(problem),
+        }
         self
     }
 

@@ -1,86 +1,170 @@
 //! The limiting arithmetic, over several quotas at once, all or nothing: a
 //! request is counted against every quota or against none.
 //!
-//! This module owns the arithmetic only; state lives in the caller as a slice
-//! of `u64` per client, in nanoseconds on the store's clock.
+//! This module owns the arithmetic and the strict logs' memory budget; state
+//! lives in the caller, per client: one `u64` per GCRA quota and one [`Log`]
+//! per strict quota, in nanoseconds on the store's clock.
 //!
 //! - A normal quota is GCRA (the generic cell rate algorithm): `N/period` has
 //!   an emission interval `T = period / N` and a capacity of `burst * T`. A
 //!   client may send `burst` requests at once, then one more every `T`. Its
 //!   state is one theoretical arrival time (TAT). In a window of length
 //!   `period`, up to `burst + N - 1` requests can pass (`2N - 1` by default).
-//! - A strict quota keeps a log of the last `N` admission times and admits a
-//!   request only if fewer than `N` fall in the last `period`: never more than
-//!   `N` in any window of length `period`. Its state is `N` slots.
+//! - A strict quota keeps a log of its admission times still in the window,
+//!   oldest first, and admits a request only if fewer than `N` fall in the
+//!   last `period`: never more than `N` in any window of length `period`. The
+//!   log grows with admissions (a client that made `k` requests holds `k`
+//!   times, at most `N`); its entries count against the scope's [`LogBudget`].
+//!   A refusal finds the entry whose expiry frees room by a binary search over
+//!   the log, never a sort.
+//!
+//! All arithmetic on configured values is checked: quotas outside the
+//! supported range ([`Quota::validate`]) are refused by every validated path,
+//! and one built by hand is enforced more strictly, never more leniently (a
+//! capacity beyond the range is cut down to it; a time that would overflow
+//! never comes).
 
 use super::store::Decision;
 use crate::Quota;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
+
+/// The admission times of one strict quota, oldest first.
+pub(crate) type Log = VecDeque<u64>;
+
+/// The longest GCRA capacity, in nanoseconds: [`Quota::MAX_PERIOD`]. A
+/// capacity beyond it (only from a hand-built quota) is cut down to it.
+const MAX_CAPACITY: u64 = Quota::MAX_PERIOD.as_secs() * 1_000_000_000;
 
 /// A quota in the units the arithmetic works in, and where its state sits.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limit {
     pub(crate) quota: Quota,
     kind: Kind,
-    /// Index of the limit's first state slot.
+    /// Index of the limit's state: its slot (GCRA) or its log (strict).
     offset: usize,
 }
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
     Gcra { interval: u64, capacity: u64 },
-    Strict { period: u64, slots: usize },
+    Strict { period: u64, count: u64 },
 }
 
-/// The limits of a scope, laid out over one state slice.
-pub(crate) fn layout(quotas: &[Quota]) -> (Box<[Limit]>, usize) {
-    let mut offset = 0;
+/// How a scope's limits lay out their state: that many GCRA slots and logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub(crate) slots: usize,
+    pub(crate) logs: usize,
+}
+
+/// The limits of a scope, laid out over one slice of slots and one of logs.
+pub(crate) fn layout(quotas: &[Quota]) -> (Box<[Limit]>, Layout) {
+    let mut shape = Layout { slots: 0, logs: 0 };
     let limits = quotas
         .iter()
         .map(|quota| {
-            let kind = if quota.is_strict() {
-                Kind::Strict {
+            let (kind, offset) = if quota.is_strict() {
+                let kind = Kind::Strict {
                     period: nanos(quota.period()),
-                    slots: quota.count() as usize,
-                }
+                    count: u64::from(quota.count()),
+                };
+                shape.logs += 1;
+                (kind, shape.logs - 1)
             } else {
                 let interval = nanos(quota.replenish_interval()).max(1);
-                Kind::Gcra {
-                    interval,
-                    capacity: interval.saturating_mul(u64::from(quota.burst())),
-                }
+                let capacity = interval
+                    .checked_mul(u64::from(quota.burst()))
+                    .map_or(MAX_CAPACITY, |capacity| capacity.min(MAX_CAPACITY));
+                shape.slots += 1;
+                (Kind::Gcra { interval, capacity }, shape.slots - 1)
             };
-            let limit = Limit {
+            Limit {
                 quota: *quota,
                 kind,
                 offset,
-            };
-            offset += limit.slots();
-            limit
+            }
         })
         .collect();
-    (limits, offset)
+    (limits, shape)
 }
 
+/// Nanoseconds; a duration beyond `u64` (584 years) is `u64::MAX`, a time
+/// that never comes on the store's clock.
 fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
-impl Limit {
-    fn slots(&self) -> usize {
-        match self.kind {
-            Kind::Gcra { .. } => 1,
-            Kind::Strict { slots, .. } => slots,
+/// A bound on the strict-log entries of one scope, over all its clients.
+///
+/// Entries are counted as allocated (a log's capacity), so the bound holds
+/// in bytes too: 8 bytes an entry. At the bound a request that would grow a
+/// log is refused (stricter, never more lenient), and the first such refusal
+/// is logged.
+pub(crate) struct LogBudget {
+    scope: Box<str>,
+    used: AtomicUsize,
+    cap: usize,
+    warned: AtomicBool,
+    /// Set by a refusal at the bound; the store takes it to sweep sooner.
+    pressed: AtomicBool,
+}
+
+impl LogBudget {
+    pub(crate) fn new(scope: &str, cap: usize) -> Self {
+        LogBudget {
+            scope: scope.into(),
+            used: AtomicUsize::new(0),
+            cap,
+            warned: AtomicBool::new(false),
+            pressed: AtomicBool::new(false),
         }
     }
 
-    fn state<'s>(&self, state: &'s [u64]) -> &'s [u64] {
-        &state[self.offset..self.offset + self.slots()]
+    /// Takes `entries` from the budget, or says there is no room.
+    fn take(&self, entries: usize) -> bool {
+        if entries == 0 {
+            return true;
+        }
+        let before = self.used.fetch_add(entries, Ordering::Relaxed);
+        if before.saturating_add(entries) <= self.cap {
+            return true;
+        }
+        self.used.fetch_sub(entries, Ordering::Relaxed);
+        self.pressed.store(true, Ordering::Relaxed);
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                policy = "rate_limit",
+                scope = &*self.scope,
+                cap = self.cap,
+                "the strict limits of this scope hold as many timestamps as they may; requests that need one more are refused until some expire (raise it with MemoryStore::with_strict_log_cap)"
+            );
+        }
+        false
     }
 
-    fn state_mut<'s>(&self, state: &'s mut [u64]) -> &'s mut [u64] {
-        &mut state[self.offset..self.offset + self.slots()]
+    /// Returns `entries` to the budget.
+    pub(crate) fn give(&self, entries: usize) {
+        if entries > 0 {
+            self.used.fetch_sub(entries, Ordering::Relaxed);
+        }
     }
+
+    /// Entries held now.
+    pub(crate) fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Whether a request was refused at the bound since the last call.
+    pub(crate) fn was_pressed(&self) -> bool {
+        self.pressed.swap(false, Ordering::Relaxed)
+    }
+}
+
+/// The entries the logs of one client hold, as allocated.
+pub(crate) fn log_entries(logs: &[Log]) -> usize {
+    logs.iter().map(VecDeque::capacity).sum()
 }
 
 /// What one limit says about one request.
@@ -89,89 +173,127 @@ enum Verdict {
     Refuse { wait: u64, busy: u64 },
 }
 
-impl Kind {
-    fn judge(&self, state: &[u64], now: u64, cost: u64) -> Verdict {
-        match *self {
+/// How many entries at the front of `log` have left the window at `now`.
+fn expired(log: &Log, period: u64, now: u64) -> usize {
+    log.partition_point(|&stamp| stamp.saturating_add(period) <= now)
+}
+
+impl Limit {
+    fn judge(&self, slots: &[u64], logs: &[Log], now: u64, cost: u64) -> Verdict {
+        match self.kind {
             Kind::Gcra { interval, capacity } => {
-                let start = state[0].max(now);
-                let next = start.saturating_add(interval.saturating_mul(cost));
-                let horizon = now.saturating_add(capacity);
-                if next > horizon {
-                    Verdict::Refuse {
-                        wait: next - horizon,
-                        busy: start - now,
-                    }
-                } else {
-                    Verdict::Admit {
-                        remaining: saturate((horizon - next) / interval),
+                let start = slots[self.offset].max(now);
+                let next = interval
+                    .checked_mul(cost)
+                    .and_then(|need| start.checked_add(need));
+                match next {
+                    Some(next) if next - now <= capacity => Verdict::Admit {
+                        remaining: saturate((capacity - (next - now)) / interval),
                         reset: next - now,
-                    }
+                    },
+                    _ => Verdict::Refuse {
+                        wait: next.map_or(u64::MAX, |next| next - now - capacity),
+                        busy: start - now,
+                    },
                 }
             }
-            Kind::Strict { period, slots } => {
-                // Slots hold admission time + 1; 0 is an empty slot.
-                let live = |stamp: &&u64| **stamp != 0 && **stamp - 1 + period > now;
-                let in_window = state.iter().filter(live).count() as u64;
-                if in_window + cost > slots as u64 {
-                    let mut stamps: Vec<u64> = state.iter().filter(live).copied().collect();
-                    stamps.sort_unstable();
-                    // The request fits once this many of the oldest have expired.
-                    let must_expire = (in_window + cost - slots as u64) as usize;
-                    let freeing = stamps
-                        .get(must_expire.saturating_sub(1))
-                        .copied()
-                        .unwrap_or(now + 1);
-                    let newest = stamps.last().copied().unwrap_or(now + 1);
-                    Verdict::Refuse {
-                        wait: (freeing - 1 + period).saturating_sub(now),
-                        busy: (newest - 1 + period).saturating_sub(now),
-                    }
-                } else {
-                    Verdict::Admit {
-                        remaining: saturate(slots as u64 - in_window - cost),
+            Kind::Strict { period, count } => {
+                let log = &logs[self.offset];
+                let gone = expired(log, period, now);
+                let in_window = (log.len() - gone) as u64;
+                if in_window + cost <= count {
+                    return Verdict::Admit {
+                        remaining: saturate(count - in_window - cost),
                         reset: period,
-                    }
+                    };
+                }
+                let after = |stamp: u64| stamp.saturating_add(period).saturating_sub(now);
+                // The request fits once this many of the oldest have expired.
+                let must_expire = in_window + cost - count;
+                let wait = match must_expire.checked_sub(1).filter(|i| *i < in_window) {
+                    Some(index) => after(log[gone + index as usize]),
+                    // More than the count at once: never; say one period.
+                    None => period,
+                };
+                Verdict::Refuse {
+                    wait,
+                    busy: log.back().map_or(period, |newest| after(*newest)),
                 }
             }
         }
     }
 
-    fn commit(&self, state: &mut [u64], now: u64, cost: u64) {
-        match *self {
+    /// Drops the expired entries of a strict log, returning the memory of a
+    /// log that shrank to a quarter of its allocation.
+    fn prune(&self, logs: &mut [Log], now: u64, budget: &LogBudget) {
+        if let Kind::Strict { period, .. } = self.kind {
+            let log = &mut logs[self.offset];
+            let gone = expired(log, period, now);
+            log.drain(..gone);
+            let before = log.capacity();
+            if log.len() < before / 4 {
+                log.shrink_to(log.len() * 2);
+                budget.give(before - log.capacity());
+            }
+        }
+    }
+
+    /// The entries a strict log must add to its allocation to admit `cost`
+    /// more (after [`Limit::prune`]): it doubles, up to its count.
+    fn growth(&self, logs: &[Log], cost: u64) -> usize {
+        match self.kind {
+            Kind::Gcra { .. } => 0,
+            Kind::Strict { count, .. } => {
+                let log = &logs[self.offset];
+                let needed = log.len() + cost as usize;
+                if needed <= log.capacity() {
+                    return 0;
+                }
+                let grown = (log.capacity() * 2).clamp(needed, (count as usize).max(needed));
+                grown - log.capacity()
+            }
+        }
+    }
+
+    fn commit(&self, slots: &mut [u64], logs: &mut [Log], now: u64, cost: u64) {
+        match self.kind {
             Kind::Gcra { interval, .. } => {
-                state[0] = state[0]
+                // Admitted, so this fits (see `judge`).
+                let slot = &mut slots[self.offset];
+                *slot = (*slot)
                     .max(now)
                     .saturating_add(interval.saturating_mul(cost));
             }
-            Kind::Strict { period, .. } => {
-                let mut left = cost;
-                for stamp in state.iter_mut() {
-                    if left == 0 {
-                        break;
-                    }
-                    if *stamp == 0 || *stamp - 1 + period <= now {
-                        *stamp = now + 1;
-                        left -= 1;
+            Kind::Strict { .. } => {
+                let log = &mut logs[self.offset];
+                log.extend(std::iter::repeat_n(now, cost as usize));
+            }
+        }
+    }
+
+    fn undo(&self, slots: &mut [u64], logs: &mut [Log], now: u64, cost: u64) {
+        match self.kind {
+            Kind::Gcra { interval, .. } => {
+                let slot = &mut slots[self.offset];
+                *slot = slot.saturating_sub(interval.saturating_mul(cost));
+            }
+            Kind::Strict { .. } => {
+                let log = &mut logs[self.offset];
+                for _ in 0..cost {
+                    if log.back() == Some(&now) {
+                        log.pop_back();
                     }
                 }
             }
         }
     }
 
-    fn undo(&self, state: &mut [u64], now: u64, cost: u64) {
-        match *self {
-            Kind::Gcra { interval, .. } => {
-                state[0] = state[0].saturating_sub(interval.saturating_mul(cost));
-            }
-            Kind::Strict { .. } => {
-                let mut left = cost;
-                for stamp in state.iter_mut() {
-                    if left > 0 && *stamp == now + 1 {
-                        *stamp = 0;
-                        left -= 1;
-                    }
-                }
-            }
+    fn is_idle(&self, slots: &[u64], logs: &[Log], now: u64) -> bool {
+        match self.kind {
+            Kind::Gcra { .. } => slots[self.offset] <= now,
+            Kind::Strict { period, .. } => logs[self.offset]
+                .back()
+                .is_none_or(|newest| newest.saturating_add(period) <= now),
         }
     }
 }
@@ -181,29 +303,79 @@ fn saturate(value: u64) -> u32 {
 }
 
 /// Decides one request of weight `cost` at `now` against `limits`, whose state
-/// is `state` (all zeros for a new client). The state changes only when every
-/// limit admits the request.
+/// is `slots` and `logs` (zeros and empty logs for a new client). The state
+/// changes only when every limit admits the request, apart from forgetting
+/// expired log entries. A request that every limit admits but whose strict
+/// logs would grow past `budget` is refused by the first strict limit, with
+/// a wait of its period.
 ///
 /// On a refusal the decisive limit is the one that makes the client wait
 /// longest, so `retry_after` is never earlier than a retry that succeeds. On
 /// admission it is the limit with the fewest requests left.
-pub(crate) fn decide(limits: &[Limit], state: &mut [u64], now: u64, cost: u32) -> Decision {
+pub(crate) fn decide(
+    limits: &[Limit],
+    slots: &mut [u64],
+    logs: &mut [Log],
+    now: u64,
+    cost: u32,
+    budget: &LogBudget,
+) -> Decision {
     let cost = u64::from(cost.max(1));
-    if let [only] = limits {
-        // One limit, the common case: no search for the decisive one.
-        let slots = only.state_mut(state);
-        return match only.kind.judge(slots, now, cost) {
-            Verdict::Refuse { wait, busy } => refused(only.quota, wait, busy),
-            Verdict::Admit { remaining, reset } => {
-                only.kind.commit(slots, now, cost);
-                admitted(only.quota, remaining, reset)
+    let tightest = match judge_all(limits, slots, logs, now, cost) {
+        Err(refusal) => return refusal,
+        Ok(tightest) => tightest,
+    };
+    if !logs.is_empty() {
+        for limit in limits {
+            limit.prune(logs, now, budget);
+        }
+        let total: usize = limits.iter().map(|limit| limit.growth(logs, cost)).sum();
+        if !budget.take(total) {
+            // Only strict limits grow logs, so there is one.
+            if let Some(strict) = limits
+                .iter()
+                .find(|limit| matches!(limit.kind, Kind::Strict { .. }))
+            {
+                let period = nanos(strict.quota.period());
+                return refused(strict.quota, period, period);
             }
-        };
+        }
+        for limit in limits {
+            let growth = limit.growth(logs, cost);
+            if growth > 0 {
+                let log = &mut logs[limit.offset];
+                let before = log.capacity();
+                log.reserve_exact(growth);
+                // The allocator may round up: count what it gave.
+                let extra = (log.capacity() - before).saturating_sub(growth);
+                if extra > 0 {
+                    budget.used.fetch_add(extra, Ordering::Relaxed);
+                }
+            }
+        }
     }
+    for limit in limits {
+        limit.commit(slots, logs, now, cost);
+    }
+    match tightest {
+        Some((quota, remaining, reset)) => admitted(quota, remaining, reset),
+        None => Decision::unlimited(),
+    }
+}
+
+/// Every limit's verdict on a request: the refusal with the longest wait, or
+/// the admitting limit with the fewest requests left.
+fn judge_all(
+    limits: &[Limit],
+    slots: &[u64],
+    logs: &[Log],
+    now: u64,
+    cost: u64,
+) -> Result<Option<(Quota, u32, u64)>, Decision> {
     let mut refusal: Option<(Quota, u64, u64)> = None;
     let mut tightest: Option<(Quota, u32, u64)> = None;
     for limit in limits {
-        match limit.kind.judge(limit.state(state), now, cost) {
+        match limit.judge(slots, logs, now, cost) {
             Verdict::Refuse { wait, busy } => {
                 if refusal.is_none_or(|(_, longest, _)| wait > longest) {
                     refusal = Some((limit.quota, wait, busy));
@@ -216,16 +388,22 @@ pub(crate) fn decide(limits: &[Limit], state: &mut [u64], now: u64, cost: u32) -
             }
         }
     }
-    if let Some((quota, wait, busy)) = refusal {
-        return refused(quota, wait, busy);
+    match refusal {
+        Some((quota, wait, busy)) => Err(refused(quota, wait, busy)),
+        None => Ok(tightest),
     }
-    for limit in limits {
-        limit.kind.commit(limit.state_mut(state), now, cost);
-    }
-    match tightest {
-        Some((quota, remaining, reset)) => admitted(quota, remaining, reset),
-        None => Decision::unlimited(),
-    }
+}
+
+/// What [`decide`] would answer, without changing the state: a refusal, or
+/// `None` when every limit would admit the request.
+pub(crate) fn refusal(
+    limits: &[Limit],
+    slots: &[u64],
+    logs: &[Log],
+    now: u64,
+    cost: u32,
+) -> Option<Decision> {
+    judge_all(limits, slots, logs, now, u64::from(cost.max(1))).err()
 }
 
 /// A refusal by `quota`: a retry succeeds in `wait` ns, and the client's
@@ -254,10 +432,10 @@ fn admitted(quota: Quota, remaining: u32, reset: u64) -> Decision {
 
 /// The state of a client without counting a request: requests left and time
 /// until the decisive limit is whole again.
-pub(crate) fn peek(limits: &[Limit], state: &[u64], now: u64) -> Decision {
+pub(crate) fn peek(limits: &[Limit], slots: &[u64], logs: &[Log], now: u64) -> Decision {
     let mut tightest: Option<(Quota, u32, u64)> = None;
     for limit in limits {
-        if let Verdict::Admit { remaining, reset } = limit.kind.judge(limit.state(state), now, 0) {
+        if let Verdict::Admit { remaining, reset } = limit.judge(slots, logs, now, 0) {
             if tightest.is_none_or(|(_, fewest, _)| remaining < fewest) {
                 tightest = Some((limit.quota, remaining, reset));
             }
@@ -276,23 +454,60 @@ pub(crate) fn peek(limits: &[Limit], state: &[u64], now: u64) -> Decision {
 }
 
 /// Takes back a request that [`decide`] admitted at `now`, when a later check
-/// of the same request refused it.
-pub(crate) fn undo(limits: &[Limit], state: &mut [u64], now: u64, cost: u32) {
+/// of the same request refused it. A log keeps its allocation.
+pub(crate) fn undo(limits: &[Limit], slots: &mut [u64], logs: &mut [Log], now: u64, cost: u32) {
     let cost = u64::from(cost.max(1));
     for limit in limits {
-        limit.kind.undo(limit.state_mut(state), now, cost);
+        limit.undo(slots, logs, now, cost);
     }
 }
 
 /// Whether a state can be forgotten: a new client would be treated the same.
-pub(crate) fn is_idle(limits: &[Limit], state: &[u64], now: u64) -> bool {
-    limits.iter().all(|limit| match limit.kind {
-        Kind::Gcra { .. } => limit.state(state)[0] <= now,
-        Kind::Strict { period, .. } => limit
-            .state(state)
-            .iter()
-            .all(|stamp| *stamp == 0 || *stamp - 1 + period <= now),
-    })
+pub(crate) fn is_idle(limits: &[Limit], slots: &[u64], logs: &[Log], now: u64) -> bool {
+    limits.iter().all(|limit| limit.is_idle(slots, logs, now))
+}
+
+/// `count` events within `within` per client, over one strict log a client:
+/// the strike log of the penalty box and the failure log of the API-key
+/// lockout. A log holds at most `count` times; the owner bounds the clients.
+pub(crate) struct EventLimit {
+    limits: Box<[Limit]>,
+    budget: LogBudget,
+}
+
+impl EventLimit {
+    pub(crate) fn new(count: u32, within: Duration) -> Self {
+        let (limits, _) = layout(&[Quota::new(count, within).strict()]);
+        EventLimit {
+            limits,
+            // Unbounded: a log holds at most `count` times, and the owner
+            // bounds its clients and counts them itself.
+            budget: LogBudget::new("", usize::MAX),
+        }
+    }
+
+    /// Records an event in `log` at `now`; says whether it is the `count`th
+    /// within the window (the log is then emptied).
+    pub(crate) fn hit(&self, log: &mut Log, now: u64) -> bool {
+        let logs = std::slice::from_mut(log);
+        let decision = decide(&self.limits, &mut [], logs, now, 1, &self.budget);
+        let reached = !decision.allowed || decision.remaining == 0;
+        if reached {
+            log.clear();
+            log.shrink_to_fit();
+        }
+        reached
+    }
+
+    /// How many more events `log` takes before the `count`th.
+    pub(crate) fn left(&self, log: &Log, now: u64) -> u32 {
+        peek(&self.limits, &[], std::slice::from_ref(log), now).remaining
+    }
+
+    /// Whether every event of `log` left the window.
+    pub(crate) fn is_idle(&self, log: &Log, now: u64) -> bool {
+        is_idle(&self.limits, &[], std::slice::from_ref(log), now)
+    }
 }
 
 #[cfg(test)]
@@ -302,9 +517,47 @@ mod tests {
     const SECOND: u64 = 1_000_000_000;
     const MINUTE: u64 = 60 * SECOND;
 
-    fn setup(quotas: &[Quota]) -> (Box<[Limit]>, Vec<u64>) {
-        let (limits, slots) = layout(quotas);
-        (limits, vec![0; slots])
+    /// One client's state under some limits, with a budget of its own.
+    struct Client {
+        limits: Box<[Limit]>,
+        slots: Vec<u64>,
+        logs: Vec<Log>,
+        budget: LogBudget,
+    }
+
+    impl Client {
+        fn decide(&mut self, now: u64, cost: u32) -> Decision {
+            decide(
+                &self.limits,
+                &mut self.slots,
+                &mut self.logs,
+                now,
+                cost,
+                &self.budget,
+            )
+        }
+
+        fn undo(&mut self, now: u64, cost: u32) {
+            undo(&self.limits, &mut self.slots, &mut self.logs, now, cost)
+        }
+
+        fn state(&self) -> (Vec<u64>, Vec<Log>) {
+            (self.slots.clone(), self.logs.clone())
+        }
+    }
+
+    fn setup(quotas: &[Quota]) -> Client {
+        setup_with_budget(quotas, usize::MAX)
+    }
+
+    fn setup_with_budget(quotas: &[Quota], cap: usize) -> Client {
+        let (limits, shape) = layout(quotas);
+        Client {
+            limits,
+            slots: vec![0; shape.slots],
+            logs: vec![Log::new(); shape.logs],
+            budget: LogBudget::new("test", cap),
+        }
     }
 
     fn per(count: u32, secs: u64) -> Quota {
@@ -313,28 +566,28 @@ mod tests {
 
     #[test]
     fn a_burst_of_n_then_one_per_interval() {
-        let (limits, mut state) = setup(&[per(3, 3)]);
+        let mut client = setup(&[per(3, 3)]);
         for remaining in [2, 1, 0] {
-            let decision = decide(&limits, &mut state, 0, 1);
+            let decision = client.decide(0, 1);
             assert!(decision.allowed);
             assert_eq!(decision.remaining, remaining);
         }
-        let refused = decide(&limits, &mut state, 0, 1);
+        let refused = client.decide(0, 1);
         assert!(!refused.allowed);
         assert_eq!(refused.retry_after, Duration::from_secs(1));
         assert_eq!(refused.reset_after, Duration::from_secs(3));
-        assert!(!decide(&limits, &mut state, SECOND - 1, 1).allowed);
-        assert!(decide(&limits, &mut state, SECOND, 1).allowed);
-        assert!(!decide(&limits, &mut state, SECOND, 1).allowed);
+        assert!(!client.decide(SECOND - 1, 1).allowed);
+        assert!(client.decide(SECOND, 1).allowed);
+        assert!(!client.decide(SECOND, 1).allowed);
     }
 
     #[test]
     fn gcra_can_admit_2n_minus_1_in_one_window() {
         // 5/hour: 5 at once, then one every 12 minutes: 9 within the first hour.
-        let (limits, mut state) = setup(&[per(5, 3600)]);
+        let mut client = setup(&[per(5, 3600)]);
         let mut admitted = Vec::new();
         for minute in 0..60 {
-            while decide(&limits, &mut state, minute * MINUTE, 1).allowed {
+            while client.decide(minute * MINUTE, 1).allowed {
                 admitted.push(minute);
             }
         }
@@ -343,10 +596,10 @@ mod tests {
 
     #[test]
     fn strict_admits_at_most_n_in_any_window() {
-        let (limits, mut state) = setup(&[per(5, 3600).strict()]);
+        let mut client = setup(&[per(5, 3600).strict()]);
         let mut admitted = Vec::new();
         for minute in 0..180 {
-            while decide(&limits, &mut state, minute * MINUTE, 1).allowed {
+            while client.decide(minute * MINUTE, 1).allowed {
                 admitted.push(minute);
             }
         }
@@ -369,30 +622,30 @@ mod tests {
 
     #[test]
     fn strict_retry_after_is_when_the_oldest_request_leaves_the_window() {
-        let (limits, mut state) = setup(&[per(2, 60).strict()]);
-        assert!(decide(&limits, &mut state, 0, 1).allowed);
-        assert!(decide(&limits, &mut state, 10 * SECOND, 1).allowed);
-        let refused = decide(&limits, &mut state, 20 * SECOND, 1);
+        let mut client = setup(&[per(2, 60).strict()]);
+        assert!(client.decide(0, 1).allowed);
+        assert!(client.decide(10 * SECOND, 1).allowed);
+        let refused = client.decide(20 * SECOND, 1);
         assert!(!refused.allowed);
         assert_eq!(refused.retry_after, Duration::from_secs(40));
-        assert!(!decide(&limits, &mut state, 60 * SECOND - 1, 1).allowed);
-        assert!(decide(&limits, &mut state, 60 * SECOND, 1).allowed);
+        assert!(!client.decide(60 * SECOND - 1, 1).allowed);
+        assert!(client.decide(60 * SECOND, 1).allowed);
     }
 
     #[test]
     fn burst_and_cost_change_the_shape() {
         // 1/second with a burst of 3.
-        let (limits, mut state) = setup(&[per(1, 1).with_burst(3)]);
+        let mut client = setup(&[per(1, 1).with_burst(3)]);
         for _ in 0..3 {
-            assert!(decide(&limits, &mut state, 0, 1).allowed);
+            assert!(client.decide(0, 1).allowed);
         }
-        assert!(!decide(&limits, &mut state, 0, 1).allowed);
+        assert!(!client.decide(0, 1).allowed);
 
         // A request of cost 4 uses 4 of 10.
-        let (limits, mut state) = setup(&[per(10, 60)]);
-        assert_eq!(decide(&limits, &mut state, 0, 4).remaining, 6);
-        assert_eq!(decide(&limits, &mut state, 0, 4).remaining, 2);
-        let refused = decide(&limits, &mut state, 0, 4);
+        let mut client = setup(&[per(10, 60)]);
+        assert_eq!(client.decide(0, 4).remaining, 6);
+        assert_eq!(client.decide(0, 4).remaining, 2);
+        let refused = client.decide(0, 4);
         assert!(!refused.allowed);
         // Two more intervals (12 s) make room for 4.
         assert_eq!(refused.retry_after, Duration::from_secs(12));
@@ -400,39 +653,91 @@ mod tests {
 
     #[test]
     fn a_refusal_by_one_limit_consumes_nothing_from_the_others() {
-        let (limits, mut state) = setup(&[per(10, 60), per(1, 1), per(3, 60).strict()]);
-        assert!(decide(&limits, &mut state, 0, 1).allowed);
-        let before = state.clone();
+        let mut client = setup(&[per(10, 60), per(1, 1), per(3, 60).strict()]);
+        assert!(client.decide(0, 1).allowed);
+        let before = client.state();
         for _ in 0..5 {
-            assert!(!decide(&limits, &mut state, 0, 1).allowed);
+            assert!(!client.decide(0, 1).allowed);
         }
-        assert_eq!(state, before);
+        assert_eq!(client.state(), before);
     }
 
     #[test]
     fn undo_takes_back_an_admission() {
-        let (limits, mut state) = setup(&[per(2, 60), per(2, 60).strict()]);
-        assert!(decide(&limits, &mut state, 5, 1).allowed);
-        let before = state.clone();
-        assert!(decide(&limits, &mut state, 7, 1).allowed);
-        undo(&limits, &mut state, 7, 1);
-        assert_eq!(state, before);
-        assert_eq!(decide(&limits, &mut state, 7, 1).remaining, 0);
+        let mut client = setup(&[per(2, 60), per(2, 60).strict()]);
+        assert!(client.decide(5, 1).allowed);
+        let before = client.state();
+        assert!(client.decide(7, 1).allowed);
+        client.undo(7, 1);
+        assert_eq!(client.state(), before);
+        assert_eq!(client.decide(7, 1).remaining, 0);
     }
 
     #[test]
     fn the_longest_wait_decides_a_refusal() {
-        let (limits, mut state) = setup(&[per(1, 1), per(1, 60)]);
-        assert!(decide(&limits, &mut state, 0, 1).allowed);
-        let refused = decide(&limits, &mut state, 0, 1);
+        let mut client = setup(&[per(1, 1), per(1, 60)]);
+        assert!(client.decide(0, 1).allowed);
+        let refused = client.decide(0, 1);
         assert_eq!(refused.retry_after, Duration::from_secs(60));
     }
 
     #[test]
     fn state_is_idle_once_nothing_is_pending() {
-        let (limits, mut state) = setup(&[per(2, 2), per(1, 10).strict()]);
-        decide(&limits, &mut state, 0, 1);
-        assert!(!is_idle(&limits, &state, SECOND));
-        assert!(is_idle(&limits, &state, 10 * SECOND));
+        let mut client = setup(&[per(2, 2), per(1, 10).strict()]);
+        client.decide(0, 1);
+        let idle = |now| is_idle(&client.limits, &client.slots, &client.logs, now);
+        assert!(!idle(SECOND));
+        assert!(idle(10 * SECOND));
+    }
+
+    #[test]
+    fn a_strict_log_grows_with_admissions_and_forgets_expired_ones() {
+        let mut client = setup(&[per(10_000, 86_400).strict()]);
+        assert!(client.decide(0, 1).allowed);
+        assert_eq!(client.logs[0].len(), 1);
+        assert!(client.budget.used() <= 2, "{}", client.budget.used());
+        for _ in 0..99 {
+            assert!(client.decide(SECOND, 1).allowed);
+        }
+        assert_eq!(client.logs[0].len(), 100);
+        assert!(client.budget.used() <= 200);
+        assert_eq!(client.budget.used(), log_entries(&client.logs));
+        // A day later, the next admission drops the expired ones.
+        assert!(client.decide(86_400 * SECOND + SECOND, 1).allowed);
+        assert_eq!(client.logs[0].len(), 1);
+        assert_eq!(client.budget.used(), log_entries(&client.logs));
+    }
+
+    #[test]
+    fn a_full_budget_refuses_instead_of_growing_a_log() {
+        let mut client = setup_with_budget(&[per(100, 60).strict()], 4);
+        for _ in 0..4 {
+            assert!(client.decide(0, 1).allowed);
+        }
+        let refused = client.decide(0, 1);
+        assert!(!refused.allowed);
+        assert_eq!(refused.retry_after, Duration::from_secs(60));
+        assert_eq!(client.logs[0].len(), 4);
+        assert!(client.budget.was_pressed());
+        // Once the entries expire, the log reuses its room.
+        assert!(client.decide(60 * SECOND, 1).allowed);
+    }
+
+    #[test]
+    fn out_of_range_quotas_built_by_hand_never_admit_more() {
+        // A period beyond u64 nanoseconds: one request, then none.
+        let mut client = setup(&[Quota::new(1, Duration::MAX)]);
+        assert!(!client.decide(0, 1).allowed || !client.decide(0, 1).allowed);
+        let mut client = setup(&[Quota::new(1, Duration::MAX).strict()]);
+        assert!(client.decide(0, 1).allowed);
+        let refused = client.decide(u64::MAX / 2, 1);
+        assert!(!refused.allowed);
+        // A burst whose capacity overflows: cut down to the longest period.
+        let mut client = setup(&[per(1, 86_400).with_burst(220_000)]);
+        let mut admitted = 0;
+        while client.decide(0, 1).allowed {
+            admitted += 1;
+        }
+        assert_eq!(admitted, 3_650);
     }
 }

@@ -3,9 +3,10 @@
 //! This module owns the in-memory backend: a concurrent map per scope from
 //! client key to limiting state, created on first use, and the amortised
 //! eviction of idle clients, one part of a scope's clients at a time (the
-//! parts are [`super::client_map`]'s). The arithmetic is [`super::gcra`]'s; time comes
-//! from a governor clock, so tests can use governor's `FakeRelativeClock`. It
-//! does not touch HTTP or logging.
+//! parts are [`super::client_map`]'s), and the bound on each scope's strict
+//! logs. The arithmetic is [`super::gcra`]'s; time comes from a governor
+//! clock, so tests can use governor's `FakeRelativeClock`. It does not touch
+//! HTTP; it logs once per scope when the scope's strict logs reach their bound.
 //!
 //! Why not governor's keyed limiter: it checks one quota at a time and cannot
 //! take back a request that a later quota refuses, while a request refused by
@@ -13,7 +14,7 @@
 //! strict (sliding log) mode.
 
 use super::client_map::{ClientMap, PARTS};
-use super::gcra::{self, Limit};
+use super::gcra::{self, Layout, Limit, Log, LogBudget};
 use super::store::{ClientKey, Decision, LimitRequest, LimiterStore, StoreError, StoreFuture};
 use crate::Quota;
 use governor::clock::{Clock, DefaultClock, Reference};
@@ -26,8 +27,10 @@ use std::sync::{Arc, RwLock};
 struct Scope {
     quotas: Box<[Quota]>,
     limits: Box<[Limit]>,
-    slots: usize,
+    shape: Layout,
     clients: Clients,
+    /// The bound on the entries of this scope's strict logs.
+    budget: LogBudget,
     /// Clients added so far; with `sweep_at`, paces the amortised eviction.
     added: AtomicU64,
     sweep_at: AtomicU64,
@@ -46,10 +49,26 @@ struct Scope {
 /// One `u64` per client when the scope needs one slot (a single non-strict
 /// quota, the common case), updated by compare-and-swap under the shard's
 /// read lock, so checks of different clients in one shard do not wait for
-/// each other; a boxed slice, under the shard's write lock, otherwise.
+/// each other; a [`ClientState`], under the shard's write lock, otherwise.
 enum Clients {
     One(OneSlot),
-    Many(ClientMap<ClientKey, Box<[u64]>>),
+    Many(ClientMap<ClientKey, ClientState>),
+}
+
+/// The state of a client under several quotas or a strict one: a slot per
+/// GCRA quota and a log per strict quota.
+struct ClientState {
+    slots: Box<[u64]>,
+    logs: Box<[Log]>,
+}
+
+impl ClientState {
+    fn new(shape: Layout) -> Self {
+        ClientState {
+            slots: vec![0; shape.slots].into_boxed_slice(),
+            logs: (0..shape.logs).map(|_| Log::new()).collect(),
+        }
+    }
 }
 
 /// One-slot clients, keyed as compactly as their key allows: IPv4 addresses
@@ -162,6 +181,9 @@ impl OneSlot {
 /// The fewest additions between two sweeps, so small maps are not swept often.
 const MIN_SWEEP_INTERVAL: u64 = 1024;
 
+/// The default bound on the strict-log entries of one scope.
+const DEFAULT_STRICT_LOG_CAP: usize = 1 << 22;
+
 /// Rate-limit state held in this process: exact for one instance, lost on restart.
 ///
 /// `N/period` lets a burst of `N` through, then one more request every
@@ -172,7 +194,16 @@ const MIN_SWEEP_INTERVAL: u64 = 1024;
 /// task), one eighth of a scope's clients at a time: after every eighth as
 /// many new clients as the scope holds, and on each of the first eight
 /// requests after the scope's longest period has passed, so memory is also
-/// returned when traffic stops and no request pays for a whole sweep. Tests
+/// returned when traffic stops and no request pays for a whole sweep.
+///
+/// A strict quota keeps a log of its admission times per client, which grows
+/// with the client's admissions: a client that made `k` requests in the
+/// window holds `k` times (8 bytes each), never more than the quota's count.
+/// The logs of one scope hold at most [`MemoryStore::DEFAULT_STRICT_LOG_CAP`] entries over
+/// all its clients (see [`MemoryStore::with_strict_log_cap`]); at the bound,
+/// a request that needs one more entry is refused with a `Retry-After` of the
+/// quota's period, the first such refusal is logged, and idle clients are
+/// swept sooner. Tests
 /// can pass a [`FakeRelativeClock`](crate::FakeRelativeClock) to
 /// [`MemoryStore::with_clock`] and move time by hand.
 ///
@@ -196,10 +227,20 @@ const MIN_SWEEP_INTERVAL: u64 = 1024;
 pub struct MemoryStore<C: Clock = DefaultClock> {
     clock: C,
     origin: C::Instant,
+    strict_log_cap: usize,
     scopes: RwLock<HashMap<Box<str>, Arc<Scope>, foldhash::fast::RandomState>>,
 }
 
 impl MemoryStore {
+    /// The default bound on the strict-log entries of one scope: 4,194,304
+    /// entries, 8 bytes each, so 32 MiB (see
+    /// [`MemoryStore::with_strict_log_cap`]).
+    ///
+    /// ```
+    /// assert_eq!(policy_runtime::MemoryStore::DEFAULT_STRICT_LOG_CAP, 4_194_304);
+    /// ```
+    pub const DEFAULT_STRICT_LOG_CAP: usize = DEFAULT_STRICT_LOG_CAP;
+
     /// A store on the real monotonic clock.
     ///
     /// ```
@@ -233,8 +274,30 @@ impl<C: Clock> MemoryStore<C> {
         Self {
             clock,
             origin,
+            strict_log_cap: DEFAULT_STRICT_LOG_CAP,
             scopes: RwLock::new(HashMap::default()),
         }
+    }
+
+    /// Bounds the strict-log entries of each scope at `entries` (8 bytes an
+    /// entry; [`MemoryStore::DEFAULT_STRICT_LOG_CAP`] by default). At the bound a request
+    /// that needs one more entry is refused, never admitted.
+    ///
+    /// ```
+    /// let store = policy_runtime::MemoryStore::new().with_strict_log_cap(1_000_000);
+    /// # drop(store);
+    /// ```
+    pub fn with_strict_log_cap(mut self, entries: usize) -> Self {
+        self.strict_log_cap = entries;
+        self
+    }
+
+    /// How many strict-log entries the store holds over every scope, as
+    /// allocated. For tests of the bound.
+    #[doc(hidden)]
+    pub fn strict_log_entries(&self) -> usize {
+        let scopes = self.scopes.read().unwrap_or_else(|p| p.into_inner());
+        scopes.values().map(|scope| scope.budget.used()).sum()
     }
 
     /// How many clients the store holds state for, over every scope. Idle
@@ -288,12 +351,12 @@ impl<C: Clock> MemoryStore<C> {
             let mut scopes = self.scopes.write().unwrap_or_else(|p| p.into_inner());
             let entry = scopes
                 .entry(name.into())
-                .or_insert_with(|| Arc::new(Scope::new(quotas)));
+                .or_insert_with(|| Arc::new(Scope::new(name, quotas, self.strict_log_cap)));
             if *entry.quotas != *quotas {
                 // The quotas of a scope changed (two handlers sharing a scope
                 // name with different quotas): the new definition starts
                 // afresh rather than reading state laid out for other quotas.
-                *entry = Arc::new(Scope::new(quotas));
+                *entry = Arc::new(Scope::new(name, quotas, self.strict_log_cap));
             }
             Arc::clone(entry)
         };
@@ -307,9 +370,9 @@ impl<C: Clock> MemoryStore<C> {
 }
 
 impl Scope {
-    fn new(quotas: &[Quota]) -> Self {
-        let (limits, slots) = gcra::layout(quotas);
-        let clients = if slots == 1 {
+    fn new(name: &str, quotas: &[Quota], strict_log_cap: usize) -> Self {
+        let (limits, shape) = gcra::layout(quotas);
+        let clients = if shape == (Layout { slots: 1, logs: 0 }) {
             Clients::One(OneSlot::default())
         } else {
             Clients::Many(ClientMap::default())
@@ -322,8 +385,9 @@ impl Scope {
         Scope {
             quotas: quotas.into(),
             limits,
-            slots,
+            shape,
             clients,
+            budget: LogBudget::new(name, strict_log_cap),
             added: AtomicU64::new(0),
             sweep_at: AtomicU64::new(MIN_SWEEP_INTERVAL),
             sweep_by: AtomicU64::new(horizon),
@@ -352,28 +416,63 @@ impl Scope {
         }
     }
 
-    /// Runs `f` on a client's state, creating it if needed. `f` may run more
-    /// than once (see [`update`]) and must depend only on the state it is given.
-    fn with_state<R>(&self, key: &ClientKey, now: u64, mut f: impl FnMut(&mut [u64]) -> R) -> R {
+    /// Runs `f` on a client's state (its slots and logs), creating it if
+    /// needed. `f` may run more than once (see [`update`]) and must depend
+    /// only on the state it is given.
+    fn with_state<R>(
+        &self,
+        key: &ClientKey,
+        now: u64,
+        mut f: impl FnMut(&mut [u64], &mut [Log]) -> R,
+    ) -> R {
         let result = match &self.clients {
-            Clients::One(clients) => match clients.with(key, f) {
+            Clients::One(clients) => match clients.with(key, |slots| f(slots, &mut [])) {
                 (result, false) => return result,
                 (result, true) => result,
             },
             Clients::Many(clients) => {
                 let part = clients.part_of(key);
                 match part.get_mut(key) {
-                    Some(mut slots) => return f(&mut slots),
+                    Some(mut state) => {
+                        let state = &mut *state;
+                        return f(&mut state.slots, &mut state.logs);
+                    }
                     None => {
-                        let mut slots = part
+                        let mut state = part
                             .entry(key.clone())
-                            .or_insert_with(|| vec![0; self.slots].into_boxed_slice());
-                        f(&mut slots)
+                            .or_insert_with(|| ClientState::new(self.shape));
+                        let state = &mut *state;
+                        f(&mut state.slots, &mut state.logs)
                     }
                 }
             }
         };
         // A client was added and its map guard released: maybe sweep.
+        self.note_addition(now);
+        result
+    }
+
+    /// What the scope would answer `key` for a request of weight `cost`
+    /// without counting it: a refusal, or `None` if it would be admitted.
+    fn refusal(&self, key: &ClientKey, now: u64, cost: u32) -> Option<Decision> {
+        match &self.clients {
+            Clients::One(clients) => {
+                let slot = clients.get(key).unwrap_or(0);
+                gcra::refusal(&self.limits, &[slot], &[], now, cost)
+            }
+            Clients::Many(clients) => match clients.part_of(key).get(key) {
+                Some(state) => gcra::refusal(&self.limits, &state.slots, &state.logs, now, cost),
+                None => {
+                    let state = ClientState::new(self.shape);
+                    gcra::refusal(&self.limits, &state.slots, &state.logs, now, cost)
+                }
+            },
+        }
+    }
+
+    /// Paces the amortised sweep: called for each client added, and for each
+    /// refusal at the strict logs' bound, so a full scope is swept sooner.
+    fn note_addition(&self, now: u64) {
         let added = self.added.fetch_add(1, Ordering::Relaxed) + 1;
         let due = self.sweep_at.load(Ordering::Relaxed);
         if added >= due {
@@ -389,25 +488,28 @@ impl Scope {
                 self.sweep_next_part(now);
             }
         }
-        result
     }
 
     fn peek(&self, key: &ClientKey, now: u64) -> Option<Decision> {
         match &self.clients {
             Clients::One(clients) => clients
                 .get(key)
-                .map(|slot| gcra::peek(&self.limits, &[slot], now)),
+                .map(|slot| gcra::peek(&self.limits, &[slot], &[], now)),
             Clients::Many(clients) => clients
                 .part_of(key)
                 .get(key)
-                .map(|slots| gcra::peek(&self.limits, &slots, now)),
+                .map(|state| gcra::peek(&self.limits, &state.slots, &state.logs, now)),
         }
     }
 
     fn forget(&self, key: &ClientKey) {
         match &self.clients {
             Clients::One(clients) => clients.remove(key),
-            Clients::Many(clients) => drop(clients.part_of(key).remove(key)),
+            Clients::Many(clients) => {
+                if let Some((_, state)) = clients.part_of(key).remove(key) {
+                    self.budget.give(gcra::log_entries(&state.logs));
+                }
+            }
         }
     }
 
@@ -425,11 +527,15 @@ impl Scope {
     fn sweep_part(&self, part: usize, now: u64) {
         match &self.clients {
             Clients::One(clients) => {
-                clients.retain_part(part, |slot| !gcra::is_idle(&self.limits, &[slot], now))
+                clients.retain_part(part, |slot| !gcra::is_idle(&self.limits, &[slot], &[], now))
             }
-            Clients::Many(clients) => {
-                clients.retain_part(part, |_, slots| !gcra::is_idle(&self.limits, slots, now))
-            }
+            Clients::Many(clients) => clients.retain_part(part, |_, state| {
+                let idle = gcra::is_idle(&self.limits, &state.slots, &state.logs, now);
+                if idle {
+                    self.budget.give(gcra::log_entries(&state.logs));
+                }
+                !idle
+            }),
         }
     }
 
@@ -457,16 +563,33 @@ where
             }
             let decision = self.with_scope(request.scope, request.quotas, |scope| {
                 scope.sweep_if_stale(now);
-                scope.with_state(request.key, now, |state| {
-                    gcra::decide(&scope.limits, state, now, request.cost)
-                })
+                let decision = scope.with_state(request.key, now, |slots, logs| {
+                    gcra::decide(&scope.limits, slots, logs, now, request.cost, &scope.budget)
+                });
+                if !decision.allowed && scope.budget.was_pressed() {
+                    scope.note_addition(now);
+                }
+                decision
             });
             if !decision.allowed {
+                // The check that makes the client wait longest decides, so a
+                // retry at `retry_after` is not refused by a later check.
+                let mut decision = decision;
+                for later in &requests[index + 1..] {
+                    let refusal = self.with_scope(later.scope, later.quotas, |scope| {
+                        scope.refusal(later.key, now, later.cost)
+                    });
+                    if let Some(refusal) =
+                        refusal.filter(|refusal| refusal.retry_after > decision.retry_after)
+                    {
+                        decision = refusal;
+                    }
+                }
                 // Take back what the earlier checks of this request counted.
                 for earlier in &requests[..index] {
                     self.with_scope(earlier.scope, earlier.quotas, |scope| {
-                        scope.with_state(earlier.key, now, |state| {
-                            gcra::undo(&scope.limits, state, now, earlier.cost)
+                        scope.with_state(earlier.key, now, |slots, logs| {
+                            gcra::undo(&scope.limits, slots, logs, now, earlier.cost)
                         })
                     });
                 }

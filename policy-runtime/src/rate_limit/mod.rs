@@ -135,12 +135,13 @@ async fn judge(
     requests: &[LimitRequest<'_>],
     client_ip: Option<IpAddr>,
 ) -> Result<Option<RateLimitHeaders>, Response> {
+    let ip = client_ip;
     let client_ip = client_ip.map(tracing::field::display);
     let all_quotas = || requests.iter().flat_map(|request| request.quotas.iter());
     if let Some(penalty) = &engine.rate_limit.penalty {
         let now = engine.clock.now();
         for request in requests {
-            if let Some(left) = penalty.blocked(request.key, now) {
+            if let Some(left) = penalty.blocked(request.scope, request.key, ip, now) {
                 tracing::warn!(
                     policy = "rate_limit",
                     scope = request.scope,
@@ -210,7 +211,7 @@ async fn judge(
     }
     tracing::warn!(policy = "rate_limit", scope, key_kind = key.kind(), client_ip, key_id, limit = %decision.quota, retry_after_ms = decision.retry_after.as_millis() as u64, outcome = "deny", "rate limit exceeded");
     if let Some(penalty) = &engine.rate_limit.penalty {
-        if let Some(block) = penalty.strike(key, engine.clock.now()) {
+        if let Some(block) = penalty.strike(scope, key, ip, engine.clock.now()) {
             tracing::warn!(
                 policy = "rate_limit",
                 scope,

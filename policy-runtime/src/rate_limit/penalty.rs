@@ -1,18 +1,46 @@
 //! [`Penalty`]: blocking clients that keep hitting 429.
 //!
-//! This module owns the strike log and the block list. A client that is
-//! refused `strikes` times within `within` is blocked for `block_for`: every
-//! rate-limited request it makes gets a 429 until then. Each block is logged
-//! once, when it starts.
+//! This module owns the strike logs and the block list, per scope and client,
+//! and their bound. A client that is refused `strikes` times within `within`
+//! in one scope is blocked in that scope for `block_for`: every request it
+//! makes there gets a 429 until then. Each block is logged once, when it
+//! starts, by the caller; reaching the bound is logged once here.
 
-use super::gcra::{self, Limit};
+use super::client_map::{ClientMap, PARTS};
+use super::gcra::{EventLimit, Log};
 use super::store::ClientKey;
 use crate::Quota;
-use dashmap::DashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// Blocks a client that keeps hitting its limits.
+///
+/// A block is per scope: a client refused `strikes` times within `within` by
+/// the limits of one scope (a handler's, or a shared `scope = "..."`) gets a
+/// 429 from that scope for `block_for`, with a `Retry-After` of the time
+/// left, while its other scopes are unaffected. Who "the client" is follows
+/// the limit's key:
+///
+/// - `key = ip`, `api_key`, `header("...")` or a custom key: the key's value,
+///   so with `header("x-user-id")` it is the user id the header names (a
+///   caller that sends another id is another client, as for the limit).
+/// - `key = global`: the bucket is shared, so one client's refusals must not
+///   block everyone; the penalty counts and blocks by client IP instead.
+///
+/// The box holds at most [`Penalty::DEFAULT_MAX_CLIENTS`] clients over all
+/// scopes (change it with [`Penalty::max_clients`]); clients with neither a
+/// block nor a recent strike are forgotten as new ones arrive, a part of a
+/// scope at a time. When it is full, the strikes of clients it does not hold
+/// are pooled per scope: `strikes` refusals among them block all of them in
+/// that scope (stricter, never off), and the first time is logged.
+///
+/// `strikes` is at most [`Penalty::MAX_STRIKES`]; `within` and `block_for`
+/// at most [`Quota::MAX_PERIOD`]. [`EngineBuilder::build`](crate::EngineBuilder::build)
+/// refuses a penalty out of that range, naming the value.
 ///
 /// ```
 /// use std::time::Duration;
@@ -30,10 +58,28 @@ pub struct Penalty {
     strikes: u32,
     within: Duration,
     block_for: Duration,
+    max_clients: usize,
 }
 
 impl Penalty {
-    /// Block for `block_for` after `strikes` refusals within `within`.
+    /// The most strikes a penalty may count: each client keeps one time per
+    /// strike.
+    ///
+    /// ```
+    /// assert_eq!(policy_runtime::Penalty::MAX_STRIKES, 100);
+    /// ```
+    pub const MAX_STRIKES: u32 = 100;
+
+    /// How many clients the penalty box holds by default, over all scopes.
+    ///
+    /// ```
+    /// assert_eq!(policy_runtime::Penalty::DEFAULT_MAX_CLIENTS, 100_000);
+    /// ```
+    pub const DEFAULT_MAX_CLIENTS: usize = 100_000;
+
+    /// Block for `block_for` after `strikes` refusals within `within`. A
+    /// zero `strikes` is raised to 1; the range is checked when the engine
+    /// is built.
     ///
     /// ```
     /// use std::time::Duration;
@@ -46,6 +92,24 @@ impl Penalty {
             strikes: strikes.max(1),
             within,
             block_for,
+            max_clients: Self::DEFAULT_MAX_CLIENTS,
+        }
+    }
+
+    /// The same penalty, holding at most `clients` clients over all scopes
+    /// (raised to 1).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let penalty = policy_runtime::Penalty::new(5, Duration::from_secs(60), Duration::from_secs(600))
+    ///     .max_clients(1_000_000);
+    /// # drop(penalty);
+    /// ```
+    pub fn max_clients(self, clients: usize) -> Self {
+        Self {
+            max_clients: clients.max(1),
+            ..self
         }
     }
 
@@ -60,73 +124,280 @@ impl Penalty {
     pub fn block_for(&self) -> Duration {
         self.block_for
     }
+
+    /// What is out of the supported range, if anything.
+    fn range_problem(&self) -> Option<String> {
+        let days = |duration: Duration| duration.as_secs().div_ceil(86_400);
+        let max_days = days(Quota::MAX_PERIOD);
+        if self.strikes > Self::MAX_STRIKES {
+            return Some(format!(
+                "penalty: {} strikes are too many; the most is {}",
+                self.strikes,
+                Self::MAX_STRIKES
+            ));
+        }
+        for (name, value) in [("within", self.within), ("block_for", self.block_for)] {
+            if value > Quota::MAX_PERIOD {
+                return Some(format!(
+                    "penalty: `{name}` of {} days is too long; the longest supported is {max_days} days",
+                    days(value)
+                ));
+            }
+        }
+        None
+    }
 }
 
+/// One client's strikes and block.
+#[derive(Default)]
 struct Record {
-    strikes: Box<[u64]>,
+    strikes: Log,
     blocked_until: u64,
+}
+
+/// The clients of one scope.
+struct ScopeBox {
+    clients: ClientMap<ClientKey, Record>,
+    /// The pooled record of clients struck while the box was full.
+    overflow: Mutex<Record>,
+    /// When the pooled block ends: read without the lock on every check.
+    overflow_until: AtomicU64,
+    /// Clients added (or refused a record) so far; with `sweep_at`, paces
+    /// the amortised eviction.
+    added: AtomicU64,
+    sweep_at: AtomicU64,
+    next_part: AtomicUsize,
+}
+
+/// The fewest additions between two sweeps of a scope.
+const MIN_SWEEP_INTERVAL: u64 = 1024;
+
+impl ScopeBox {
+    fn new() -> Self {
+        ScopeBox {
+            clients: ClientMap::default(),
+            overflow: Mutex::new(Record::default()),
+            overflow_until: AtomicU64::new(0),
+            added: AtomicU64::new(0),
+            sweep_at: AtomicU64::new(MIN_SWEEP_INTERVAL),
+            next_part: AtomicUsize::new(0),
+        }
+    }
 }
 
 /// The strike logs and blocks of one engine.
 pub(crate) struct PenaltyBox {
     penalty: Penalty,
-    limits: Box<[Limit]>,
-    slots: usize,
-    clients: DashMap<ClientKey, Record>,
-    added: AtomicU64,
+    strikes: EventLimit,
+    /// `block_for` in nanoseconds; within range, so adding it cannot overflow.
+    block_for: u64,
+    scopes: RwLock<HashMap<Box<str>, Arc<ScopeBox>, foldhash::fast::RandomState>>,
+    /// Records held over all scopes.
+    held: AtomicUsize,
+    full_warned: AtomicBool,
+}
+
+/// Whom a penalty counts for a refusal of `key`: the key, or for a shared
+/// `global` bucket the client's IP (no one, without an IP).
+fn subject(key: &ClientKey, client_ip: Option<IpAddr>) -> Option<Cow<'_, ClientKey>> {
+    match key {
+        ClientKey::Global => client_ip.map(|ip| Cow::Owned(ClientKey::Ip(ip))),
+        key => Some(Cow::Borrowed(key)),
+    }
 }
 
 impl PenaltyBox {
-    pub(crate) fn new(penalty: Penalty) -> Self {
-        let strikes = Quota::new(penalty.strikes, penalty.within).strict();
-        let (limits, slots) = gcra::layout(&[strikes]);
-        Self {
+    /// The box for `penalty`, or what is out of range in it, for the
+    /// engine's build problems.
+    pub(crate) fn new(penalty: Penalty) -> Result<Self, String> {
+        if let Some(problem) = penalty.range_problem() {
+            return Err(problem);
+        }
+        Ok(Self {
             penalty,
-            limits,
-            slots,
-            clients: DashMap::new(),
-            added: AtomicU64::new(0),
+            strikes: EventLimit::new(penalty.strikes, penalty.within),
+            block_for: u64::try_from(penalty.block_for.as_nanos()).unwrap_or(u64::MAX),
+            scopes: RwLock::default(),
+            held: AtomicUsize::new(0),
+            full_warned: AtomicBool::new(false),
+        })
+    }
+
+    fn scope(&self, name: &str) -> Option<Arc<ScopeBox>> {
+        let scopes = self.scopes.read().unwrap_or_else(|p| p.into_inner());
+        scopes.get(name).cloned()
+    }
+
+    fn scope_or_new(&self, name: &str) -> Arc<ScopeBox> {
+        if let Some(scope) = self.scope(name) {
+            return scope;
         }
+        let mut scopes = self.scopes.write().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(
+            scopes
+                .entry(name.into())
+                .or_insert_with(|| Arc::new(ScopeBox::new())),
+        )
     }
 
-    /// How much longer `key` is blocked, if it is.
-    pub(crate) fn blocked(&self, key: &ClientKey, now: u64) -> Option<Duration> {
-        let record = self.clients.get(key)?;
-        (record.blocked_until > now).then(|| Duration::from_nanos(record.blocked_until - now))
-    }
-
-    /// Records a refusal of `key`; returns the block's length if this strike
-    /// started one.
-    pub(crate) fn strike(&self, key: &ClientKey, now: u64) -> Option<Duration> {
-        let block = {
-            let mut record = self.clients.entry(key.clone()).or_insert_with(|| Record {
-                strikes: vec![0; self.slots].into_boxed_slice(),
-                blocked_until: 0,
-            });
-            if record.blocked_until > now {
-                return None;
-            }
-            let decision = gcra::decide(&self.limits, &mut record.strikes, now, 1);
-            if decision.allowed && decision.remaining > 0 {
-                None
-            } else {
-                let block_for =
-                    u64::try_from(self.penalty.block_for.as_nanos()).unwrap_or(u64::MAX);
-                record.blocked_until = now.saturating_add(block_for);
-                record.strikes.fill(0);
-                Some(self.penalty.block_for)
-            }
+    /// How much longer the client behind `key` is blocked in `scope`, if it is.
+    pub(crate) fn blocked(
+        &self,
+        scope: &str,
+        key: &ClientKey,
+        client_ip: Option<IpAddr>,
+        now: u64,
+    ) -> Option<Duration> {
+        let subject = subject(key, client_ip)?;
+        let scopes = self.scopes.read().unwrap_or_else(|p| p.into_inner());
+        let scope = scopes.get(scope)?;
+        let until = match scope.clients.part_of(&subject).get(&*subject) {
+            Some(record) => record.blocked_until,
+            None => scope.overflow_until.load(Ordering::Relaxed),
         };
-        if self.added.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
-            self.clients.retain(|_, record| {
-                record.blocked_until > now || !gcra::is_idle(&self.limits, &record.strikes, now)
-            });
+        (until > now).then(|| Duration::from_nanos(until - now))
+    }
+
+    /// Records a refusal of the client behind `key` in `scope`; returns the
+    /// block's length if this strike started one.
+    pub(crate) fn strike(
+        &self,
+        scope: &str,
+        key: &ClientKey,
+        client_ip: Option<IpAddr>,
+        now: u64,
+    ) -> Option<Duration> {
+        let subject = subject(key, client_ip)?;
+        let scope = self.scope_or_new(scope);
+        let part = scope.clients.part_of(&subject);
+        if let Some(mut record) = part.get_mut(&*subject) {
+            return self.hit(&mut record, now);
         }
+        if self.held.fetch_add(1, Ordering::Relaxed) >= self.penalty.max_clients {
+            self.held.fetch_sub(1, Ordering::Relaxed);
+            self.note_addition(&scope, now);
+            if !self.full_warned.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    policy = "rate_limit",
+                    tracked = self.penalty.max_clients,
+                    "the penalty box holds as many clients as it may; the strikes of new clients are pooled per scope until old ones expire (raise it with Penalty::max_clients)"
+                );
+            }
+            let mut pooled = scope.overflow.lock().unwrap_or_else(|p| p.into_inner());
+            let block = self.hit(&mut pooled, now);
+            scope
+                .overflow_until
+                .store(pooled.blocked_until, Ordering::Relaxed);
+            return block;
+        }
+        let block = {
+            let mut record = part.entry(subject.into_owned()).or_default();
+            self.hit(&mut record, now)
+        };
+        self.note_addition(&scope, now);
         block
     }
 
-    /// Lifts a block and forgets the strikes of `key`.
+    fn hit(&self, record: &mut Record, now: u64) -> Option<Duration> {
+        if record.blocked_until > now || !self.strikes.hit(&mut record.strikes, now) {
+            return None;
+        }
+        record.blocked_until = now.saturating_add(self.block_for);
+        Some(self.penalty.block_for)
+    }
+
+    /// Paces the amortised eviction: one part of a scope for every eighth
+    /// as many additions as the scope holds clients.
+    fn note_addition(&self, scope: &ScopeBox, now: u64) {
+        let added = scope.added.fetch_add(1, Ordering::Relaxed) + 1;
+        let due = scope.sweep_at.load(Ordering::Relaxed);
+        if added < due {
+            return;
+        }
+        let next = added + MIN_SWEEP_INTERVAL.max(scope.clients.len() as u64) / PARTS as u64;
+        if scope
+            .sweep_at
+            .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            let part = scope.next_part.fetch_add(1, Ordering::Relaxed);
+            scope.clients.retain_part(part, |_, record| {
+                let keep =
+                    record.blocked_until > now || !self.strikes.is_idle(&record.strikes, now);
+                if !keep {
+                    self.held.fetch_sub(1, Ordering::Relaxed);
+                }
+                keep
+            });
+        }
+    }
+
+    /// Lifts the blocks and forgets the strikes of `key`, in every scope.
     pub(crate) fn pardon(&self, key: &ClientKey) {
-        self.clients.remove(key);
+        let scopes: Vec<Arc<ScopeBox>> = {
+            let scopes = self.scopes.read().unwrap_or_else(|p| p.into_inner());
+            scopes.values().cloned().collect()
+        };
+        for scope in scopes {
+            if scope.clients.part_of(key).remove(key).is_some() {
+                self.held.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// How many clients the box holds, over all scopes.
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: u64 = 1_000_000_000;
+
+    fn ip(n: u32) -> ClientKey {
+        ClientKey::Ip(IpAddr::from(std::net::Ipv4Addr::from(n)))
+    }
+
+    #[test]
+    fn out_of_range_penalties_are_refused_with_the_value() {
+        let error = |penalty: Penalty| PenaltyBox::new(penalty).err().unwrap();
+        let minute = Duration::from_secs(60);
+        assert!(error(Penalty::new(2, Duration::MAX, minute)).contains("`within` of"));
+        assert!(error(Penalty::new(2, minute, Duration::MAX)).contains("`block_for` of"));
+        assert!(error(Penalty::new(101, minute, minute)).contains("101 strikes"));
+        assert!(PenaltyBox::new(Penalty::new(100, Quota::MAX_PERIOD, Quota::MAX_PERIOD)).is_ok());
+    }
+
+    #[test]
+    fn a_full_box_pools_new_clients_and_evicts_idle_ones_in_parts() {
+        let penalty = Penalty::new(2, Duration::from_secs(1), Duration::from_secs(60));
+        let holder = PenaltyBox::new(penalty.max_clients(100)).unwrap();
+        for n in 0..100 {
+            assert_eq!(holder.strike("s", &ip(n), None, 0), None);
+        }
+        assert_eq!(holder.held(), 100);
+        // Full: two strikes of new clients block the pool, not the held ones.
+        assert_eq!(holder.strike("s", &ip(1_000), None, 0), None);
+        assert!(holder.strike("s", &ip(1_001), None, 0).is_some());
+        assert!(holder.blocked("s", &ip(5_000), None, 0).is_some());
+        assert!(holder.blocked("s", &ip(3), None, 0).is_none());
+        assert_eq!(holder.held(), 100);
+        // Later the held clients are idle and are evicted as others arrive,
+        // never more than the bound held at once.
+        for n in 0..10_000 {
+            holder.strike("s", &ip(10_000 + n), None, 100 * SECOND);
+            assert!(holder.held() <= 100);
+        }
+        // Idle clients made room for new ones.
+        let scope = holder.scope("s").unwrap();
+        let new_held = (10_000..20_000)
+            .filter(|n| scope.clients.part_of(&ip(*n)).contains_key(&ip(*n)))
+            .count();
+        assert!(new_held > 0);
+        assert_eq!(holder.held(), scope.clients.len());
     }
 }
