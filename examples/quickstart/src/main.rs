@@ -100,7 +100,8 @@ async fn login() -> &'static str {
     "welcome"
 }
 
-/// No policy of its own: the engine's default limits (3/minute here) apply.
+/// No policy of its own: the engine's default limits (3/minute here) apply,
+/// through `engine.default_limits()` in `app`.
 async fn about() -> &'static str {
     "policy-runtime quickstart"
 }
@@ -123,13 +124,15 @@ fn app(engine: Engine) -> Router {
         .engine(&engine)
         .router();
     Router::new()
+        // Routes without a policy of their own take the engine's default limits.
+        .route("/about", get(about))
+        .route_layer(engine.default_limits())
         .route("/score", post(score))
         .route("/words/{id}", get(word))
         .route("/auth/register", post(register))
         .route("/search", get(search))
         .route("/suggest", get(suggest))
         .route("/auth/login", post(login))
-        .route("/about", get(about))
         .route("/admin", get(admin))
         .route("/metrics", get(metrics))
         .layer(engine)

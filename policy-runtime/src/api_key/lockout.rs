@@ -437,8 +437,7 @@ impl LockoutLog {
         self.new_since_sweep.store(0, Ordering::Relaxed);
         self.last_sweep.store(now, Ordering::Relaxed);
         self.clients.retain(|_, record| {
-            let keep =
-                record.locked_until > now || !self.failures.is_idle(&record.failures, now);
+            let keep = record.locked_until > now || !self.failures.is_idle(&record.failures, now);
             if !keep {
                 self.tracked.fetch_sub(1, Ordering::Relaxed);
             }
