@@ -161,11 +161,13 @@ impl<S> std::fmt::Debug for WithDefaultLimits<S> {
 
 type BoxedResponse<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>;
 
-impl<S, B> Service<Request<B>> for WithDefaultLimits<S>
+impl<S, B, ResBody> Service<Request<B>> for WithDefaultLimits<S>
 where
-    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S: Service<Request<B>, Response = axum::http::Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     B: Send + 'static,
+    ResBody: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
 {
     type Response = Response;
     type Error = S::Error;
@@ -183,7 +185,7 @@ where
         Box::pin(async move {
             let engine = &limits.engine;
             let Some(defaults) = engine.inner.rate_limit.defaults.as_deref() else {
-                return inner.call(request).await;
+                return Ok(inner.call(request).await?.map(axum::body::Body::new));
             };
             // The layer applies the limits of the engine that made it, as
             // the routes it wraps were chosen for that engine.
@@ -193,7 +195,7 @@ where
             match rate_limit::enforce_defaults(&engine.inner, defaults, &scope, client_ip).await {
                 Err(refusal) => Ok(refusal),
                 Ok(headers) => {
-                    let mut response = inner.call(request).await?;
+                    let mut response = inner.call(request).await?.map(axum::body::Body::new);
                     if let Some(headers) = headers {
                         headers.apply(response.headers_mut());
                     }

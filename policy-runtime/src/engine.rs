@@ -246,12 +246,13 @@ impl Engine {
     }
 
     /// Runs a handler's checks in declaration order; the first refusal wins.
-    pub(crate) async fn enforce(
-        &self,
+    pub(crate) fn enforce<'a>(
+        &'a self,
         policy: &'static HandlerPolicy,
-        parts: &Parts,
-    ) -> Result<Admitted, Response> {
-        self.enforce_with(policy, parts, None).await
+        parts: &'a Parts,
+    ) -> impl Future<Output = Result<Admitted, Response>> + Send + 'a {
+        // No `async` wrapper: the checks' future itself, one state machine.
+        self.enforce_with(policy, parts, None)
     }
 
     /// [`Engine::enforce`], with the API key a layer further out admitted.

@@ -433,11 +433,13 @@ impl<S> std::fmt::Debug for WithPolicy<S> {
 
 type BoxedResponse<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>;
 
-impl<S, B> Service<Request<B>> for WithPolicy<S>
+impl<S, B, ResBody> Service<Request<B>> for WithPolicy<S>
 where
-    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S: Service<Request<B>, Response = axum::http::Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     B: Send + 'static,
+    ResBody: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
 {
     type Response = Response;
     type Error = S::Error;
@@ -465,7 +467,11 @@ where
             if let Some(id) = admitted.api_key {
                 parts.extensions.insert(id);
             }
-            let mut response = inner.call(Request::from_parts(parts, body)).await?;
+            // Any service's body, such as `ServeDir`'s, as axum's.
+            let mut response = inner
+                .call(Request::from_parts(parts, body))
+                .await?
+                .map(axum::body::Body::new);
             if let Some(headers) = &admitted.rate_limit {
                 headers.apply(response.headers_mut());
             }

@@ -6,7 +6,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::StatusCode;
-use axum::routing::{get, get_service};
+use axum::routing::get;
 use axum::Router;
 use common::{from, send};
 use policy_runtime::{ApiKeyId, ClientKey, Engine, RateLimit, RequireApiKey};
@@ -160,7 +160,7 @@ async fn serve_dir_behind_both_layers() {
             tower::ServiceBuilder::new()
                 .layer(RequireApiKey::new())
                 .layer(RateLimit::new("layered-files", "2/minute").unwrap())
-                .service(get_service(ServeDir::new(&dir))),
+                .service(ServeDir::new(&dir)),
         )
         .layer(engine());
     assert_eq!(

@@ -321,6 +321,16 @@ pub(crate) fn decide(
     budget: &LogBudget,
 ) -> Decision {
     let cost = u64::from(cost.max(1));
+    // One GCRA limit, the common case: no search for the decisive limit.
+    if let ([limit], true) = (limits, logs.is_empty()) {
+        return match limit.judge(slots, logs, now, cost) {
+            Verdict::Refuse { wait, busy } => refused(limit.quota, wait, busy),
+            Verdict::Admit { remaining, reset } => {
+                limit.commit(slots, logs, now, cost);
+                admitted(limit.quota, remaining, reset)
+            }
+        };
+    }
     let tightest = match judge_all(limits, slots, logs, now, cost) {
         Err(refusal) => return refusal,
         Ok(tightest) => tightest,
