@@ -179,38 +179,20 @@ async fn exempt_ips_match_ipv4_mapped_peers() {
     assert_eq!(statuses, [200, 200, 200, 429]);
 }
 
-/// A xorshift64 generator: reproducible noise without a dependency.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next_u64() % bound as u64) as usize
-    }
-}
-
 /// Header bytes made mostly of the pieces the parsers look at, never longer
 /// than `max_pieces` pieces (with a rare very long value).
-fn random_value(rng: &mut XorShift, pieces: &[&[u8]]) -> Vec<u8> {
+fn random_value(rng: &mut fastrand::Rng, pieces: &[&[u8]]) -> Vec<u8> {
     let mut value = Vec::new();
-    let count = if rng.below(40) == 0 {
+    let count = if rng.usize(..40) == 0 {
         3000
     } else {
-        rng.below(24)
+        rng.usize(..24)
     };
     for _ in 0..count {
-        if rng.below(6) == 0 {
-            value.push(rng.next_u64() as u8);
+        if rng.usize(..6) == 0 {
+            value.push(rng.u8(..));
         } else {
-            value.extend_from_slice(pieces[rng.below(pieces.len())]);
+            value.extend_from_slice(pieces[rng.usize(..pieces.len())]);
         }
     }
     value
@@ -309,17 +291,17 @@ fn random_forwarding_bytes_never_resolve_to_a_trusted_or_exempt_address() {
         "::ffff:10.0.0.1".parse().unwrap(),
         "2001:db8:ffff::1".parse().unwrap(),
     ];
-    let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+    let mut rng = fastrand::Rng::with_seed(0x2545_F491_4F6C_DD1D);
     let (mut unknown, mut addresses, mut no_hop) = (0, 0, 0);
     for _ in 0..20_000 {
         let mut headers = HeaderMap::new();
-        for _ in 0..=rng.below(3) {
-            let name = NAMES[rng.below(NAMES.len())];
+        for _ in 0..=rng.usize(..3) {
+            let name = NAMES[rng.usize(..NAMES.len())];
             let mut value = random_value(&mut rng, &pieces);
-            if rng.below(3) == 0 {
+            if rng.usize(..3) == 0 {
                 // Often end in an address, so that the noise is left of it.
                 value.extend_from_slice(b", ");
-                value.extend_from_slice(pieces[pieces.len() - 1 - rng.below(4)]);
+                value.extend_from_slice(pieces[pieces.len() - 1 - rng.usize(..4)]);
             }
             value.retain(|byte| !matches!(byte, b'0' | b'a' | b'A'));
             // HeaderValue refuses control bytes; keep what it accepts.
@@ -365,36 +347,36 @@ fn random_client_bytes_never_hide_the_address_our_proxies_appended() {
     ]);
     let resolver = resolver();
     let peer: IpAddr = PROXY.parse().unwrap();
-    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut rng = fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15);
     for round in 0..20_000u32 {
-        let forwarded = rng.below(2) == 0;
+        let forwarded = rng.usize(..2) == 0;
         let name = if forwarded {
             "forwarded"
         } else {
             "x-forwarded-for"
         };
         // The client's own lines of the header.
-        let mut lines: Vec<Vec<u8>> = (0..rng.below(3))
+        let mut lines: Vec<Vec<u8>> = (0..rng.usize(..3))
             .map(|_| random_value(&mut rng, &pieces))
             .filter(|value| HeaderValue::from_bytes(value).is_ok())
             .collect();
         // The first proxy appends the client's address, then each further
         // trusted proxy its own peer: on the last line or on a new one.
-        let client: IpAddr = if rng.below(2) == 0 {
-            format!("203.0.{}.{}", round % 250, rng.below(250))
+        let client: IpAddr = if rng.usize(..2) == 0 {
+            format!("203.0.{}.{}", round % 250, rng.usize(..250))
                 .parse()
                 .unwrap()
         } else {
-            format!("2001:db8:{:x}::{:x}", round % 0xfff0, rng.below(0xffff))
+            format!("2001:db8:{:x}::{:x}", round % 0xfff0, rng.usize(..0xffff))
                 .parse()
                 .unwrap()
         };
         let mut appended = vec![client];
-        for index in 0..rng.below(3) {
+        for index in 0..rng.usize(..3) {
             appended.push(format!("10.0.1.{index}").parse().unwrap());
         }
         for hop in appended {
-            let text = match (forwarded, hop, rng.below(3)) {
+            let text = match (forwarded, hop, rng.usize(..3)) {
                 (false, IpAddr::V6(v6), 0) => format!("[{v6}]:4711"),
                 (false, hop, _) => hop.to_string(),
                 (true, IpAddr::V4(v4), 0) => format!("for=\"{v4}:4711\";proto=https"),
@@ -403,7 +385,7 @@ fn random_client_bytes_never_hide_the_address_our_proxies_appended() {
                 (true, IpAddr::V6(v6), _) => format!("for=\"[{v6}]\""),
             };
             match lines.last_mut() {
-                Some(line) if rng.below(2) == 0 => {
+                Some(line) if rng.usize(..2) == 0 => {
                     line.extend_from_slice(b", ");
                     line.extend_from_slice(text.as_bytes());
                 }
