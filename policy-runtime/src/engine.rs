@@ -649,7 +649,7 @@ impl EngineBuilder {
     fn assemble(mut self) -> Engine {
         self.rate_limit
             .register_scopes(registered_specs().map(|spec| spec.scope));
-        let limiter = self.limiter.unwrap_or_else(|| self.clock.memory_store());
+        let limiter = self.limiter.unwrap_or_else(|| memory_store(&self.clock));
         Engine {
             inner: Arc::new(EngineInner {
                 limiter,
@@ -670,6 +670,14 @@ impl EngineBuilder {
         if let Err(error) = self.keys.insert(name, secret) {
             self.problems.push(error.to_string());
         }
+    }
+}
+
+/// The default store: in memory, on the engine's clock.
+fn memory_store(clock: &EngineClock) -> Box<dyn LimiterStore> {
+    match clock {
+        EngineClock::Real { .. } => Box::new(crate::MemoryStore::new()),
+        EngineClock::Fake(clock) => Box::new(crate::MemoryStore::with_clock(clock.clone())),
     }
 }
 

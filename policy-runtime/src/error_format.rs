@@ -517,7 +517,7 @@ impl<'a> ErrorView<'a> {
     /// assert!(ErrorView::new(&body).timestamp_rfc3339().ends_with('Z'));
     /// ```
     pub fn timestamp_rfc3339(&self) -> String {
-        crate::api_key::timestamp::format(self.timestamp)
+        crate::timestamp::format(self.timestamp)
     }
 }
 

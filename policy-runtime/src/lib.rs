@@ -71,6 +71,7 @@ mod environment;
 mod error_body;
 mod error_format;
 pub mod extract;
+mod gcra;
 mod guard;
 mod health;
 mod layer;
@@ -81,6 +82,7 @@ mod rate_limit;
 mod request_id;
 mod request_layer;
 mod startup;
+mod timestamp;
 
 pub use api_error::ApiError;
 pub use api_key::file::KeyFileError;
@@ -94,6 +96,7 @@ pub use engine::{BuildError, Engine, EngineBuilder, LimitState};
 pub use environment::{Environment, UnknownEnvironment};
 pub use error_body::{ErrorBody, FieldError, Severity};
 pub use error_format::{ErrorFormat, ErrorRenderer, ErrorView};
+pub use gcra::Decision;
 pub use governor::clock::FakeRelativeClock;
 pub use health::Health;
 pub use layer::{WithEngine, WithEngineFuture};
@@ -107,7 +110,7 @@ pub use rate_limit::penalty::Penalty;
 #[cfg(feature = "redis")]
 pub use rate_limit::redis::{FailureMode, RedisConfigError, RedisStore, RedisStoreBuilder};
 pub use rate_limit::store::{
-    ClientKey, Decision, LimitRequest, LimiterStore, StoreError, StoreFuture,
+    ClientKey, LimitRequest, LimiterStore, StoreError, StoreFuture,
 };
 pub use request_id::is_safe_request_id;
 pub use request_layer::{RequestFuture, RequestLayer, RequestService};

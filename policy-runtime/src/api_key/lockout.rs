@@ -24,7 +24,7 @@
 //! lockout gets stricter (clients sharing a bucket share its failures and its
 //! lockout), never off. The first time the table is full, a warning is logged.
 
-use crate::rate_limit::gcra;
+use crate::gcra;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use std::hash::BuildHasher;

@@ -15,7 +15,6 @@ pub(crate) mod key;
 pub(crate) mod lockout;
 pub(crate) mod scope;
 pub(crate) mod store;
-pub(crate) mod timestamp;
 
 use crate::engine::EngineInner;
 use crate::ErrorBody;

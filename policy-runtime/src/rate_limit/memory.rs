@@ -14,7 +14,7 @@
 //! strict (sliding log) mode.
 
 use super::client_map::{ClientMap, PARTS};
-use super::gcra::{self, Layout, Limit, Log, LogBudget};
+use crate::gcra::{self, Layout, Limit, Log, LogBudget};
 use super::store::{ClientKey, Decision, LimitRequest, LimiterStore, StoreError, StoreFuture};
 use crate::Quota;
 use governor::clock::{Clock, DefaultClock, Reference};

@@ -9,7 +9,6 @@
 pub(crate) mod checks;
 pub(crate) mod client_map;
 pub(crate) mod config;
-pub(crate) mod gcra;
 pub(crate) mod headers;
 pub(crate) mod key;
 pub(crate) mod memory;
