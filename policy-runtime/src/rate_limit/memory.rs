@@ -14,8 +14,8 @@
 //! strict (sliding log) mode.
 
 use super::client_map::{ClientMap, PARTS};
-use crate::gcra::{self, Layout, Limit, Log, LogBudget};
 use super::store::{ClientKey, Decision, LimitRequest, LimiterStore, StoreError, StoreFuture};
+use crate::gcra::{self, Layout, Limit, Log, LogBudget};
 use crate::Quota;
 use governor::clock::{Clock, DefaultClock, Reference};
 use std::collections::HashMap;
