@@ -106,7 +106,7 @@ impl EngineBuilder {
     /// SHA-256 digest is kept. Several keys may share a name, as while a
     /// client rotates its key.
     ///
-    /// The name appears in logs and in [`ApiKeyId`]; the key never does.
+    /// The name appears in logs and in [`ApiKeyId`](crate::ApiKeyId); the key never does.
     ///
     /// ```
     /// let engine = policy_runtime::Engine::builder()

@@ -7,7 +7,7 @@
 //! [`builder`]'s job, the start-up report [`startup`]'s, the operators'
 //! methods [`operators`]'; attaching the engine to a router is
 //! [`crate::layer`]'s. The policies own their settings, state and checks
-//! (see [`crate::rate_limit`] and [`crate::api_key`]) and never reach the
+//! (see [`mod@crate::rate_limit`] and [`crate::api_key`]) and never reach the
 //! engine: it hands them what they need.
 
 mod builder;
@@ -198,7 +198,7 @@ impl Engine {
     }
 
     /// Runs a handler's checks to the end before returning, for a store that
-    /// answers at once ([`LimiterStore::answers_at_once`]): the checks'
+    /// answers at once ([`LimiterStore::answers_at_once`](crate::LimiterStore::answers_at_once)): the checks'
     /// future lives on this stack frame only, so it is never allocated.
     pub(crate) fn enforce_now(
         &self,

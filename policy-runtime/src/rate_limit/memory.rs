@@ -4,7 +4,7 @@
 //! client key to limiting state, created on first use, and the amortised
 //! eviction of idle clients, one part of a scope's clients at a time (the
 //! parts are [`super::client_map`]'s), and the bound on each scope's strict
-//! logs. The arithmetic is [`super::gcra`]'s; time comes from a governor
+//! logs. The arithmetic is [`crate::gcra`]'s; time comes from a governor
 //! clock, so tests can use governor's `FakeRelativeClock`. It does not touch
 //! HTTP; it logs once per scope when the scope's strict logs reach their bound.
 //!
