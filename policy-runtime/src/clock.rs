@@ -1,9 +1,10 @@
 //! The engine's clock: real time, or a fake clock that tests move by hand.
 //!
 //! This module owns reading "now" in nanoseconds for the engine's own state
-//! (penalty blocks) and choosing the clock of the default [`MemoryStore`].
+//! (penalty blocks, the API-key lockout). Which store runs on it is the
+//! engine builder's choice.
 
-use crate::{FakeRelativeClock, LimiterStore, MemoryStore};
+use crate::FakeRelativeClock;
 use governor::clock::{Clock, DefaultClock, Reference};
 
 #[derive(Clone)]
@@ -27,14 +28,6 @@ impl EngineClock {
         match self {
             EngineClock::Real { clock, origin } => clock.now().duration_since(*origin).as_u64(),
             EngineClock::Fake(clock) => clock.now().as_u64(),
-        }
-    }
-
-    /// The in-memory store on this clock.
-    pub(crate) fn memory_store(&self) -> Box<dyn LimiterStore> {
-        match self {
-            EngineClock::Real { .. } => Box::new(MemoryStore::new()),
-            EngineClock::Fake(clock) => Box::new(MemoryStore::with_clock(clock.clone())),
         }
     }
 }

@@ -15,7 +15,7 @@
 //! plus `default:<unmatched>` for requests it sees without a matched route
 //! (a router's fallback, or the layer put around a whole router).
 
-use crate::{client_ip, rate_limit, Engine};
+use crate::{client_ip, Engine};
 use axum::extract::MatchedPath;
 use axum::http::Request;
 use axum::response::Response;
@@ -122,7 +122,7 @@ impl Engine {
         self.inner
             .default_limits_layered
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        if self.inner.rate_limit.defaults.is_none() {
+        if self.inner.rate_limits.config.defaults.is_none() {
             tracing::warn!(
                 "`engine.default_limits()` was layered but the engine has no default limits, so it lets every request through; \
                  set them with `EngineBuilder::default_limits(\"200/day; 50/hour\")` or RATELIMIT_DEFAULT"
@@ -184,7 +184,7 @@ where
         let limits = self.limits.clone();
         Box::pin(async move {
             let engine = &limits.engine;
-            let Some(defaults) = engine.inner.rate_limit.defaults.as_deref() else {
+            let Some(defaults) = engine.inner.rate_limits.config.defaults.as_deref() else {
                 return Ok(inner.call(request).await?.map(axum::body::Body::new));
             };
             // The layer applies the limits of the engine that made it, as
@@ -192,7 +192,12 @@ where
             let scope = limits.scopes.of(request.extensions().get::<MatchedPath>());
             let client_ip = client_ip::peer_ip_in(request.extensions())
                 .map(|peer| engine.inner.resolver.resolve(peer, request.headers()));
-            match rate_limit::enforce_defaults(&engine.inner, defaults, &scope, client_ip).await {
+            match engine
+                .inner
+                .rate_limits
+                .enforce_defaults(defaults, &scope, client_ip, &engine.inner.resolver)
+                .await
+            {
                 Err(refusal) => Ok(refusal),
                 Ok(headers) => {
                     let mut response = inner.call(request).await?.map(axum::body::Body::new);

@@ -517,7 +517,7 @@ impl<'a> ErrorView<'a> {
     /// assert!(ErrorView::new(&body).timestamp_rfc3339().ends_with('Z'));
     /// ```
     pub fn timestamp_rfc3339(&self) -> String {
-        crate::api_key::timestamp::format(self.timestamp)
+        crate::timestamp::format(self.timestamp)
     }
 }
 
@@ -624,37 +624,5 @@ impl<'a> Problem<'a> {
                 .collect(),
             extensions: error.extensions(),
         }
-    }
-}
-
-impl crate::EngineBuilder {
-    /// Sets the shape of every error response: `#[api_error]` errors, policy
-    /// rejections and extractor rejections of the routes behind the engine
-    /// ([`ErrorFormat::Compact`] by default). In development, errors hidden
-    /// from clients (5xx by default) show their detail in any format.
-    ///
-    /// ```
-    /// use policy_runtime::{Engine, ErrorFormat};
-    ///
-    /// let engine = Engine::builder().error_format(ErrorFormat::Detailed).build().unwrap();
-    /// assert!(matches!(engine.error_format(), ErrorFormat::Detailed));
-    /// ```
-    pub fn error_format(mut self, format: ErrorFormat) -> Self {
-        self.error_format = format;
-        self
-    }
-}
-
-impl crate::Engine {
-    /// The shape of the engine's error responses.
-    ///
-    /// ```
-    /// use policy_runtime::{Engine, ErrorFormat};
-    ///
-    /// let engine = Engine::builder().build().unwrap();
-    /// assert!(matches!(engine.error_format(), ErrorFormat::Compact));
-    /// ```
-    pub fn error_format(&self) -> &ErrorFormat {
-        &self.inner.error_format
     }
 }

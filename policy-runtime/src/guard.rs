@@ -5,13 +5,14 @@
 //! and a refused request never has its body read. After the handler returns,
 //! [`Guard::finish`] adds the rate-limit headers to the response.
 //!
-//! This module owns the contract between generated code and the engine; it is
-//! reachable only through `policy_runtime::__private`.
+//! This module owns the extractor that hands a request to the engine and
+//! the answer of a handler that no engine wraps; what a handler's policy is
+//! lives in [`crate::handler_policy`]. It is reachable only through
+//! `policy_runtime::__private`.
 
-pub use crate::api_key::scope::KeyRequirement;
 use crate::engine::Admitted;
+use crate::handler_policy::{HandlerPolicy, Policy};
 use crate::rate_limit::headers::RateLimitHeaders;
-pub use crate::rate_limit::spec::{KeySource, Limits, OnMissingKey, RateLimitSpec};
 use crate::Engine;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -21,71 +22,6 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-
-/// The checks of one handler, in the order they run (the top attribute first).
-#[derive(Debug)]
-pub struct HandlerPolicy {
-    /// The handler's module path and name.
-    pub handler: &'static str,
-    /// The checks, in order.
-    pub checks: &'static [Check],
-    /// Whether the handler takes [`crate::ApiKeyId`]: only then is the key's
-    /// identity put in the request's extensions.
-    pub takes_key_id: bool,
-}
-
-/// One check of a handler.
-#[derive(Debug)]
-pub enum Check {
-    /// `#[rate_limit("...")]`: every quota must admit the request.
-    RateLimit(RateLimitSpec),
-    /// `#[rate_limit(exempt)]`: no limit, not even the engine's defaults.
-    Exempt,
-    /// `#[require_api_key]`, with the scopes it requires.
-    ApiKey(KeyRequirement),
-}
-
-/// A handler's policy, registered at start-up so the engine can check named
-/// policies when it is built and find a scope's quotas for operators.
-#[derive(Debug)]
-pub struct Registration(pub &'static HandlerPolicy);
-
-inventory::collect!(Registration);
-
-/// Policies made at run time by the layers of [`crate::RateLimit`] and
-/// [`crate::RequireApiKey`], beside the handlers' registrations: one per
-/// layer built, so as many as the program's configuration makes.
-static LAYERED: std::sync::RwLock<Vec<&'static HandlerPolicy>> = std::sync::RwLock::new(Vec::new());
-
-/// Records a layer's policy, so the engine finds its scope's quotas.
-pub(crate) fn register_layered(policy: &'static HandlerPolicy) {
-    LAYERED
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .push(policy);
-}
-
-/// Every policy in the program: the handlers' and the layers'.
-pub(crate) fn every_policy() -> Vec<&'static HandlerPolicy> {
-    let mut policies: Vec<&'static HandlerPolicy> = inventory::iter::<Registration>
-        .into_iter()
-        .map(|registration| registration.0)
-        .collect();
-    policies.extend(
-        LAYERED
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .iter()
-            .copied(),
-    );
-    policies
-}
-
-/// Ties a generated marker type to its handler's policy.
-pub trait Policy: 'static {
-    /// The handler's policy.
-    const POLICY: &'static HandlerPolicy;
-}
 
 /// The extractor a policy-wrapped handler takes first.
 pub struct Guard<P> {

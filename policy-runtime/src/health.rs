@@ -79,7 +79,8 @@ impl Health {
             async move {
                 engine
                     .inner
-                    .limiter
+                    .rate_limits
+                    .store
                     .ready()
                     .await
                     .map_err(|error| error.to_string())

@@ -41,7 +41,7 @@ impl Engine {
     fn warn_of_unused_default_limits(&self) {
         use std::sync::atomic::Ordering;
         let inner = &self.inner;
-        if inner.rate_limit.defaults.is_some()
+        if inner.rate_limits.config.defaults.is_some()
             && !inner.default_limits_layered.load(Ordering::Relaxed)
             && !inner.unused_defaults_reported.swap(true, Ordering::Relaxed)
         {

@@ -71,7 +71,9 @@ mod environment;
 mod error_body;
 mod error_format;
 pub mod extract;
+mod gcra;
 mod guard;
+mod handler_policy;
 mod health;
 mod layer;
 mod metrics;
@@ -80,7 +82,7 @@ mod quota;
 mod rate_limit;
 mod request_id;
 mod request_layer;
-mod startup;
+mod timestamp;
 
 pub use api_error::ApiError;
 pub use api_key::file::KeyFileError;
@@ -94,6 +96,7 @@ pub use engine::{BuildError, Engine, EngineBuilder, LimitState};
 pub use environment::{Environment, UnknownEnvironment};
 pub use error_body::{ErrorBody, FieldError, Severity};
 pub use error_format::{ErrorFormat, ErrorRenderer, ErrorView};
+pub use gcra::Decision;
 pub use governor::clock::FakeRelativeClock;
 pub use health::Health;
 pub use layer::{WithEngine, WithEngineFuture};
@@ -106,9 +109,7 @@ pub use rate_limit::memory::MemoryStore;
 pub use rate_limit::penalty::Penalty;
 #[cfg(feature = "redis")]
 pub use rate_limit::redis::{FailureMode, RedisConfigError, RedisStore, RedisStoreBuilder};
-pub use rate_limit::store::{
-    ClientKey, Decision, LimitRequest, LimiterStore, StoreError, StoreFuture,
-};
+pub use rate_limit::store::{ClientKey, LimitRequest, LimiterStore, StoreError, StoreFuture};
 pub use request_id::is_safe_request_id;
 pub use request_layer::{RequestFuture, RequestLayer, RequestService};
 
@@ -386,8 +387,9 @@ pub use policy_macros::api_error;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::extract::{Extracted, ExtractedLast, Via};
-    pub use crate::guard::{
-        Check, Guard, HandlerPolicy, KeyRequirement, KeySource, Limits, OnMissingKey, Policy,
+    pub use crate::guard::Guard;
+    pub use crate::handler_policy::{
+        Check, HandlerPolicy, KeyRequirement, KeySource, Limits, OnMissingKey, Policy,
         RateLimitSpec, Registration,
     };
     pub use crate::ErrorBody;

@@ -10,7 +10,8 @@
 //! configuration, built a bounded number of times).
 
 use crate::api_key::scope::{scope_name_problem, KeyRequirement};
-use crate::guard::{no_engine, register_layered, Check, HandlerPolicy};
+use crate::guard::no_engine;
+use crate::handler_policy::{register_layered, Check, HandlerPolicy};
 use crate::rate_limit::spec::{CustomKey, KeySource, Limits, OnMissingKey, RateLimitSpec};
 use crate::{ApiKeyId, BuildError, Engine, Quota};
 use axum::http::{HeaderName, Request};
@@ -65,6 +66,8 @@ pub struct RateLimitBuilder {
     strict: bool,
 }
 
+// The variants mirror `KeySource`'s and the attribute's `key = api_key`.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug)]
 enum Key {
     Ip,

@@ -140,7 +140,7 @@ async fn buffer_and_timeout_below_the_engine_change_nothing() {
     let app = Router::new().route("/v", get(keyed)).layer(
         ServiceBuilder::new()
             .layer(engine())
-            .layer(HandleErrorLayer::new(|error| handle_error(error)))
+            .layer(HandleErrorLayer::new(handle_error))
             .buffer(16)
             .timeout(Duration::from_secs(5)),
     );

@@ -1,6 +1,7 @@
-//! The engine's API-key settings and their builder methods: keys with
-//! scopes and expiry, the key file, keys from the environment, the lockout,
-//! and the start-up checks of the key configuration.
+//! The engine's API-key settings ([`ApiKeyConfig`]): keys with scopes and
+//! expiry, the key file, keys from the environment, the lockout, and the
+//! start-up checks of the key configuration. The builder's methods hand each
+//! setting here and collect the problems returned.
 //!
 //! This module owns what is decided about keys when the engine is built (or
 //! its keys reloaded): which problems stop the start and which are only
@@ -11,8 +12,6 @@ use super::key::{ApiKey, MIN_KEY_LEN};
 use super::lockout::Lockout;
 use super::scope::KeyRequirement;
 use super::store::ApiKeyStore;
-use crate::engine::EngineBuilder;
-use crate::guard::{Check, Registration};
 use crate::Environment;
 use std::path::Path;
 use std::time::SystemTime;
@@ -45,7 +44,9 @@ impl KeyReport {
 
 const KEYGEN: &str = "`cargo run -p policy-runtime --bin policy-keygen` prints a new key";
 
-/// Checks a key configuration against the handlers in the program.
+/// Checks a key configuration against the key-protected handlers of the
+/// program (`protected`: each handler's path and what it requires, sorted
+/// by path).
 ///
 /// - Key-protected handlers but no usable key: an error in production, a
 ///   warning elsewhere.
@@ -53,10 +54,13 @@ const KEYGEN: &str = "`cargo run -p policy-runtime --bin policy-keygen` prints a
 ///   demo key (`demo`, `example`, `test`, ...): an error in production, a
 ///   warning elsewhere.
 /// - A handler's scope that no usable key holds, and expired keys: warnings.
-pub(crate) fn check_keys(keys: &ApiKeyStore, environment: Environment) -> KeyReport {
+pub(crate) fn check_keys(
+    keys: &ApiKeyStore,
+    environment: Environment,
+    protected: &[(&'static str, KeyRequirement)],
+) -> KeyReport {
     let mut report = KeyReport::default();
     let now = SystemTime::now();
-    let protected = protected_handlers();
     let usable = keys.usable(now).count();
     if !protected.is_empty() && usable == 0 {
         let handlers: Vec<&str> = protected.iter().map(|(handler, _)| *handler).collect();
@@ -106,7 +110,7 @@ pub(crate) fn check_keys(keys: &ApiKeyStore, environment: Environment) -> KeyRep
         }
     }
     if usable > 0 {
-        for (handler, requirement) in &protected {
+        for (handler, requirement) in protected {
             let met = keys
                 .usable(now)
                 .any(|key| requirement.is_met_by(&key.scopes[..]));
@@ -132,22 +136,6 @@ pub(crate) fn check_keys(keys: &ApiKeyStore, environment: Environment) -> KeyRep
     report
 }
 
-/// Every key-protected handler in the program, with what it requires, by name.
-pub(crate) fn protected_handlers() -> Vec<(&'static str, KeyRequirement)> {
-    let mut handlers: Vec<(&'static str, KeyRequirement)> = inventory::iter::<Registration>
-        .into_iter()
-        .filter_map(|registration| {
-            let policy = registration.0;
-            policy.checks.iter().find_map(|check| match check {
-                Check::ApiKey(requirement) => Some((policy.handler, *requirement)),
-                _ => None,
-            })
-        })
-        .collect();
-    handlers.sort_by_key(|(handler, _)| *handler);
-    handlers
-}
-
 fn listed(handlers: &[&str]) -> String {
     let shown: Vec<String> = handlers
         .iter()
@@ -161,105 +149,86 @@ fn listed(handlers: &[&str]) -> String {
     }
 }
 
-impl EngineBuilder {
-    /// Accepts a key with its scopes and expiry; see [`ApiKey`].
-    ///
-    /// ```
-    /// use policy_runtime::{ApiKey, Engine};
-    ///
-    /// let engine = Engine::builder()
-    ///     .api_key_with(ApiKey::new("ops", "ops-team-key-0123456789").scopes(["admin"]))
-    ///     .api_key_with(ApiKey::new("reader", "reader-key-0123456789").scopes(["read"]))
-    ///     .build()?;
-    /// # drop(engine);
-    /// # Ok::<(), policy_runtime::BuildError>(())
-    /// ```
-    pub fn api_key_with(mut self, key: ApiKey) -> Self {
-        if let Err(error) = self.keys.add(key) {
-            self.problems.push(error.to_string());
+/// The API-key settings an engine is built with: the keys and the lockout.
+pub(crate) struct ApiKeyConfig {
+    pub(crate) keys: ApiKeyStore,
+    pub(crate) lockout: Option<Lockout>,
+}
+
+impl Default for ApiKeyConfig {
+    /// No key, and the lockout on as [`Lockout::default`].
+    fn default() -> Self {
+        Self {
+            keys: ApiKeyStore::new(),
+            lockout: Some(Lockout::default()),
         }
-        self
+    }
+}
+
+impl ApiKeyConfig {
+    /// Accepts `secret` as a key named `name`; the problem, if it is refused.
+    pub(crate) fn insert(&mut self, name: &str, secret: &[u8]) -> Result<(), String> {
+        self.keys
+            .insert(name, secret)
+            .map_err(|error| error.to_string())
     }
 
-    /// Accepts the keys of a key file, which holds only their SHA-256
-    /// digests; see [`ApiKeyStore::from_key_file`] for the format. The file
-    /// is read now; a file that cannot be read, and every bad line, is a
-    /// build problem naming the file and line. `API_KEY_FILE` does the same
-    /// from the environment.
-    ///
-    /// ```
-    /// use policy_runtime::{ApiKey, Engine};
-    ///
-    /// let path = std::env::temp_dir().join(format!("doc-api-keys-{}", std::process::id()));
-    /// let line = ApiKey::new("ops", "ops-team-key-0123456789").scopes(["admin"]).key_file_line();
-    /// std::fs::write(&path, format!("# operators\n{line}\n")).unwrap();
-    ///
-    /// let engine = Engine::builder().api_key_file(&path).build()?;
-    /// # std::fs::remove_file(&path).unwrap();
-    /// # drop(engine);
-    /// # Ok::<(), policy_runtime::BuildError>(())
-    /// ```
-    pub fn api_key_file(mut self, path: impl AsRef<Path>) -> Self {
-        let problems = self.keys.add_key_file(path.as_ref());
-        self.problems.extend(problems);
-        self
+    /// Accepts a key with its scopes and expiry; the problem, if it is refused.
+    pub(crate) fn add(&mut self, key: ApiKey) -> Result<(), String> {
+        self.keys.add(key).map_err(|error| error.to_string())
     }
 
-    /// Sets the brute-force lockout; on by default as [`Lockout::default`].
-    /// A setting out of range (see [`Lockout`]) is a problem `build` reports.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use policy_runtime::{Engine, Lockout};
-    ///
-    /// let engine = Engine::builder()
-    ///     .lockout(Lockout::new(3, Duration::from_secs(60), Duration::from_secs(600)))
-    ///     .build()?;
-    /// # drop(engine);
-    /// # Ok::<(), policy_runtime::BuildError>(())
-    /// ```
-    pub fn lockout(mut self, lockout: Lockout) -> Self {
-        self.problems.extend(lockout.problems());
+    /// Accepts the keys of a key file; one problem per bad line, or for a
+    /// file that cannot be read.
+    pub(crate) fn add_key_file(&mut self, path: &Path) -> Vec<String> {
+        self.keys.add_key_file(path)
+    }
+
+    /// Sets the lockout; its settings out of range, as problems.
+    pub(crate) fn set_lockout(&mut self, lockout: Lockout) -> Vec<String> {
+        let problems = lockout.problems();
         self.lockout = Some(lockout);
-        self
+        problems
     }
 
-    /// Turns the brute-force lockout off: failed key attempts get 401, however many.
-    ///
-    /// ```
-    /// let engine = policy_runtime::Engine::builder().no_lockout().build()?;
-    /// assert_eq!(engine.lockout_status("192.0.2.1".parse().unwrap()).failures, 0);
-    /// # Ok::<(), policy_runtime::BuildError>(())
-    /// ```
-    pub fn no_lockout(mut self) -> Self {
+    /// Turns the lockout off.
+    pub(crate) fn no_lockout(&mut self) {
         self.lockout = None;
-        self
     }
 
     /// Adds the keys of `API_KEYS`, `API_KEY_<N>` and `API_KEY_FILE`; a
     /// problem names the variable.
-    pub(crate) fn read_key_vars(&mut self, vars: impl IntoIterator<Item = (String, String)>) {
+    pub(crate) fn read_vars(
+        &mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Vec<String> {
         let found = keys_from_vars(vars);
-        self.problems.extend(found.problems);
+        let mut problems = found.problems;
         for (variable, key) in found.keys {
             if let Err(error) = self.keys.add(key) {
-                self.problems.push(format!("{variable}: {error}"));
+                problems.push(format!("{variable}: {error}"));
             }
         }
         if let Some(path) = found.file {
-            let problems = self.keys.add_key_file(Path::new(&path));
-            self.problems.extend(
-                problems
+            let file_problems = self.keys.add_key_file(Path::new(&path));
+            problems.extend(
+                file_problems
                     .into_iter()
                     .map(|problem| format!("{KEY_FILE_VARIABLE}: {problem}")),
             );
         }
+        problems
     }
 
-    /// The key checks of `build`: errors become build problems, warnings are logged.
-    pub(crate) fn check_api_keys(&mut self) {
-        let report = check_keys(&self.keys, self.environment);
-        report.warn(self.environment);
-        self.problems.extend(report.errors);
+    /// The key checks of `build` against the key-protected handlers
+    /// (`protected`, by path): warnings are logged, errors returned.
+    pub(crate) fn check(
+        &self,
+        environment: Environment,
+        protected: &[(&'static str, KeyRequirement)],
+    ) -> Vec<String> {
+        let report = check_keys(&self.keys, environment, protected);
+        report.warn(environment);
+        report.errors
     }
 }

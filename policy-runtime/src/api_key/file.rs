@@ -17,7 +17,7 @@
 use super::key::{parse_hex_digest, ApiKey};
 use super::scope::scope_name_problem;
 use super::store::{ApiKeyStore, KeyError};
-use super::timestamp;
+use crate::timestamp;
 use std::fmt;
 use std::path::Path;
 

@@ -6,7 +6,7 @@
 //! plaintext (its length, whether it looks like a demo key) is kept beside the
 //! digest.
 
-use super::timestamp;
+use crate::timestamp;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::time::SystemTime;

@@ -24,7 +24,7 @@
 //! lockout gets stricter (clients sharing a bucket share its failures and its
 //! lockout), never off. The first time the table is full, a warning is logged.
 
-use crate::rate_limit::gcra;
+use crate::gcra;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use std::hash::BuildHasher;
@@ -169,6 +169,16 @@ impl Lockout {
         self.max_clients
     }
 
+    /// `5 failures within 1800s lock a client out for 1800s`, for the start-up report.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "{} failures within {}s lock a client out for {}s",
+            self.failures,
+            self.within.as_secs(),
+            self.lock_for.as_secs()
+        )
+    }
+
     /// The settings out of range, each as a build problem naming the value
     /// and the range. `EngineBuilder::lockout` adds them to the builder's
     /// problems, so `build` refuses such a lockout instead of wrapping or
@@ -226,22 +236,6 @@ pub struct LockoutStatus {
     pub locked_for: Option<Duration>,
 }
 
-impl crate::Engine {
-    /// How many clients the API-key lockout tracks now (0 with the lockout
-    /// off); never more than [`Lockout::max_clients`].
-    ///
-    /// ```
-    /// let engine = policy_runtime::Engine::builder().build().unwrap();
-    /// assert_eq!(engine.lockout_tracked_clients(), 0);
-    /// ```
-    pub fn lockout_tracked_clients(&self) -> usize {
-        self.inner
-            .lockout
-            .as_ref()
-            .map_or(0, |lockout| lockout.tracked.load(Ordering::Relaxed))
-    }
-}
-
 /// One client's (or one shared bucket's) failures and lockout.
 struct Record {
     failures: gcra::Log,
@@ -296,6 +290,11 @@ impl LockoutLog {
 
     pub(crate) fn settings(&self) -> Lockout {
         self.lockout
+    }
+
+    /// How many clients the log tracks now; never more than [`Lockout::max_clients`].
+    pub(crate) fn tracked_clients(&self) -> usize {
+        self.tracked.load(Ordering::Relaxed)
     }
 
     /// How much longer `client` is locked out, if it is.

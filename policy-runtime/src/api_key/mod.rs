@@ -1,10 +1,12 @@
 //! The API-key policy: read the presented key, verify it, check its scopes,
 //! answer 401, 403 or 429, or go on.
 //!
-//! This module owns where a key is read from (`X-API-Key`, or
+//! This module owns an engine's API-key state ([`ApiKeys`]: the key set, the
+//! lockout log, the clock), where a key is read from (`X-API-Key`, or
 //! `Authorization: Bearer <key>`; never the query string), the refusals, and
 //! the one log event of each decision. Key storage is [`store`]'s business,
-//! brute-force lockout [`lockout`]'s, and configuration [`config`]'s.
+//! brute-force lockout [`lockout`]'s, configuration [`config`]'s, and the
+//! operators' changes while the server runs [`admin`]'s.
 
 pub(crate) mod admin;
 pub(crate) mod config;
@@ -15,18 +17,21 @@ pub(crate) mod key;
 pub(crate) mod lockout;
 pub(crate) mod scope;
 pub(crate) mod store;
-pub(crate) mod timestamp;
 
-use crate::engine::EngineInner;
+use crate::client_ip::ClientIpResolver;
+use crate::clock::EngineClock;
 use crate::ErrorBody;
+use arc_swap::ArcSwap;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use config::ApiKeyConfig;
 use id::ApiKeyId;
+use lockout::LockoutLog;
 use scope::KeyRequirement;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
-use store::Lookup;
+use store::{ApiKeyStore, Lookup};
 
 /// A presented key longer than this is refused without being hashed.
 const MAX_KEY_LEN: usize = 1024;
@@ -35,83 +40,104 @@ const MAX_KEY_LEN: usize = 1024;
 /// `[A-Za-z0-9._-]`, is left out of the logs.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
-/// Checks one `#[require_api_key]` policy; on success returns the key's identity.
-pub(crate) fn enforce(
-    engine: &EngineInner,
-    handler: &'static str,
-    requirement: &KeyRequirement,
-    parts: &Parts,
-    client_ip: Option<IpAddr>,
-) -> Result<ApiKeyId, Response> {
-    let event = Event {
-        handler,
-        client_ip,
-        request_id: request_id(&parts.headers),
-    };
-    let keys = engine.keys.load();
-    if engine.lockout.is_some() && !keys.is_empty() && client_ip.is_none() {
-        return Err(missing_connect_info(handler));
-    }
-    // With no key configured there is nothing to guess, so nothing to lock.
-    let lockout = engine
-        .lockout
-        .as_ref()
-        .filter(|_| !keys.is_empty())
-        .zip(client_ip.map(|ip| engine.resolver.group(ip)));
-    let now = engine.clock.now();
-    if let Some((lockout, client)) = lockout {
-        if let Some(left) = lockout.locked(client, now) {
-            event.deny("locked_out", None, None, None);
-            return Err(locked_out(left));
+/// The API-key state of one engine: the keys in use (swapped whole by the
+/// operators), the lockout log, and the clock it counts on.
+pub(crate) struct ApiKeys {
+    pub(crate) keys: ArcSwap<ApiKeyStore>,
+    pub(crate) lockout: Option<LockoutLog>,
+    pub(crate) clock: EngineClock,
+}
+
+impl ApiKeys {
+    /// The state of a built engine, from its configuration.
+    pub(crate) fn new(config: ApiKeyConfig, clock: EngineClock) -> Self {
+        Self {
+            keys: ArcSwap::from_pointee(config.keys),
+            lockout: config.lockout.map(LockoutLog::new),
+            clock,
         }
     }
-    let presented = match presented_key(&parts.headers) {
-        Presented::Key(key) => key,
-        Presented::Missing => {
-            event.deny("missing", None, None, None);
-            return Err(unauthorized("Missing API key"));
+
+    /// Checks one `#[require_api_key]` policy; on success returns the key's
+    /// identity. `resolver` groups the client IP as the lockout counts it.
+    pub(crate) fn enforce(
+        &self,
+        handler: &'static str,
+        requirement: &KeyRequirement,
+        parts: &Parts,
+        client_ip: Option<IpAddr>,
+        resolver: &ClientIpResolver,
+    ) -> Result<ApiKeyId, Response> {
+        let event = Event {
+            handler,
+            client_ip,
+            request_id: request_id(&parts.headers),
+        };
+        let keys = self.keys.load();
+        if self.lockout.is_some() && !keys.is_empty() && client_ip.is_none() {
+            return Err(missing_connect_info(handler));
         }
-        Presented::Malformed(detail) => {
-            let locked = lockout.and_then(|(log, client)| log.fail(client, now));
-            event.deny_detailed("invalid", None, None, locked, Some(detail));
-            return Err(unauthorized("Invalid API key"));
-        }
-    };
-    let (reason, key_id, message) = match keys.lookup(presented, SystemTime::now) {
-        Lookup::Valid(key) => {
-            if let Some(missing) = requirement.unmet(&key.scopes[..]) {
-                event.deny(
-                    "insufficient_scope",
-                    Some(key.id.name()),
-                    Some(requirement),
-                    None,
-                );
-                return Err(ErrorBody::new(
-                    StatusCode::FORBIDDEN,
-                    "FORBIDDEN",
-                    format!("Forbidden: {missing}"),
-                )
-                .into_response());
+        // With no key configured there is nothing to guess, so nothing to lock.
+        let lockout = self
+            .lockout
+            .as_ref()
+            .filter(|_| !keys.is_empty())
+            .zip(client_ip.map(|ip| resolver.group(ip)));
+        let now = self.clock.now();
+        if let Some((lockout, client)) = lockout {
+            if let Some(left) = lockout.locked(client, now) {
+                event.deny("locked_out", None, None, None);
+                return Err(locked_out(left));
             }
-            tracing::debug!(
-                policy = "api_key",
-                scope = handler,
-                client_ip = client_ip.map(tracing::field::display),
-                request_id = event.request_id,
-                key_id = key.id.name(),
-                outcome = "allow",
-                "API key accepted"
-            );
-            crate::metrics::decision("api_key", "allowed", "none", handler);
-            return Ok(key.id.clone());
         }
-        Lookup::Expired(id) => ("expired", Some(id.name()), "Expired API key"),
-        Lookup::Revoked(id) => ("revoked", Some(id.name()), "Revoked API key"),
-        Lookup::Unknown => ("invalid", None, "Invalid API key"),
-    };
-    let locked = lockout.and_then(|(log, client)| log.fail(client, now));
-    event.deny(reason, key_id, None, locked);
-    Err(unauthorized(message))
+        let presented = match presented_key(&parts.headers) {
+            Presented::Key(key) => key,
+            Presented::Missing => {
+                event.deny("missing", None, None, None);
+                return Err(unauthorized("Missing API key"));
+            }
+            Presented::Malformed(detail) => {
+                let locked = lockout.and_then(|(log, client)| log.fail(client, now));
+                event.deny_detailed("invalid", None, None, locked, Some(detail));
+                return Err(unauthorized("Invalid API key"));
+            }
+        };
+        let (reason, key_id, message) = match keys.lookup(presented, SystemTime::now) {
+            Lookup::Valid(key) => {
+                if let Some(missing) = requirement.unmet(&key.scopes[..]) {
+                    event.deny(
+                        "insufficient_scope",
+                        Some(key.id.name()),
+                        Some(requirement),
+                        None,
+                    );
+                    return Err(ErrorBody::new(
+                        StatusCode::FORBIDDEN,
+                        "FORBIDDEN",
+                        format!("Forbidden: {missing}"),
+                    )
+                    .into_response());
+                }
+                tracing::debug!(
+                    policy = "api_key",
+                    scope = handler,
+                    client_ip = client_ip.map(tracing::field::display),
+                    request_id = event.request_id,
+                    key_id = key.id.name(),
+                    outcome = "allow",
+                    "API key accepted"
+                );
+                crate::metrics::decision("api_key", "allowed", "none", handler);
+                return Ok(key.id.clone());
+            }
+            Lookup::Expired(id) => ("expired", Some(id.name()), "Expired API key"),
+            Lookup::Revoked(id) => ("revoked", Some(id.name()), "Revoked API key"),
+            Lookup::Unknown => ("invalid", None, "Invalid API key"),
+        };
+        let locked = lockout.and_then(|(log, client)| log.fail(client, now));
+        event.deny(reason, key_id, None, locked);
+        Err(unauthorized(message))
+    }
 }
 
 /// Who a decision is about, for its log event.

@@ -1,8 +1,10 @@
 //! Checks of the rate-limit configuration as a whole, run when the engine is
 //! built: what no single `#[rate_limit]` attribute can see on its own.
 //!
-//! This module owns three rules, each a pure function from the registered
-//! handler policies (and the named policies' limits) to the problems found,
+//! This module owns three rules, each a pure function from the handlers'
+//! limits (each `#[rate_limit]` with its handler's path, which the engine
+//! gathers from the registrations) and the named policies' limits to the
+//! problems found,
 //! one actionable message each:
 //!
 //! - a scope keeps one state, so every limit counting in it must have the
@@ -18,32 +20,12 @@
 
 use super::config::policy_variable;
 use super::spec::{Limits, RateLimitSpec};
-use crate::guard::{Check, HandlerPolicy, Registration};
 use crate::Quota;
 use std::collections::BTreeMap;
 
-/// Every policy-wrapped handler of the program, sorted by path so that the
-/// problems are reported in a stable order.
-pub(crate) fn registered_handlers() -> Vec<&'static HandlerPolicy> {
-    let mut handlers: Vec<&'static HandlerPolicy> = inventory::iter::<Registration>
-        .into_iter()
-        .map(|registration| registration.0)
-        .collect();
-    handlers.sort_by_key(|handler| handler.handler);
-    handlers
-}
-
-/// Each `#[rate_limit]` of `handlers` with its handler's path.
-fn limits_of<'h>(
-    handlers: &'h [&'static HandlerPolicy],
-) -> impl Iterator<Item = (&'static str, &'static RateLimitSpec)> + 'h {
-    handlers.iter().flat_map(|handler| {
-        handler.checks.iter().filter_map(|check| match check {
-            Check::RateLimit(spec) => Some((handler.handler, spec)),
-            _ => None,
-        })
-    })
-}
+/// Each `#[rate_limit]` of the program with its handler's path, handlers
+/// sorted by path so that the problems are reported in a stable order.
+pub(crate) type HandlerLimits = [(&'static str, &'static RateLimitSpec)];
 
 /// A limit's quotas: its own, or its named policy's as `named` resolves them
 /// (`None` when the policy is undefined, which is reported elsewhere).
@@ -94,13 +76,13 @@ fn describe_limit(spec: &RateLimitSpec, quotas: &[Quota]) -> String {
 /// rates is what a shared scope is for. `named` gives a named policy's
 /// resolved limits.
 pub(crate) fn shared_scope_problems<'q>(
-    handlers: &[&'static HandlerPolicy],
+    limits: &HandlerLimits,
     named: impl Fn(&str) -> Option<&'q [Quota]>,
 ) -> Vec<String> {
     let mut first: BTreeMap<&'static str, (&'static str, &'static RateLimitSpec, &'q [Quota])> =
         BTreeMap::new();
     let mut problems = Vec::new();
-    for (handler, spec) in limits_of(handlers) {
+    for &(handler, spec) in limits {
         let Some(quotas) = quotas_of(spec, &named) else {
             continue;
         };
@@ -141,11 +123,11 @@ pub(crate) fn shared_scope_problems<'q>(
 /// at once: every request would be refused, forever. (A cost over limits
 /// written in the attribute is a compile error.)
 pub(crate) fn cost_problems<'q>(
-    handlers: &[&'static HandlerPolicy],
+    limits: &HandlerLimits,
     named: impl Fn(&str) -> Option<&'q [Quota]>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    for (handler, spec) in limits_of(handlers) {
+    for &(handler, spec) in limits {
         let Limits::Named(name) = spec.limits else {
             continue;
         };
@@ -174,10 +156,10 @@ pub(crate) fn cost_problems<'q>(
 /// change both. Checked whether or not the variable is set, so that a
 /// configuration that builds keeps building when an operator sets it.
 pub(crate) fn policy_name_problems<'d>(
-    handlers: &[&'static HandlerPolicy],
+    limits: &HandlerLimits,
     defined: impl IntoIterator<Item = &'d str>,
 ) -> Vec<String> {
-    let used = limits_of(handlers).filter_map(|(_, spec)| match spec.limits {
+    let used = limits.iter().filter_map(|(_, spec)| match spec.limits {
         Limits::Named(name) => Some(name),
         Limits::Fixed(_) => None,
     });
@@ -214,20 +196,19 @@ pub(crate) fn policy_name_problems<'d>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guard::Check;
     use crate::rate_limit::spec::{KeySource, OnMissingKey};
     use std::time::Duration;
 
     const HOUR: Duration = Duration::from_secs(3600);
 
-    const fn limit(scope: &'static str, limits: Limits, cost: u32) -> Check {
-        Check::RateLimit(RateLimitSpec {
+    const fn limit(scope: &'static str, limits: Limits, cost: u32) -> RateLimitSpec {
+        RateLimitSpec {
             scope,
             limits,
             key: KeySource::Ip,
             on_missing: OnMissingKey::Reject,
             cost,
-        })
+        }
     }
 
     static TWO: [Quota; 1] = [Quota::new(2, HOUR)];
@@ -243,12 +224,14 @@ mod tests {
         Quota::new(2, HOUR),
     ];
 
-    fn handler(name: &'static str, checks: &'static [Check]) -> &'static HandlerPolicy {
-        Box::leak(Box::new(HandlerPolicy {
-            handler: name,
-            checks,
-            takes_key_id: false,
-        }))
+    /// Each handler's limits with its path, as the engine gathers them.
+    fn limits_of(
+        handlers: &[(&'static str, &'static [RateLimitSpec])],
+    ) -> Vec<(&'static str, &'static RateLimitSpec)> {
+        handlers
+            .iter()
+            .flat_map(|&(name, specs)| specs.iter().map(move |spec| (name, spec)))
+            .collect()
     }
 
     fn no_named(_: &str) -> Option<&'static [Quota]> {
@@ -257,9 +240,9 @@ mod tests {
 
     #[test]
     fn a_scope_with_two_sets_of_limits_names_both_handlers() {
-        static A: [Check; 1] = [limit("shared", Limits::Fixed(&TWO), 1)];
-        static B: [Check; 1] = [limit("shared", Limits::Fixed(&THREE), 1)];
-        let handlers = [handler("app::a", &A), handler("app::b", &B)];
+        static A: [RateLimitSpec; 1] = [limit("shared", Limits::Fixed(&TWO), 1)];
+        static B: [RateLimitSpec; 1] = [limit("shared", Limits::Fixed(&THREE), 1)];
+        let handlers = limits_of(&[("app::a", &A), ("app::b", &B)]);
         assert_eq!(
             shared_scope_problems(&handlers, no_named),
             ["rate-limit scope `shared` has different limits in `app::a` (2 per 1 hour) and `app::b` (3 per 1 hour); give them the same limits or different scopes"]
@@ -268,16 +251,16 @@ mod tests {
 
     #[test]
     fn burst_strictness_and_order_are_part_of_the_limits_and_cost_is_not() {
-        static A: [Check; 1] = [limit("s", Limits::Fixed(&TWO), 1)];
-        static BURST: [Check; 1] = [limit("s", Limits::Fixed(&TWO_BURST), 1)];
-        static STRICT: [Check; 1] = [limit("s", Limits::Fixed(&TWO_STRICT), 1)];
-        static COSTLY: [Check; 1] = [limit("s", Limits::Fixed(&TWO), 2)];
-        let handlers = [
-            handler("app::a", &A),
-            handler("app::b", &BURST),
-            handler("app::c", &STRICT),
-            handler("app::d", &COSTLY),
-        ];
+        static A: [RateLimitSpec; 1] = [limit("s", Limits::Fixed(&TWO), 1)];
+        static BURST: [RateLimitSpec; 1] = [limit("s", Limits::Fixed(&TWO_BURST), 1)];
+        static STRICT: [RateLimitSpec; 1] = [limit("s", Limits::Fixed(&TWO_STRICT), 1)];
+        static COSTLY: [RateLimitSpec; 1] = [limit("s", Limits::Fixed(&TWO), 2)];
+        let handlers = limits_of(&[
+            ("app::a", &A),
+            ("app::b", &BURST),
+            ("app::c", &STRICT),
+            ("app::d", &COSTLY),
+        ]);
         assert_eq!(
             shared_scope_problems(&handlers, no_named),
             [
@@ -286,9 +269,9 @@ mod tests {
             ]
         );
 
-        static LISTED: [Check; 1] = [limit("t", Limits::Fixed(&TWO_OF_THEM), 1)];
-        static REVERSE: [Check; 1] = [limit("t", Limits::Fixed(&REVERSED), 1)];
-        let handlers = [handler("app::a", &LISTED), handler("app::b", &REVERSE)];
+        static LISTED: [RateLimitSpec; 1] = [limit("t", Limits::Fixed(&TWO_OF_THEM), 1)];
+        static REVERSE: [RateLimitSpec; 1] = [limit("t", Limits::Fixed(&REVERSED), 1)];
+        let handlers = limits_of(&[("app::a", &LISTED), ("app::b", &REVERSE)]);
         assert_eq!(
             shared_scope_problems(&handlers, no_named),
             ["rate-limit scope `t` has different limits in `app::a` (2 per 1 hour; 20 per 1 day) and `app::b` (20 per 1 day; 2 per 1 hour); list them in the same order"]
@@ -297,14 +280,10 @@ mod tests {
 
     #[test]
     fn named_policies_are_compared_by_their_resolved_limits() {
-        static A: [Check; 1] = [limit("s", Limits::Named("p"), 1)];
-        static B: [Check; 1] = [limit("s", Limits::Named("q"), 1)];
-        static C: [Check; 1] = [limit("s", Limits::Fixed(&TWO), 1)];
-        let handlers = [
-            handler("app::a", &A),
-            handler("app::b", &B),
-            handler("app::c", &C),
-        ];
+        static A: [RateLimitSpec; 1] = [limit("s", Limits::Named("p"), 1)];
+        static B: [RateLimitSpec; 1] = [limit("s", Limits::Named("q"), 1)];
+        static C: [RateLimitSpec; 1] = [limit("s", Limits::Fixed(&TWO), 1)];
+        let handlers = limits_of(&[("app::a", &A), ("app::b", &B), ("app::c", &C)]);
         let same = |_: &str| Some(&TWO[..]);
         assert!(shared_scope_problems(&handlers, same).is_empty());
         let differ = |name: &str| Some(if name == "p" { &TWO[..] } else { &THREE[..] });
@@ -316,11 +295,11 @@ mod tests {
         assert!(shared_scope_problems(&handlers, no_named).is_empty());
 
         // Two named policies stacked on one handler, in one scope.
-        static BOTH: [Check; 2] = [
+        static BOTH: [RateLimitSpec; 2] = [
             limit("s", Limits::Named("p"), 1),
             limit("s", Limits::Named("q"), 1),
         ];
-        let handlers = [handler("app::both", &BOTH)];
+        let handlers = limits_of(&[("app::both", &BOTH)]);
         assert_eq!(
             shared_scope_problems(&handlers, differ),
             ["rate-limit scope `s` has different limits in `app::both` (policy `p`: 2 per 1 hour) and `app::both` (policy `q`: 3 per 1 hour); give them the same limits or different scopes"]
@@ -329,8 +308,8 @@ mod tests {
 
     #[test]
     fn a_cost_over_a_named_policy_burst_is_a_problem() {
-        static A: [Check; 1] = [limit("app::a", Limits::Named("login"), 3)];
-        let handlers = [handler("app::a", &A)];
+        static A: [RateLimitSpec; 1] = [limit("app::a", Limits::Named("login"), 3)];
+        let handlers = limits_of(&[("app::a", &A)]);
         assert_eq!(
             cost_problems(&handlers, |_| Some(&TWO[..])),
             ["`app::a` has `cost = 3`, more than the 2 requests the rate-limit policy `login` admits at once (2 per 1 hour), so every request would be refused; lower the cost or raise the policy's count to at least 3"]
@@ -342,9 +321,9 @@ mod tests {
 
     #[test]
     fn names_sharing_a_variable_are_a_problem_once_both_are_in_use() {
-        static A: [Check; 1] = [limit("app::a", Limits::Named("login-a"), 1)];
-        static B: [Check; 1] = [limit("app::b", Limits::Named("login_a"), 1)];
-        let handlers = [handler("app::a", &A), handler("app::b", &B)];
+        static A: [RateLimitSpec; 1] = [limit("app::a", Limits::Named("login-a"), 1)];
+        static B: [RateLimitSpec; 1] = [limit("app::b", Limits::Named("login_a"), 1)];
+        let handlers = limits_of(&[("app::a", &A), ("app::b", &B)]);
         let problem = "the rate-limit policies `login-a` and `login_a` are both read from the environment variable POLICY_LIMIT_LOGIN_A, so one setting would change both; rename them so that each has its own variable";
         assert_eq!(policy_name_problems(&handlers, []), [problem]);
         assert_eq!(policy_name_problems(&handlers[..1], ["login_a"]), [problem]);

@@ -1,15 +1,15 @@
-//! The engine's rate-limit settings and their builder methods: named
-//! policies, default limits, exemptions, the penalty box, header style and
-//! per-scope counters.
+//! The engine's rate-limit settings: named policies, default limits,
+//! exemptions, the penalty box, header style and per-scope counters.
 //!
 //! This module owns rate-limit configuration read at start-up, from the
-//! builder or the environment. It decides nothing per request beyond simple
-//! lookups.
+//! builder (whose methods hand each setting here and collect the problems
+//! returned) or the environment, and the resolution of named policies. It
+//! decides nothing per request beyond simple lookups.
 
 use super::headers::HeaderStyle;
 use super::key::KeyContext;
 use super::penalty::{Penalty, PenaltyBox};
-use crate::engine::EngineBuilder;
+use super::spec::{Limits, RateLimitSpec};
 use crate::Quota;
 use dashmap::DashMap;
 use ipnet::IpNet;
@@ -70,7 +70,7 @@ impl RateLimitConfig {
     }
 
     /// Makes sure `name` is defined, from the builder or else the environment.
-    pub(crate) fn resolve_named(&mut self, name: &str) -> bool {
+    fn resolve_named(&mut self, name: &str) -> bool {
         if self.named.contains_key(name) {
             return true;
         }
@@ -166,162 +166,76 @@ pub(crate) fn policy_variable(name: &str) -> String {
     format!("POLICY_LIMIT_{name}")
 }
 
-impl EngineBuilder {
-    /// Defines the limits of a named policy, used as `#[rate_limit(policy = "name")]`.
-    ///
-    /// Operators can change such limits without recompiling: see
-    /// [`EngineBuilder::from_env`] and `POLICY_LIMIT_<NAME>`. A policy used by
-    /// a handler but defined nowhere makes [`EngineBuilder::build`] fail.
-    ///
-    /// ```
-    /// use policy_runtime::{rate_limit, Engine};
-    ///
-    /// #[rate_limit(policy = "login")]
-    /// async fn login() -> &'static str {
-    ///     "welcome"
-    /// }
-    ///
-    /// let engine = Engine::builder().policy("login", "5/hour").build().unwrap();
-    /// # let _ = axum::Router::<()>::new().route("/login", axum::routing::post(login)).layer(engine);
-    /// ```
-    pub fn policy(mut self, name: &str, limits: &str) -> Self {
-        match Quota::parse_list(limits) {
-            Ok(quotas) => {
-                self.rate_limit.named.insert(name.to_owned(), quotas.into());
-            }
-            Err(error) => self
-                .problems
-                .push(format!("rate-limit policy `{name}`: {error}")),
-        }
-        self
+impl RateLimitConfig {
+    /// Defines the limits of a named policy; the problem, if `limits` does not parse.
+    pub(crate) fn define(&mut self, name: &str, limits: &str) -> Result<(), String> {
+        let quotas = Quota::parse_list(limits)
+            .map_err(|error| format!("rate-limit policy `{name}`: {error}"))?;
+        self.named.insert(name.to_owned(), quotas.into());
+        Ok(())
     }
 
-    /// Limits for every route whose handler has no `#[rate_limit]` of its own,
-    /// per client IP and per route, as `"200/day; 50/hour"`. A handler's own
-    /// limits replace them; `#[rate_limit(exempt)]` opts a handler out.
-    ///
-    /// The engine learns which routes have their own policy as requests
-    /// arrive: the first request to a route without one is served, then
-    /// counted against the defaults (it cannot be refused, since its handler
-    /// is only known to be unprotected once it has run). From then on every
-    /// request to that route is checked before its handler runs.
-    ///
-    /// ```
-    /// let engine = policy_runtime::Engine::builder()
-    ///     .default_limits("200/day; 50/hour")
-    ///     .build()
-    ///     .unwrap();
-    /// # drop(engine);
-    /// ```
-    pub fn default_limits(mut self, limits: &str) -> Self {
-        match Quota::parse_list(limits) {
-            Ok(quotas) => self.rate_limit.defaults = Some(quotas.into()),
-            Err(error) => self.problems.push(format!("default limits: {error}")),
-        }
-        self
+    /// Sets the default limits; the problem, if `limits` does not parse.
+    pub(crate) fn set_defaults(&mut self, limits: &str) -> Result<(), String> {
+        let quotas =
+            Quota::parse_list(limits).map_err(|error| format!("default limits: {error}"))?;
+        self.defaults = Some(quotas.into());
+        Ok(())
     }
 
-    /// Clients that are never limited: networks such as `"10.0.0.0/8"` or
-    /// single addresses such as `"192.0.2.10"`, matched against the client IP
-    /// after trusted-proxy resolution.
-    ///
-    /// ```
-    /// let engine = policy_runtime::Engine::builder()
-    ///     .exempt_ips(["10.0.0.0/8", "192.0.2.10"])
-    ///     .build()
-    ///     .unwrap();
-    /// # drop(engine);
-    /// ```
-    pub fn exempt_ips<I, S>(mut self, networks: I) -> Self
+    /// Adds exempt networks or addresses; one problem per entry that is neither.
+    pub(crate) fn exempt_ips<I, S>(&mut self, networks: I) -> Vec<String>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
+        let mut problems = Vec::new();
         for network in networks {
             let network = network.as_ref().trim();
             match parse_network(network) {
-                Some(parsed) => self.rate_limit.exempt_networks.push(parsed),
-                None => self.problems.push(format!(
+                Some(parsed) => self.exempt_networks.push(parsed),
+                None => problems.push(format!(
                     "exempt address `{network}` is neither an IP address nor a network such as 10.0.0.0/8"
                 )),
             }
         }
-        self
+        problems
     }
 
-    /// API keys, by name, that are never limited (for internal callers).
-    /// Applies to limits that run after `#[require_api_key]` on a handler.
-    ///
-    /// ```
-    /// let engine = policy_runtime::Engine::builder()
-    ///     .api_key("internal-batch", "internal-batch-key-0123456789")
-    ///     .exempt_keys(["internal-batch"])
-    ///     .build()
-    ///     .unwrap();
-    /// # drop(engine);
-    /// ```
-    pub fn exempt_keys<I, S>(mut self, names: I) -> Self
+    /// Adds API-key names that are never limited.
+    pub(crate) fn exempt_keys<I, S>(&mut self, names: I)
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.rate_limit
-            .exempt_keys
+        self.exempt_keys
             .extend(names.into_iter().map(|name| name.as_ref().to_owned()));
-        self
     }
 
-    /// Blocks clients that keep hitting 429; see [`Penalty`].
-    ///
-    /// ```
-    /// use std::time::Duration;
-    ///
-    /// let engine = policy_runtime::Engine::builder()
-    ///     .penalty(policy_runtime::Penalty::new(5, Duration::from_secs(60), Duration::from_secs(600)))
-    ///     .build()
-    ///     .unwrap();
-    /// # drop(engine);
-    /// ```
-    pub fn penalty(mut self, penalty: Penalty) -> Self {
-        match PenaltyBox::new(penalty) {
-            Ok(penalty) => self.rate_limit.penalty = Some(penalty),
-            Err(problem) => self.problems.push(problem),
-        }
-        self
-    }
-
-    /// Which rate-limit header families responses carry (both by default).
-    ///
-    /// ```
-    /// let engine = policy_runtime::Engine::builder()
-    ///     .rate_limit_headers(policy_runtime::HeaderStyle::Legacy)
-    ///     .build()
-    ///     .unwrap();
-    /// # drop(engine);
-    /// ```
-    pub fn rate_limit_headers(mut self, style: HeaderStyle) -> Self {
-        self.rate_limit.header_style = style;
-        self
+    /// Sets the penalty box; the problem, if `penalty` is out of range.
+    pub(crate) fn set_penalty(&mut self, penalty: Penalty) -> Result<(), String> {
+        self.penalty = Some(PenaltyBox::new(penalty)?);
+        Ok(())
     }
 
     /// Reads the rate-limit settings of the environment: `POLICY_LIMIT_<NAME>`
     /// for named policies, `RATELIMIT_DEFAULT` for default limits and
-    /// `RATELIMIT_EXEMPT_IPS` (a comma list) for exempt clients.
-    pub(crate) fn rate_limits_from_vars(mut self, vars: &[(String, String)]) -> Self {
+    /// `RATELIMIT_EXEMPT_IPS` (a comma list) for exempt clients. Returns the
+    /// problems, each naming its variable.
+    pub(crate) fn read_vars(&mut self, vars: &[(String, String)]) -> Vec<String> {
+        let mut problems = Vec::new();
         for (variable, value) in vars {
             if let Some(name) = variable.strip_prefix("POLICY_LIMIT_") {
                 match Quota::parse_list(value) {
                     Ok(quotas) => {
-                        self.rate_limit
-                            .env_named
-                            .insert(name.to_owned(), quotas.into());
+                        self.env_named.insert(name.to_owned(), quotas.into());
                     }
-                    Err(error) => self.problems.push(format!("{variable}: {error}")),
+                    Err(error) => problems.push(format!("{variable}: {error}")),
                 }
             } else if variable == "RATELIMIT_DEFAULT" {
                 match Quota::parse_list(value) {
-                    Ok(quotas) => self.rate_limit.defaults = Some(quotas.into()),
-                    Err(error) => self.problems.push(format!("{variable}: {error}")),
+                    Ok(quotas) => self.defaults = Some(quotas.into()),
+                    Err(error) => problems.push(format!("{variable}: {error}")),
                 }
             } else if variable == "RATELIMIT_EXEMPT_IPS" {
                 let entries: Vec<&str> = value
@@ -331,15 +245,37 @@ impl EngineBuilder {
                     .collect();
                 for entry in entries {
                     match parse_network(entry) {
-                        Some(network) => self.rate_limit.exempt_networks.push(network),
-                        None => self.problems.push(format!(
+                        Some(network) => self.exempt_networks.push(network),
+                        None => problems.push(format!(
                             "{variable}: `{entry}` is neither an IP address nor a network such as 10.0.0.0/8"
                         )),
                     }
                 }
             }
         }
-        self
+        problems
+    }
+
+    /// Resolves the named policies `specs` use, from the builder or else the
+    /// environment; one problem per limit whose policy is defined nowhere.
+    pub(crate) fn resolve_policies<'s>(
+        &mut self,
+        specs: impl IntoIterator<Item = &'s RateLimitSpec>,
+    ) -> Vec<String> {
+        let mut problems = Vec::new();
+        for spec in specs {
+            if let Limits::Named(name) = spec.limits {
+                if !self.resolve_named(name) {
+                    problems.push(format!(
+                        "`{}` uses the rate-limit policy `{name}`, which is not defined; define it with \
+                         `EngineBuilder::policy(\"{name}\", \"5/hour\")` or the environment variable {}",
+                        spec.scope,
+                        policy_variable(name)
+                    ));
+                }
+            }
+        }
+        problems
     }
 }
 

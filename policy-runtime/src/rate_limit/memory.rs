@@ -4,7 +4,7 @@
 //! client key to limiting state, created on first use, and the amortised
 //! eviction of idle clients, one part of a scope's clients at a time (the
 //! parts are [`super::client_map`]'s), and the bound on each scope's strict
-//! logs. The arithmetic is [`super::gcra`]'s; time comes from a governor
+//! logs. The arithmetic is [`crate::gcra`]'s; time comes from a governor
 //! clock, so tests can use governor's `FakeRelativeClock`. It does not touch
 //! HTTP; it logs once per scope when the scope's strict logs reach their bound.
 //!
@@ -14,8 +14,8 @@
 //! strict (sliding log) mode.
 
 use super::client_map::{ClientMap, PARTS};
-use super::gcra::{self, Layout, Limit, Log, LogBudget};
 use super::store::{ClientKey, Decision, LimitRequest, LimiterStore, StoreError, StoreFuture};
+use crate::gcra::{self, Layout, Limit, Log, LogBudget};
 use crate::Quota;
 use governor::clock::{Clock, DefaultClock, Reference};
 use std::collections::HashMap;

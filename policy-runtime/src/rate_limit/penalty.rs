@@ -7,8 +7,8 @@
 //! starts, by the caller; reaching the bound is logged once here.
 
 use super::client_map::{ClientMap, PARTS};
-use super::gcra::{EventLimit, Log};
 use super::store::ClientKey;
+use crate::gcra::{EventLimit, Log};
 use crate::Quota;
 use std::borrow::Cow;
 use std::collections::HashMap;

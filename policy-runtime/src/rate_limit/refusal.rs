@@ -4,7 +4,7 @@
 //! default rendering depend only on why the request was refused (which quota,
 //! or a penalty block), so each is rendered once and then shared: a client
 //! hammering a limit costs no formatting and no serialisation per request.
-//! Which requests are refused is [`super::judge`]'s business.
+//! Which requests are refused is [`super::RateLimits::judge`]'s business.
 
 use super::headers::{HeaderStyle, RateLimitHeaders};
 use super::store::Decision;

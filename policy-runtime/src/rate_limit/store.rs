@@ -4,6 +4,7 @@
 //! per request that checks every quota of a scope for one client key. It knows
 //! nothing of HTTP; the policy turns a [`Decision`] into headers and a 429.
 
+pub(crate) use crate::gcra::Decision;
 use crate::Quota;
 use std::fmt;
 use std::future::Future;
@@ -11,7 +12,6 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 /// Who a limit counts against.
 ///
@@ -93,51 +93,6 @@ pub struct LimitRequest<'a> {
     pub quotas: &'a [Quota],
     /// How many requests this one counts as (at least 1).
     pub cost: u32,
-}
-
-/// What a store decided for one request.
-///
-/// When several quotas apply, the decisive one is reported: the quota that
-/// rejected, or else the one with the fewest requests left.
-///
-/// ```
-/// use std::time::Duration;
-/// use policy_runtime::{Decision, Quota};
-///
-/// let decision = Decision {
-///     allowed: false,
-///     quota: Quota::new(5, Duration::from_secs(3600)),
-///     remaining: 0,
-///     reset_after: Duration::from_secs(3600),
-///     retry_after: Duration::from_secs(720),
-/// };
-/// assert!(!decision.allowed);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Decision {
-    /// Whether the request may go on.
-    pub allowed: bool,
-    /// The decisive quota.
-    pub quota: Quota,
-    /// Requests the decisive quota still admits after this one.
-    pub remaining: u32,
-    /// Time until the decisive quota is fully replenished.
-    pub reset_after: Duration,
-    /// When rejected, the time until a retry can succeed; zero otherwise.
-    pub retry_after: Duration,
-}
-
-impl Decision {
-    /// The decision when no quota applies.
-    pub(crate) fn unlimited() -> Self {
-        Decision {
-            allowed: true,
-            quota: Quota::new(u32::MAX, Duration::from_secs(1)),
-            remaining: u32::MAX,
-            reset_after: Duration::ZERO,
-            retry_after: Duration::ZERO,
-        }
-    }
 }
 
 /// A backend could not answer a rate-limit check.

@@ -1,5 +1,6 @@
-//! Key expiry times as written in the key file: RFC 3339, such as
-//! `2027-01-01T00:00:00Z`, or a plain date, `2027-01-01` (midnight UTC).
+//! Timestamps as the key file writes key expiry and error bodies write their
+//! time: RFC 3339, such as `2027-01-01T00:00:00Z`, or a plain date,
+//! `2027-01-01` (midnight UTC).
 //!
 //! This module owns reading and writing those timestamps, in UTC, from 1970
 //! to 9999. It uses the civil-calendar day count (proleptic Gregorian), so no

@@ -1,8 +1,9 @@
 //! The limiting arithmetic, over several quotas at once, all or nothing: a
 //! request is counted against every quota or against none.
 //!
-//! This module owns the arithmetic and the strict logs' memory budget; state
-//! lives in the caller, per client: one `u64` per GCRA quota and one [`Log`]
+//! This module owns the arithmetic, the strict logs' memory budget and the
+//! [`Decision`] it answers with; the rate-limit stores, the penalty box and
+//! the API-key lockout share it. State lives in the caller, per client: one `u64` per GCRA quota and one [`Log`]
 //! per strict quota, in nanoseconds on the store's clock.
 //!
 //! - A normal quota is GCRA (the generic cell rate algorithm): `N/period` has
@@ -24,7 +25,6 @@
 //! capacity beyond the range is cut down to it; a time that would overflow
 //! never comes).
 
-use super::store::Decision;
 use crate::Quota;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -517,6 +517,51 @@ impl EventLimit {
     /// Whether every event of `log` left the window.
     pub(crate) fn is_idle(&self, log: &Log, now: u64) -> bool {
         is_idle(&self.limits, &[], std::slice::from_ref(log), now)
+    }
+}
+
+/// What a store decided for one request.
+///
+/// When several quotas apply, the decisive one is reported: the quota that
+/// rejected, or else the one with the fewest requests left.
+///
+/// ```
+/// use std::time::Duration;
+/// use policy_runtime::{Decision, Quota};
+///
+/// let decision = Decision {
+///     allowed: false,
+///     quota: Quota::new(5, Duration::from_secs(3600)),
+///     remaining: 0,
+///     reset_after: Duration::from_secs(3600),
+///     retry_after: Duration::from_secs(720),
+/// };
+/// assert!(!decision.allowed);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the request may go on.
+    pub allowed: bool,
+    /// The decisive quota.
+    pub quota: Quota,
+    /// Requests the decisive quota still admits after this one.
+    pub remaining: u32,
+    /// Time until the decisive quota is fully replenished.
+    pub reset_after: Duration,
+    /// When rejected, the time until a retry can succeed; zero otherwise.
+    pub retry_after: Duration,
+}
+
+impl Decision {
+    /// The decision when no quota applies.
+    pub(crate) fn unlimited() -> Self {
+        Decision {
+            allowed: true,
+            quota: Quota::new(u32::MAX, Duration::from_secs(1)),
+            remaining: u32::MAX,
+            reset_after: Duration::ZERO,
+            retry_after: Duration::ZERO,
+        }
     }
 }
 

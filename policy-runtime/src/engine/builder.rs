@@ -1,0 +1,667 @@
+//! [`EngineBuilder`] and [`BuildError`]: every setting of an engine, and
+//! the checks of the whole configuration when it is built.
+//!
+//! This module owns the builder's methods, each a thin method that hands its
+//! setting to the policy's own configuration ([`RateLimitConfig`],
+//! [`ApiKeyConfig`], the [`ClientIpResolver`]) and collects the problems it
+//! returns; the start-up checks that need every handler's registration (the
+//! named policies, shared scopes and costs of the rate limits, the
+//! key-protected handlers), which it gathers and passes to the policies'
+//! check functions as plain lists; and the assembly of the engine, including
+//! the choice of the default store on the engine's clock.
+
+use super::{startup, Engine, EngineInner};
+use crate::api_key::config::ApiKeyConfig;
+use crate::api_key::scope::KeyRequirement;
+use crate::api_key::ApiKeys;
+use crate::client_ip::ClientIpResolver;
+use crate::clock::EngineClock;
+use crate::handler_policy::{self, Check, HandlerPolicy, Registration};
+use crate::rate_limit::config::RateLimitConfig;
+use crate::rate_limit::spec::RateLimitSpec;
+use crate::rate_limit::{self, RateLimits};
+use crate::{
+    ApiKey, Environment, ErrorFormat, FakeRelativeClock, HeaderStyle, LimiterStore, Lockout,
+    Penalty,
+};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Builds an [`Engine`]; every configuration problem is reported by [`EngineBuilder::build`] at once.
+///
+/// ```
+/// let engine = policy_runtime::Engine::builder()
+///     .api_key("partner-a", "partner-a-key-0123456789")
+///     .build()
+///     .unwrap();
+/// # drop(engine);
+/// ```
+#[must_use = "call `.build()` to get an engine"]
+pub struct EngineBuilder {
+    limiter: Option<Box<dyn LimiterStore>>,
+    api_keys: ApiKeyConfig,
+    resolver: ClientIpResolver,
+    clock: EngineClock,
+    environment: Environment,
+    rate_limit: RateLimitConfig,
+    problems: Vec<String>,
+    error_format: ErrorFormat,
+}
+
+/// Everything wrong with an engine's configuration, listed at once.
+///
+/// ```
+/// let error = policy_runtime::Engine::builder()
+///     .api_key("a", "")
+///     .api_key("", "some-key-value")
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(error.problems().len(), 2);
+/// assert!(error.to_string().contains("API key `a` is empty"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("invalid policy configuration:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct BuildError {
+    pub(crate) problems: Vec<String>,
+}
+
+impl BuildError {
+    /// Each problem as an actionable message.
+    ///
+    /// ```
+    /// let error = policy_runtime::Engine::builder().api_key("x", "").build().unwrap_err();
+    /// assert_eq!(error.problems(), ["API key `x` is empty"]);
+    /// ```
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+}
+
+impl Engine {
+    /// Starts an engine configuration: in-memory limits, no API keys, the
+    /// peer address as the client address.
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder().build().unwrap();
+    /// # drop(engine);
+    /// ```
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder {
+            limiter: None,
+            api_keys: ApiKeyConfig::default(),
+            resolver: ClientIpResolver::new(),
+            clock: EngineClock::real(),
+            environment: Environment::default(),
+            rate_limit: RateLimitConfig::default(),
+            problems: Vec::new(),
+            error_format: ErrorFormat::default(),
+        }
+    }
+}
+
+impl EngineBuilder {
+    /// Accepts `secret` as an API key named `name`, with no scope and no
+    /// expiry (for those, see [`EngineBuilder::api_key_with`]). Only its
+    /// SHA-256 digest is kept. Several keys may share a name, as while a
+    /// client rotates its key.
+    ///
+    /// The name appears in logs and in [`ApiKeyId`](crate::ApiKeyId); the key never does.
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder()
+    ///     .api_key("mobile-app", "mobile-app-key-0123456789")
+    ///     .api_key("partner-a", "partner-a-key-0123456789")
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(engine);
+    /// ```
+    pub fn api_key(mut self, name: &str, secret: impl AsRef<[u8]>) -> Self {
+        if let Err(problem) = self.api_keys.insert(name, secret.as_ref()) {
+            self.problems.push(problem);
+        }
+        self
+    }
+
+    /// Accepts the API keys in the process environment:
+    ///
+    /// - `API_KEYS`: a comma list. A plain entry is a key named `API_KEYS#1`,
+    ///   `API_KEYS#2`, ... by position; `name:key` names it, and
+    ///   `name:key:scope1|scope2` gives it scopes too.
+    /// - `API_KEY_1`, `API_KEY_2`, ...: one key each, plain (named after the
+    ///   variable) or in the same `name:key:scopes` form.
+    /// - `API_KEY_FILE`: the path of a key file of digests; see
+    ///   [`ApiKeyStore::from_key_file`](crate::ApiKeyStore::from_key_file).
+    ///
+    /// Entries are trimmed; a key itself cannot contain `:` or `,` here (use
+    /// [`EngineBuilder::api_key`] for such keys). A bad entry is a build
+    /// problem naming the variable, never the key.
+    ///
+    /// ```
+    /// // With API_KEYS="k1,k2" in the environment, both keys are accepted.
+    /// let engine = policy_runtime::Engine::builder().api_keys_from_env().build();
+    /// # drop(engine);
+    /// ```
+    pub fn api_keys_from_env(self) -> Self {
+        self.api_keys_from_vars(std::env::vars())
+    }
+
+    /// Like [`EngineBuilder::api_keys_from_env`], from the given variables
+    /// instead of the process environment.
+    ///
+    /// ```
+    /// let vars = [("API_KEYS".to_string(), "first-key-0123456789,second-key-0123456789".to_string())];
+    /// let engine = policy_runtime::Engine::builder().api_keys_from_vars(vars).build().unwrap();
+    /// # drop(engine);
+    /// ```
+    pub fn api_keys_from_vars(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let problems = self.api_keys.read_vars(vars);
+        self.problems.extend(problems);
+        self
+    }
+
+    /// Reads every setting the environment holds:
+    ///
+    /// | variable | meaning |
+    /// | --- | --- |
+    /// | `ENVIRONMENT` | `development`, `staging` or `production` (the default); see [`Environment`] |
+    /// | `API_KEYS`, `API_KEY_1`, `API_KEY_2`, ... | API keys, see [`EngineBuilder::api_keys_from_env`] |
+    /// | `API_KEY_FILE` | the path of a key file of SHA-256 digests, see [`ApiKeyStore::from_key_file`](crate::ApiKeyStore::from_key_file) |
+    /// | `TRUSTED_PROXIES` | comma list of proxy networks whose forwarding headers are believed |
+    /// | `RATELIMIT_IPV6_PREFIX` | prefix length IPv6 clients are grouped by (default 64) |
+    /// | `RATELIMIT_DEFAULT` | default limits, as `"200/day; 50/hour"` |
+    /// | `RATELIMIT_EXEMPT_IPS` | comma list of addresses or networks never limited |
+    /// | `POLICY_LIMIT_<NAME>` | the limits of `#[rate_limit(policy = "name")]` |
+    ///
+    /// A value that does not parse is a build error naming the variable.
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder().from_env().build();
+    /// # drop(engine);
+    /// ```
+    pub fn from_env(self) -> Self {
+        self.from_vars(std::env::vars())
+    }
+
+    /// Like [`EngineBuilder::from_env`], from the given variables instead of
+    /// the process environment.
+    ///
+    /// ```
+    /// let vars = [
+    ///     ("TRUSTED_PROXIES".to_string(), "10.0.0.0/8".to_string()),
+    ///     ("RATELIMIT_DEFAULT".to_string(), "200/day; 50/hour".to_string()),
+    ///     ("POLICY_LIMIT_LOGIN".to_string(), "5/hour".to_string()),
+    /// ];
+    /// let engine = policy_runtime::Engine::builder().from_vars(vars).build().unwrap();
+    /// # drop(engine);
+    /// ```
+    pub fn from_vars(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        for (variable, value) in &vars {
+            match variable.as_str() {
+                "ENVIRONMENT" => match value.parse::<Environment>() {
+                    Ok(environment) => self.environment = environment,
+                    Err(error) => self.problems.push(format!("{variable}: {error}")),
+                },
+                "TRUSTED_PROXIES" => {
+                    let resolver = std::mem::take(&mut self.resolver);
+                    self.resolver =
+                        match resolver.clone().trusted_proxies_from_list(variable, value) {
+                            Ok(resolver) => resolver,
+                            Err(error) => {
+                                self.problems.push(error.to_string());
+                                resolver
+                            }
+                        };
+                }
+                "RATELIMIT_IPV6_PREFIX" => {
+                    let parsed = value.trim().parse::<u8>().ok();
+                    let resolver = std::mem::take(&mut self.resolver);
+                    self.resolver = match parsed.map(|bits| resolver.clone().ipv6_prefix(bits)) {
+                        Some(Ok(resolver)) => resolver,
+                        _ => {
+                            self.problems.push(format!(
+                                "{variable}: `{value}` is not a prefix length; use a number from 0 to 128, such as 64"
+                            ));
+                            resolver
+                        }
+                    };
+                }
+                _ => {}
+            }
+        }
+        let problems = self.rate_limit.read_vars(&vars);
+        self.problems.extend(problems);
+        self.api_keys_from_vars(vars)
+    }
+
+    /// Sets the environment (production by default); see [`Environment`].
+    ///
+    /// ```
+    /// use policy_runtime::{Engine, Environment};
+    ///
+    /// let engine = Engine::builder().environment(Environment::Development).build().unwrap();
+    /// assert_eq!(engine.environment(), Environment::Development);
+    /// ```
+    pub fn environment(mut self, environment: Environment) -> Self {
+        self.environment = environment;
+        self
+    }
+
+    /// Believes `X-Forwarded-For`, `Forwarded` and `X-Real-IP` only from
+    /// these proxy networks; the client is then the right-most address that
+    /// is not a trusted proxy. See [`ClientIpResolver`].
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder()
+    ///     .trusted_proxies(["10.0.0.0/8", "::1"])
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(engine);
+    /// ```
+    pub fn trusted_proxies<I, S>(mut self, networks: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let resolver = std::mem::take(&mut self.resolver);
+        self.resolver = match resolver.clone().trusted_proxies(networks) {
+            Ok(resolver) => resolver,
+            Err(error) => {
+                self.problems.push(error.to_string());
+                resolver
+            }
+        };
+        self
+    }
+
+    /// Groups IPv6 clients by this prefix length for limiting (64 by default),
+    /// so one host cannot rotate through the addresses of its network.
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder().ipv6_prefix(56).build().unwrap();
+    /// # drop(engine);
+    /// ```
+    pub fn ipv6_prefix(mut self, bits: u8) -> Self {
+        let resolver = std::mem::take(&mut self.resolver);
+        self.resolver = match resolver.clone().ipv6_prefix(bits) {
+            Ok(resolver) => resolver,
+            Err(error) => {
+                self.problems.push(error.to_string());
+                resolver
+            }
+        };
+        self
+    }
+
+    /// Counts limits in `store` instead of the default [`crate::MemoryStore`].
+    ///
+    /// ```
+    /// use policy_runtime::{Engine, FakeRelativeClock, MemoryStore};
+    ///
+    /// let clock = FakeRelativeClock::default();
+    /// let engine = Engine::builder().limiter_store(MemoryStore::with_clock(clock)).build().unwrap();
+    /// # drop(engine);
+    /// ```
+    pub fn limiter_store(mut self, store: impl LimiterStore) -> Self {
+        self.limiter = Some(Box::new(store));
+        self
+    }
+
+    /// Runs the engine's own time (penalty blocks, and the default in-memory
+    /// store) on a fake clock that tests move by hand.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use policy_runtime::{Engine, FakeRelativeClock};
+    ///
+    /// let clock = FakeRelativeClock::default();
+    /// let engine = Engine::builder().clock(clock.clone()).build().unwrap();
+    /// clock.advance(Duration::from_secs(60));
+    /// # drop(engine);
+    /// ```
+    pub fn clock(mut self, clock: FakeRelativeClock) -> Self {
+        self.clock = EngineClock::Fake(clock);
+        self
+    }
+
+    /// Checks the whole configuration and returns the engine, or every problem found.
+    ///
+    /// Among the checks: every `#[rate_limit(policy = "name")]` in the
+    /// program must be defined, by [`EngineBuilder::policy`] or
+    /// `POLICY_LIMIT_<NAME>`. API keys, by [`Environment`]:
+    ///
+    /// | | production | development, staging |
+    /// | --- | --- | --- |
+    /// | a `#[require_api_key]` handler but no usable key | error | warning |
+    /// | a key shorter than 16 characters | error | warning |
+    /// | a demo key (beginning with `demo`, `example`, `sample`, `test`, `changeme`, `change-me` or `placeholder`) | error | warning |
+    /// | a handler's scope that no key holds, an expired key | warning | warning |
+    ///
+    /// Warnings are logged at build. A built engine logs, at info level, its
+    /// settings and then one event per policy-wrapped handler with its
+    /// policies in order (`handler`, `policies`).
+    ///
+    /// ```
+    /// match policy_runtime::Engine::builder().api_key("ci", "").build() {
+    ///     Ok(_) => unreachable!(),
+    ///     Err(error) => eprintln!("{error}"), // lists every problem, one per line
+    /// }
+    /// ```
+    pub fn build(mut self) -> Result<Engine, BuildError> {
+        let handlers = handler_policy::registered();
+        let limits = handler_limits(&handlers);
+        let names =
+            rate_limit::checks::policy_name_problems(&limits, self.rate_limit.defined_names());
+        self.problems.extend(names);
+        let undefined = self.rate_limit.resolve_policies(registered_specs());
+        self.problems.extend(undefined);
+        let config = &self.rate_limit;
+        let scopes = rate_limit::checks::shared_scope_problems(&limits, |name| config.named(name));
+        let costs = rate_limit::checks::cost_problems(&limits, |name| config.named(name));
+        self.problems.extend(scopes.into_iter().chain(costs));
+        let keys = self.api_keys.check(self.environment, &protected_handlers());
+        self.problems.extend(keys);
+        self.problems.dedup();
+        if !self.problems.is_empty() {
+            return Err(BuildError {
+                problems: self.problems,
+            });
+        }
+        let engine = self.assemble();
+        startup::report(&engine.inner);
+        Ok(engine)
+    }
+
+    fn assemble(mut self) -> Engine {
+        self.rate_limit
+            .register_scopes(registered_specs().map(|spec| spec.scope));
+        let store = self.limiter.unwrap_or_else(|| memory_store(&self.clock));
+        Engine {
+            inner: Arc::new(EngineInner {
+                rate_limits: RateLimits {
+                    store,
+                    config: self.rate_limit,
+                    clock: self.clock.clone(),
+                },
+                api_keys: ApiKeys::new(self.api_keys, self.clock),
+                resolver: self.resolver,
+                environment: self.environment,
+                error_format: self.error_format,
+                default_limits_layered: Default::default(),
+                unused_defaults_reported: Default::default(),
+            }),
+        }
+    }
+
+    /// Defines the limits of a named policy, used as `#[rate_limit(policy = "name")]`.
+    ///
+    /// Operators can change such limits without recompiling: see
+    /// [`EngineBuilder::from_env`] and `POLICY_LIMIT_<NAME>`. A policy used by
+    /// a handler but defined nowhere makes [`EngineBuilder::build`] fail.
+    ///
+    /// ```
+    /// use policy_runtime::{rate_limit, Engine};
+    ///
+    /// #[rate_limit(policy = "login")]
+    /// async fn login() -> &'static str {
+    ///     "welcome"
+    /// }
+    ///
+    /// let engine = Engine::builder().policy("login", "5/hour").build().unwrap();
+    /// # let _ = axum::Router::<()>::new().route("/login", axum::routing::post(login)).layer(engine);
+    /// ```
+    pub fn policy(mut self, name: &str, limits: &str) -> Self {
+        if let Err(problem) = self.rate_limit.define(name, limits) {
+            self.problems.push(problem);
+        }
+        self
+    }
+
+    /// Limits for every route whose handler has no `#[rate_limit]` of its own,
+    /// per client IP and per route, as `"200/day; 50/hour"`. A handler's own
+    /// limits replace them; `#[rate_limit(exempt)]` opts a handler out.
+    ///
+    /// The engine learns which routes have their own policy as requests
+    /// arrive: the first request to a route without one is served, then
+    /// counted against the defaults (it cannot be refused, since its handler
+    /// is only known to be unprotected once it has run). From then on every
+    /// request to that route is checked before its handler runs.
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder()
+    ///     .default_limits("200/day; 50/hour")
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(engine);
+    /// ```
+    pub fn default_limits(mut self, limits: &str) -> Self {
+        if let Err(problem) = self.rate_limit.set_defaults(limits) {
+            self.problems.push(problem);
+        }
+        self
+    }
+
+    /// Clients that are never limited: networks such as `"10.0.0.0/8"` or
+    /// single addresses such as `"192.0.2.10"`, matched against the client IP
+    /// after trusted-proxy resolution.
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder()
+    ///     .exempt_ips(["10.0.0.0/8", "192.0.2.10"])
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(engine);
+    /// ```
+    pub fn exempt_ips<I, S>(mut self, networks: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let problems = self.rate_limit.exempt_ips(networks);
+        self.problems.extend(problems);
+        self
+    }
+
+    /// API keys, by name, that are never limited (for internal callers).
+    /// Applies to limits that run after `#[require_api_key]` on a handler.
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder()
+    ///     .api_key("internal-batch", "internal-batch-key-0123456789")
+    ///     .exempt_keys(["internal-batch"])
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(engine);
+    /// ```
+    pub fn exempt_keys<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.rate_limit.exempt_keys(names);
+        self
+    }
+
+    /// Blocks clients that keep hitting 429; see [`Penalty`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let engine = policy_runtime::Engine::builder()
+    ///     .penalty(policy_runtime::Penalty::new(5, Duration::from_secs(60), Duration::from_secs(600)))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(engine);
+    /// ```
+    pub fn penalty(mut self, penalty: Penalty) -> Self {
+        if let Err(problem) = self.rate_limit.set_penalty(penalty) {
+            self.problems.push(problem);
+        }
+        self
+    }
+
+    /// Which rate-limit header families responses carry (both by default).
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder()
+    ///     .rate_limit_headers(policy_runtime::HeaderStyle::Legacy)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(engine);
+    /// ```
+    pub fn rate_limit_headers(mut self, style: HeaderStyle) -> Self {
+        self.rate_limit.header_style = style;
+        self
+    }
+
+    /// Accepts a key with its scopes and expiry; see [`ApiKey`].
+    ///
+    /// ```
+    /// use policy_runtime::{ApiKey, Engine};
+    ///
+    /// let engine = Engine::builder()
+    ///     .api_key_with(ApiKey::new("ops", "ops-team-key-0123456789").scopes(["admin"]))
+    ///     .api_key_with(ApiKey::new("reader", "reader-key-0123456789").scopes(["read"]))
+    ///     .build()?;
+    /// # drop(engine);
+    /// # Ok::<(), policy_runtime::BuildError>(())
+    /// ```
+    pub fn api_key_with(mut self, key: ApiKey) -> Self {
+        if let Err(problem) = self.api_keys.add(key) {
+            self.problems.push(problem);
+        }
+        self
+    }
+
+    /// Accepts the keys of a key file, which holds only their SHA-256
+    /// digests; see [`ApiKeyStore::from_key_file`](crate::ApiKeyStore::from_key_file) for the format. The file
+    /// is read now; a file that cannot be read, and every bad line, is a
+    /// build problem naming the file and line. `API_KEY_FILE` does the same
+    /// from the environment.
+    ///
+    /// ```
+    /// use policy_runtime::{ApiKey, Engine};
+    ///
+    /// let path = std::env::temp_dir().join(format!("doc-api-keys-{}", std::process::id()));
+    /// let line = ApiKey::new("ops", "ops-team-key-0123456789").scopes(["admin"]).key_file_line();
+    /// std::fs::write(&path, format!("# operators\n{line}\n")).unwrap();
+    ///
+    /// let engine = Engine::builder().api_key_file(&path).build()?;
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # drop(engine);
+    /// # Ok::<(), policy_runtime::BuildError>(())
+    /// ```
+    pub fn api_key_file(mut self, path: impl AsRef<Path>) -> Self {
+        let problems = self.api_keys.add_key_file(path.as_ref());
+        self.problems.extend(problems);
+        self
+    }
+
+    /// Sets the brute-force lockout; on by default as [`Lockout::default`].
+    /// A setting out of range (see [`Lockout`]) is a problem `build` reports.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use policy_runtime::{Engine, Lockout};
+    ///
+    /// let engine = Engine::builder()
+    ///     .lockout(Lockout::new(3, Duration::from_secs(60), Duration::from_secs(600)))
+    ///     .build()?;
+    /// # drop(engine);
+    /// # Ok::<(), policy_runtime::BuildError>(())
+    /// ```
+    pub fn lockout(mut self, lockout: Lockout) -> Self {
+        let problems = self.api_keys.set_lockout(lockout);
+        self.problems.extend(problems);
+        self
+    }
+
+    /// Turns the brute-force lockout off: failed key attempts get 401, however many.
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder().no_lockout().build()?;
+    /// assert_eq!(engine.lockout_status("192.0.2.1".parse().unwrap()).failures, 0);
+    /// # Ok::<(), policy_runtime::BuildError>(())
+    /// ```
+    pub fn no_lockout(mut self) -> Self {
+        self.api_keys.no_lockout();
+        self
+    }
+
+    /// Sets the shape of every error response: `#[api_error]` errors, policy
+    /// rejections and extractor rejections of the routes behind the engine
+    /// ([`ErrorFormat::Compact`] by default). In development, errors hidden
+    /// from clients (5xx by default) show their detail in any format.
+    ///
+    /// ```
+    /// use policy_runtime::{Engine, ErrorFormat};
+    ///
+    /// let engine = Engine::builder().error_format(ErrorFormat::Detailed).build().unwrap();
+    /// assert!(matches!(engine.error_format(), ErrorFormat::Detailed));
+    /// ```
+    pub fn error_format(mut self, format: ErrorFormat) -> Self {
+        self.error_format = format;
+        self
+    }
+}
+
+/// Every `#[rate_limit]` of every handler in the program.
+fn registered_specs() -> impl Iterator<Item = &'static RateLimitSpec> {
+    inventory::iter::<Registration>
+        .into_iter()
+        .flat_map(|registration| registration.0.checks.iter())
+        .filter_map(|check| match check {
+            Check::RateLimit(spec) => Some(spec),
+            _ => None,
+        })
+}
+
+/// Each `#[rate_limit]` of `handlers` with its handler's path, in the
+/// handlers' order.
+fn handler_limits(
+    handlers: &[&'static HandlerPolicy],
+) -> Vec<(&'static str, &'static RateLimitSpec)> {
+    handlers
+        .iter()
+        .flat_map(|handler| {
+            handler.checks.iter().filter_map(|check| match check {
+                Check::RateLimit(spec) => Some((handler.handler, spec)),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
+/// Every key-protected handler in the program, with what it requires, by path.
+pub(super) fn protected_handlers() -> Vec<(&'static str, KeyRequirement)> {
+    let mut handlers: Vec<(&'static str, KeyRequirement)> = inventory::iter::<Registration>
+        .into_iter()
+        .filter_map(|registration| {
+            let policy = registration.0;
+            policy.checks.iter().find_map(|check| match check {
+                Check::ApiKey(requirement) => Some((policy.handler, *requirement)),
+                _ => None,
+            })
+        })
+        .collect();
+    handlers.sort_by_key(|(handler, _)| *handler);
+    handlers
+}
+
+/// The default store: in memory, on the engine's clock.
+fn memory_store(clock: &EngineClock) -> Box<dyn LimiterStore> {
+    match clock {
+        EngineClock::Real { .. } => Box::new(crate::MemoryStore::new()),
+        EngineClock::Fake(clock) => Box::new(crate::MemoryStore::with_clock(clock.clone())),
+    }
+}
+
+impl fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("keys", &self.api_keys.keys)
+            .field("problems", &self.problems)
+            .finish_non_exhaustive()
+    }
+}

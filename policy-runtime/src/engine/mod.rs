@@ -1,0 +1,244 @@
+//! [`Engine`]: the policy configuration a router runs with.
+//!
+//! This module owns what an engine holds ([`EngineInner`]: one state value
+//! per policy, [`RateLimits`] and [`ApiKeys`], with the client-address
+//! resolver, the environment and the error format they share) and the
+//! dispatch of a handler's checks, in order, to the policies. Building is
+//! [`builder`]'s job, the start-up report [`startup`]'s, the operators'
+//! methods [`operators`]'; attaching the engine to a router is
+//! [`crate::layer`]'s. The policies own their settings, state and checks
+//! (see [`mod@crate::rate_limit`] and [`crate::api_key`]) and never reach the
+//! engine: it hands them what they need.
+
+mod builder;
+mod operators;
+mod startup;
+
+pub use builder::{BuildError, EngineBuilder};
+
+use crate::api_key::id::ApiKeyId;
+use crate::api_key::ApiKeys;
+use crate::client_ip::{self, ClientIpResolver};
+use crate::handler_policy::{Check, HandlerPolicy};
+use crate::rate_limit::headers::RateLimitHeaders;
+use crate::rate_limit::key::KeyContext;
+use crate::rate_limit::spec::RateLimitSpec;
+use crate::rate_limit::store::Decision;
+use crate::rate_limit::RateLimits;
+use crate::{Environment, ErrorFormat};
+use axum::http::request::Parts;
+use axum::response::Response;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+/// The policy configuration: where limits are counted, which API keys exist,
+/// and how the client address is found.
+///
+/// Build one with [`Engine::builder`] and attach it to the router with
+/// `.layer(engine)`, after the routes it wraps. The layer puts the engine in
+/// each request's extensions, where the handlers' policies read it. A
+/// policy-wrapped handler that runs without an engine answers a 500 JSON
+/// error and logs, at error level, how to attach one: there is no built-in
+/// fallback engine. When engines are layered inside each other (a nested
+/// router with its own), a handler runs with the one closest to its route.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use policy_runtime::{rate_limit, Engine};
+///
+/// #[rate_limit("20/hour")]
+/// async fn score() -> &'static str {
+///     "ok"
+/// }
+///
+/// let engine = Engine::builder().api_key("mobile-app", "mobile-app-key-0123456789").build()?;
+/// let app: Router = Router::new().route("/score", get(score)).layer(engine);
+/// # Ok::<(), policy_runtime::BuildError>(())
+/// ```
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<EngineInner>,
+}
+
+/// What an engine holds: one state value per policy, and what they share.
+pub(crate) struct EngineInner {
+    /// The rate limits' store, settings and clock.
+    pub(crate) rate_limits: RateLimits,
+    /// The API keys in use, the lockout log and its clock.
+    pub(crate) api_keys: ApiKeys,
+    pub(crate) resolver: ClientIpResolver,
+    pub(crate) environment: Environment,
+    pub(crate) error_format: ErrorFormat,
+    /// Whether [`Engine::default_limits`] made a layer, and whether the
+    /// engine warned that none was made.
+    pub(crate) default_limits_layered: std::sync::atomic::AtomicBool,
+    pub(crate) unused_defaults_reported: std::sync::atomic::AtomicBool,
+}
+
+/// A client's state in one rate-limit scope, for operators.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use policy_runtime::{ClientKey, Engine};
+///
+/// let engine = Engine::builder().build().unwrap();
+/// let key = ClientKey::Ip("192.0.2.1".parse().unwrap());
+/// // A scope no handler declares has no state.
+/// assert!(engine.limit_state("app::nothing", &key).await.unwrap().is_none());
+/// # });
+/// ```
+pub type LimitState = Decision;
+
+impl Engine {
+    /// The environment the engine was built for.
+    ///
+    /// ```
+    /// use policy_runtime::{Engine, Environment};
+    ///
+    /// let engine = Engine::builder().build().unwrap();
+    /// assert_eq!(engine.environment(), Environment::Production);
+    /// ```
+    pub fn environment(&self) -> Environment {
+        self.inner.environment
+    }
+
+    /// The shape of the engine's error responses.
+    ///
+    /// ```
+    /// use policy_runtime::{Engine, ErrorFormat};
+    ///
+    /// let engine = Engine::builder().build().unwrap();
+    /// assert!(matches!(engine.error_format(), ErrorFormat::Compact));
+    /// ```
+    pub fn error_format(&self) -> &ErrorFormat {
+        &self.inner.error_format
+    }
+
+    /// Runs a handler's checks in declaration order; the first refusal wins.
+    pub(crate) fn enforce<'a>(
+        &'a self,
+        policy: &'static HandlerPolicy,
+        parts: &'a Parts,
+    ) -> impl Future<Output = Result<Admitted, Response>> + Send + 'a {
+        // No `async` wrapper: the checks' future itself, one state machine.
+        self.enforce_with(policy, parts, None)
+    }
+
+    /// [`Engine::enforce`], with the API key a layer further out admitted.
+    pub(crate) async fn enforce_with(
+        &self,
+        policy: &'static HandlerPolicy,
+        parts: &Parts,
+        known_key: Option<ApiKeyId>,
+    ) -> Result<Admitted, Response> {
+        let inner = &*self.inner;
+        let client_ip =
+            client_ip::peer_ip(parts).map(|peer| inner.resolver.resolve(peer, &parts.headers));
+        let mut admitted = Admitted {
+            rate_limit: None,
+            api_key: known_key,
+        };
+        let mut checks = policy.checks;
+        while let Some((first, rest)) = checks.split_first() {
+            match first {
+                Check::RateLimit(spec) => {
+                    // Consecutive limits are checked together: all or nothing.
+                    let run = 1 + rest
+                        .iter()
+                        .take_while(|check| matches!(check, Check::RateLimit(_)))
+                        .count();
+                    let many: smallvec::SmallVec<[&RateLimitSpec; 2]>;
+                    let specs: &[&RateLimitSpec] = if run == 1 {
+                        std::slice::from_ref(&spec)
+                    } else {
+                        many = checks[..run]
+                            .iter()
+                            .filter_map(|check| match check {
+                                Check::RateLimit(spec) => Some(spec),
+                                _ => None,
+                            })
+                            .collect();
+                        &many
+                    };
+                    let context = KeyContext {
+                        parts,
+                        client_ip,
+                        api_key: admitted.api_key.as_ref(),
+                        resolver: &inner.resolver,
+                    };
+                    if let Some(headers) = inner.rate_limits.enforce(specs, &context).await? {
+                        // With several limits, the one with the fewest requests left is shown.
+                        if admitted
+                            .rate_limit
+                            .as_ref()
+                            .is_none_or(|shown| headers.remaining() < shown.remaining())
+                        {
+                            admitted.rate_limit = Some(headers);
+                        }
+                    }
+                    checks = &checks[run..];
+                    continue;
+                }
+                Check::ApiKey(requirement) => {
+                    let id = inner.api_keys.enforce(
+                        policy.handler,
+                        requirement,
+                        parts,
+                        client_ip,
+                        &inner.resolver,
+                    )?;
+                    admitted.api_key = Some(id);
+                }
+                Check::Exempt => {}
+            }
+            checks = rest;
+        }
+        Ok(admitted)
+    }
+
+    /// Runs a handler's checks to the end before returning, for a store that
+    /// answers at once ([`LimiterStore::answers_at_once`](crate::LimiterStore::answers_at_once)): the checks'
+    /// future lives on this stack frame only, so it is never allocated.
+    pub(crate) fn enforce_now(
+        &self,
+        policy: &'static HandlerPolicy,
+        parts: &Parts,
+    ) -> Result<Admitted, Response> {
+        let checks = std::pin::pin!(self.enforce(policy, parts));
+        match checks.poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(answer) => answer,
+            Poll::Pending => {
+                tracing::error!(
+                    handler = policy.handler,
+                    outcome = "error",
+                    "the rate-limit store said it answers at once but did not; refusing the request"
+                );
+                Err(crate::ErrorBody::internal_error())
+            }
+        }
+    }
+
+    /// Whether every check can run to the end without waiting: the store
+    /// answers at once.
+    pub(crate) fn answers_at_once(&self) -> bool {
+        self.inner.rate_limits.store.answers_at_once()
+    }
+}
+
+/// What a handler's checks produced when every one passed.
+#[derive(Default)]
+pub(crate) struct Admitted {
+    pub(crate) rate_limit: Option<RateLimitHeaders>,
+    pub(crate) api_key: Option<ApiKeyId>,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("keys", &**self.inner.api_keys.keys.load())
+            .field("resolver", &self.inner.resolver)
+            .finish_non_exhaustive()
+    }
+}

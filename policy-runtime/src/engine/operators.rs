@@ -1,0 +1,183 @@
+//! The operators' methods of [`Engine`]: a client's rate-limit state, its
+//! reset and the per-scope counters; the API keys in use, their reload and
+//! revocation; a client's lockout, its lifting and the lockout's size.
+//!
+//! This module owns those public methods only. Each hands the request to the
+//! policy state that owns it ([`crate::rate_limit::RateLimits`],
+//! [`crate::api_key::ApiKeys`]), with what the engine knows that the policy
+//! does not: the registered handlers, the resolver, the environment.
+
+use super::builder::protected_handlers;
+use super::{BuildError, Engine, LimitState};
+use crate::handler_policy::{self, Check, Limits};
+use crate::{ApiKeyStore, ClientKey, LockoutStatus, Quota, ScopeStats, StoreError};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+impl Engine {
+    /// A client's current state in a scope, without counting a request: the
+    /// requests it has left and when its quota is whole again. `None` when
+    /// the store holds nothing for it. The scope is a handler's path (as in
+    /// the logs), or the name given with `scope = "..."`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let engine = policy_runtime::Engine::builder().build().unwrap();
+    /// let key = policy_runtime::ClientKey::Global;
+    /// assert_eq!(engine.limit_state("app::search", &key).await.unwrap(), None);
+    /// # });
+    /// ```
+    pub async fn limit_state(
+        &self,
+        scope: &str,
+        key: &ClientKey,
+    ) -> Result<Option<LimitState>, StoreError> {
+        let Some(quotas) = self.quotas_of(scope) else {
+            return Ok(None);
+        };
+        self.inner.rate_limits.peek(scope, key, &quotas).await
+    }
+
+    /// Forgets a client's state in a scope, and lifts any penalty block on
+    /// it: its next request starts afresh.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let engine = policy_runtime::Engine::builder().build().unwrap();
+    /// let key = policy_runtime::ClientKey::Ip("192.0.2.1".parse().unwrap());
+    /// engine.reset_limit("app::search", &key).await.unwrap();
+    /// # });
+    /// ```
+    pub async fn reset_limit(&self, scope: &str, key: &ClientKey) -> Result<(), StoreError> {
+        self.inner.rate_limits.reset(scope, key).await
+    }
+
+    /// Admitted and refused requests per rate-limit scope since the engine started.
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder().build().unwrap();
+    /// for scope in engine.rate_limit_stats() {
+    ///     println!("{}: {} allowed, {} rejected", scope.scope, scope.allowed, scope.rejected);
+    /// }
+    /// ```
+    pub fn rate_limit_stats(&self) -> Vec<ScopeStats> {
+        self.inner.rate_limits.config.stats()
+    }
+
+    /// The quotas of a scope, from the registered handlers or the defaults.
+    fn quotas_of(&self, scope: &str) -> Option<Vec<Quota>> {
+        if scope.starts_with("default:") {
+            return self
+                .inner
+                .rate_limits
+                .config
+                .defaults
+                .as_ref()
+                .map(|q| q.to_vec());
+        }
+        handler_policy::every_policy()
+            .into_iter()
+            .flat_map(|policy| policy.checks.iter())
+            .find_map(|check| match check {
+                Check::RateLimit(spec) if spec.scope == scope => Some(spec),
+                _ => None,
+            })
+            .and_then(|spec| match &spec.limits {
+                Limits::Fixed(quotas) => Some(quotas.to_vec()),
+                Limits::Named(name) => self.inner.rate_limits.config.named(name).map(<[_]>::to_vec),
+            })
+    }
+    /// Replaces the engine's API keys with `keys`, from the next request on.
+    ///
+    /// The new set is checked as [`EngineBuilder::build`](crate::EngineBuilder::build)
+    /// checks keys (in production, no usable key for key-protected handlers,
+    /// or a short or demo key, is refused); when refused, the old keys stay.
+    ///
+    /// ```
+    /// use policy_runtime::{ApiKeyStore, Engine};
+    ///
+    /// let engine = Engine::builder().api_key("old", "old-key-0123456789abcdef").build()?;
+    /// let mut keys = ApiKeyStore::new();
+    /// keys.insert("new", "new-key-0123456789abcdef").unwrap();
+    /// engine.reload_keys(keys)?;
+    /// assert_eq!(engine.api_keys().len(), 1);
+    /// # Ok::<(), policy_runtime::BuildError>(())
+    /// ```
+    pub fn reload_keys(&self, keys: ApiKeyStore) -> Result<(), BuildError> {
+        self.inner
+            .api_keys
+            .reload(keys, self.inner.environment, &protected_handlers())
+            .map_err(|problems| BuildError { problems })
+    }
+
+    /// Revokes every key named `name`, from the next request on, and returns
+    /// how many were revoked. A revoked key gets 401 and is logged as
+    /// `revoked`. Reloading keys (or restarting) brings back whatever the
+    /// new set holds, so remove the key from its source too.
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder()
+    ///     .api_key("partner", "partner-key-0123456789abcdef")
+    ///     .build()?;
+    /// assert_eq!(engine.revoke_key("partner"), 1);
+    /// assert!(engine.api_keys().verify(b"partner-key-0123456789abcdef").is_none());
+    /// # Ok::<(), policy_runtime::BuildError>(())
+    /// ```
+    pub fn revoke_key(&self, name: &str) -> usize {
+        self.inner.api_keys.revoke(name)
+    }
+
+    /// The API keys in use now: a snapshot, which later reloads and
+    /// revocations do not change. Clone it, change it and give it to
+    /// [`Engine::reload_keys`] to add a key while the server runs.
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder()
+    ///     .api_key("ci", "ci-key-0123456789abcdef")
+    ///     .build()?;
+    /// let mut keys = (*engine.api_keys()).clone();
+    /// keys.insert("ci", "ci-key-rotated-0123456789").unwrap();
+    /// engine.reload_keys(keys)?;
+    /// assert_eq!(engine.api_keys().len(), 2);
+    /// # Ok::<(), policy_runtime::BuildError>(())
+    /// ```
+    pub fn api_keys(&self) -> Arc<ApiKeyStore> {
+        self.inner.api_keys.snapshot()
+    }
+
+    /// A client's lockout state: its recent failed key attempts, and how much
+    /// longer it is locked out. `ip` is grouped as the lockout counts it (an
+    /// IPv6 address by its prefix).
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder().build().unwrap();
+    /// let status = engine.lockout_status("203.0.113.7".parse().unwrap());
+    /// assert_eq!(status.failures, 0);
+    /// assert!(status.locked_for.is_none());
+    /// ```
+    pub fn lockout_status(&self, ip: IpAddr) -> LockoutStatus {
+        self.inner.api_keys.lockout_status(ip, &self.inner.resolver)
+    }
+
+    /// Lifts a client's lockout and forgets its failed attempts; returns
+    /// whether there was anything to forget.
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder().build().unwrap();
+    /// assert!(!engine.unlock("203.0.113.7".parse().unwrap()));
+    /// ```
+    pub fn unlock(&self, ip: IpAddr) -> bool {
+        self.inner.api_keys.unlock(ip, &self.inner.resolver)
+    }
+
+    /// How many clients the API-key lockout tracks now (0 with the lockout
+    /// off); never more than [`Lockout::max_clients`](crate::Lockout::max_clients).
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder().build().unwrap();
+    /// assert_eq!(engine.lockout_tracked_clients(), 0);
+    /// ```
+    pub fn lockout_tracked_clients(&self) -> usize {
+        self.inner.api_keys.lockout_tracked_clients()
+    }
+}
