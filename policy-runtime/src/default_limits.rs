@@ -15,6 +15,7 @@
 //! plus `default:<unmatched>` for requests it sees without a matched route
 //! (a router's fallback, or the layer put around a whole router).
 
+use crate::engine::DefaultLimitsCounted;
 use crate::{client_ip, Engine};
 use axum::extract::MatchedPath;
 use axum::http::Request;
@@ -200,6 +201,8 @@ where
             {
                 Err(refusal) => Ok(refusal),
                 Ok(headers) => {
+                    let mut request = request;
+                    request.extensions_mut().insert(DefaultLimitsCounted);
                     let mut response = inner.call(request).await?.map(axum::body::Body::new);
                     if let Some(headers) = headers {
                         headers.apply(response.headers_mut());

@@ -45,7 +45,10 @@
 //!   with scopes; [`ApiKey`] and the key file give keys names, scopes and expiry, [`Lockout`]
 //!   stops brute force, and `cargo run -p policy-runtime --bin policy-keygen` makes keys.
 //! - [`api_error`]: an error enum whose variants map to statuses and JSON bodies.
-//! - [`Engine`]: the configuration the policies run with, attached with `.layer(engine)`.
+//! - [`Engine`]: the configuration the policies run with, attached with `.layer(engine)`;
+//!   [`Engine::default_limits`] applies default limits to the routes it wraps.
+//! - [`RateLimit`] and [`RequireApiKey`]: the same policies as tower layers, for
+//!   route groups, closures and services, without the macros.
 //! - [`ErrorBody`] and [`ErrorFormat`]: every error (yours, the policies' and
 //!   axum's extractor rejections, see [`extract`]) in one shape, chosen once
 //!   on the engine: `{"error": "...", "code": "..."}` by default, or the
@@ -158,8 +161,10 @@ pub use request_layer::{RequestFuture, RequestLayer, RequestService};
 /// | `strict` | at most the count in any window of the period |
 ///
 /// Instead of a string, `policy = "name"` takes the limits from the engine
-/// ([`EngineBuilder::policy`] or `POLICY_LIMIT_<NAME>`), and `exempt` opts a
-/// handler out of the engine's default limits.
+/// ([`EngineBuilder::policy`] or `POLICY_LIMIT_<NAME>`), and `exempt` says a
+/// handler has no limit on purpose (keep its route out of
+/// [`Engine::default_limits`], which applies the engine's default limits to
+/// the routes it wraps).
 ///
 /// ```
 /// use axum::http::request::Parts;
@@ -257,7 +262,8 @@ pub use policy_macros::rate_limit;
 /// (`name:key:read|write`) or the key file (`scopes=read,write`).
 ///
 /// **Where the key is read**: the `X-API-Key` header, or else
-/// `Authorization: Bearer <key>` (the scheme in any case). Never the query
+/// `Authorization: Bearer <key>` (the scheme in any case); an empty
+/// `X-API-Key` counts as absent, so a bearer token is then used. Never the query
 /// string: `?api_key=...` is ignored, so such a request has no key. The key is
 /// compared as sent, byte for byte: no trimming (a key with surrounding spaces
 /// is a different key), no decoding. Keys are held only as SHA-256 digests and
@@ -272,6 +278,7 @@ pub use policy_macros::rate_limit;
 /// | an expired or revoked key | 401, `WWW-Authenticate` | `UNAUTHORIZED` (`"Expired API key"`, `"Revoked API key"`) |
 /// | a valid key without the scope | 403 | `FORBIDDEN`, naming the missing scope |
 /// | any request from a client locked out (see [`Lockout`]) | 429, `Retry-After` | `LOCKED_OUT` |
+/// | lockout on and no client address (served without connect info) | 500, the fix logged at error level | `INTERNAL_ERROR` |
 ///
 /// **Brute force**: by default, 5 failed attempts (an unknown, expired,
 /// revoked or malformed key; not a missing key, nor a missing scope) from one
@@ -289,8 +296,9 @@ pub use policy_macros::rate_limit;
 ///
 /// **At start-up** [`EngineBuilder::build`] fails in production when a
 /// key-protected handler exists but no key is configured (a warning in
-/// development and staging). With no engine attached to the router no key is
-/// configured, so every request to such a handler gets 401.
+/// development and staging). A key-protected handler that no engine wraps
+/// (no `.layer(engine)` around its route) answers 500 and logs how to attach
+/// one.
 pub use policy_macros::require_api_key;
 
 /// Maps each variant of an error enum to an HTTP status and a JSON body.

@@ -305,3 +305,34 @@ async fn default_limits_that_no_route_takes_are_reported_once() {
         logs.text()
     );
 }
+
+#[tokio::test]
+async fn a_handler_with_its_own_limit_under_the_layer_is_reported_once() {
+    let (logs, _guard) = Logs::capture();
+    let engine = engine(&FakeRelativeClock::default(), "2/hour");
+    // A mistake: `/own` is added before the layer, so the layer wraps it.
+    let app = Router::new()
+        .route("/own", get(own_hourly))
+        .route_layer(engine.default_limits())
+        .layer(engine);
+    // Charged both: the defaults (2/hour) refuse the third request.
+    assert_eq!(
+        statuses(&app, "192.0.2.1", "/own", 3).await,
+        [200, 200, 429]
+    );
+    let errors: Vec<_> = logs
+        .events()
+        .into_iter()
+        .filter(|event| {
+            event["level"] == "ERROR"
+                && event["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("runs under `engine.default_limits()`"))
+        })
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", logs.text());
+    assert!(errors[0]["fields"]["handler"]
+        .as_str()
+        .unwrap()
+        .ends_with("::own_hourly"));
+}

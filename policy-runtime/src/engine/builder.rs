@@ -418,22 +418,26 @@ impl EngineBuilder {
         self
     }
 
-    /// Limits for every route whose handler has no `#[rate_limit]` of its own,
-    /// per client IP and per route, as `"200/day; 50/hour"`. A handler's own
-    /// limits replace them; `#[rate_limit(exempt)]` opts a handler out.
-    ///
-    /// The engine learns which routes have their own policy as requests
-    /// arrive: the first request to a route without one is served, then
-    /// counted against the defaults (it cannot be refused, since its handler
-    /// is only known to be unprotected once it has run). From then on every
-    /// request to that route is checked before its handler runs.
+    /// Default limits, as `"200/day; 50/hour"`, for the routes that
+    /// [`Engine::default_limits`](crate::Engine::default_limits) wraps: the
+    /// routes without a `#[rate_limit]` of their own. Each route counts per
+    /// client IP in its own scope, `default:<route>`, from its first request.
+    /// Which routes take them is said in code, never learned from traffic;
+    /// an engine with default limits that no route takes logs a warning when
+    /// it is layered.
     ///
     /// ```
+    /// use axum::{routing::get, Router};
+    ///
     /// let engine = policy_runtime::Engine::builder()
     ///     .default_limits("200/day; 50/hour")
     ///     .build()
     ///     .unwrap();
-    /// # drop(engine);
+    /// let app: Router = Router::new()
+    ///     .route("/about", get(|| async { "about" }))
+    ///     .route_layer(engine.default_limits())
+    ///     .layer(engine);
+    /// # drop(app);
     /// ```
     pub fn default_limits(mut self, limits: &str) -> Self {
         if let Err(problem) = self.rate_limit.set_defaults(limits) {

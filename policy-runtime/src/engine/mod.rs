@@ -134,6 +134,9 @@ impl Engine {
         known_key: Option<ApiKeyId>,
     ) -> Result<Admitted, Response> {
         let inner = &*self.inner;
+        if inner.rate_limits.config.defaults.is_some() {
+            warn_if_under_default_limits(policy, parts);
+        }
         let client_ip =
             client_ip::peer_ip(parts).map(|peer| inner.resolver.resolve(peer, &parts.headers));
         let mut admitted = Admitted {
@@ -224,6 +227,41 @@ impl Engine {
     /// answers at once.
     pub(crate) fn answers_at_once(&self) -> bool {
         self.inner.rate_limits.store.answers_at_once()
+    }
+}
+
+/// Put on a request by [`crate::DefaultLimits`] once the default limits
+/// counted it.
+#[derive(Clone, Copy)]
+pub(crate) struct DefaultLimitsCounted;
+
+/// A handler with its own limit (or `exempt`) under `engine.default_limits()`
+/// was charged the defaults too: the routes were composed against the rules.
+/// Logged once per handler, as an error naming the fix.
+fn warn_if_under_default_limits(policy: &'static HandlerPolicy, parts: &Parts) {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static REPORTED: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    let own_limit = policy
+        .checks
+        .iter()
+        .any(|check| matches!(check, Check::RateLimit(_) | Check::Exempt));
+    if !own_limit || parts.extensions.get::<DefaultLimitsCounted>().is_none() {
+        return;
+    }
+    let mut reported = REPORTED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if reported
+        .get_or_insert_with(HashSet::new)
+        .insert(policy.handler)
+    {
+        tracing::error!(
+            handler = policy.handler,
+            "a handler with a rate limit of its own (or `exempt`) runs under `engine.default_limits()`, so its \
+             requests are charged the default limits too; add its route after the `route_layer(engine.default_limits())` \
+             call, which wraps only the routes added before it"
+        );
     }
 }
 

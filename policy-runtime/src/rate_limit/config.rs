@@ -51,7 +51,9 @@ struct ScopeCounts {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScopeStats {
-    /// The scope: a handler's path, a `scope = "..."` name, or `default:<METHOD> <route>`.
+    /// The scope: a handler's path, a `scope = "..."` name, a
+    /// [`RateLimit`](crate::RateLimit) layer's scope, or `default:<route>`
+    /// for the default limits of a route.
     pub scope: String,
     /// Requests admitted.
     pub allowed: u64,
