@@ -16,6 +16,7 @@
 //! (a router's fallback, or the layer put around a whole router).
 
 use crate::engine::DefaultLimitsCounted;
+use crate::forward::{forward, take_ready};
 use crate::{client_ip, Engine};
 use axum::extract::MatchedPath;
 use axum::http::Request;
@@ -179,35 +180,29 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        // The inner service was made ready; take it and leave a clone.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let inner = take_ready(&mut self.inner);
         let limits = self.limits.clone();
         Box::pin(async move {
             let engine = &limits.engine;
             let Some(defaults) = engine.inner.rate_limits.config.defaults.as_deref() else {
-                return Ok(inner.call(request).await?.map(axum::body::Body::new));
+                return forward(inner, request, None).await;
             };
             // The layer applies the limits of the engine that made it, as
             // the routes it wraps were chosen for that engine.
             let scope = limits.scopes.of(request.extensions().get::<MatchedPath>());
             let client_ip = client_ip::peer_ip_in(request.extensions())
                 .map(|peer| engine.inner.resolver.resolve(peer, request.headers()));
-            match engine
+            let counted = engine
                 .inner
                 .rate_limits
                 .enforce_defaults(defaults, &scope, client_ip, &engine.inner.resolver)
-                .await
-            {
+                .await;
+            match counted {
                 Err(refusal) => Ok(refusal),
                 Ok(headers) => {
                     let mut request = request;
                     request.extensions_mut().insert(DefaultLimitsCounted);
-                    let mut response = inner.call(request).await?.map(axum::body::Body::new);
-                    if let Some(headers) = headers {
-                        headers.apply(response.headers_mut());
-                    }
-                    Ok(response)
+                    forward(inner, request, headers.as_ref()).await
                 }
             }
         })

@@ -74,6 +74,7 @@ mod environment;
 mod error_body;
 mod error_format;
 pub mod extract;
+mod forward;
 mod gcra;
 mod guard;
 mod handler_policy;

@@ -10,6 +10,7 @@
 //! configuration, built a bounded number of times).
 
 use crate::api_key::scope::{scope_name_problem, KeyRequirement};
+use crate::forward::{forward, take_ready};
 use crate::guard::no_engine;
 use crate::handler_policy::{register_layered, Check, HandlerPolicy};
 use crate::rate_limit::spec::{CustomKey, KeySource, Limits, OnMissingKey, RateLimitSpec};
@@ -453,8 +454,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let inner = take_ready(&mut self.inner);
         let policy = self.policy;
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
@@ -470,15 +470,8 @@ where
             if let Some(id) = admitted.api_key {
                 parts.extensions.insert(id);
             }
-            // Any service's body, such as `ServeDir`'s, as axum's.
-            let mut response = inner
-                .call(Request::from_parts(parts, body))
-                .await?
-                .map(axum::body::Body::new);
-            if let Some(headers) = &admitted.rate_limit {
-                headers.apply(response.headers_mut());
-            }
-            Ok(response)
+            let request = Request::from_parts(parts, body);
+            forward(inner, request, admitted.rate_limit.as_ref()).await
         })
     }
 }
