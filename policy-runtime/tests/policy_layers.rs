@@ -224,3 +224,20 @@ fn bad_layer_settings_are_build_errors_naming_each_problem() {
     assert!(RequireApiKey::any_of(Vec::<String>::new()).is_err());
     assert!(RequireApiKey::all_of(["a", "a"]).is_err());
 }
+
+#[policy_runtime::rate_limit("5/hour")]
+async fn optional_key(key: Option<ApiKeyId>) -> String {
+    key.map_or_else(|| "anonymous".to_owned(), |key| key.name().to_owned())
+}
+
+#[tokio::test]
+async fn an_optional_key_identity_is_none_without_a_key_check_and_some_behind_one() {
+    let app = Router::new()
+        .route("/open", get(optional_key))
+        .route("/keyed", get(optional_key).route_layer(RequireApiKey::new()))
+        .layer(engine());
+    let open = send(&app, request("192.0.2.1", "/open", Some(KEY))).await;
+    assert_eq!((open.status, open.body.as_str()), (StatusCode::OK, "anonymous"));
+    let keyed = send(&app, request("192.0.2.1", "/keyed", Some(KEY))).await;
+    assert_eq!((keyed.status, keyed.body.as_str()), (StatusCode::OK, "ops"));
+}
