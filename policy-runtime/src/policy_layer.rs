@@ -232,6 +232,12 @@ impl RateLimitBuilder {
                 KeySource::Header(leak_str(&name))
             }
         };
+        if let Some(other) = scope_taken_with_other_limits(scope, &quotas) {
+            problems.push(format!(
+                "rate-limit layer `{scope}`: the scope already has other limits (in `{other}`); \
+                 give them the same limits or different scopes"
+            ));
+        }
         if !problems.is_empty() {
             return Err(BuildError { problems });
         }
@@ -247,6 +253,24 @@ impl RateLimitBuilder {
             policy: leak_policy(scope, Check::RateLimit(spec)),
         })
     }
+}
+
+/// A handler or an earlier layer that gives `scope` other limits than
+/// `quotas`: one scope keeps one state, laid out for one set of limits.
+/// (Named policies are resolved by an engine, so they are not compared here.)
+fn scope_taken_with_other_limits(scope: &str, quotas: &[Quota]) -> Option<&'static str> {
+    crate::handler_policy::every_policy()
+        .into_iter()
+        .find_map(|policy| {
+            policy.checks.iter().find_map(|check| match check {
+                Check::RateLimit(RateLimitSpec {
+                    scope: taken,
+                    limits: Limits::Fixed(limits),
+                    ..
+                }) if *taken == scope && *limits != quotas => Some(policy.handler),
+                _ => None,
+            })
+        })
 }
 
 /// `#[require_api_key]` as a layer: requires a valid key (and scopes) for

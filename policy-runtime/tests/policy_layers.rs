@@ -234,10 +234,32 @@ async fn optional_key(key: Option<ApiKeyId>) -> String {
 async fn an_optional_key_identity_is_none_without_a_key_check_and_some_behind_one() {
     let app = Router::new()
         .route("/open", get(optional_key))
-        .route("/keyed", get(optional_key).route_layer(RequireApiKey::new()))
+        .route(
+            "/keyed",
+            get(optional_key).route_layer(RequireApiKey::new()),
+        )
         .layer(engine());
     let open = send(&app, request("192.0.2.1", "/open", Some(KEY))).await;
-    assert_eq!((open.status, open.body.as_str()), (StatusCode::OK, "anonymous"));
+    assert_eq!(
+        (open.status, open.body.as_str()),
+        (StatusCode::OK, "anonymous")
+    );
     let keyed = send(&app, request("192.0.2.1", "/keyed", Some(KEY))).await;
     assert_eq!((keyed.status, keyed.body.as_str()), (StatusCode::OK, "ops"));
+}
+
+#[policy_runtime::rate_limit("2/hour", scope = "layered-shared")]
+async fn shared_with_a_layer() -> &'static str {
+    "shared"
+}
+
+#[test]
+fn a_layer_sharing_a_handlers_scope_must_have_its_limits() {
+    let error = RateLimit::new("layered-shared", "3/hour").unwrap_err();
+    assert_eq!(
+        error.problems(),
+        ["rate-limit layer `layered-shared`: the scope already has other limits (in `policy_layers::shared_with_a_layer`); give them the same limits or different scopes"]
+    );
+    assert!(RateLimit::new("layered-shared", "2/hour").is_ok());
+    let _ = Router::<()>::new().route("/shared", get(shared_with_a_layer));
 }
