@@ -320,16 +320,7 @@ async fn a_handler_with_its_own_limit_under_the_layer_is_reported_once() {
         statuses(&app, "192.0.2.1", "/own", 3).await,
         [200, 200, 429]
     );
-    let errors: Vec<_> = logs
-        .events()
-        .into_iter()
-        .filter(|event| {
-            event["level"] == "ERROR"
-                && event["fields"]["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("runs under `engine.default_limits()`"))
-        })
-        .collect();
+    let errors: Vec<_> = logs.containing("ERROR", "runs under `engine.default_limits()`");
     assert_eq!(errors.len(), 1, "{}", logs.text());
     assert!(errors[0]["fields"]["handler"]
         .as_str()

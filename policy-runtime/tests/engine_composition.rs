@@ -228,16 +228,7 @@ async fn a_handler_without_an_engine_answers_500_and_each_time_logs_the_fix() {
             serde_json::json!({"error": "Internal Server Error", "code": "INTERNAL_ERROR"})
         );
     }
-    let errors: Vec<_> = logs
-        .events()
-        .into_iter()
-        .filter(|event| {
-            event["level"] == "ERROR"
-                && event["fields"]["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("ran without a policy engine"))
-        })
-        .collect();
+    let errors: Vec<_> = logs.containing("ERROR", "ran without a policy engine");
     assert_eq!(errors.len(), 2, "{}", logs.text());
     let message = errors[0]["fields"]["message"].as_str().unwrap();
     assert!(message.contains(".layer(engine)"), "{message}");

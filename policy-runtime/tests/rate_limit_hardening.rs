@@ -314,6 +314,29 @@ async fn a_penalty_on_a_global_limit_blocks_only_the_offender() {
 }
 
 #[tokio::test]
+async fn a_penalty_on_a_global_limit_counts_an_ipv6_network_as_one_client() {
+    let penalty = Penalty::new(2, Duration::from_secs(60), Duration::from_secs(600));
+    let (app, _clock, _store) = setup(Engine::builder().penalty(penalty));
+    assert_eq!(
+        send(&app, get_from("2001:db8::1", "/shared")).await.status,
+        StatusCode::OK
+    );
+    // Two refusals from two addresses of one /64: one client, so blocked.
+    for address in ["2001:db8::2", "2001:db8::3"] {
+        let refused = send(&app, get_from(address, "/shared")).await;
+        assert_eq!(refused.json()["error"], "Too Many Requests: 1 per 1 minute");
+    }
+    let blocked = send(&app, get_from("2001:db8::4", "/shared")).await;
+    assert_eq!(
+        blocked.json()["error"],
+        "Too Many Requests: blocked after repeated violations"
+    );
+    // Another /64 only meets the shared limit.
+    let other = send(&app, get_from("2001:db8:0:1::1", "/shared")).await;
+    assert_eq!(other.json()["error"], "Too Many Requests: 1 per 1 minute");
+}
+
+#[tokio::test]
 async fn stacked_limits_report_the_longest_wait() {
     for uri in ["/stacked-attributes", "/stacked-string"] {
         let (app, clock, _store) = setup(Engine::builder());

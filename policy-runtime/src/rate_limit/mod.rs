@@ -73,7 +73,9 @@ impl RateLimits {
                 quotas: self.quotas_of(spec)?,
                 cost: spec.cost,
             }];
-            return self.judge(&requests, context.client_ip).await;
+            return self
+                .judge(&requests, context.client_ip, context.resolver)
+                .await;
         }
         let mut keys: SmallVec<[ClientKey; 2]> = SmallVec::new();
         let mut quotas: SmallVec<[&[Quota]; 2]> = SmallVec::new();
@@ -92,7 +94,8 @@ impl RateLimits {
                 cost: spec.cost,
             })
             .collect();
-        self.judge(&requests, context.client_ip).await
+        self.judge(&requests, context.client_ip, context.resolver)
+            .await
     }
 
     /// The quotas of a limit: its own, or those its named policy is given.
@@ -137,7 +140,7 @@ impl RateLimits {
             quotas: defaults,
             cost: 1,
         }];
-        self.judge(&requests, client_ip).await
+        self.judge(&requests, client_ip, resolver).await
     }
 
     /// The common part: penalty blocks, the store's decision, counters, logs,
@@ -146,8 +149,11 @@ impl RateLimits {
         &self,
         requests: &[LimitRequest<'_>],
         client_ip: Option<IpAddr>,
+        resolver: &ClientIpResolver,
     ) -> Result<Option<RateLimitHeaders>, Response> {
-        let ip = client_ip;
+        // A penalty on a `global` limit counts by client IP, grouped as IP
+        // keys are (an IPv6 /64 is one client).
+        let ip = client_ip.map(|ip| resolver.group(ip));
         let client_ip = client_ip.map(tracing::field::display);
         let all_quotas = || requests.iter().flat_map(|request| request.quotas.iter());
         if let Some(penalty) = &self.config.penalty {

@@ -117,6 +117,19 @@ impl Logs {
             .count()
     }
 
+    /// The events at `level` whose message contains `text`.
+    pub fn containing(&self, level: &str, text: &str) -> Vec<serde_json::Value> {
+        self.events()
+            .into_iter()
+            .filter(|event| {
+                event["level"] == level
+                    && event["fields"]["message"]
+                        .as_str()
+                        .is_some_and(|message| message.contains(text))
+            })
+            .collect()
+    }
+
     /// The events whose `fields.policy` is `policy`.
     pub fn policy_events(&self, policy: &str) -> Vec<serde_json::Value> {
         self.events()
