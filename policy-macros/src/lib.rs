@@ -9,9 +9,6 @@
 mod api_error;
 mod errors;
 mod handler;
-mod quota;
-mod reserved_members;
-mod scope_name;
 
 use proc_macro::TokenStream;
 

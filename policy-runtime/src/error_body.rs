@@ -211,10 +211,7 @@ impl FieldError {
 }
 
 /// Member names the formats use themselves; an extension member cannot take one.
-#[path = "../../policy-macros/src/reserved_members.rs"]
-mod reserved_members;
-
-pub(crate) use reserved_members::RESERVED_MEMBERS;
+pub(crate) use policy_grammar::reserved_members::RESERVED_MEMBERS;
 
 impl ErrorBody {
     /// An error body with a status, a machine-readable code and a message.

@@ -2,12 +2,10 @@
 //!
 //! This module owns the value type and the run-time parsing of limit strings
 //! (for limits defined in the engine builder or the environment). The grammar
-//! is the one `#[rate_limit]` checks at compile time: both compile the same
-//! source file. Enforcing a quota is [`crate::rate_limit`]'s job.
+//! is the one `#[rate_limit]` checks at compile time: both use
+//! `policy_grammar::quota`. Enforcing a quota is [`crate::rate_limit`]'s job.
 
-#[path = "../../policy-macros/src/quota.rs"]
-mod grammar;
-
+use policy_grammar::quota as grammar;
 use std::fmt;
 use std::time::Duration;
 

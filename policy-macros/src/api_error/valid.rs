@@ -5,7 +5,7 @@
 
 use super::ast::{ApiErrorEnum, FieldRole, VariantSpec};
 use crate::errors::Errors;
-use crate::reserved_members::RESERVED_MEMBERS;
+use policy_grammar::reserved_members::RESERVED_MEMBERS;
 
 const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
 

@@ -4,7 +4,7 @@
 use super::ast::Handler;
 use super::attr::{ApiKeyArgs, KeyArg, PolicyAttr, RateLimitArgs, ScopeArg};
 use crate::errors::Errors;
-use crate::scope_name::scope_name_problem;
+use policy_grammar::scope_name::scope_name_problem;
 use proc_macro2::TokenStream;
 
 /// A strict quota keeps one timestamp per admitted request and client.
@@ -308,7 +308,7 @@ fn check_rate_limit(
     if let (Some(burst_token), Some(burst)) = (&args.burst, burst) {
         let problem = quotas.iter().find_map(|quota| {
             let period_nanos = u128::from(quota.period_secs) * 1_000_000_000;
-            crate::quota::range_problem(quota.count, period_nanos, burst)
+            policy_grammar::quota::range_problem(quota.count, period_nanos, burst)
         });
         if let Some(problem) = problem {
             errors.spanned(burst_token, problem);

@@ -9,7 +9,7 @@
 //! #[rate_limit(exempt)]
 //! ```
 
-use crate::quota::{parse_limits, QuotaSpec};
+use policy_grammar::quota::{parse_limits, QuotaSpec};
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, LitInt, LitStr, Path, Token};
 

@@ -8,9 +8,9 @@
 //!
 //! Examples: `20/hour`, `20 per hour`, `10/second`, `200/day; 50/hour`, `10 per 5 minutes`.
 //!
-//! This file uses only `std`: `policy-runtime` compiles it too, to parse limits
-//! defined at run time with exactly the grammar the macro checks, and to
-//! check the same supported range.
+//! `policy-macros` checks the strings of `#[rate_limit]` with it, and
+//! `policy-runtime` parses limits defined at run time with it, so both accept
+//! exactly the same grammar and the same supported range.
 //!
 //! The supported range: a period of at most [`MAX_PERIOD_SECS`] (3,650 days),
 //! and a burst that replenishes within that time too (`burst × period /
@@ -19,13 +19,15 @@
 
 /// One parsed limit: `count` requests per `period_secs` seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct QuotaSpec {
-    pub(crate) count: u32,
-    pub(crate) period_secs: u64,
+pub struct QuotaSpec {
+    /// How many requests the limit admits per period; at least 1.
+    pub count: u32,
+    /// The length of the period in seconds; at least 1, at most [`MAX_PERIOD_SECS`].
+    pub period_secs: u64,
 }
 
 /// The longest period of a limit, in seconds: 3,650 days, about ten years.
-pub(crate) const MAX_PERIOD_SECS: u64 = 3_650 * 86_400;
+pub const MAX_PERIOD_SECS: u64 = 3_650 * 86_400;
 
 const NANOS_PER_SEC: u128 = 1_000_000_000;
 
@@ -33,7 +35,7 @@ const NANOS_PER_SEC: u128 = 1_000_000_000;
 /// with a burst of `burst`, if anything: the period must be at most
 /// [`MAX_PERIOD_SECS`], and so must the time a full burst takes to
 /// replenish (`burst` replenish intervals of `period / count`).
-pub(crate) fn range_problem(count: u32, period_nanos: u128, burst: u32) -> Option<String> {
+pub fn range_problem(count: u32, period_nanos: u128, burst: u32) -> Option<String> {
     let max = u128::from(MAX_PERIOD_SECS) * NANOS_PER_SEC;
     let days = |nanos: u128| nanos.div_ceil(86_400 * NANOS_PER_SEC);
     if period_nanos > max {
@@ -61,7 +63,7 @@ const EXPECTED: &str =
 const UNITS: &str = "second, minute, hour or day (plural forms and s, m, h, d are accepted)";
 
 /// Parses a whole limit string, or says what is wrong and what is allowed.
-pub(crate) fn parse_limits(text: &str) -> Result<Vec<QuotaSpec>, String> {
+pub fn parse_limits(text: &str) -> Result<Vec<QuotaSpec>, String> {
     if text.trim().is_empty() {
         return Err(format!("the rate limit is empty; {EXPECTED}"));
     }

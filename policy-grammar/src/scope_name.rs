@@ -1,17 +1,17 @@
 //! What a scope name may be: `admin`, `reports:read`, `billing.write`.
 //!
-//! This file uses only `std`: `policy-runtime` compiles it too, so a scope a
-//! handler requires (checked at compile time) and a scope a key is given
-//! (checked when the engine is built) follow exactly the same rule.
+//! A scope a handler requires (checked at compile time by `policy-macros`) and
+//! a scope a key is given (checked by `policy-runtime` when the engine is
+//! built) follow exactly this rule.
 
 /// The longest scope name accepted.
-pub(crate) const MAX_SCOPE_LEN: usize = 64;
+pub const MAX_SCOPE_LEN: usize = 64;
 
 /// Why `name` is not a valid scope name, or `None` when it is one.
 ///
 /// A scope name is 1 to 64 ASCII letters, digits, `_`, `-`, `.` or `:`, so it
 /// can be written unquoted in the key file, in `API_KEYS` and in logs.
-pub(crate) fn scope_name_problem(name: &str) -> Option<String> {
+pub fn scope_name_problem(name: &str) -> Option<String> {
     if name.is_empty() {
         return Some("a scope name is empty; name it, as in \"admin\" or \"reports:read\"".into());
     }
@@ -30,4 +30,19 @@ pub(crate) fn scope_name_problem(name: &str) -> Option<String> {
         ));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_names_are_short_plain_words() {
+        assert_eq!(scope_name_problem("reports:read"), None);
+        assert_eq!(scope_name_problem("billing.write-all_v2"), None);
+        assert!(scope_name_problem("").is_some());
+        assert!(scope_name_problem("read write").is_some());
+        assert!(scope_name_problem("a|b").is_some());
+        assert!(scope_name_problem(&"x".repeat(65)).is_some());
+    }
 }
