@@ -177,7 +177,8 @@ impl RateLimitBuilder {
     /// Checks the settings and returns the layer, or every problem found:
     /// a limit string that does not parse, an empty scope or one beginning
     /// with `default:`, an invalid header name, `burst` with `strict`, a zero
-    /// burst or cost, or a cost larger than a quota's burst.
+    /// burst or cost, a burst out of range (see [`Quota::validate`]), or a
+    /// cost larger than a quota's burst.
     pub fn build(self) -> Result<RateLimit, BuildError> {
         let mut problems = Vec::new();
         let scope = self.scope.trim();
@@ -209,6 +210,11 @@ impl RateLimitBuilder {
             }
             if self.strict {
                 *quota = quota.strict();
+            }
+            // A burst from the builder gets the same range check as one
+            // from a limit string.
+            if let Err(error) = quota.validate() {
+                problems.push(format!("rate-limit layer `{scope}`: {error}"));
             }
             if self.cost > quota.burst() {
                 problems.push(format!(

@@ -220,6 +220,13 @@ fn bad_layer_settings_are_build_errors_naming_each_problem() {
             .any(|p| p.contains("`bad header` is not a valid header name")),
         "{many:?}"
     );
+    let burst = problems(RateLimit::builder("x", "1/day").burst(220_000).build());
+    assert_eq!(burst.len(), 1, "{burst:?}");
+    assert!(burst[0].contains("a burst of 220000"), "{burst:?}");
+    assert!(RateLimit::builder("x", "1/day")
+        .burst(3_650)
+        .build()
+        .is_ok());
     assert!(RequireApiKey::scope("has space").is_err());
     assert!(RequireApiKey::any_of(Vec::<String>::new()).is_err());
     assert!(RequireApiKey::all_of(["a", "a"]).is_err());
