@@ -76,16 +76,28 @@ impl std::fmt::Debug for DefaultLimits {
 /// The scope names of the routes a layer has seen, made once per route.
 /// Keyed by matched path, which the application's routes define: it holds
 /// at most one entry per route the layer wraps.
-#[derive(Default)]
-struct RouteScopes(RwLock<HashMap<Box<str>, Arc<str>, foldhash::fast::RandomState>>);
+struct RouteScopes {
+    routes: RwLock<HashMap<Box<str>, Arc<str>, foldhash::fast::RandomState>>,
+    /// `default:<unmatched>`, made once rather than per request.
+    unmatched: Arc<str>,
+}
+
+impl Default for RouteScopes {
+    fn default() -> Self {
+        RouteScopes {
+            routes: RwLock::default(),
+            unmatched: Arc::from(UNMATCHED),
+        }
+    }
+}
 
 impl RouteScopes {
     fn of(&self, route: Option<&MatchedPath>) -> Arc<str> {
         let Some(route) = route.map(MatchedPath::as_str) else {
-            return Arc::from(UNMATCHED);
+            return Arc::clone(&self.unmatched);
         };
         if let Some(scope) = self
-            .0
+            .routes
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get(route)
@@ -93,7 +105,7 @@ impl RouteScopes {
             return Arc::clone(scope);
         }
         let mut scopes = self
-            .0
+            .routes
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         Arc::clone(
