@@ -152,12 +152,13 @@ impl RateLimits {
         resolver: &ClientIpResolver,
     ) -> Result<Option<RateLimitHeaders>, Response> {
         // A penalty on a `global` limit counts by client IP, grouped as IP
-        // keys are (an IPv6 /64 is one client).
-        let ip = client_ip.map(|ip| resolver.group(ip));
+        // keys are (an IPv6 /64 is one client); only a penalty needs it.
+        let penalty_ip = || client_ip.map(|ip| resolver.group(ip));
         let client_ip = client_ip.map(tracing::field::display);
         let all_quotas = || requests.iter().flat_map(|request| request.quotas.iter());
         if let Some(penalty) = &self.config.penalty {
             let now = self.clock.now();
+            let ip = penalty_ip();
             for request in requests {
                 if let Some(left) = penalty.blocked(request.scope, request.key, ip, now) {
                     tracing::warn!(
@@ -234,7 +235,7 @@ impl RateLimits {
         }
         tracing::warn!(policy = "rate_limit", scope, key_kind = key.kind(), client_ip, key_id, limit = %decision.quota, retry_after_ms = decision.retry_after.as_millis() as u64, outcome = "deny", "rate limit exceeded");
         if let Some(penalty) = &self.config.penalty {
-            if let Some(block) = penalty.strike(scope, key, ip, self.clock.now()) {
+            if let Some(block) = penalty.strike(scope, key, penalty_ip(), self.clock.now()) {
                 tracing::warn!(
                     policy = "rate_limit",
                     scope,
