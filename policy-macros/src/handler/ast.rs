@@ -24,7 +24,58 @@ pub(crate) struct Handler {
 /// so that rustc still resolves its path: the user's `use` of it stays used.
 pub(crate) const COMPOSED: &str = "__composed";
 
+/// How a handler argument takes the API key's identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyIdentity {
+    /// `ApiKeyId`, by any path: a key check must have admitted the request.
+    Required,
+    /// `Option<ApiKeyId>`: `None` when no key check admitted it.
+    Optional,
+}
+
+impl KeyIdentity {
+    /// How `ty` takes the key's identity, if it does.
+    fn of(ty: &syn::Type) -> Option<KeyIdentity> {
+        let syn::Type::Path(path) = ty else {
+            return None;
+        };
+        let last = path.path.segments.last()?;
+        if last.ident == "ApiKeyId" {
+            return Some(KeyIdentity::Required);
+        }
+        if last.ident != "Option" {
+            return None;
+        }
+        let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+            return None;
+        };
+        args.args
+            .iter()
+            .any(|arg| {
+                matches!(arg, syn::GenericArgument::Type(inner)
+                    if KeyIdentity::of(inner) == Some(KeyIdentity::Required))
+            })
+            .then_some(KeyIdentity::Optional)
+    }
+}
+
 impl Handler {
+    /// The arguments that take the API key's identity, with their types.
+    pub(crate) fn key_identity_arguments(
+        &self,
+    ) -> impl Iterator<Item = (&syn::Type, KeyIdentity)> + '_ {
+        self.function
+            .sig
+            .inputs
+            .iter()
+            .filter_map(|input| match input {
+                syn::FnArg::Typed(typed) => {
+                    KeyIdentity::of(&typed.ty).map(|form| (&*typed.ty, form))
+                }
+                syn::FnArg::Receiver(_) => None,
+            })
+    }
+
     /// Builds the model from the expanding attribute's arguments and the
     /// function, taking the policy attributes stacked below it off the function.
     pub(crate) fn parse(

@@ -80,10 +80,7 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
         })
         .collect();
 
-    let takes_key_id = signature.inputs.iter().any(|input| match input {
-        syn::FnArg::Typed(typed) => names_api_key_id(&typed.ty),
-        syn::FnArg::Receiver(_) => false,
-    });
+    let takes_key_id = handler.key_identity_arguments().next().is_some();
 
     quote! {
         #(#attrs)*
@@ -118,30 +115,6 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
                 <#marker as ::policy_runtime::__private::Policy>::POLICY
             )
         }
-    }
-}
-
-/// Whether an argument's type is `ApiKeyId` or `Option<ApiKeyId>`, by any
-/// path: the handler then gets the key's identity in its request.
-pub(crate) fn names_api_key_id(ty: &syn::Type) -> bool {
-    let syn::Type::Path(path) = ty else {
-        return false;
-    };
-    let Some(last) = path.path.segments.last() else {
-        return false;
-    };
-    if last.ident == "ApiKeyId" {
-        return true;
-    }
-    if last.ident != "Option" {
-        return false;
-    }
-    match &last.arguments {
-        syn::PathArguments::AngleBracketed(args) => args.args.iter().any(|arg| match arg {
-            syn::GenericArgument::Type(inner) => names_api_key_id(inner),
-            _ => false,
-        }),
-        _ => false,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The rules a policy-wrapped handler must follow, each error spanned on the
 //! token that breaks it.
 
-use super::ast::Handler;
+use super::ast::{Handler, KeyIdentity};
 use super::attr::{ApiKeyArgs, KeyArg, PolicyAttr, RateLimitArgs, ScopeArg};
 use crate::errors::Errors;
 use policy_grammar::scope_name::scope_name_problem;
@@ -46,21 +46,10 @@ pub(crate) fn check(handler: &Handler, errors: &mut Errors) {
 /// A handler that takes `ApiKeyId` needs `#[require_api_key]` to admit its
 /// requests: without it no key is known and the extractor could only fail.
 fn check_key_identity(handler: &Handler, errors: &mut Errors) {
-    for input in &handler.function.sig.inputs {
-        let syn::FnArg::Typed(typed) = input else {
-            continue;
-        };
-        let syn::Type::Path(path) = &*typed.ty else {
-            continue;
-        };
-        if path
-            .path
-            .segments
-            .last()
-            .is_some_and(|last| last.ident == "ApiKeyId")
-        {
+    for (ty, form) in handler.key_identity_arguments() {
+        if form == KeyIdentity::Required {
             errors.spanned(
-                &typed.ty,
+                ty,
                 "this handler takes `ApiKeyId` but has no `#[require_api_key]`, so no key is known; add \
                  `#[require_api_key]`, or take `Option<ApiKeyId>` if the key is optional",
             );
