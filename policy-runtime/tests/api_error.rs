@@ -6,32 +6,9 @@ mod common;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+use common::app_error::{AppError, DatabaseDown};
 use common::{get as get_request, send, Logs};
 use policy_runtime::{api_error, ApiError};
-
-#[derive(Debug, thiserror::Error)]
-#[error("connection to db-primary.internal:5432 refused")]
-struct DatabaseDown;
-
-#[api_error]
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error("email is not valid: {0}")]
-    #[api(status = 400, code = "VALIDATION_ERROR")]
-    Validation(String),
-    #[error("user {id} not found")]
-    #[api(status = 404)]
-    UserNotFound { id: u64 },
-    #[error("authentication failed")]
-    #[api(status = 401, code = "AUTHENTICATION_ERROR")]
-    Authentication,
-    #[error("could not load the profile")]
-    #[api(status = 500, code = "PROFILE_FAILED")]
-    Profile(#[source] DatabaseDown),
-    #[error("scoring service unavailable")]
-    #[api(status = 503)]
-    Upstream(#[from] std::io::Error),
-}
 
 async fn handler(
     axum::extract::Path(case): axum::extract::Path<String>,
@@ -66,7 +43,6 @@ async fn client_errors_carry_their_message_and_code() {
 
     let reply = send(&app(), get_request("/missing")).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    // Without `code`, the variant's name in SCREAMING_SNAKE_CASE.
     assert_eq!(
         reply.json(),
         serde_json::json!({"error": "user 42 not found", "code": "USER_NOT_FOUND"})

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use common::{from, send};
+use common::{assert_unauthorized, from, send};
 use policy_runtime::{require_api_key, ApiKeyId, Engine};
 
 const MOBILE_KEY: &str = "mobile-app-key-0123456789abcdef";
@@ -33,16 +33,6 @@ fn request(headers: &[(&str, &str)]) -> axum::http::Request<Body> {
         builder = builder.header(*name, *value);
     }
     builder.body(Body::empty()).unwrap()
-}
-
-fn assert_unauthorized(reply: &common::Reply, message: &str) {
-    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(reply.header("www-authenticate"), "Bearer realm=\"api\"");
-    assert_eq!(reply.header("content-type"), "application/json");
-    assert_eq!(
-        reply.json(),
-        serde_json::json!({"error": message, "code": "UNAUTHORIZED"})
-    );
 }
 
 #[tokio::test]

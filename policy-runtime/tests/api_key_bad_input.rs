@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
-use common::{from, send, Logs, Reply};
+use common::{assert_unauthorized, from, send, Logs};
 use policy_runtime::{require_api_key, Engine};
 
 const KEY: &str = "Bn6mQ9wE2rT5yU8iO1pA";
@@ -43,16 +43,6 @@ fn request(uri: &str, headers: &[(&str, HeaderValue)]) -> Request<Body> {
 
 fn value(bytes: &[u8]) -> HeaderValue {
     HeaderValue::from_bytes(bytes).unwrap()
-}
-
-fn assert_unauthorized(reply: &Reply, message: &str) {
-    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
-    assert_eq!(reply.header("www-authenticate"), "Bearer realm=\"api\"");
-    assert_eq!(reply.header("content-type"), "application/json");
-    assert_eq!(
-        reply.json(),
-        serde_json::json!({"error": message, "code": "UNAUTHORIZED"})
-    );
 }
 
 #[tokio::test]

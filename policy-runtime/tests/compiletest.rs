@@ -2,12 +2,30 @@
 //! the wrong token (`ui/fail`, with the expected `.stderr`), and the supported
 //! forms compile without a warning (`ui/pass`).
 //!
-//! The `.stderr` files are pinned to the toolchain the project builds with;
-//! regenerate them with `TRYBUILD=overwrite cargo test --test compiletest`
+//! The `.stderr` files are pinned to rustc 1.95 ([`PINNED_RUSTC`]): another
+//! compiler words and spans some errors differently. On another version the
+//! test fails at once and says so, rather than with a diff of compiler text.
+//! Regenerate them with `TRYBUILD=overwrite cargo test --test compiletest`
 //! and review the diff.
+
+/// The `rustc` minor version the `.stderr` files were made with.
+const PINNED_RUSTC: &str = "1.95";
 
 #[test]
 fn ui() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let output = std::process::Command::new(&rustc)
+        .arg("--version")
+        .output()
+        .expect("rustc --version runs");
+    let version = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        version.starts_with(&format!("rustc {PINNED_RUSTC}.")),
+        "the ui .stderr files are made with rustc {PINNED_RUSTC}, this is {}: run the tests with \
+         rustc {PINNED_RUSTC} (`rustup run {PINNED_RUSTC} cargo test`), or regenerate them with \
+         TRYBUILD=overwrite and review the diff",
+        version.trim()
+    );
     let cases = trybuild::TestCases::new();
     cases.compile_fail("tests/ui/fail/*.rs");
     cases.pass("tests/ui/pass/*.rs");

@@ -9,44 +9,15 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use common::app_error::{AppError, DatabaseDown};
 use common::{from, send, Reply};
 use policy_runtime::{
-    api_error, rate_limit, require_api_key, Engine, Environment, ErrorFormat, ErrorRenderer,
-    ErrorView, FieldError,
+    rate_limit, require_api_key, Engine, Environment, ErrorFormat, ErrorRenderer, ErrorView,
+    FieldError,
 };
 
 const KEY: &str = "formats-client-key-0123456789";
 const REQUEST_ID: &str = "req-golden-1";
-
-#[derive(Debug, thiserror::Error)]
-#[error("connection to db-primary.internal:5432 refused")]
-struct DatabaseDown;
-
-#[api_error]
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error("user {id} not found")]
-    #[api(
-        status = 404,
-        code = "USER_NOT_FOUND",
-        title = "User not found",
-        severity = "low",
-        category = "lookup"
-    )]
-    UserNotFound {
-        #[api(extension)]
-        id: u64,
-    },
-    #[error("could not load the profile")]
-    #[api(status = 500, code = "PROFILE_FAILED")]
-    Profile(#[source] DatabaseDown),
-    #[error("invalid signup")]
-    #[api(status = 422, code = "VALIDATION_ERROR")]
-    Invalid {
-        #[api(errors)]
-        errors: Vec<FieldError>,
-    },
-}
 
 #[derive(Debug, serde::Deserialize)]
 #[allow(dead_code)]

@@ -9,30 +9,16 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use common::app_error::{AppError, DatabaseDown};
 use common::{from, send, Logs, Reply};
 use policy_runtime::{
-    api_error, rate_limit, require_api_key, ApiKey, ClientKey, Decision, Engine, ErrorFormat,
-    Health, LimitRequest, LimiterStore, Metrics, RequestLayer, StoreError, StoreFuture,
+    rate_limit, require_api_key, ApiKey, ClientKey, Decision, Engine, ErrorFormat, Health,
+    LimitRequest, LimiterStore, Metrics, RequestLayer, StoreError, StoreFuture,
 };
 use std::time::Duration;
 
 const SCRAPER_KEY: &str = "scraper-key-0123456789abcdef";
 const CLIENT_KEY: &str = "client-key-0123456789abcdef";
-
-#[derive(Debug, thiserror::Error)]
-#[error("connection to db-primary.internal:5432 refused")]
-struct DatabaseDown;
-
-#[api_error]
-#[derive(Debug, thiserror::Error)]
-enum AppError {
-    #[error("user {0} not found")]
-    #[api(status = 404)]
-    UserNotFound(u64),
-    #[error("could not load the profile")]
-    #[api(status = 500)]
-    Profile(#[source] DatabaseDown),
-}
 
 #[rate_limit("2/minute")]
 async fn user(Path(id): Path<u64>) -> Result<&'static str, AppError> {
@@ -40,14 +26,14 @@ async fn user(Path(id): Path<u64>) -> Result<&'static str, AppError> {
     if id == 500 {
         return Err(AppError::Profile(DatabaseDown));
     }
-    Err(AppError::UserNotFound(id))
+    Err(AppError::UserNotFound { id })
 }
 
 /// Only the metrics test calls it, so other tests running at the same
 /// time do not change its counters.
 #[rate_limit("2/minute")]
 async fn metered(Path(id): Path<u64>) -> Result<&'static str, AppError> {
-    Err(AppError::UserNotFound(id))
+    Err(AppError::UserNotFound { id })
 }
 
 #[require_api_key]

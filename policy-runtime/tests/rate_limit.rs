@@ -241,15 +241,12 @@ async fn a_real_server_keys_on_the_peer_address() {
         .unwrap();
     });
 
-    let client = reqwest::Client::new();
-    let url = format!("http://{address}/one");
-    let first = client.get(&url).send().await.unwrap();
-    assert_eq!(first.status(), 200);
-    assert_eq!(first.headers()["x-ratelimit-remaining"], "0");
-    let second = client.get(&url).send().await.unwrap();
-    assert_eq!(second.status(), 429);
-    assert_eq!(second.headers()["retry-after"], "1");
-    let body: serde_json::Value = second.json().await.unwrap();
-    assert_eq!(body["code"], "RATE_LIMITED");
+    let first = common::http_get(address, "/one").await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("x-ratelimit-remaining"), "0");
+    let second = common::http_get(address, "/one").await;
+    assert_eq!(second.status, 429);
+    assert_eq!(second.header("retry-after"), "1");
+    assert_eq!(second.json()["code"], "RATE_LIMITED");
     server.abort();
 }

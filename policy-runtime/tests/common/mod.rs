@@ -2,6 +2,8 @@
 //! and log capture.
 #![allow(dead_code)]
 
+pub mod app_error;
+
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode};
@@ -155,5 +157,48 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
 
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
+    }
+}
+
+/// A 401 from the API-key policy: `WWW-Authenticate`, JSON, and `message`.
+pub fn assert_unauthorized(reply: &Reply, message: &str) {
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+    assert_eq!(reply.header("www-authenticate"), "Bearer realm=\"api\"");
+    assert_eq!(reply.header("content-type"), "application/json");
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({"error": message, "code": "UNAUTHORIZED"})
+    );
+}
+
+/// `GET path` over a real TCP connection to `address`, HTTP/1.1 with
+/// `Connection: close`, read to the end. Enough for the loopback server
+/// tests (bodies with a `Content-Length`), without an HTTP client crate.
+pub async fn http_get(address: SocketAddr, path: &str) -> Reply {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let raw = String::from_utf8(raw).expect("a UTF-8 response");
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .expect("a complete response head");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let code = status_line.split(' ').nth(1).expect("a status code");
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        let (name, value) = line.split_once(':').expect("a header line");
+        headers.append(
+            axum::http::HeaderName::try_from(name.trim()).unwrap(),
+            axum::http::HeaderValue::try_from(value.trim()).unwrap(),
+        );
+    }
+    Reply {
+        status: StatusCode::from_bytes(code.as_bytes()).unwrap(),
+        headers,
+        body: body.to_owned(),
     }
 }
