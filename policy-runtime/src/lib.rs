@@ -392,6 +392,13 @@ pub use policy_macros::require_api_key;
 /// type that does not fit its role.
 pub use policy_macros::api_error;
 
+/// The README's examples, compiled and run as doctests. The README sits two
+/// levels up only in the workspace (a published package has it at its root),
+/// so it is included for `cargo test --doc` alone.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 /// Support for the code the macros generate. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
