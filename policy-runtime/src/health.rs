@@ -26,8 +26,10 @@ type ReadinessCheck = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
 /// | --- | --- |
 /// | `GET /health` | 200 `{"status": "ok", "version": "<version>"}` |
 /// | `GET /health/live` | 200 `{"status": "ok"}` while the process runs |
-/// | `GET /health/ready` | 200 `{"status": "ready", "checks": {"<name>": "ok", ...}}` when every check passes; else 503 `{"status": "unavailable", "failing": ["<name>"], "checks": {"<name>": "failing", ...}}` |
+/// | `GET /health/ready` | 200 `{"checks": {"<name>": "ok", ...}, "status": "ready"}` when every check passes; else 503 `{"checks": {"<name>": "failing", ...}, "failing": ["<name>"], "status": "unavailable"}` |
 ///
+/// Members come in alphabetical order, checks by name; `failing` lists the
+/// failing checks in the order they were added.
 /// A failing check's error is logged at warn level, never sent: health
 /// endpoints are usually reachable without a key.
 ///
