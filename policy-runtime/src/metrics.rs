@@ -68,7 +68,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 ///     let text = axum::body::to_bytes(scrape().await?.into_body(), 1 << 20).await?;
 ///     let text = String::from_utf8(text.to_vec())?;
 ///     assert!(text.contains(r#"http_requests_total{method="GET",route="/metrics",status="200"} 1"#));
-///     assert!(text.contains(r#"policy_decisions_total{policy="api_key",outcome="allowed""#));
+///     assert!(text.contains(r#"policy_decisions_total{policy="api_key""#));
 ///     Ok(())
 /// }
 /// ```
