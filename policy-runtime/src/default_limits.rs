@@ -38,8 +38,10 @@ const UNMATCHED: &str = "default:<unmatched>";
 /// own after it.
 ///
 /// ```
-/// use axum::{routing::get, Router};
+/// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
 /// use policy_runtime::{rate_limit, Engine};
+/// use std::net::SocketAddr;
+/// use tower::ServiceExt;
 ///
 /// async fn about() -> &'static str { "about" }
 /// async fn items() -> &'static str { "items" }
@@ -47,14 +49,28 @@ const UNMATCHED: &str = "default:<unmatched>";
 /// #[rate_limit("5/minute")]
 /// async fn search() -> &'static str { "found" }
 ///
-/// let engine = Engine::builder().default_limits("200/day; 50/hour").build()?;
-/// let app: Router = Router::new()
-///     .route("/about", get(about))
-///     .route("/items", get(items))
-///     .route_layer(engine.default_limits()) // the two routes above
-///     .route("/search", get(search))        // its own limit instead
-///     .layer(engine);
-/// # Ok::<(), policy_runtime::BuildError>(())
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let engine = Engine::builder().default_limits("200/day; 50/hour").build()?;
+///     let app = Router::new()
+///         .route("/about", get(about))
+///         .route("/items", get(items))
+///         .route_layer(engine.default_limits()) // the two routes above
+///         .route("/search", get(search))        // its own limit instead
+///         .layer(engine)
+///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+///     let limit = |uri: &'static str| {
+///         let app = app.clone();
+///         async move {
+///             let response = app.oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+///             response.headers()["x-ratelimit-limit"].to_str().unwrap().to_owned()
+///         }
+///     };
+///     assert_eq!(limit("/about").await, "50");
+///     assert_eq!(limit("/items").await, "50");
+///     assert_eq!(limit("/search").await, "5");
+///     Ok(())
+/// }
 /// ```
 ///
 /// Each route counts per client IP in its own scope, `default:<route>`.
@@ -122,15 +138,23 @@ impl Engine {
     /// lets every request through, and a warning says so.
     ///
     /// ```
-    /// use axum::{routing::get, Router};
+    /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
     /// use policy_runtime::Engine;
+    /// use std::net::SocketAddr;
+    /// use tower::ServiceExt;
     ///
-    /// let engine = Engine::builder().default_limits("50/hour").build()?;
-    /// let app: Router = Router::new()
-    ///     .route("/", get(|| async { "home" }))
-    ///     .route_layer(engine.default_limits())
-    ///     .layer(engine);
-    /// # Ok::<(), policy_runtime::BuildError>(())
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let engine = Engine::builder().default_limits("50/hour").build()?;
+    ///     let app = Router::new()
+    ///         .route("/", get(|| async { "home" }))
+    ///         .route_layer(engine.default_limits())
+    ///         .layer(engine)
+    ///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+    ///     let response = app.oneshot(Request::get("/").body(Body::empty())?).await?;
+    ///     assert_eq!(response.headers()["x-ratelimit-remaining"], "49");
+    ///     Ok(())
+    /// }
     /// ```
     pub fn default_limits(&self) -> DefaultLimits {
         self.inner

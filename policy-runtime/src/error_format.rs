@@ -35,7 +35,7 @@ use std::time::SystemTime;
 ///     .error_format(ErrorFormat::problem_with_type_base("https://errors.example.com/"))
 ///     .build()
 ///     .unwrap();
-/// # drop(engine);
+/// assert_eq!(engine.error_format().content_type(), "application/problem+json");
 /// ```
 #[derive(Clone, Default)]
 #[non_exhaustive]
@@ -81,8 +81,14 @@ pub enum ErrorFormat {
 ///     }
 /// }
 ///
-/// let engine = Engine::builder().error_format(ErrorFormat::custom(Envelope)).build().unwrap();
-/// # drop(engine);
+/// let format = ErrorFormat::custom(Envelope);
+/// let body = policy_runtime::ErrorBody::new(axum::http::StatusCode::NOT_FOUND, "NO_USER", "no user 7");
+/// assert_eq!(
+///     format.render(&ErrorView::new(&body).with_request_id(Some("req-1"))),
+///     r#"{"failure":{"kind":"NO_USER","text":"no user 7"},"ok":false,"trace":"req-1"}"#
+/// );
+/// let engine = Engine::builder().error_format(format).build().unwrap();
+/// assert_eq!(engine.error_format().content_type(), "application/json");
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an error renderer",
@@ -139,7 +145,8 @@ impl ErrorFormat {
     ///     }
     /// }
     /// let format = ErrorFormat::custom(CodeOnly);
-    /// # drop(format);
+    /// let body = policy_runtime::ErrorBody::new(axum::http::StatusCode::NOT_FOUND, "NO_USER", "no user 7");
+    /// assert_eq!(format.render(&ErrorView::new(&body)), r#"{"code":"NO_USER"}"#);
     /// ```
     pub fn custom(renderer: impl ErrorRenderer) -> Self {
         ErrorFormat::Custom(Arc::new(renderer))

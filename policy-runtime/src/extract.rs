@@ -274,8 +274,9 @@ macro_rules! newtype_traits {
 /// wrapped handlers get this for every extractor already).
 ///
 /// ```
-/// use axum::{routing::post, Router};
+/// use axum::{body::Body, http::Request, routing::post, Router};
 /// use policy_runtime::extract::Json;
+/// use tower::ServiceExt;
 ///
 /// #[derive(serde::Deserialize, serde::Serialize)]
 /// struct Signup {
@@ -285,7 +286,20 @@ macro_rules! newtype_traits {
 /// async fn signup(Json(signup): Json<Signup>) -> Json<Signup> {
 ///     Json(signup)
 /// }
-/// # let _ = Router::<()>::new().route("/signup", post(signup));
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let app: Router = Router::new().route("/signup", post(signup));
+///     let request = Request::post("/signup").header("content-type", "application/json");
+///     let response = app.oneshot(request.body(Body::from(r#"{"email":7}"#))?).await?;
+///     assert_eq!(response.status(), 422);
+///     let body = axum::body::to_bytes(response.into_body(), 1024).await?;
+///     assert_eq!(
+///         body,
+///         r#"{"error":"Failed to deserialize the JSON body into the target type","code":"VALIDATION_ERROR","details":[{"field":"email","message":"invalid type: integer `7`, expected a string","code":"invalid_type"}]}"#
+///     );
+///     Ok(())
+/// }
 /// ```
 pub struct Json<T>(pub T);
 
@@ -316,13 +330,23 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
 /// engine's format.
 ///
 /// ```
-/// use axum::{routing::get, Router};
+/// use axum::{body::Body, http::Request, routing::get, Router};
 /// use policy_runtime::extract::Path;
+/// use tower::ServiceExt;
 ///
 /// async fn user(Path(id): Path<u64>) -> String {
 ///     format!("user {id}")
 /// }
-/// # let _ = Router::<()>::new().route("/users/{id}", get(user));
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let app: Router = Router::new().route("/users/{id}", get(user));
+///     let response = app.oneshot(Request::get("/users/abc").body(Body::empty())?).await?;
+///     assert_eq!(response.status(), 400);
+///     let body = axum::body::to_bytes(response.into_body(), 1024).await?;
+///     assert_eq!(body, r#"{"error":"Invalid URL: Cannot parse `abc` to a `u64`","code":"INVALID_PATH"}"#);
+///     Ok(())
+/// }
 /// ```
 pub struct Path<T>(pub T);
 
@@ -347,8 +371,9 @@ where
 /// engine's format.
 ///
 /// ```
-/// use axum::{routing::get, Router};
+/// use axum::{body::Body, http::Request, routing::get, Router};
 /// use policy_runtime::extract::Query;
+/// use tower::ServiceExt;
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Page {
@@ -358,7 +383,19 @@ where
 /// async fn list(Query(page): Query<Page>) -> String {
 ///     format!("page {}", page.page)
 /// }
-/// # let _ = Router::<()>::new().route("/items", get(list));
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let app: Router = Router::new().route("/items", get(list));
+///     let response = app.oneshot(Request::get("/items?page=x").body(Body::empty())?).await?;
+///     assert_eq!(response.status(), 400);
+///     let body = axum::body::to_bytes(response.into_body(), 1024).await?;
+///     assert_eq!(
+///         body,
+///         r#"{"error":"Failed to deserialize query string: page: invalid digit found in string","code":"INVALID_QUERY"}"#
+///     );
+///     Ok(())
+/// }
 /// ```
 pub struct Query<T>(pub T);
 
@@ -383,8 +420,9 @@ where
 /// engine's format.
 ///
 /// ```
-/// use axum::{routing::post, Router};
+/// use axum::{body::Body, http::Request, routing::post, Router};
 /// use policy_runtime::extract::Form;
+/// use tower::ServiceExt;
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Login {
@@ -394,7 +432,19 @@ where
 /// async fn login(Form(login): Form<Login>) -> String {
 ///     format!("hello {}", login.user)
 /// }
-/// # let _ = Router::<()>::new().route("/login", post(login));
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let app: Router = Router::new().route("/login", post(login));
+///     let response = app.oneshot(Request::post("/login").body(Body::from("user=ada"))?).await?;
+///     assert_eq!(response.status(), 415); // no form content type
+///     let body = axum::body::to_bytes(response.into_body(), 1024).await?;
+///     assert_eq!(
+///         body,
+///         r#"{"error":"Form requests must have `Content-Type: application/x-www-form-urlencoded`","code":"UNSUPPORTED_MEDIA_TYPE"}"#
+///     );
+///     Ok(())
+/// }
 /// ```
 pub struct Form<T>(pub T);
 

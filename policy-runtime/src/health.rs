@@ -26,23 +26,32 @@ type ReadinessCheck = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
 /// | --- | --- |
 /// | `GET /health` | 200 `{"status": "ok", "version": "<version>"}` |
 /// | `GET /health/live` | 200 `{"status": "ok"}` while the process runs |
-/// | `GET /health/ready` | 200 `{"status": "ready", "checks": {"<name>": "ok", ...}}` when every check passes; else 503 `{"status": "unavailable", "failing": ["<name>"], "checks": {"<name>": "failing", ...}}` |
+/// | `GET /health/ready` | 200 `{"checks": {"<name>": "ok", ...}, "status": "ready"}` when every check passes; else 503 `{"checks": {"<name>": "failing", ...}, "failing": ["<name>"], "status": "unavailable"}` |
 ///
+/// Members come in alphabetical order, checks by name; `failing` lists the
+/// failing checks in the order they were added.
 /// A failing check's error is logged at warn level, never sent: health
 /// endpoints are usually reachable without a key.
 ///
 /// ```
-/// use axum::Router;
+/// use axum::{body::Body, http::Request, Router};
 /// use policy_runtime::{Engine, Health};
+/// use tower::ServiceExt;
 ///
-/// let engine = Engine::builder().build()?;
-/// let health = Health::new(env!("CARGO_PKG_VERSION"))
-///     .engine(&engine) // the rate-limit store, as `rate_limit_store`
-///     .check("database", || async { Ok(()) });
-/// let app: Router = Router::new()
-///     .merge(health.router())
-///     .layer(engine);
-/// # Ok::<(), policy_runtime::BuildError>(())
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let engine = Engine::builder().build()?;
+///     let health = Health::new("1.4.2")
+///         .engine(&engine) // the rate-limit store, as `rate_limit_store`
+///         .check("database", || async { Ok(()) });
+///     let app = Router::new().merge(health.router()).layer(engine);
+///
+///     let ready = app.oneshot(Request::get("/health/ready").body(Body::empty())?).await?;
+///     assert_eq!(ready.status(), 200);
+///     let body = axum::body::to_bytes(ready.into_body(), 1024).await?;
+///     assert_eq!(body, r#"{"checks":{"database":"ok","rate_limit_store":"ok"},"status":"ready"}"#);
+///     Ok(())
+/// }
 /// ```
 #[derive(Clone)]
 pub struct Health {
@@ -54,8 +63,17 @@ impl Health {
     /// Health endpoints reporting `version`, with no readiness check yet.
     ///
     /// ```
-    /// let health = policy_runtime::Health::new("1.4.2");
-    /// # drop(health);
+    /// use axum::{body::Body, http::Request};
+    /// use tower::ServiceExt;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let app: axum::Router = policy_runtime::Health::new("1.4.2").router();
+    ///     let response = app.oneshot(Request::get("/health").body(Body::empty())?).await?;
+    ///     let body = axum::body::to_bytes(response.into_body(), 1024).await?;
+    ///     assert_eq!(body, r#"{"status":"ok","version":"1.4.2"}"#);
+    ///     Ok(())
+    /// }
     /// ```
     pub fn new(version: impl Into<Cow<'static, str>>) -> Self {
         Health {
@@ -68,9 +86,13 @@ impl Health {
     /// store, as `rate_limit_store`.
     ///
     /// ```
-    /// let engine = policy_runtime::Engine::builder().build().unwrap();
-    /// let health = policy_runtime::Health::new("1.0.0").engine(&engine);
-    /// # drop(health);
+    /// #[tokio::main]
+    /// async fn main() {
+    ///     let engine = policy_runtime::Engine::builder().build().unwrap();
+    ///     let health = policy_runtime::Health::new("1.0.0").engine(&engine);
+    ///     // The in-memory store is always ready.
+    ///     assert!(health.failing().await.is_empty());
+    /// }
     /// ```
     pub fn engine(self, engine: &Engine) -> Self {
         let engine = engine.clone();
@@ -91,10 +113,13 @@ impl Health {
     /// Adds a readiness check: `/health/ready` answers 503 while it fails.
     ///
     /// ```
-    /// let health = policy_runtime::Health::new("1.0.0").check("cache", || async {
-    ///     Err::<(), _>("connection refused".to_string())
-    /// });
-    /// # drop(health);
+    /// #[tokio::main]
+    /// async fn main() {
+    ///     let health = policy_runtime::Health::new("1.0.0").check("cache", || async {
+    ///         Err::<(), _>("connection refused".to_string()) // logged, never sent
+    ///     });
+    ///     assert_eq!(health.failing().await, ["cache"]);
+    /// }
     /// ```
     pub fn check<F, Fut>(mut self, name: impl Into<Cow<'static, str>>, check: F) -> Self
     where
@@ -130,8 +155,18 @@ impl Health {
     /// merge into the application's.
     ///
     /// ```
-    /// let app: axum::Router = policy_runtime::Health::new("1.0.0").router();
-    /// # drop(app);
+    /// use axum::{body::Body, http::Request};
+    /// use tower::ServiceExt;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let app: axum::Router = policy_runtime::Health::new("1.0.0").router();
+    ///     let live = app.clone().oneshot(Request::get("/health/live").body(Body::empty())?).await?;
+    ///     assert_eq!(axum::body::to_bytes(live.into_body(), 1024).await?, r#"{"status":"ok"}"#);
+    ///     let ready = app.oneshot(Request::get("/health/ready").body(Body::empty())?).await?;
+    ///     assert_eq!(axum::body::to_bytes(ready.into_body(), 1024).await?, r#"{"checks":{},"status":"ready"}"#);
+    ///     Ok(())
+    /// }
     /// ```
     pub fn router<S>(self) -> Router<S>
     where

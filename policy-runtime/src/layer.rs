@@ -57,12 +57,30 @@ impl Engine {
 /// it, in the request's extensions. Created by `router.layer(engine)`.
 ///
 /// ```
-/// use axum::{routing::get, Router};
-/// use policy_runtime::Engine;
+/// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
+/// use policy_runtime::{rate_limit, Engine, ErrorFormat};
+/// use std::net::SocketAddr;
+/// use tower::ServiceExt;
 ///
-/// let engine = Engine::builder().build().unwrap();
-/// let app: Router = Router::new().route("/", get(|| async { "ok" })).layer(engine);
-/// # drop(app);
+/// #[rate_limit("1/hour")]
+/// async fn once() -> &'static str {
+///     "ok"
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let engine = Engine::builder().error_format(ErrorFormat::Simple).build()?;
+///     let app = Router::new()
+///         .route("/", get(once))
+///         .layer(engine)
+///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+///     app.clone().oneshot(Request::get("/").body(Body::empty())?).await?;
+///     let refused = app.oneshot(Request::get("/").body(Body::empty())?).await?;
+///     // The engine's error format applies to the routes it wraps.
+///     let body = axum::body::to_bytes(refused.into_body(), 1024).await?;
+///     assert_eq!(body, r#"{"error":"Too Many Requests: 1 per 1 hour"}"#);
+///     Ok(())
+/// }
 /// ```
 #[derive(Clone, Debug)]
 pub struct WithEngine<S> {

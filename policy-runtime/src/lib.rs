@@ -1,8 +1,14 @@
 //! Production endpoint policies for axum handlers, written as attributes.
 //!
 //! ```
-//! use axum::{routing::{get, post}, Json, Router};
+//! use axum::body::{to_bytes, Body};
+//! use axum::extract::connect_info::MockConnectInfo;
+//! use axum::http::Request;
+//! use axum::routing::{get, post};
+//! use axum::{Json, Router};
 //! use policy_runtime::{api_error, rate_limit, require_api_key, ApiKeyId, Engine};
+//! use std::net::SocketAddr;
+//! use tower::ServiceExt;
 //!
 //! #[api_error]
 //! #[derive(Debug, thiserror::Error)]
@@ -27,16 +33,37 @@
 //!     "ok"
 //! }
 //!
-//! // Production is the default: it refuses to start without a key for `score`.
-//! let engine = Engine::builder()
-//!     .api_keys_from_env() // API_KEYS, API_KEY_<N> or API_KEY_FILE
-//! #   .api_key("doc-example", "doc-example-key-0123456789abcdef")
-//!     .build()?;
-//! let app: Router = Router::new()
-//!     .route("/score", post(score))
-//!     .route("/health", get(health))
-//!     .layer(engine);
-//! # Ok::<(), policy_runtime::BuildError>(())
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // Production is the default: it refuses to start without a key for `score`.
+//!     let engine = Engine::builder()
+//!         .api_key("mobile-app", "mobile-app-key-0123456789") // or .api_keys_from_env()
+//!         .build()?;
+//!     let app = Router::new()
+//!         .route("/score", post(score))
+//!         .route("/health", get(health))
+//!         .layer(engine)
+//!         // A server passes the client's address with
+//!         // `into_make_service_with_connect_info::<SocketAddr>()`; a test mocks it.
+//!         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+//!
+//!     let score = |text: &'static str| {
+//!         let request = Request::post("/score")
+//!             .header("x-api-key", "mobile-app-key-0123456789")
+//!             .header("content-type", "application/json");
+//!         app.clone().oneshot(request.body(Body::from(text)).unwrap())
+//!     };
+//!     let scored = score(r#""hello""#).await?;
+//!     assert_eq!(scored.headers()["x-ratelimit-remaining"], "19");
+//!     assert_eq!(to_bytes(scored.into_body(), 1024).await?, "mobile-app scored 5 characters");
+//!     let empty = score(r#""""#).await?;
+//!     assert_eq!(empty.status(), 400);
+//!     assert_eq!(
+//!         to_bytes(empty.into_body(), 1024).await?,
+//!         r#"{"error":"text must not be empty","code":"VALIDATION_ERROR"}"#
+//!     );
+//!     Ok(())
+//! }
 //! ```
 //!
 //! The pieces:
@@ -120,7 +147,12 @@ pub use request_layer::{RequestFuture, RequestLayer, RequestService};
 /// Limits how often each client may call an async axum handler.
 ///
 /// ```
-/// use policy_runtime::rate_limit;
+/// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request};
+/// use axum::routing::{get, post};
+/// use axum::Router;
+/// use policy_runtime::{rate_limit, Engine};
+/// use std::net::SocketAddr;
+/// use tower::ServiceExt;
 ///
 /// #[rate_limit("20/hour")]
 /// async fn score() -> &'static str {
@@ -131,9 +163,26 @@ pub use request_layer::{RequestFuture, RequestLayer, RequestService};
 /// async fn lookup() -> &'static str {
 ///     "found"
 /// }
-/// # let _ = axum::Router::<()>::new()
-/// #     .route("/score", axum::routing::post(score))
-/// #     .route("/lookup", axum::routing::get(lookup));
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let app = Router::new()
+///         .route("/score", post(score))
+///         .route("/lookup", get(lookup))
+///         .layer(Engine::builder().build()?)
+///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+///     for _ in 0..20 {
+///         let response = app.clone().oneshot(Request::post("/score").body(Body::empty())?).await?;
+///         assert_eq!(response.status(), 200);
+///     }
+///     let refused = app.clone().oneshot(Request::post("/score").body(Body::empty())?).await?;
+///     assert_eq!(refused.status(), 429);
+///     assert_eq!(refused.headers()["retry-after"], "180");
+///     // `lookup` has a state of its own.
+///     let found = app.oneshot(Request::get("/lookup").body(Body::empty())?).await?;
+///     assert_eq!(found.headers()["x-ratelimit-remaining"], "49");
+///     Ok(())
+/// }
 /// ```
 ///
 /// **The limit string** is checked at compile time: `<count>/<period>` or
@@ -168,8 +217,13 @@ pub use request_layer::{RequestFuture, RequestLayer, RequestService};
 /// the routes it wraps).
 ///
 /// ```
+/// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request};
 /// use axum::http::request::Parts;
-/// use policy_runtime::{rate_limit, require_api_key, ErrorBody};
+/// use axum::routing::{get, post};
+/// use axum::Router;
+/// use policy_runtime::{rate_limit, require_api_key, Engine, ErrorBody};
+/// use std::net::SocketAddr;
+/// use tower::ServiceExt;
 ///
 /// fn tenant(parts: &Parts) -> Result<String, ErrorBody> {
 ///     parts.headers.get("x-tenant").and_then(|v| v.to_str().ok()).map(str::to_owned).ok_or_else(|| {
@@ -193,10 +247,29 @@ pub use request_layer::{RequestFuture, RequestLayer, RequestService};
 /// async fn health() -> &'static str {
 ///     "ok"
 /// }
-/// # let _ = axum::Router::<()>::new()
-/// #     .route("/report", axum::routing::get(report))
-/// #     .route("/register", axum::routing::post(register))
-/// #     .route("/health", axum::routing::get(health));
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let engine = Engine::builder().api_key("reporting", "reporting-key-0123456789").build()?;
+///     let app = Router::new()
+///         .route("/report", get(report))
+///         .route("/register", post(register))
+///         .route("/health", get(health))
+///         .layer(engine)
+///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+///
+///     // The key function's `Err` is the response.
+///     let request = Request::get("/report").header("x-api-key", "reporting-key-0123456789");
+///     let refused = app.clone().oneshot(request.body(Body::empty())?).await?;
+///     assert_eq!(refused.status(), 400);
+///     let body = axum::body::to_bytes(refused.into_body(), 1024).await?;
+///     assert_eq!(body, r#"{"error":"x-tenant is required","code":"NO_TENANT"}"#);
+///
+///     let health = app.oneshot(Request::get("/health").body(Body::empty())?).await?;
+///     assert_eq!(health.status(), 200);
+///     assert!(health.headers().get("x-ratelimit-limit").is_none());
+///     Ok(())
+/// }
 /// ```
 ///
 /// **Who is counted** by default: the client IP of the connection, from axum's
@@ -223,8 +296,11 @@ pub use policy_macros::rate_limit;
 /// Requires a valid API key, and optionally scopes, before an async axum handler runs.
 ///
 /// ```
+/// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request};
 /// use axum::{routing::{get, post}, Router};
 /// use policy_runtime::{require_api_key, ApiKey, ApiKeyId, Engine};
+/// use std::net::SocketAddr;
+/// use tower::ServiceExt;
 ///
 /// #[require_api_key]
 /// async fn report(key: ApiKeyId) -> String {
@@ -241,17 +317,31 @@ pub use policy_macros::rate_limit;
 ///     "reports"
 /// }
 ///
-/// let engine = Engine::builder()
-///     .api_key("reporting", "reporting-key-0123456789abcdef")
-///     .api_key_with(ApiKey::new("ops", "ops-team-key-0123456789abcdef").scopes(["admin"]))
-///     .api_keys_from_env() // API_KEYS, API_KEY_<N>, API_KEY_FILE
-///     .build()?;
-/// let app: Router = Router::new()
-///     .route("/report", get(report))
-///     .route("/purge", post(purge))
-///     .route("/reports", get(list))
-///     .layer(engine);
-/// # Ok::<(), policy_runtime::BuildError>(())
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let engine = Engine::builder()
+///         .api_key("reporting", "reporting-key-0123456789abcdef")
+///         .api_key_with(ApiKey::new("ops", "ops-team-key-0123456789abcdef").scopes(["admin"]))
+///         .api_keys_from_env() // API_KEYS, API_KEY_<N>, API_KEY_FILE
+///         .build()?;
+///     let app = Router::new()
+///         .route("/report", get(report))
+///         .route("/purge", post(purge))
+///         .route("/reports", get(list))
+///         .layer(engine)
+///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+///     let send = |method: &str, uri: &str, key: &str| {
+///         let request = Request::builder().method(method).uri(uri).header("x-api-key", key);
+///         app.clone().oneshot(request.body(Body::empty()).unwrap())
+///     };
+///
+///     let report = send("GET", "/report", "reporting-key-0123456789abcdef").await?;
+///     assert_eq!(axum::body::to_bytes(report.into_body(), 1024).await?, "report for reporting");
+///     assert_eq!(send("POST", "/purge", "ops-team-key-0123456789abcdef").await?.status(), 200);
+///     assert_eq!(send("POST", "/purge", "reporting-key-0123456789abcdef").await?.status(), 403);
+///     assert_eq!(send("GET", "/report", "not-a-key-0123456789").await?.status(), 401);
+///     Ok(())
+/// }
 /// ```
 ///
 /// **Scopes**: `scope = "admin"` needs a key holding that scope;
@@ -305,8 +395,9 @@ pub use policy_macros::require_api_key;
 /// Maps each variant of an error enum to an HTTP status and a JSON body.
 ///
 /// ```
-/// use axum::{extract::Path, routing::get, Router};
+/// use axum::{body::Body, extract::Path, http::Request, routing::get, Router};
 /// use policy_runtime::api_error;
+/// use tower::ServiceExt;
 ///
 /// #[api_error]
 /// #[derive(Debug, thiserror::Error)]
@@ -325,7 +416,16 @@ pub use policy_macros::require_api_key;
 /// async fn user(Path(id): Path<u64>) -> Result<String, AppError> {
 ///     Err(AppError::UserNotFound(id))
 /// }
-/// # let _ = Router::<()>::new().route("/users/{id}", get(user));
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let app: Router = Router::new().route("/users/{id}", get(user));
+///     let response = app.oneshot(Request::get("/users/7").body(Body::empty())?).await?;
+///     assert_eq!(response.status(), 404);
+///     let body = axum::body::to_bytes(response.into_body(), 1024).await?;
+///     assert_eq!(body, r#"{"error":"user 7 not found","code":"USER_NOT_FOUND"}"#);
+///     Ok(())
+/// }
 /// ```
 ///
 /// Put `#[api_error]` above `#[derive(...)]`, and give every variant
@@ -349,6 +449,7 @@ pub use policy_macros::require_api_key;
 /// | `#[api(errors)]` | a `Vec<FieldError>` field: the per-field errors of a validation error (`details` or RFC 9457 `errors`) |
 ///
 /// ```
+/// use axum::response::IntoResponse;
 /// use policy_runtime::{api_error, FieldError};
 ///
 /// #[api_error]
@@ -372,7 +473,27 @@ pub use policy_macros::require_api_key;
 ///     #[api(status = 503, expose, severity = "low")]
 ///     QuotaUsedUp,
 /// }
-/// # let _ = SignupError::QuotaUsedUp;
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let body = |error: SignupError| axum::body::to_bytes(error.into_response().into_body(), 1024);
+///     // Extension members show in the `problem` and `detailed` formats only.
+///     assert_eq!(
+///         body(SignupError::OutOfCredit { balance: 3, cost: 5 }).await?,
+///         r#"{"error":"you have 3 credits, 5 are needed","code":"OUT_OF_CREDIT"}"#
+///     );
+///     // `expose`: a 5xx that shows its message.
+///     assert_eq!(
+///         body(SignupError::QuotaUsedUp).await?,
+///         r#"{"error":"the quota of the day is used up","code":"QUOTA_USED_UP"}"#
+///     );
+///     let invalid = SignupError::Invalid { errors: vec![FieldError::new("email", "format", "not an email")] };
+///     assert_eq!(
+///         body(invalid).await?,
+///         r#"{"error":"invalid signup","code":"VALIDATION_ERROR","details":[{"field":"email","message":"not an email","code":"format"}]}"#
+///     );
+///     Ok(())
+/// }
 /// ```
 ///
 /// A shown variant answers its `Display` message, as in `{"error": "<message>",
@@ -391,6 +512,13 @@ pub use policy_macros::require_api_key;
 /// an unnamed tuple field as an extension, two `errors` fields, and a field
 /// type that does not fit its role.
 pub use policy_macros::api_error;
+
+/// The README's examples, compiled and run as doctests. The README sits two
+/// levels up only in the workspace (a published package has it at its root),
+/// so it is included for `cargo test --doc` alone.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 
 /// Support for the code the macros generate. Not a public API: it may change in any release.
 #[doc(hidden)]

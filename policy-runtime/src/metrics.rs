@@ -37,23 +37,40 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// store errors by the policies themselves.
 ///
 /// ```
+/// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request};
 /// use axum::{response::Response, routing::get, Router};
 /// use policy_runtime::{require_api_key, ApiKey, Engine, Metrics, RequestLayer};
+/// use std::net::SocketAddr;
+/// use tower::ServiceExt;
 ///
 /// #[require_api_key(scope = "metrics")]
 /// async fn metrics() -> Response {
 ///     Metrics::scrape()
 /// }
 ///
-/// Metrics::install()?;
-/// let engine = Engine::builder()
-///     .api_key_with(ApiKey::new("prometheus", "scraper-key-0123456789abcdef").scopes(["metrics"]))
-///     .build()?;
-/// let app: Router = Router::new()
-///     .route("/metrics", get(metrics))
-///     .layer(engine)
-///     .layer(RequestLayer::new());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     Metrics::install()?;
+///     let engine = Engine::builder()
+///         .api_key_with(ApiKey::new("prometheus", "scraper-key-0123456789abcdef").scopes(["metrics"]))
+///         .build()?;
+///     let app = Router::new()
+///         .route("/metrics", get(metrics))
+///         .layer(engine)
+///         .layer(RequestLayer::new())
+///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+///     let scrape = || {
+///         let request = Request::get("/metrics").header("x-api-key", "scraper-key-0123456789abcdef");
+///         app.clone().oneshot(request.body(Body::empty()).unwrap())
+///     };
+///
+///     assert_eq!(scrape().await?.status(), 200);
+///     let text = axum::body::to_bytes(scrape().await?.into_body(), 1 << 20).await?;
+///     let text = String::from_utf8(text.to_vec())?;
+///     assert!(text.contains(r#"http_requests_total{method="GET",route="/metrics",status="200"} 1"#));
+///     assert!(text.contains(r#"policy_decisions_total{policy="api_key""#));
+///     Ok(())
+/// }
 /// ```
 #[derive(Clone)]
 pub struct Metrics {
@@ -76,7 +93,8 @@ impl MetricsError {
     /// An error with a message.
     ///
     /// ```
-    /// let _ = policy_runtime::MetricsError::new("no");
+    /// let error = policy_runtime::MetricsError::new("no");
+    /// assert_eq!(error.to_string(), "could not install the Prometheus metrics recorder: no");
     /// ```
     pub fn new(message: impl Into<String>) -> Self {
         MetricsError {
@@ -128,8 +146,8 @@ impl Metrics {
     ///
     /// ```
     /// let metrics = policy_runtime::Metrics::install().unwrap();
-    /// let text = metrics.render();
-    /// # drop(text);
+    /// metrics::counter!("jobs_done_total").increment(2); // any `metrics` macro records here
+    /// assert!(metrics.render().contains("jobs_done_total 2"));
     /// ```
     pub fn render(&self) -> String {
         // Upkeep drains histogram samples; a scrape is the natural time.

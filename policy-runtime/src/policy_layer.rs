@@ -27,22 +27,36 @@ use tower::{Layer, Service};
 /// outside it), exactly as the attribute does.
 ///
 /// ```
+/// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request};
 /// use axum::{routing::{get, post}, Router};
 /// use policy_runtime::{Engine, RateLimit};
+/// use std::net::SocketAddr;
+/// use tower::ServiceExt;
 ///
-/// let uploads = RateLimit::new("uploads", "20/hour")?;
-/// let per_user = RateLimit::builder("reports", "100/minute")
-///     .per_header("x-user-id")
-///     .burst(200)
-///     .build()?;
-/// let engine = Engine::builder().build()?;
-/// let app: Router = Router::new()
-///     .route("/upload", post(|| async { "stored" }))
-///     .route("/upload/{id}", post(|| async { "stored" }))
-///     .route_layer(uploads)                 // the two routes above share one count
-///     .route("/report", get(|| async { "report" }).route_layer(per_user))
-///     .layer(engine);
-/// # Ok::<(), policy_runtime::BuildError>(())
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let uploads = RateLimit::new("uploads", "20/hour")?;
+///     let per_user = RateLimit::builder("reports", "100/minute")
+///         .per_header("x-user-id")
+///         .burst(200)
+///         .build()?;
+///     let engine = Engine::builder().build()?;
+///     let app = Router::new()
+///         .route("/upload", post(|| async { "stored" }))
+///         .route("/upload/{id}", post(|| async { "stored" }))
+///         .route_layer(uploads)                 // the two routes above share one count
+///         .route("/report", get(|| async { "report" }).route_layer(per_user))
+///         .layer(engine)
+///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+///
+///     app.clone().oneshot(Request::post("/upload").body(Body::empty())?).await?;
+///     let second = app.clone().oneshot(Request::post("/upload/7").body(Body::empty())?).await?;
+///     assert_eq!(second.headers()["x-ratelimit-remaining"], "18");
+///     // Without its header, a per-header limit answers 400.
+///     let report = app.oneshot(Request::get("/report").body(Body::empty())?).await?;
+///     assert_eq!(report.status(), 400);
+///     Ok(())
+/// }
 /// ```
 ///
 /// The scope names the layer's state, as `scope = "..."` does on the
@@ -98,9 +112,17 @@ impl RateLimit {
     /// let limit = policy_runtime::RateLimit::builder("exports", "5/hour")
     ///     .per_api_key()
     ///     .strict()
-    ///     .build()?;
-    /// # drop(limit);
-    /// # Ok::<(), policy_runtime::BuildError>(())
+    ///     .build();
+    /// assert!(limit.is_ok());
+    ///
+    /// // Every problem at once: `strict` with `burst`, and a cost over the burst.
+    /// let error = policy_runtime::RateLimit::builder("imports", "5/hour")
+    ///     .strict()
+    ///     .burst(10)
+    ///     .cost(11)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(error.problems().len(), 2);
     /// ```
     pub fn builder(scope: &str, limits: &str) -> RateLimitBuilder {
         RateLimitBuilder {
@@ -285,15 +307,28 @@ fn scope_taken_with_other_limits(scope: &str, quotas: &[Quota]) -> Option<&'stat
 /// take [`ApiKeyId`].
 ///
 /// ```
+/// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request};
 /// use axum::{routing::get, Router};
 /// use policy_runtime::{ApiKeyId, Engine, RequireApiKey};
+/// use std::net::SocketAddr;
+/// use tower::ServiceExt;
 ///
-/// let engine = Engine::builder().api_key("ops", "ops-team-key-0123456789").build()?;
-/// let app: Router = Router::new()
-///     .route("/admin/who", get(|key: ApiKeyId| async move { key.name().to_owned() }))
-///     .route_layer(RequireApiKey::new())
-///     .layer(engine);
-/// # Ok::<(), policy_runtime::BuildError>(())
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let engine = Engine::builder().api_key("ops", "ops-team-key-0123456789").build()?;
+///     let app = Router::new()
+///         .route("/admin/who", get(|key: ApiKeyId| async move { key.name().to_owned() }))
+///         .route_layer(RequireApiKey::new())
+///         .layer(engine)
+///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+///
+///     let request = Request::get("/admin/who").header("x-api-key", "ops-team-key-0123456789");
+///     let response = app.clone().oneshot(request.body(Body::empty())?).await?;
+///     assert_eq!(axum::body::to_bytes(response.into_body(), 1024).await?, "ops");
+///     let without = app.oneshot(Request::get("/admin/who").body(Body::empty())?).await?;
+///     assert_eq!(without.status(), 401);
+///     Ok(())
+/// }
 /// ```
 ///
 /// Keys, scopes, lockout, logs and the 401/403/429 answers are those of
@@ -315,8 +350,24 @@ impl RequireApiKey {
     /// Any valid key.
     ///
     /// ```
-    /// let layer = policy_runtime::RequireApiKey::new();
-    /// # drop(layer);
+    /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request};
+    /// use axum::{routing::get, Router};
+    /// use policy_runtime::{Engine, RequireApiKey};
+    /// use std::net::SocketAddr;
+    /// use tower::ServiceExt;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let engine = Engine::builder().api_key("ops", "ops-team-key-0123456789").build()?;
+    ///     let app = Router::new()
+    ///         .route("/admin", get(|| async { "admin" }))
+    ///         .route_layer(RequireApiKey::new())
+    ///         .layer(engine)
+    ///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+    ///     let request = Request::get("/admin").header("authorization", "Bearer ops-team-key-0123456789");
+    ///     assert_eq!(app.oneshot(request.body(Body::empty())?).await?.status(), 200);
+    ///     Ok(())
+    /// }
     /// ```
     pub fn new() -> Self {
         use std::sync::OnceLock;
@@ -343,9 +394,10 @@ impl RequireApiKey {
     /// A valid key holding at least one of `scopes`.
     ///
     /// ```
-    /// let layer = policy_runtime::RequireApiKey::any_of(["read", "write"])?;
-    /// # drop(layer);
-    /// # Ok::<(), policy_runtime::BuildError>(())
+    /// use policy_runtime::RequireApiKey;
+    ///
+    /// assert!(RequireApiKey::any_of(["read", "write"]).is_ok());
+    /// assert!(RequireApiKey::any_of(Vec::<&str>::new()).is_err()); // at least one scope
     /// ```
     pub fn any_of<I, S>(scopes: I) -> Result<Self, BuildError>
     where
@@ -359,9 +411,10 @@ impl RequireApiKey {
     /// A valid key holding every one of `scopes`.
     ///
     /// ```
-    /// let layer = policy_runtime::RequireApiKey::all_of(["read", "write"])?;
-    /// # drop(layer);
-    /// # Ok::<(), policy_runtime::BuildError>(())
+    /// use policy_runtime::RequireApiKey;
+    ///
+    /// assert!(RequireApiKey::all_of(["read", "write"]).is_ok());
+    /// assert!(RequireApiKey::all_of(["read", "read"]).is_err()); // a scope listed twice
     /// ```
     pub fn all_of<I, S>(scopes: I) -> Result<Self, BuildError>
     where

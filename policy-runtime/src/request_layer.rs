@@ -42,16 +42,28 @@ use tracing::Span;
 /// sees the matched route:
 ///
 /// ```
-/// use axum::{routing::get, Router};
+/// use axum::{body::Body, http::Request, routing::get, Router};
 /// use policy_runtime::{Engine, RequestLayer};
 /// use std::time::Duration;
+/// use tower::ServiceExt;
 ///
-/// let engine = Engine::builder().build()?;
-/// let app: Router = Router::new()
-///     .route("/users/{id}", get(|| async { "user" }))
-///     .layer(engine)
-///     .layer(RequestLayer::new().slow_threshold(Duration::from_secs(2)));
-/// # Ok::<(), policy_runtime::BuildError>(())
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let engine = Engine::builder().build()?;
+///     let app = Router::new()
+///         .route("/users/{id}", get(|| async { "user" }))
+///         .layer(engine)
+///         .layer(RequestLayer::new().slow_threshold(Duration::from_secs(2)));
+///
+///     // A request without an id gets a new UUID v4, returned in the response.
+///     let response = app.clone().oneshot(Request::get("/users/7").body(Body::empty())?).await?;
+///     assert_eq!(response.headers()["x-request-id"].len(), 36);
+///     // A safe id is kept.
+///     let request = Request::get("/users/7").header("x-request-id", "req-42");
+///     let response = app.oneshot(request.body(Body::empty())?).await?;
+///     assert_eq!(response.headers()["x-request-id"], "req-42");
+///     Ok(())
+/// }
 /// ```
 #[derive(Clone, Debug)]
 pub struct RequestLayer {
@@ -72,7 +84,7 @@ impl RequestLayer {
     ///
     /// ```
     /// let layer = policy_runtime::RequestLayer::new();
-    /// # drop(layer);
+    /// assert_eq!(format!("{layer:?}"), "RequestLayer { slow: 5s }");
     /// ```
     pub fn new() -> Self {
         Self::default()
@@ -84,7 +96,7 @@ impl RequestLayer {
     /// use std::time::Duration;
     ///
     /// let layer = policy_runtime::RequestLayer::new().slow_threshold(Duration::from_millis(500));
-    /// # drop(layer);
+    /// assert_eq!(format!("{layer:?}"), "RequestLayer { slow: 500ms }");
     /// ```
     pub fn slow_threshold(mut self, threshold: Duration) -> Self {
         self.slow = threshold;
@@ -131,12 +143,20 @@ impl<S> Layer<S> for RequestLayer {
 /// The service of [`RequestLayer`].
 ///
 /// ```
-/// use axum::{routing::get, Router};
+/// use axum::{body::Body, http::Request, routing::get, Router};
+/// use tower::ServiceExt;
 ///
-/// let app: Router = Router::new()
-///     .route("/", get(|| async { "ok" }))
-///     .layer(policy_runtime::RequestLayer::new());
-/// # drop(app);
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let app: Router = Router::new()
+///         .route("/", get(|| async { "ok" }))
+///         .layer(policy_runtime::RequestLayer::new());
+///     // An id that is not 1 to 128 characters of [A-Za-z0-9._-] is replaced.
+///     let request = Request::get("/").header("x-request-id", "not safe!");
+///     let response = app.oneshot(request.body(Body::empty())?).await?;
+///     assert_ne!(response.headers()["x-request-id"], "not safe!");
+///     Ok(())
+/// }
 /// ```
 #[derive(Clone)]
 pub struct RequestService<S> {

@@ -23,13 +23,27 @@ use std::sync::Arc;
 /// while `Option<ApiKeyId>` is `None` there.
 ///
 /// ```
-/// use policy_runtime::{require_api_key, ApiKeyId};
+/// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
+/// use policy_runtime::{require_api_key, ApiKeyId, Engine};
+/// use std::net::SocketAddr;
+/// use tower::ServiceExt;
 ///
 /// #[require_api_key]
 /// async fn whoami(key: ApiKeyId) -> String {
 ///     format!("hello, {}", key.name())
 /// }
-/// # let _ = axum::Router::<()>::new().route("/me", axum::routing::get(whoami));
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let app = Router::new()
+///         .route("/me", get(whoami))
+///         .layer(Engine::builder().api_key("mobile-app", "mobile-app-key-0123456789").build()?)
+///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+///     let request = Request::get("/me").header("x-api-key", "mobile-app-key-0123456789");
+///     let response = app.oneshot(request.body(Body::empty())?).await?;
+///     assert_eq!(axum::body::to_bytes(response.into_body(), 1024).await?, "hello, mobile-app");
+///     Ok(())
+/// }
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ApiKeyId(Arc<str>);

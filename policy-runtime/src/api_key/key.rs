@@ -39,14 +39,14 @@ const DEMO_PREFIXES: [&str; 7] = [
 /// use policy_runtime::{ApiKey, Engine};
 ///
 /// let next_year = SystemTime::now() + Duration::from_secs(365 * 86_400);
-/// let engine = Engine::builder()
-///     .api_key_with(
-///         ApiKey::new("reporting", "reporting-key-0123456789abcdef")
-///             .scopes(["reports:read", "reports:write"])
-///             .expires_at(next_year),
-///     )
-///     .build()?;
-/// # drop(engine);
+/// let key = ApiKey::new("reporting", "reporting-key-0123456789abcdef")
+///     .scopes(["reports:read", "reports:write"])
+///     .expires_at(next_year);
+/// assert_eq!(key.scope_names().collect::<Vec<_>>(), ["reports:read", "reports:write"]);
+/// assert_eq!(key.expiry(), Some(next_year));
+///
+/// let engine = Engine::builder().api_key_with(key).build()?;
+/// assert_eq!(engine.api_keys().verify(b"reporting-key-0123456789abcdef").unwrap().name(), "reporting");
 /// # Ok::<(), policy_runtime::BuildError>(())
 /// ```
 #[derive(Clone)]

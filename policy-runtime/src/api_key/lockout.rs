@@ -73,15 +73,41 @@ const SWEEP_EVERY: usize = 1024;
 /// lockout gets stricter, never off, and a warning is logged the first time.
 ///
 /// ```
-/// use std::time::Duration;
-/// use policy_runtime::{Engine, Lockout};
+/// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
+/// use policy_runtime::{require_api_key, Engine, Lockout};
+/// use std::{net::SocketAddr, time::Duration};
+/// use tower::ServiceExt;
 ///
-/// // 10 failures within 5 minutes lock the client out for an hour.
-/// let engine = Engine::builder()
-///     .lockout(Lockout::new(10, Duration::from_secs(300), Duration::from_secs(3600)))
-///     .build()?;
-/// # drop(engine);
-/// # Ok::<(), policy_runtime::BuildError>(())
+/// #[require_api_key]
+/// async fn report() -> &'static str {
+///     "report"
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     // 2 failures within 5 minutes lock the client out for an hour.
+///     let engine = Engine::builder()
+///         .api_key("reporting", "reporting-key-0123456789")
+///         .lockout(Lockout::new(2, Duration::from_secs(300), Duration::from_secs(3600)))
+///         .build()?;
+///     let app = Router::new()
+///         .route("/report", get(report))
+///         .layer(engine.clone())
+///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+///     let with_key = |key: &str| {
+///         let request = Request::get("/report").header("x-api-key", key);
+///         app.clone().oneshot(request.body(Body::empty()).unwrap())
+///     };
+///
+///     assert_eq!(with_key("guess-0123456789abcdef").await?.status(), 401);
+///     assert_eq!(with_key("guess-abcdef0123456789").await?.status(), 401);
+///     // Locked out now, even with a valid key.
+///     let locked = with_key("reporting-key-0123456789").await?;
+///     assert_eq!(locked.status(), 429);
+///     assert_eq!(locked.headers()["retry-after"], "3600");
+///     assert!(engine.lockout_status("192.0.2.1".parse()?).locked_for.is_some());
+///     Ok(())
+/// }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lockout {

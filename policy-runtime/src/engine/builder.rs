@@ -35,7 +35,7 @@ use std::sync::Arc;
 ///     .api_key("partner-a", "partner-a-key-0123456789")
 ///     .build()
 ///     .unwrap();
-/// # drop(engine);
+/// assert_eq!(engine.api_keys().len(), 1);
 /// ```
 #[must_use = "call `.build()` to get an engine"]
 pub struct EngineBuilder {
@@ -83,8 +83,12 @@ impl Engine {
     /// peer address as the client address.
     ///
     /// ```
-    /// let engine = policy_runtime::Engine::builder().build().unwrap();
-    /// # drop(engine);
+    /// use policy_runtime::{Engine, Environment, ErrorFormat};
+    ///
+    /// let engine = Engine::builder().build().unwrap();
+    /// assert_eq!(engine.environment(), Environment::Production);
+    /// assert!(engine.api_keys().is_empty());
+    /// assert!(matches!(engine.error_format(), ErrorFormat::Compact));
     /// ```
     pub fn builder() -> EngineBuilder {
         EngineBuilder {
@@ -114,7 +118,9 @@ impl EngineBuilder {
     ///     .api_key("partner-a", "partner-a-key-0123456789")
     ///     .build()
     ///     .unwrap();
-    /// # drop(engine);
+    /// let keys = engine.api_keys();
+    /// assert_eq!(keys.verify(b"mobile-app-key-0123456789").unwrap().name(), "mobile-app");
+    /// assert!(keys.verify(b"some-other-key-0123456789").is_none());
     /// ```
     pub fn api_key(mut self, name: &str, secret: impl AsRef<[u8]>) -> Self {
         if let Err(problem) = self.api_keys.insert(name, secret.as_ref()) {
@@ -138,9 +144,17 @@ impl EngineBuilder {
     /// problem naming the variable, never the key.
     ///
     /// ```
-    /// // With API_KEYS="k1,k2" in the environment, both keys are accepted.
-    /// let engine = policy_runtime::Engine::builder().api_keys_from_env().build();
-    /// # drop(engine);
+    /// // As if the process were started with these variables:
+    /// std::env::set_var("API_KEYS", "first-key-0123456789,partner:partner-key-0123456789:read|write");
+    /// std::env::set_var("API_KEY_1", "ops:ops-team-key-0123456789:admin");
+    ///
+    /// let engine = policy_runtime::Engine::builder().api_keys_from_env().build()?;
+    /// let keys = engine.api_keys();
+    /// assert_eq!(keys.len(), 3);
+    /// assert_eq!(keys.verify(b"first-key-0123456789").unwrap().name(), "API_KEYS#1");
+    /// assert_eq!(keys.verify(b"partner-key-0123456789").unwrap().name(), "partner");
+    /// assert_eq!(keys.verify(b"ops-team-key-0123456789").unwrap().name(), "ops");
+    /// # Ok::<(), policy_runtime::BuildError>(())
     /// ```
     pub fn api_keys_from_env(self) -> Self {
         self.api_keys_from_vars(std::env::vars())
@@ -152,7 +166,12 @@ impl EngineBuilder {
     /// ```
     /// let vars = [("API_KEYS".to_string(), "first-key-0123456789,second-key-0123456789".to_string())];
     /// let engine = policy_runtime::Engine::builder().api_keys_from_vars(vars).build().unwrap();
-    /// # drop(engine);
+    /// assert_eq!(engine.api_keys().verify(b"second-key-0123456789").unwrap().name(), "API_KEYS#2");
+    ///
+    /// // A bad entry names the variable and the entry's position, never the key.
+    /// let vars = [("API_KEYS".to_string(), "ops:".to_string())];
+    /// let error = policy_runtime::Engine::builder().api_keys_from_vars(vars).build().unwrap_err();
+    /// assert!(error.problems()[0].starts_with("API_KEYS"));
     /// ```
     pub fn api_keys_from_vars(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
         let problems = self.api_keys.read_vars(vars);
@@ -176,8 +195,13 @@ impl EngineBuilder {
     /// A value that does not parse is a build error naming the variable.
     ///
     /// ```
-    /// let engine = policy_runtime::Engine::builder().from_env().build();
-    /// # drop(engine);
+    /// use policy_runtime::{Engine, Environment};
+    ///
+    /// // As if the process were started with ENVIRONMENT=staging.
+    /// std::env::set_var("ENVIRONMENT", "staging");
+    /// let engine = Engine::builder().from_env().build()?;
+    /// assert_eq!(engine.environment(), Environment::Staging);
+    /// # Ok::<(), policy_runtime::BuildError>(())
     /// ```
     pub fn from_env(self) -> Self {
         self.from_vars(std::env::vars())
@@ -187,13 +211,24 @@ impl EngineBuilder {
     /// the process environment.
     ///
     /// ```
+    /// use policy_runtime::{Engine, Environment};
+    ///
     /// let vars = [
+    ///     ("ENVIRONMENT".to_string(), "development".to_string()),
     ///     ("TRUSTED_PROXIES".to_string(), "10.0.0.0/8".to_string()),
     ///     ("RATELIMIT_DEFAULT".to_string(), "200/day; 50/hour".to_string()),
     ///     ("POLICY_LIMIT_LOGIN".to_string(), "5/hour".to_string()),
     /// ];
-    /// let engine = policy_runtime::Engine::builder().from_vars(vars).build().unwrap();
-    /// # drop(engine);
+    /// let engine = Engine::builder().from_vars(vars).build().unwrap();
+    /// assert_eq!(engine.environment(), Environment::Development);
+    ///
+    /// // A value that does not parse is a problem naming the variable.
+    /// let vars = [("RATELIMIT_IPV6_PREFIX".to_string(), "wide".to_string())];
+    /// let error = Engine::builder().from_vars(vars).build().unwrap_err();
+    /// assert_eq!(
+    ///     error.problems(),
+    ///     ["RATELIMIT_IPV6_PREFIX: `wide` is not a prefix length; use a number from 0 to 128, such as 64"]
+    /// );
     /// ```
     pub fn from_vars(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
         let vars: Vec<(String, String)> = vars.into_iter().collect();
@@ -253,11 +288,33 @@ impl EngineBuilder {
     /// is not a trusted proxy. See [`ClientIpResolver`].
     ///
     /// ```
-    /// let engine = policy_runtime::Engine::builder()
-    ///     .trusted_proxies(["10.0.0.0/8", "::1"])
-    ///     .build()
-    ///     .unwrap();
-    /// # drop(engine);
+    /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
+    /// use policy_runtime::{rate_limit, ClientKey, Engine};
+    /// use std::net::SocketAddr;
+    /// use tower::ServiceExt;
+    ///
+    /// #[rate_limit("10/minute", scope = "search")]
+    /// async fn search() -> &'static str {
+    ///     "results"
+    /// }
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let engine = Engine::builder().trusted_proxies(["10.0.0.0/8", "::1"]).build()?;
+    ///     let app = Router::new()
+    ///         .route("/search", get(search))
+    ///         .layer(engine.clone())
+    ///         .layer(MockConnectInfo(SocketAddr::from(([10, 0, 0, 2], 40000)))); // the proxy
+    ///     let request = Request::get("/search").header("x-forwarded-for", "203.0.113.9");
+    ///     app.oneshot(request.body(Body::empty())?).await?;
+    ///
+    ///     // Counted against the client the proxy names, not against the proxy.
+    ///     let client = ClientKey::Ip("203.0.113.9".parse()?);
+    ///     assert_eq!(engine.limit_state("search", &client).await?.unwrap().remaining, 9);
+    ///     let proxy = ClientKey::Ip("10.0.0.2".parse()?);
+    ///     assert!(engine.limit_state("search", &proxy).await?.is_none());
+    ///     Ok(())
+    /// }
     /// ```
     pub fn trusted_proxies<I, S>(mut self, networks: I) -> Self
     where
@@ -279,8 +336,32 @@ impl EngineBuilder {
     /// so one host cannot rotate through the addresses of its network.
     ///
     /// ```
-    /// let engine = policy_runtime::Engine::builder().ipv6_prefix(56).build().unwrap();
-    /// # drop(engine);
+    /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
+    /// use policy_runtime::{rate_limit, ClientKey, Engine};
+    /// use std::net::SocketAddr;
+    /// use tower::ServiceExt;
+    ///
+    /// #[rate_limit("10/minute", scope = "search")]
+    /// async fn search() -> &'static str {
+    ///     "results"
+    /// }
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let engine = Engine::builder().ipv6_prefix(56).build()?;
+    ///     let peer: SocketAddr = "[2001:db8:1:2ff::9]:40000".parse()?;
+    ///     let app = Router::new()
+    ///         .route("/search", get(search))
+    ///         .layer(engine.clone())
+    ///         .layer(MockConnectInfo(peer));
+    ///     app.oneshot(Request::get("/search").body(Body::empty())?).await?;
+    ///
+    ///     // The client is its /56 network.
+    ///     let network = ClientKey::Ip("2001:db8:1:200::".parse()?);
+    ///     assert_eq!(engine.limit_state("search", &network).await?.unwrap().remaining, 9);
+    ///     assert!(Engine::builder().ipv6_prefix(129).build().is_err());
+    ///     Ok(())
+    /// }
     /// ```
     pub fn ipv6_prefix(mut self, bits: u8) -> Self {
         let resolver = std::mem::take(&mut self.resolver);
@@ -297,11 +378,32 @@ impl EngineBuilder {
     /// Counts limits in `store` instead of the default [`crate::MemoryStore`].
     ///
     /// ```
-    /// use policy_runtime::{Engine, FakeRelativeClock, MemoryStore};
+    /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
+    /// use policy_runtime::{rate_limit, Engine, FakeRelativeClock, MemoryStore};
+    /// use std::{net::SocketAddr, time::Duration};
+    /// use tower::ServiceExt;
     ///
-    /// let clock = FakeRelativeClock::default();
-    /// let engine = Engine::builder().limiter_store(MemoryStore::with_clock(clock)).build().unwrap();
-    /// # drop(engine);
+    /// #[rate_limit("1/minute")]
+    /// async fn ping() -> &'static str {
+    ///     "pong"
+    /// }
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let clock = FakeRelativeClock::default();
+    ///     let engine = Engine::builder().limiter_store(MemoryStore::with_clock(clock.clone())).build()?;
+    ///     let app = Router::new()
+    ///         .route("/ping", get(ping))
+    ///         .layer(engine)
+    ///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+    ///     let ping = || app.clone().oneshot(Request::get("/ping").body(Body::empty()).unwrap());
+    ///
+    ///     assert_eq!(ping().await?.status(), 200);
+    ///     assert_eq!(ping().await?.status(), 429);
+    ///     clock.advance(Duration::from_secs(60)); // the store counts on `clock`
+    ///     assert_eq!(ping().await?.status(), 200);
+    ///     Ok(())
+    /// }
     /// ```
     pub fn limiter_store(mut self, store: impl LimiterStore) -> Self {
         self.limiter = Some(Box::new(store));
@@ -312,13 +414,38 @@ impl EngineBuilder {
     /// store) on a fake clock that tests move by hand.
     ///
     /// ```
-    /// use std::time::Duration;
-    /// use policy_runtime::{Engine, FakeRelativeClock};
+    /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
+    /// use policy_runtime::{rate_limit, Engine, FakeRelativeClock, Penalty};
+    /// use std::{net::SocketAddr, time::Duration};
+    /// use tower::ServiceExt;
     ///
-    /// let clock = FakeRelativeClock::default();
-    /// let engine = Engine::builder().clock(clock.clone()).build().unwrap();
-    /// clock.advance(Duration::from_secs(60));
-    /// # drop(engine);
+    /// #[rate_limit("1/minute")]
+    /// async fn ping() -> &'static str {
+    ///     "pong"
+    /// }
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let clock = FakeRelativeClock::default();
+    ///     let minute = Duration::from_secs(60);
+    ///     let engine = Engine::builder()
+    ///         .clock(clock.clone())
+    ///         .penalty(Penalty::new(1, minute, 10 * minute)) // blocked 10 minutes after one 429
+    ///         .build()?;
+    ///     let app = Router::new()
+    ///         .route("/ping", get(ping))
+    ///         .layer(engine)
+    ///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+    ///     let ping = || app.clone().oneshot(Request::get("/ping").body(Body::empty()).unwrap());
+    ///
+    ///     assert_eq!(ping().await?.status(), 200);
+    ///     assert_eq!(ping().await?.status(), 429); // a strike: blocked
+    ///     clock.advance(minute);
+    ///     assert_eq!(ping().await?.status(), 429); // the limit has room, the block holds
+    ///     clock.advance(9 * minute);
+    ///     assert_eq!(ping().await?.status(), 200);
+    ///     Ok(())
+    /// }
     /// ```
     pub fn clock(mut self, clock: FakeRelativeClock) -> Self {
         self.clock = EngineClock::Fake(clock);
@@ -343,10 +470,16 @@ impl EngineBuilder {
     /// policies in order (`handler`, `policies`).
     ///
     /// ```
-    /// match policy_runtime::Engine::builder().api_key("ci", "").build() {
-    ///     Ok(_) => unreachable!(),
-    ///     Err(error) => eprintln!("{error}"), // lists every problem, one per line
-    /// }
+    /// let error = policy_runtime::Engine::builder()
+    ///     .api_key("ci", "")
+    ///     .api_key("ops", "short-key") // production refuses keys under 16 characters
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(error.problems().len(), 2);
+    /// assert_eq!(error.problems()[0], "API key `ci` is empty");
+    /// assert!(error.problems()[1].starts_with("API key `ops` is 9 characters long; use at least 16"));
+    /// // Displayed, it lists every problem, one per line.
+    /// assert!(error.to_string().starts_with("invalid policy configuration:\n  - API key `ci` is empty\n  - "));
     /// ```
     pub fn build(mut self) -> Result<Engine, BuildError> {
         let handlers = handler_policy::registered();
@@ -401,6 +534,7 @@ impl EngineBuilder {
     /// a handler but defined nowhere makes [`EngineBuilder::build`] fail.
     ///
     /// ```
+    /// use axum::{routing::post, Router};
     /// use policy_runtime::{rate_limit, Engine};
     ///
     /// #[rate_limit(policy = "login")]
@@ -409,7 +543,12 @@ impl EngineBuilder {
     /// }
     ///
     /// let engine = Engine::builder().policy("login", "5/hour").build().unwrap();
-    /// # let _ = axum::Router::<()>::new().route("/login", axum::routing::post(login)).layer(engine);
+    /// let app: Router = Router::new().route("/login", post(login)).layer(engine);
+    ///
+    /// // Undefined, it fails the build of every engine in the program.
+    /// let error = Engine::builder().build().unwrap_err();
+    /// assert!(error.problems()[0].contains("uses the rate-limit policy `login`, which is not defined"));
+    /// # drop(app);
     /// ```
     pub fn policy(mut self, name: &str, limits: &str) -> Self {
         if let Err(problem) = self.rate_limit.define(name, limits) {
@@ -427,17 +566,29 @@ impl EngineBuilder {
     /// it is layered.
     ///
     /// ```
-    /// use axum::{routing::get, Router};
+    /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
+    /// use std::net::SocketAddr;
+    /// use tower::ServiceExt;
     ///
-    /// let engine = policy_runtime::Engine::builder()
-    ///     .default_limits("200/day; 50/hour")
-    ///     .build()
-    ///     .unwrap();
-    /// let app: Router = Router::new()
-    ///     .route("/about", get(|| async { "about" }))
-    ///     .route_layer(engine.default_limits())
-    ///     .layer(engine);
-    /// # drop(app);
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let engine = policy_runtime::Engine::builder()
+    ///         .default_limits("200/day; 50/hour")
+    ///         .build()?;
+    ///     let app = Router::new()
+    ///         .route("/about", get(|| async { "about" }))
+    ///         .route_layer(engine.default_limits())
+    ///         .route("/health", get(|| async { "ok" })) // added after: no default limits
+    ///         .layer(engine)
+    ///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+    ///
+    ///     let about = app.clone().oneshot(Request::get("/about").body(Body::empty())?).await?;
+    ///     assert_eq!(about.headers()["x-ratelimit-limit"], "50");
+    ///     assert_eq!(about.headers()["x-ratelimit-remaining"], "49");
+    ///     let health = app.oneshot(Request::get("/health").body(Body::empty())?).await?;
+    ///     assert!(health.headers().get("x-ratelimit-limit").is_none());
+    ///     Ok(())
+    /// }
     /// ```
     pub fn default_limits(mut self, limits: &str) -> Self {
         if let Err(problem) = self.rate_limit.set_defaults(limits) {
@@ -451,11 +602,32 @@ impl EngineBuilder {
     /// after trusted-proxy resolution.
     ///
     /// ```
-    /// let engine = policy_runtime::Engine::builder()
-    ///     .exempt_ips(["10.0.0.0/8", "192.0.2.10"])
-    ///     .build()
-    ///     .unwrap();
-    /// # drop(engine);
+    /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
+    /// use policy_runtime::{rate_limit, Engine};
+    /// use std::net::SocketAddr;
+    /// use tower::ServiceExt;
+    ///
+    /// #[rate_limit("1/hour")]
+    /// async fn report() -> &'static str {
+    ///     "report"
+    /// }
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let engine = Engine::builder().exempt_ips(["10.0.0.0/8", "192.0.2.10"]).build()?;
+    ///     let app = Router::new()
+    ///         .route("/report", get(report))
+    ///         .layer(engine)
+    ///         .layer(MockConnectInfo(SocketAddr::from(([10, 1, 2, 3], 40000))));
+    ///     for _ in 0..3 {
+    ///         let response = app.clone().oneshot(Request::get("/report").body(Body::empty())?).await?;
+    ///         assert_eq!(response.status(), 200);
+    ///     }
+    ///
+    ///     let error = Engine::builder().exempt_ips(["10.0.0.0/33"]).build().unwrap_err();
+    ///     assert!(error.problems()[0].contains("is neither an IP address nor a network"));
+    ///     Ok(())
+    /// }
     /// ```
     pub fn exempt_ips<I, S>(mut self, networks: I) -> Self
     where
@@ -471,12 +643,33 @@ impl EngineBuilder {
     /// Applies to limits that run after `#[require_api_key]` on a handler.
     ///
     /// ```
-    /// let engine = policy_runtime::Engine::builder()
-    ///     .api_key("internal-batch", "internal-batch-key-0123456789")
-    ///     .exempt_keys(["internal-batch"])
-    ///     .build()
-    ///     .unwrap();
-    /// # drop(engine);
+    /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::post, Router};
+    /// use policy_runtime::{rate_limit, require_api_key, Engine};
+    /// use std::net::SocketAddr;
+    /// use tower::ServiceExt;
+    ///
+    /// #[require_api_key]
+    /// #[rate_limit("1/hour")]
+    /// async fn import() -> &'static str {
+    ///     "imported"
+    /// }
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let engine = Engine::builder()
+    ///         .api_key("internal-batch", "internal-batch-key-0123456789")
+    ///         .exempt_keys(["internal-batch"])
+    ///         .build()?;
+    ///     let app = Router::new()
+    ///         .route("/import", post(import))
+    ///         .layer(engine)
+    ///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+    ///     for _ in 0..3 {
+    ///         let request = Request::post("/import").header("x-api-key", "internal-batch-key-0123456789");
+    ///         assert_eq!(app.clone().oneshot(request.body(Body::empty())?).await?.status(), 200);
+    ///     }
+    ///     Ok(())
+    /// }
     /// ```
     pub fn exempt_keys<I, S>(mut self, names: I) -> Self
     where
@@ -491,12 +684,20 @@ impl EngineBuilder {
     ///
     /// ```
     /// use std::time::Duration;
+    /// use policy_runtime::{Engine, Penalty};
     ///
-    /// let engine = policy_runtime::Engine::builder()
-    ///     .penalty(policy_runtime::Penalty::new(5, Duration::from_secs(60), Duration::from_secs(600)))
+    /// // Five 429s within a minute block the client for ten minutes.
+    /// let engine = Engine::builder()
+    ///     .penalty(Penalty::new(5, Duration::from_secs(60), Duration::from_secs(600)))
+    ///     .build();
+    /// assert!(engine.is_ok());
+    ///
+    /// // At most 100 strikes: a penalty out of range is a build problem.
+    /// let error = Engine::builder()
+    ///     .penalty(Penalty::new(101, Duration::from_secs(60), Duration::from_secs(600)))
     ///     .build()
-    ///     .unwrap();
-    /// # drop(engine);
+    ///     .unwrap_err();
+    /// assert_eq!(error.problems().len(), 1);
     /// ```
     pub fn penalty(mut self, penalty: Penalty) -> Self {
         if let Err(problem) = self.rate_limit.set_penalty(penalty) {
@@ -508,11 +709,28 @@ impl EngineBuilder {
     /// Which rate-limit header families responses carry (both by default).
     ///
     /// ```
-    /// let engine = policy_runtime::Engine::builder()
-    ///     .rate_limit_headers(policy_runtime::HeaderStyle::Legacy)
-    ///     .build()
-    ///     .unwrap();
-    /// # drop(engine);
+    /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
+    /// use policy_runtime::{rate_limit, Engine, HeaderStyle};
+    /// use std::net::SocketAddr;
+    /// use tower::ServiceExt;
+    ///
+    /// #[rate_limit("20/hour")]
+    /// async fn score() -> &'static str {
+    ///     "scored"
+    /// }
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let engine = Engine::builder().rate_limit_headers(HeaderStyle::Legacy).build()?;
+    ///     let app = Router::new()
+    ///         .route("/score", get(score))
+    ///         .layer(engine)
+    ///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+    ///     let response = app.oneshot(Request::get("/score").body(Body::empty())?).await?;
+    ///     assert_eq!(response.headers()["x-ratelimit-remaining"], "19");
+    ///     assert!(response.headers().get("ratelimit").is_none()); // no IETF family
+    ///     Ok(())
+    /// }
     /// ```
     pub fn rate_limit_headers(mut self, style: HeaderStyle) -> Self {
         self.rate_limit.header_style = style;
@@ -528,7 +746,14 @@ impl EngineBuilder {
     ///     .api_key_with(ApiKey::new("ops", "ops-team-key-0123456789").scopes(["admin"]))
     ///     .api_key_with(ApiKey::new("reader", "reader-key-0123456789").scopes(["read"]))
     ///     .build()?;
-    /// # drop(engine);
+    /// assert_eq!(engine.api_keys().verify(b"reader-key-0123456789").unwrap().name(), "reader");
+    ///
+    /// // A scope name is checked here too.
+    /// let error = Engine::builder()
+    ///     .api_key_with(ApiKey::new("ops", "ops-team-key-0123456789").scopes(["has space"]))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(error.problems().len(), 1);
     /// # Ok::<(), policy_runtime::BuildError>(())
     /// ```
     pub fn api_key_with(mut self, key: ApiKey) -> Self {
@@ -552,8 +777,8 @@ impl EngineBuilder {
     /// std::fs::write(&path, format!("# operators\n{line}\n")).unwrap();
     ///
     /// let engine = Engine::builder().api_key_file(&path).build()?;
+    /// assert_eq!(engine.api_keys().verify(b"ops-team-key-0123456789").unwrap().name(), "ops");
     /// # std::fs::remove_file(&path).unwrap();
-    /// # drop(engine);
     /// # Ok::<(), policy_runtime::BuildError>(())
     /// ```
     pub fn api_key_file(mut self, path: impl AsRef<Path>) -> Self {
@@ -572,7 +797,15 @@ impl EngineBuilder {
     /// let engine = Engine::builder()
     ///     .lockout(Lockout::new(3, Duration::from_secs(60), Duration::from_secs(600)))
     ///     .build()?;
-    /// # drop(engine);
+    /// assert_eq!(engine.lockout_status("192.0.2.1".parse().unwrap()).failures, 0);
+    ///
+    /// // `lock_for` is at most 365 days: a problem `build` lists.
+    /// let year_and_a_day = Duration::from_secs(366 * 86_400);
+    /// let error = Engine::builder()
+    ///     .lockout(Lockout::new(3, Duration::from_secs(60), year_and_a_day))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(error.problems().len(), 1);
     /// # Ok::<(), policy_runtime::BuildError>(())
     /// ```
     pub fn lockout(mut self, lockout: Lockout) -> Self {

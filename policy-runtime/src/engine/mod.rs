@@ -45,17 +45,34 @@ use std::task::{Context, Poll, Waker};
 /// router with its own), a handler runs with the one closest to its route.
 ///
 /// ```
-/// use axum::{routing::get, Router};
+/// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
 /// use policy_runtime::{rate_limit, Engine};
+/// use std::net::SocketAddr;
+/// use tower::ServiceExt;
 ///
 /// #[rate_limit("20/hour")]
 /// async fn score() -> &'static str {
 ///     "ok"
 /// }
 ///
-/// let engine = Engine::builder().api_key("mobile-app", "mobile-app-key-0123456789").build()?;
-/// let app: Router = Router::new().route("/score", get(score)).layer(engine);
-/// # Ok::<(), policy_runtime::BuildError>(())
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let engine = Engine::builder().build()?;
+///     let app = Router::new()
+///         .route("/score", get(score))
+///         .layer(engine)
+///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+///     let response = app.clone().oneshot(Request::get("/score").body(Body::empty())?).await?;
+///     assert_eq!(response.headers()["x-ratelimit-remaining"], "19");
+///
+///     // Without an engine, the handler refuses to run.
+///     let bare = Router::new()
+///         .route("/score", get(score))
+///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+///     let response = bare.oneshot(Request::get("/score").body(Body::empty())?).await?;
+///     assert_eq!(response.status(), 500);
+///     Ok(())
+/// }
 /// ```
 #[derive(Clone)]
 pub struct Engine {

@@ -42,11 +42,31 @@ impl Engine {
     /// it: its next request starts afresh.
     ///
     /// ```
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// let engine = policy_runtime::Engine::builder().build().unwrap();
-    /// let key = policy_runtime::ClientKey::Ip("192.0.2.1".parse().unwrap());
-    /// engine.reset_limit("app::search", &key).await.unwrap();
-    /// # });
+    /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
+    /// use policy_runtime::{rate_limit, ClientKey, Engine};
+    /// use std::net::SocketAddr;
+    /// use tower::ServiceExt;
+    ///
+    /// #[rate_limit("1/hour", scope = "search")]
+    /// async fn search() -> &'static str {
+    ///     "results"
+    /// }
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let engine = Engine::builder().build()?;
+    ///     let app = Router::new()
+    ///         .route("/search", get(search))
+    ///         .layer(engine.clone())
+    ///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+    ///     let search = || app.clone().oneshot(Request::get("/search").body(Body::empty()).unwrap());
+    ///     assert_eq!(search().await?.status(), 200);
+    ///     assert_eq!(search().await?.status(), 429);
+    ///
+    ///     engine.reset_limit("search", &ClientKey::Ip("192.0.2.1".parse()?)).await?;
+    ///     assert_eq!(search().await?.status(), 200);
+    ///     Ok(())
+    /// }
     /// ```
     pub async fn reset_limit(&self, scope: &str, key: &ClientKey) -> Result<(), StoreError> {
         self.inner.rate_limits.reset(scope, key).await
@@ -55,9 +75,31 @@ impl Engine {
     /// Admitted and refused requests per rate-limit scope since the engine started.
     ///
     /// ```
-    /// let engine = policy_runtime::Engine::builder().build().unwrap();
-    /// for scope in engine.rate_limit_stats() {
-    ///     println!("{}: {} allowed, {} rejected", scope.scope, scope.allowed, scope.rejected);
+    /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
+    /// use policy_runtime::{rate_limit, Engine};
+    /// use std::net::SocketAddr;
+    /// use tower::ServiceExt;
+    ///
+    /// #[rate_limit("2/hour", scope = "search")]
+    /// async fn search() -> &'static str {
+    ///     "results"
+    /// }
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let engine = Engine::builder().build()?;
+    ///     let app = Router::new()
+    ///         .route("/search", get(search))
+    ///         .layer(engine.clone())
+    ///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+    ///     for _ in 0..3 {
+    ///         app.clone().oneshot(Request::get("/search").body(Body::empty())?).await?;
+    ///     }
+    ///
+    ///     let stats = engine.rate_limit_stats();
+    ///     let search = stats.iter().find(|stats| stats.scope == "search").unwrap();
+    ///     assert_eq!((search.allowed, search.rejected), (2, 1));
+    ///     Ok(())
     /// }
     /// ```
     pub fn rate_limit_stats(&self) -> Vec<ScopeStats> {

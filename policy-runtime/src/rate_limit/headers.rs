@@ -35,10 +35,30 @@ static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy"
 /// Which rate-limit header families responses carry.
 ///
 /// ```
-/// use policy_runtime::{Engine, HeaderStyle};
+/// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request};
+/// use axum::{routing::get, Router};
+/// use policy_runtime::{rate_limit, Engine, HeaderStyle};
+/// use std::net::SocketAddr;
+/// use tower::ServiceExt;
 ///
-/// let engine = Engine::builder().rate_limit_headers(HeaderStyle::Ietf).build().unwrap();
-/// # drop(engine);
+/// #[rate_limit("20/hour")]
+/// async fn score() -> &'static str {
+///     "scored"
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let engine = Engine::builder().rate_limit_headers(HeaderStyle::Ietf).build()?;
+///     let app = Router::new()
+///         .route("/score", get(score))
+///         .layer(engine)
+///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+///     let response = app.oneshot(Request::get("/score").body(Body::empty())?).await?;
+///     assert_eq!(response.headers()["ratelimit-policy"], r#""20/3600s";q=20;w=3600"#);
+///     assert_eq!(response.headers()["ratelimit"], r#""20/3600s";r=19;t=180"#);
+///     assert!(response.headers().get("x-ratelimit-limit").is_none());
+///     Ok(())
+/// }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum HeaderStyle {

@@ -244,9 +244,12 @@ impl MemoryStore {
     /// A store on the real monotonic clock.
     ///
     /// ```
-    /// let store = policy_runtime::MemoryStore::new();
-    /// let engine = policy_runtime::Engine::builder().limiter_store(store).build().unwrap();
-    /// # drop(engine);
+    /// use policy_runtime::{Engine, MemoryStore};
+    ///
+    /// let store = MemoryStore::new();
+    /// assert_eq!(store.clients(), 0);
+    /// let engine = Engine::builder().limiter_store(store).build();
+    /// assert!(engine.is_ok());
     /// ```
     pub fn new() -> Self {
         Self::with_clock(DefaultClock::default())
@@ -264,10 +267,21 @@ impl<C: Clock> MemoryStore<C> {
     /// [`FakeRelativeClock`](crate::FakeRelativeClock) in tests.
     ///
     /// ```
-    /// use policy_runtime::{FakeRelativeClock, MemoryStore};
+    /// use std::time::Duration;
+    /// use policy_runtime::{ClientKey, FakeRelativeClock, LimitRequest, LimiterStore, MemoryStore, Quota};
     ///
-    /// let store = MemoryStore::with_clock(FakeRelativeClock::default());
-    /// # drop(store);
+    /// #[tokio::main]
+    /// async fn main() {
+    ///     let clock = FakeRelativeClock::default();
+    ///     let store = MemoryStore::with_clock(clock.clone());
+    ///     let quotas = [Quota::new(1, Duration::from_secs(60))];
+    ///     let request = [LimitRequest { scope: "doc", key: &ClientKey::Global, quotas: &quotas, cost: 1 }];
+    ///
+    ///     assert!(store.check(&request).await.unwrap().allowed);
+    ///     assert!(!store.check(&request).await.unwrap().allowed);
+    ///     clock.advance(Duration::from_secs(60));
+    ///     assert!(store.check(&request).await.unwrap().allowed);
+    /// }
     /// ```
     pub fn with_clock(clock: C) -> Self {
         let origin = clock.now();
@@ -284,8 +298,31 @@ impl<C: Clock> MemoryStore<C> {
     /// that needs one more entry is refused, never admitted.
     ///
     /// ```
-    /// let store = policy_runtime::MemoryStore::new().with_strict_log_cap(1_000_000);
-    /// # drop(store);
+    /// use std::time::Duration;
+    /// use policy_runtime::{ClientKey, LimitRequest, LimiterStore, MemoryStore, Quota};
+    ///
+    /// #[tokio::main]
+    /// async fn main() {
+    ///     let store = MemoryStore::new().with_strict_log_cap(2);
+    ///     let quotas = [Quota::new(5, Duration::from_secs(3600)).strict()];
+    ///     let check = |ip: &str| {
+    ///         let key = ClientKey::Ip(ip.parse().unwrap());
+    ///         let store = &store;
+    ///         let quotas = &quotas;
+    ///         async move {
+    ///             let request = [LimitRequest { scope: "signup", key: &key, quotas, cost: 1 }];
+    ///             store.check(&request).await.unwrap()
+    ///         }
+    ///     };
+    ///
+    ///     assert!(check("192.0.2.1").await.allowed);
+    ///     assert!(check("192.0.2.2").await.allowed);
+    ///     assert_eq!(store.strict_log_entries(), 2);
+    ///     // The scope's logs are full: refused, with the period as the wait.
+    ///     let refused = check("192.0.2.3").await;
+    ///     assert!(!refused.allowed);
+    ///     assert_eq!(refused.retry_after, Duration::from_secs(3600));
+    /// }
     /// ```
     pub fn with_strict_log_cap(mut self, entries: usize) -> Self {
         self.strict_log_cap = entries;

@@ -47,11 +47,9 @@ use std::time::Duration;
 /// use policy_runtime::{Engine, Penalty};
 ///
 /// // Ten 429s within a minute block the client for fifteen minutes.
-/// let engine = Engine::builder()
-///     .penalty(Penalty::new(10, Duration::from_secs(60), Duration::from_secs(900)))
-///     .build()
-///     .unwrap();
-/// # drop(engine);
+/// let penalty = Penalty::new(10, Duration::from_secs(60), Duration::from_secs(900));
+/// assert_eq!(penalty.block_for(), Duration::from_secs(900));
+/// assert!(Engine::builder().penalty(penalty).build().is_ok());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Penalty {
@@ -101,10 +99,10 @@ impl Penalty {
     ///
     /// ```
     /// use std::time::Duration;
+    /// use policy_runtime::{Engine, Penalty};
     ///
-    /// let penalty = policy_runtime::Penalty::new(5, Duration::from_secs(60), Duration::from_secs(600))
-    ///     .max_clients(1_000_000);
-    /// # drop(penalty);
+    /// let penalty = Penalty::new(5, Duration::from_secs(60), Duration::from_secs(600)).max_clients(1_000_000);
+    /// assert!(Engine::builder().penalty(penalty).build().is_ok());
     /// ```
     pub fn max_clients(self, clients: usize) -> Self {
         Self {

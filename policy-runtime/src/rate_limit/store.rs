@@ -156,7 +156,13 @@ impl<'a, T> StoreFuture<'a, T> {
     /// ```
     /// use policy_runtime::{StoreError, StoreFuture};
     ///
-    /// let _future: StoreFuture = StoreFuture::ready(Err(StoreError::new("not configured")));
+    /// #[tokio::main]
+    /// async fn main() {
+    ///     let future: StoreFuture<'_, u32> = StoreFuture::ready(Ok(7));
+    ///     assert_eq!(future.await.unwrap(), 7);
+    ///     let future: StoreFuture = StoreFuture::ready(Err(StoreError::new("not configured")));
+    ///     assert_eq!(future.await.unwrap_err().to_string(), "rate-limit store failed: not configured");
+    /// }
     /// ```
     pub fn ready(answer: Result<T, StoreError>) -> Self {
         Self(StoreFutureInner::Ready(Some(answer)))
@@ -167,7 +173,13 @@ impl<'a, T> StoreFuture<'a, T> {
     /// ```
     /// use policy_runtime::{StoreError, StoreFuture};
     ///
-    /// let _future: StoreFuture = StoreFuture::boxed(async { Err(StoreError::new("timeout")) });
+    /// #[tokio::main]
+    /// async fn main() {
+    ///     let future: StoreFuture<'_, u32> = StoreFuture::boxed(async { Ok(7) });
+    ///     assert_eq!(future.await.unwrap(), 7);
+    ///     let future: StoreFuture = StoreFuture::boxed(async { Err(StoreError::new("timeout")) });
+    ///     assert!(future.await.is_err());
+    /// }
     /// ```
     pub fn boxed(future: impl Future<Output = Result<T, StoreError>> + Send + 'a) -> Self {
         Self(StoreFutureInner::Boxed(Box::pin(future)))

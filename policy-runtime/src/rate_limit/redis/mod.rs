@@ -120,8 +120,9 @@ struct Inner {
 ///     .prefix("myapp")
 ///     .timeout(Duration::from_millis(20))
 ///     .failure_mode(FailureMode::Open)
-///     .build()?;
-/// # drop(store);
+///     .build()?; // no connection yet: it connects on the first check
+/// assert_eq!(store.failure_mode(), FailureMode::Open);
+/// assert!(store.key("search", &policy_runtime::ClientKey::Global).starts_with("myapp:search:"));
 /// # Ok::<(), policy_runtime::RedisConfigError>(())
 /// ```
 #[derive(Clone)]
@@ -193,9 +194,12 @@ impl RedisStore {
     /// Starts a configuration with the defaults listed on [`RedisStoreBuilder`].
     ///
     /// ```
-    /// let store = policy_runtime::RedisStore::builder().url("redis://127.0.0.1:6379").build()?;
-    /// # drop(store);
-    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// use policy_runtime::{RedisConfigError, RedisStore};
+    ///
+    /// let store = RedisStore::builder().url("redis://127.0.0.1:6379").build();
+    /// assert!(store.is_ok());
+    /// // The URL is required.
+    /// assert!(matches!(RedisStore::builder().build(), Err(RedisConfigError::MissingUrl)));
     /// ```
     pub fn builder() -> RedisStoreBuilder {
         RedisStoreBuilder {
@@ -214,9 +218,10 @@ impl RedisStore {
     /// No connection is made yet: this only checks the URL.
     ///
     /// ```
-    /// let store = policy_runtime::RedisStore::new("redis://127.0.0.1:6379")?;
-    /// # drop(store);
-    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// use policy_runtime::{RedisConfigError, RedisStore};
+    ///
+    /// assert!(RedisStore::new("redis://127.0.0.1:6379").is_ok());
+    /// assert!(matches!(RedisStore::new("http://127.0.0.1"), Err(RedisConfigError::InvalidUrl { .. })));
     /// ```
     pub fn new(url: &str) -> Result<Self, RedisConfigError> {
         Self::builder().url(url).build()
@@ -663,9 +668,11 @@ impl RedisStoreBuilder {
     /// `redis+unix:///path/to/socket`.
     ///
     /// ```
-    /// let store = policy_runtime::RedisStore::builder().url("redis://127.0.0.1:6379/2").build()?;
-    /// # drop(store);
-    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// use policy_runtime::{RedisConfigError, RedisStore};
+    ///
+    /// assert!(RedisStore::builder().url("redis://127.0.0.1:6379/2").build().is_ok());
+    /// let error = RedisStore::builder().url("127.0.0.1:6379").build(); // no scheme
+    /// assert!(matches!(error, Err(RedisConfigError::InvalidUrl { .. })));
     /// ```
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = Ok(Some(url.into()));
@@ -698,11 +705,13 @@ impl RedisStoreBuilder {
     /// between apps or environments: keys are `<prefix>:<scope>:<client>`.
     ///
     /// ```
+    /// use policy_runtime::ClientKey;
+    ///
     /// let store = policy_runtime::RedisStore::builder()
     ///     .url("redis://127.0.0.1:6379")
     ///     .prefix("staging:billing")
     ///     .build()?;
-    /// # drop(store);
+    /// assert!(store.key("invoices", &ClientKey::Global).starts_with("staging:billing:invoices:"));
     /// # Ok::<(), policy_runtime::RedisConfigError>(())
     /// ```
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -720,9 +729,8 @@ impl RedisStoreBuilder {
     /// let store = policy_runtime::RedisStore::builder()
     ///     .url("redis://127.0.0.1:6379")
     ///     .timeout(Duration::from_millis(10))
-    ///     .build()?;
-    /// # drop(store);
-    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    ///     .build();
+    /// assert!(store.is_ok());
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -736,12 +744,12 @@ impl RedisStoreBuilder {
     /// ```
     /// use std::time::Duration;
     ///
-    /// let store = policy_runtime::RedisStore::builder()
-    ///     .url("redis://127.0.0.1:6379")
-    ///     .connect_timeout(Duration::from_millis(250))
-    ///     .build()?;
-    /// # drop(store);
-    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// use policy_runtime::{RedisConfigError, RedisStore};
+    ///
+    /// let store = RedisStore::builder().url("redis://127.0.0.1:6379").connect_timeout(Duration::from_millis(250));
+    /// assert!(store.build().is_ok());
+    /// let zero = RedisStore::builder().url("redis://127.0.0.1:6379").connect_timeout(Duration::ZERO);
+    /// assert!(matches!(zero.build(), Err(RedisConfigError::ZeroTimeout)));
     /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
@@ -761,7 +769,7 @@ impl RedisStoreBuilder {
     ///     .url("redis://127.0.0.1:6379")
     ///     .retry_interval(Duration::from_millis(200))
     ///     .build()?;
-    /// # drop(store);
+    /// assert!(store.is_available()); // no outage is known before the first call
     /// # Ok::<(), policy_runtime::RedisConfigError>(())
     /// ```
     pub fn retry_interval(mut self, interval: Duration) -> Self {
@@ -799,10 +807,9 @@ impl RedisStoreBuilder {
     /// ```
     /// let store = policy_runtime::RedisStore::builder()
     ///     .url("redis://127.0.0.1:6379")
-    ///     .blocked_cache_capacity(0)
-    ///     .build()?;
-    /// # drop(store);
-    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    ///     .blocked_cache_capacity(0) // every refusal asks Redis
+    ///     .build();
+    /// assert!(store.is_ok());
     /// ```
     pub fn blocked_cache_capacity(mut self, capacity: usize) -> Self {
         self.blocked_capacity = capacity;
@@ -817,7 +824,7 @@ impl RedisStoreBuilder {
     ///
     /// let store = RedisStore::builder().url("redis://127.0.0.1:6379").build()?;
     /// let engine = Engine::builder().limiter_store(store).build().unwrap();
-    /// # drop(engine);
+    /// let _app: axum::Router = axum::Router::new().layer(engine);
     /// # Ok::<(), policy_runtime::RedisConfigError>(())
     /// ```
     pub fn build(self) -> Result<RedisStore, RedisConfigError> {

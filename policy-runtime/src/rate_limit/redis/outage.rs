@@ -36,16 +36,24 @@ pub enum FailureMode {
     /// Redis is back; the outage is logged.
     ///
     /// ```
-    /// let mode = policy_runtime::FailureMode::Open;
-    /// # drop(mode);
+    /// let store = policy_runtime::RedisStore::builder()
+    ///     .url("redis://127.0.0.1:6379")
+    ///     .failure_mode(policy_runtime::FailureMode::Open)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(store.failure_mode(), policy_runtime::FailureMode::Open);
     /// ```
     Open,
     /// Refuse every request (fail closed): the store answers an error, so the
     /// policy responds `503` with `{"error":"Service Unavailable","code":"SERVICE_UNAVAILABLE"}`.
     ///
     /// ```
-    /// let mode = policy_runtime::FailureMode::Closed;
-    /// # drop(mode);
+    /// let store = policy_runtime::RedisStore::builder()
+    ///     .url("redis://127.0.0.1:6379")
+    ///     .failure_mode(policy_runtime::FailureMode::Closed)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(store.failure_mode(), policy_runtime::FailureMode::Closed);
     /// ```
     Closed,
     /// Count in a [`crate::MemoryStore`] in this process until Redis is back
