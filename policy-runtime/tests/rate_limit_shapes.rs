@@ -317,3 +317,21 @@ async fn operators_can_read_and_reset_a_clients_state() {
     let bursty = stats.iter().find(|s| s.scope == scope).unwrap();
     assert_eq!((bursty.allowed, bursty.rejected), (6, 4));
 }
+
+#[tokio::test]
+async fn operators_name_an_ipv6_client_by_any_address_of_its_network() {
+    let clock = FakeRelativeClock::default();
+    let (app, engine) = build_app(Engine::builder(), &clock);
+    let scope = "rate_limit_shapes::bursty";
+    assert_eq!(admitted(&app, "2001:db8:1:2::7", "/bursty", 5).await, 3);
+    // Requests are counted per /64: another address of it names the same client.
+    let other = ClientKey::Ip("2001:db8:1:2:ffff::1".parse().unwrap());
+    let state = engine.limit_state(scope, &other).await.unwrap().unwrap();
+    assert_eq!(state.remaining, 0);
+    engine.reset_limit(scope, &other).await.unwrap();
+    assert_eq!(engine.limit_state(scope, &other).await.unwrap(), None);
+    assert_eq!(admitted(&app, "2001:db8:1:2::7", "/bursty", 5).await, 3);
+    // Another network is another client.
+    let stranger = ClientKey::Ip("2001:db8:1:3::7".parse().unwrap());
+    assert_eq!(engine.limit_state(scope, &stranger).await.unwrap(), None);
+}

@@ -17,7 +17,10 @@ use std::sync::Arc;
 impl Engine {
     /// A client's current state in a scope, without counting a request: the
     /// requests it has left and when its quota is whole again. `None` when
-    /// the store holds nothing for it. The scope is a handler's path (as in
+    /// the store holds nothing for it. An IPv6 address may be any address of
+    /// the client's network: it is grouped by the engine's prefix
+    /// ([`EngineBuilder::ipv6_prefix`](crate::EngineBuilder::ipv6_prefix)), as
+    /// requests are counted. The scope is a handler's path (as in
     /// the logs), or the name given with `scope = "..."`.
     ///
     /// ```
@@ -35,11 +38,15 @@ impl Engine {
         let Some(quotas) = self.quotas_of(scope) else {
             return Ok(None);
         };
-        self.inner.rate_limits.peek(scope, key, &quotas).await
+        self.inner
+            .rate_limits
+            .peek(scope, &self.as_counted(key), &quotas)
+            .await
     }
 
     /// Forgets a client's state in a scope, and lifts any penalty block on
-    /// it: its next request starts afresh.
+    /// it: its next request starts afresh. An IPv6 address is grouped by the
+    /// engine's prefix, as in [`Engine::limit_state`].
     ///
     /// ```
     /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
@@ -69,7 +76,20 @@ impl Engine {
     /// }
     /// ```
     pub async fn reset_limit(&self, scope: &str, key: &ClientKey) -> Result<(), StoreError> {
-        self.inner.rate_limits.reset(scope, key).await
+        self.inner
+            .rate_limits
+            .reset(scope, &self.as_counted(key))
+            .await
+    }
+
+    /// The key as the policies count it: an IPv6 address grouped by the
+    /// engine's prefix (as [`Engine::lockout_status`] groups it), so an
+    /// operator may pass any address of the client's network.
+    fn as_counted(&self, key: &ClientKey) -> ClientKey {
+        match key {
+            ClientKey::Ip(ip) => ClientKey::Ip(self.inner.resolver.group(*ip)),
+            other => other.clone(),
+        }
     }
 
     /// Admitted and refused requests per rate-limit scope since the engine started.
