@@ -77,6 +77,7 @@ pub mod extract;
 mod forward;
 mod gcra;
 mod guard;
+mod handler_checks;
 mod handler_policy;
 mod health;
 mod layer;
@@ -397,6 +398,7 @@ pub use policy_macros::api_error;
 pub mod __private {
     pub use crate::extract::{Extracted, ExtractedLast, Via};
     pub use crate::guard::Guard;
+    pub use crate::handler_checks::{send_future, HandlerResponse};
     pub use crate::handler_policy::{
         Check, HandlerPolicy, KeyRequirement, KeySource, Limits, OnMissingKey, Policy,
         RateLimitSpec, Registration,
