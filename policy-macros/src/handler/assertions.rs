@@ -77,6 +77,63 @@ pub(crate) fn marker_doc(handler: &Handler) -> TokenStream {
     quote!(#[doc = #doc])
 }
 
+/// The attributes the wrapper keeps, with a stacked `#[axum::debug_handler]`
+/// told the state the user's `State<T>` arguments name.
+///
+/// `debug_handler` below the policies checks the wrapper, whose arguments are
+/// `Extracted<State<T>>`: it would not find `T` there and would check every
+/// extractor against the state `()`, refusing a valid handler. Given `state =
+/// T` (when every `State<_>` argument names the same `T`, as it infers
+/// itself), it checks what it would check on the user's function.
+pub(crate) fn wrapper_attributes(handler: &Handler) -> Vec<syn::Attribute> {
+    let mut states = handler
+        .function
+        .sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            syn::FnArg::Typed(typed) => state_type(&typed.ty),
+            syn::FnArg::Receiver(_) => None,
+        });
+    let state = states.next().filter(|first| {
+        let first = first.to_token_stream().to_string();
+        states.all(|other| other.to_token_stream().to_string() == first)
+    });
+    let mut attributes = handler.wrapper_attrs.clone();
+    if let Some(state) = state {
+        for attribute in &mut attributes {
+            let is_debug_handler = attribute
+                .path()
+                .segments
+                .last()
+                .is_some_and(|segment| segment.ident == "debug_handler");
+            if is_debug_handler && matches!(attribute.meta, syn::Meta::Path(_)) {
+                let path = attribute.path().clone();
+                attribute.meta = syn::parse_quote!(#path(state = #state));
+            }
+        }
+    }
+    attributes
+}
+
+/// The `T` of a `State<T>` argument.
+fn state_type(ty: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != "State" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match (args.args.len(), args.args.first()?) {
+        (1, syn::GenericArgument::Type(state)) => Some(state),
+        _ => None,
+    }
+}
+
 /// The spans of the first and the last token of `tokens`, so that an error
 /// can cover all of them (a span cannot be joined on stable Rust).
 fn first_and_last_spans(tokens: &impl ToTokens) -> (Span, Span) {
@@ -161,7 +218,59 @@ fn body_reader(ty: &syn::Type) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::body_reader;
+    use super::{body_reader, wrapper_attributes};
+    use crate::errors::Errors;
+    use crate::handler::ast::Handler;
+    use crate::handler::attr::PolicyKind;
+    use quote::{quote, ToTokens};
+
+    /// The wrapper's attributes, as text, for `function` under `#[rate_limit("5/minute")]`.
+    fn attributes_of(function: syn::ItemFn) -> Vec<String> {
+        let mut errors = Errors::default();
+        let handler = Handler::parse(
+            PolicyKind::RateLimit,
+            quote!("5/minute"),
+            function,
+            &mut errors,
+        );
+        assert!(errors.is_empty());
+        wrapper_attributes(&handler)
+            .iter()
+            .map(|attribute| attribute.to_token_stream().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_stacked_debug_handler_is_told_the_state_the_arguments_name() {
+        let attributes = attributes_of(syn::parse_quote! {
+            #[axum::debug_handler]
+            async fn handler(State(a): State<AppState>, State(b): State<AppState>) {}
+        });
+        assert_eq!(attributes, ["# [axum :: debug_handler (state = AppState)]"]);
+    }
+
+    #[test]
+    fn a_stacked_debug_handler_keeps_its_own_state_or_none_when_unclear() {
+        let explicit = attributes_of(syn::parse_quote! {
+            #[debug_handler(state = Outer)]
+            async fn handler(State(a): State<Inner>) {}
+        });
+        assert_eq!(explicit, ["# [debug_handler (state = Outer)]"]);
+        let two_states = attributes_of(syn::parse_quote! {
+            #[axum::debug_handler]
+            #[allow(unused)]
+            async fn handler(State(a): State<A>, State(b): State<B>) {}
+        });
+        assert_eq!(
+            two_states,
+            ["# [axum :: debug_handler]", "# [allow (unused)]"]
+        );
+        let no_state = attributes_of(syn::parse_quote! {
+            #[axum::debug_handler]
+            async fn handler(body: String) {}
+        });
+        assert_eq!(no_state, ["# [axum :: debug_handler]"]);
+    }
 
     fn reader(ty: &str) -> Option<String> {
         body_reader(&syn::parse_str(ty).unwrap())

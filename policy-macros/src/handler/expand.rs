@@ -29,7 +29,7 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
     let signature = &function.sig;
     let ident = &signature.ident;
     let marker = format_ident!("__PolicyOf_{}", ident);
-    let attrs = &handler.wrapper_attrs;
+    let attrs = assertions::wrapper_attributes(handler);
     let vis = &function.vis;
     let params = &signature.generics.params;
     let where_clause = &signature.generics.where_clause;
