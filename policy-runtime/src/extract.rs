@@ -181,6 +181,14 @@ fn serde_code(message: &str) -> &'static str {
 
 /// Wraps an argument of a policy-wrapped handler that is not its last: runs
 /// `T`'s extractor and turns axum's rejections into [`ErrorBody`] responses.
+///
+/// An error that names `Extracted<T>` or `ExtractedLast<T>` is about the
+/// handler's argument of type `T`: it is not an extractor for the router's
+/// state. Its type implements neither `FromRequestParts` nor `FromRequest`
+/// (take `Path<u32>`, not `u32`), or it needs a state (`State<S>`, or an
+/// extractor of your own) that is neither the router's nor `FromRef` of it,
+/// or, as `Extracted<T>`, it reads the request body but is not the last
+/// argument.
 #[doc(hidden)]
 pub struct Extracted<T>(pub T);
 

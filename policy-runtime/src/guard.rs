@@ -24,6 +24,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// The extractor a policy-wrapped handler takes first.
+///
+/// An error that names `Guard<__PolicyOf_handler>`, such as "the trait
+/// `Handler<_, _>` is not implemented for fn item `fn(Guard<...>, ...)`", is
+/// about the user's function `handler`: one of its arguments is not an
+/// extractor for the router's state (see the rustdoc of `__PolicyOf_handler`).
 pub struct Guard<P> {
     rate_limit: Option<RateLimitHeaders>,
     policy: PhantomData<fn() -> P>,

@@ -104,6 +104,7 @@ pub mod extract;
 mod forward;
 mod gcra;
 mod guard;
+mod handler_checks;
 mod handler_policy;
 mod health;
 mod layer;
@@ -525,6 +526,7 @@ pub struct ReadmeDoctests;
 pub mod __private {
     pub use crate::extract::{Extracted, ExtractedLast, Via};
     pub use crate::guard::Guard;
+    pub use crate::handler_checks::{send_future, HandlerResponse};
     pub use crate::handler_policy::{
         Check, HandlerPolicy, KeyRequirement, KeySource, Limits, OnMissingKey, Policy,
         RateLimitSpec, Registration,

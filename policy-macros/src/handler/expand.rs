@@ -13,8 +13,11 @@
 //! The guard is the first extractor, so every check runs before any other
 //! extractor and a refused request never has its body read. The user's
 //! function is kept whole as an inner fn, so `return`, `?` and `impl Trait`
-//! keep their meaning and lints still fire on the user's code.
+//! keep their meaning and lints still fire on the user's code. The call and
+//! the arguments go through [`assertions`], so that a mistake in the user's
+//! function is reported on it, not on the wrapper.
 
+use super::assertions;
 use super::ast::Handler;
 use super::attr::{ApiKeyArgs, KeyArg, PolicyAttr, RateLimitArgs, ScopeArg};
 use proc_macro2::TokenStream;
@@ -26,7 +29,7 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
     let signature = &function.sig;
     let ident = &signature.ident;
     let marker = format_ident!("__PolicyOf_{}", ident);
-    let attrs = &handler.wrapper_attrs;
+    let attrs = assertions::wrapper_attributes(handler);
     let vis = &function.vis;
     let params = &signature.generics.params;
     let where_clause = &signature.generics.where_clause;
@@ -53,9 +56,11 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
         } else {
             quote!(Extracted)
         };
-        outer_inputs
-            .push(quote_spanned!(ty.span()=> #name: ::policy_runtime::__private::#wrapper<#ty>));
-        call_args.push(quote!(#name.0));
+        let (written, value) = assertions::argument(handler, index, ty, &name);
+        outer_inputs.push(
+            quote_spanned!(ty.span()=> #name: ::policy_runtime::__private::#wrapper<#written>),
+        );
+        call_args.push(value);
     }
 
     let inner = syn::ItemFn {
@@ -81,6 +86,8 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
         .collect();
 
     let takes_key_id = handler.key_identity_arguments().next().is_some();
+    let output = assertions::output(handler, &call_args);
+    let marker_doc = assertions::marker_doc(handler);
 
     quote! {
         #(#attrs)*
@@ -89,9 +96,10 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
             #(#outer_inputs),*
         ) -> ::policy_runtime::__private::Response #where_clause {
             #inner
-            __policy_guard.finish(#ident(#(#call_args),*).await)
+            __policy_guard.finish(#output)
         }
 
+        #marker_doc
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
         #vis struct #marker {}

@@ -5,8 +5,10 @@
 //! function's attributes, so every check runs from one guard, top to bottom.
 //!
 //! Steps: [`attr`] parses each attribute's arguments, [`ast`] builds the
-//! handler model, [`valid`] checks it, [`expand`] writes the wrapper.
+//! handler model, [`valid`] checks it, [`expand`] writes the wrapper, with
+//! [`assertions`] on the user's code for what the wrapper needs of it.
 
+mod assertions;
 mod ast;
 mod attr;
 mod expand;
