@@ -6,7 +6,7 @@
 //! hammering a limit costs no formatting and no serialisation per request.
 //! Which requests are refused is [`super::RateLimits::judge`]'s business.
 
-use super::headers::{HeaderStyle, RateLimitHeaders};
+use super::headers::{HeaderStyle, QuotaHeaders, RateLimitHeaders};
 use super::store::Decision;
 use crate::{ErrorBody, Quota};
 use axum::body::Body;
@@ -31,13 +31,19 @@ pub(crate) enum Reason {
 const FIELDS: usize = 8;
 
 /// The 429 response for `reason`, with the rate-limit headers of `decision`.
-pub(crate) fn too_many_requests<'q>(
+pub(crate) fn too_many_requests(
     style: HeaderStyle,
     reason: Reason,
     decision: &Decision,
-    quotas: impl Iterator<Item = &'q Quota> + Clone,
+    quotas: &'static QuotaHeaders,
 ) -> Response {
-    let (message, json) = rendered(reason);
+    let (message, json) = match reason {
+        // Kept with the quota's header values: no lookup per refusal.
+        Reason::Exceeded(quota) => quotas
+            .values_of(&quota)
+            .refusal(|quota| rendered(Reason::Exceeded(quota))),
+        Reason::Blocked => rendered(reason),
+    };
     let mut headers = HeaderMap::with_capacity(FIELDS);
     RateLimitHeaders::new(style, decision, quotas).apply(&mut headers);
     body(message).respond(Body::from(Bytes::from_static(json)), headers)
@@ -54,8 +60,9 @@ fn body(message: &'static str) -> ErrorBody {
 /// start-up, so there are few, and each pair is kept for the life of the
 /// process.
 fn rendered(reason: Reason) -> (&'static str, &'static [u8]) {
-    static RENDERED: OnceLock<DashMap<Reason, (&'static str, &'static [u8])>> = OnceLock::new();
-    let rendered = RENDERED.get_or_init(DashMap::new);
+    type Rendered = DashMap<Reason, (&'static str, &'static [u8]), foldhash::fast::RandomState>;
+    static RENDERED: OnceLock<Rendered> = OnceLock::new();
+    let rendered = RENDERED.get_or_init(Rendered::default);
     if let Some(pair) = rendered.get(&reason) {
         return *pair;
     }
