@@ -222,6 +222,7 @@ impl Engine {
             client_ip,
             api_key: admitted.api_key.as_ref(),
             resolver: &self.inner.resolver,
+            renders_errors: self.inner.error_format.rewrites(self.inner.environment),
         }
     }
 

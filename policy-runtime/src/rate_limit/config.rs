@@ -154,12 +154,16 @@ impl RateLimitConfig {
     }
 
     pub(crate) fn is_exempt(&self, context: &KeyContext<'_>) -> bool {
-        if context.client_ip.is_some_and(|ip| self.is_exempt_ip(ip)) {
+        // No exemptions, the common case: nothing to look at.
+        if !self.exempt_networks.is_empty()
+            && context.client_ip.is_some_and(|ip| self.is_exempt_ip(ip))
+        {
             return true;
         }
-        context
-            .api_key
-            .is_some_and(|id| self.exempt_keys.contains(id.name()))
+        !self.exempt_keys.is_empty()
+            && context
+                .api_key
+                .is_some_and(|id| self.exempt_keys.contains(id.name()))
     }
 
     /// Gives the handlers' scopes their counters up front, so that counting

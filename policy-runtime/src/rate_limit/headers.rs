@@ -352,6 +352,27 @@ mod tests {
     }
 
     #[test]
+    fn the_values_of_a_list_of_quotas_are_made_once() {
+        let quotas = [
+            Quota::new(5, Duration::from_secs(10)),
+            Quota::new(100, Duration::from_secs(3600)),
+        ];
+        let first = QuotaHeaders::of(&quotas);
+        assert!(std::ptr::eq(first, QuotaHeaders::of(&quotas.clone())));
+        assert!(!std::ptr::eq(first, QuotaHeaders::of(&quotas[..1])));
+        assert_eq!(
+            first.policy,
+            "\"5/10s\";q=5;w=10, \"100/3600s\";q=100;w=3600"
+        );
+        let second = first.values_of(&quotas[1]);
+        assert_eq!(second.limit, "100");
+        assert_eq!(second.ratelimit_start, b"\"100/3600s\";r=");
+        // A quota that is not in the list gets values of its own.
+        let other = Quota::new(7, Duration::from_secs(60));
+        assert_eq!(first.values_of(&other).limit, "7");
+    }
+
+    #[test]
     fn retry_after_rounds_up_and_is_at_least_one_second() {
         let headers = render(
             HeaderStyle::Legacy,

@@ -29,7 +29,7 @@ use crate::{ErrorBody, Quota};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use config::{LimitPlan, PlanRef, RateLimitConfig};
-use headers::{QuotaHeaders, RateLimitHeaders};
+use headers::{HeaderStyle, QuotaHeaders, RateLimitHeaders};
 use key::KeyContext;
 use refusal::{too_many_requests, Reason};
 use smallvec::SmallVec;
@@ -48,7 +48,8 @@ pub(crate) struct RateLimits {
 
 impl RateLimits {
     /// Checks consecutive `#[rate_limit]` attributes of one request together: the
-    /// request counts against all of them or none. `Ok(None)` when exempt.
+    /// request counts against all of them or none. `Ok(None)` when exempt, or
+    /// admitted under [`HeaderStyle::None`]: no header to show.
     /// `run` is the checks, each a [`Check::RateLimit`], as long as the run
     /// goes; what they need is worked out once ([`RateLimitConfig::plan`]).
     pub(crate) async fn enforce(
@@ -176,6 +177,8 @@ impl RateLimits {
         let judged = Judged {
             client_ip,
             resolver,
+            // The default limits' layer does not say how errors are rendered.
+            keeps_body: true,
         };
         self.judge(&requests, Counts::Scopes, headers, &judged)
             .await
@@ -235,6 +238,7 @@ impl RateLimits {
                     Reason::Blocked,
                     &decision,
                     headers,
+                    judged.keeps_body,
                 ));
             }
         }
@@ -288,6 +292,10 @@ impl RateLimits {
         }
         if decision.allowed {
             tracing::debug!(policy = "rate_limit", scope, key_kind = key.kind(), client_ip, key_id, limit = %decision.quota, remaining = decision.remaining, outcome = "allow", "rate limit passed");
+            if self.config.header_style == HeaderStyle::None {
+                // An admitted response carries no rate-limit header.
+                return Ok(None);
+            }
             return Ok(Some(RateLimitHeaders::new(
                 self.config.header_style,
                 &decision,
@@ -314,6 +322,7 @@ impl RateLimits {
             Reason::Exceeded(decision.quota),
             &decision,
             headers,
+            judged.keeps_body,
         ))
     }
 
@@ -364,6 +373,9 @@ impl Counts<'_> {
 struct Judged<'r> {
     client_ip: Option<IpAddr>,
     resolver: &'r ClientIpResolver,
+    /// Whether a 429 carries the body it was rendered from, for an engine
+    /// that renders it again (see [`too_many_requests`]).
+    keeps_body: bool,
 }
 
 impl Judged<'_> {
@@ -407,6 +419,7 @@ impl<'r> From<&KeyContext<'r>> for Judged<'r> {
         Judged {
             client_ip: context.client_ip,
             resolver: context.resolver,
+            keeps_body: context.renders_errors,
         }
     }
 }

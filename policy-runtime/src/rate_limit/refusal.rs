@@ -10,7 +10,7 @@ use super::headers::{HeaderStyle, QuotaHeaders, RateLimitHeaders};
 use super::store::Decision;
 use crate::{ErrorBody, Quota};
 use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -25,17 +25,28 @@ pub(crate) enum Reason {
     Blocked,
 }
 
-/// Fields a 429 carries besides its own headers: the content type, the
-/// `RateLimit` family, `Retry-After`, and the `Content-Length` axum adds.
-/// Sized once, the header map never grows.
-const FIELDS: usize = 8;
+/// The fields a 429 carries: the content type, the `Content-Length` axum
+/// adds, `Retry-After` and the rate-limit headers of `style`. Sized once, the
+/// header map never grows, and is no larger than it needs.
+fn fields(style: HeaderStyle) -> usize {
+    3 + match style {
+        HeaderStyle::Both => 5,
+        HeaderStyle::Legacy => 3,
+        HeaderStyle::Ietf => 2,
+        HeaderStyle::None => 0,
+    }
+}
 
 /// The 429 response for `reason`, with the rate-limit headers of `decision`.
+/// With `keeps_body`, the response carries the body it was rendered from,
+/// for an engine that renders errors again in its own format; an engine
+/// that keeps the default rendering has no use for it.
 pub(crate) fn too_many_requests(
     style: HeaderStyle,
     reason: Reason,
     decision: &Decision,
     quotas: &'static QuotaHeaders,
+    keeps_body: bool,
 ) -> Response {
     let (message, json) = match reason {
         // Kept with the quota's header values: no lookup per refusal.
@@ -44,9 +55,21 @@ pub(crate) fn too_many_requests(
             .refusal(|quota| rendered(Reason::Exceeded(quota))),
         Reason::Blocked => rendered(reason),
     };
-    let mut headers = HeaderMap::with_capacity(FIELDS);
+    let mut headers = HeaderMap::with_capacity(fields(style));
     RateLimitHeaders::new(style, decision, quotas).apply(&mut headers);
-    body(message).respond(Body::from(Bytes::from_static(json)), headers)
+    let json = Body::from(Bytes::from_static(json));
+    if keeps_body {
+        return body(message).respond(json, headers);
+    }
+    // What `ErrorBody::respond` makes, without the body in the extensions.
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let mut response = Response::new(json);
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    *response.headers_mut() = headers;
+    response
 }
 
 /// The refusal's body: the one its cached JSON is rendered from and the one
@@ -80,6 +103,46 @@ fn rendered(reason: Reason) -> (&'static str, &'static [u8]) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_refusal_without_its_body_is_the_same_response_but_for_the_extension() {
+        let quota = Quota::new(3, Duration::from_secs(60));
+        let decision = Decision {
+            allowed: false,
+            quota,
+            remaining: 0,
+            reset_after: Duration::from_secs(20),
+            retry_after: Duration::from_millis(19_500),
+        };
+        let quotas = QuotaHeaders::of(&[quota]);
+        for style in [
+            HeaderStyle::Both,
+            HeaderStyle::Legacy,
+            HeaderStyle::Ietf,
+            HeaderStyle::None,
+        ] {
+            let kept = too_many_requests(style, Reason::Exceeded(quota), &decision, quotas, true);
+            let plain = too_many_requests(style, Reason::Exceeded(quota), &decision, quotas, false);
+            assert_eq!(plain.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(kept.status(), plain.status());
+            assert_eq!(kept.headers(), plain.headers(), "{style:?}");
+            assert_eq!(plain.headers()["content-type"], "application/json");
+            assert_eq!(plain.headers()["retry-after"], "20");
+            // With `Content-Length` still to come, the map has room for it.
+            assert!(
+                plain.headers().len() < plain.headers().capacity(),
+                "{style:?}"
+            );
+            assert!(kept
+                .extensions()
+                .get::<crate::error_body::RenderedError>()
+                .is_some());
+            assert!(plain
+                .extensions()
+                .get::<crate::error_body::RenderedError>()
+                .is_none());
+        }
+    }
 
     #[test]
     fn a_refusal_is_rendered_once_per_reason() {
