@@ -124,11 +124,22 @@ impl RateLimits {
             crate::metrics::decision("rate_limit", "exempt", "exempt_client", scope);
             return Ok(None);
         }
-        let mut keys: SmallVec<[ClientKey; 2]> = SmallVec::new();
-        for limit in &*plan.limits {
-            keys.push(key::resolve(limit.spec, context)?);
-            quotas_of(limit)?;
-        }
+        let keys = match &*plan.limits {
+            // One attribute, the common case: no list to build.
+            [limit] => {
+                let key = key::resolve(limit.spec, context)?;
+                quotas_of(limit)?;
+                Keys::One(key)
+            }
+            limits => {
+                let mut keys = SmallVec::new();
+                for limit in limits {
+                    keys.push(key::resolve(limit.spec, context)?);
+                    quotas_of(limit)?;
+                }
+                Keys::Many(keys)
+            }
+        };
         let headers = plan.headers.ok_or_else(undefined)?;
         Ok(Some(Checked {
             plan,
@@ -389,24 +400,58 @@ impl Judged<'_> {
 /// A run of checks about to be judged: its plan, and the key of each check.
 struct Checked<'a> {
     plan: PlanRef<'a>,
-    keys: SmallVec<[ClientKey; 2]>,
+    keys: Keys,
     headers: &'static QuotaHeaders,
 }
 
+/// The key of each check of a run: one, the common case, without a list.
+enum Keys {
+    One(ClientKey),
+    Many(SmallVec<[ClientKey; 2]>),
+}
+
+/// The store's requests of a run, one per check.
+enum Requests<'a> {
+    One([LimitRequest<'a>; 1]),
+    Many(SmallVec<[LimitRequest<'a>; 2]>),
+}
+
+impl<'a> std::ops::Deref for Requests<'a> {
+    type Target = [LimitRequest<'a>];
+
+    fn deref(&self) -> &[LimitRequest<'a>] {
+        match self {
+            Requests::One(one) => one,
+            Requests::Many(many) => many,
+        }
+    }
+}
+
+/// The store's request of one limit of a plan, for `key`.
+fn request<'a>(limit: &'a LimitPlan, key: &'a ClientKey) -> LimitRequest<'a> {
+    LimitRequest {
+        scope: limit.spec.scope,
+        key,
+        // Checked present by `prepare`.
+        quotas: limit.quotas.as_deref().unwrap_or_default(),
+        cost: limit.spec.cost,
+    }
+}
+
 impl Checked<'_> {
-    fn requests(&self) -> SmallVec<[LimitRequest<'_>; 2]> {
-        self.plan
-            .limits
-            .iter()
-            .zip(&self.keys)
-            .map(|(limit, key)| LimitRequest {
-                scope: limit.spec.scope,
-                key,
-                // Checked present by `prepare`.
-                quotas: limit.quotas.as_deref().unwrap_or_default(),
-                cost: limit.spec.cost,
-            })
-            .collect()
+    fn requests(&self) -> Requests<'_> {
+        match (&self.keys, &*self.plan.limits) {
+            (Keys::One(key), [limit, ..]) => Requests::One([request(limit, key)]),
+            (Keys::Many(keys), limits) => Requests::Many(
+                limits
+                    .iter()
+                    .zip(keys)
+                    .map(|(limit, key)| request(limit, key))
+                    .collect(),
+            ),
+            // `prepare` makes a key for each limit, and a plan has one limit or more.
+            (Keys::One(_), []) => Requests::Many(SmallVec::new()),
+        }
     }
 
     fn counts(&self) -> Counts<'_> {
