@@ -216,7 +216,9 @@ impl QuotaHeaders {
                 .iter()
                 .map(|quota| QuotaValues {
                     quota: *quota,
-                    limit: number(u64::from(quota.count())),
+                    // On static bytes, as a large count written by `number`
+                    // would pin a per-thread buffer for the life of the process.
+                    limit: leaked_value(quota.count().to_string()),
                     ratelimit_start: Box::leak(
                         format!("{};r=", name(quota))
                             .into_bytes()
