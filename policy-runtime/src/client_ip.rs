@@ -382,7 +382,8 @@ impl ClientIpResolver {
 /// client is never trusted nor exempt. Both the trusted-proxy and the
 /// exempt-address checks go through here, so that they agree.
 pub(crate) fn in_networks(networks: &[IpNet], ip: IpAddr) -> bool {
-    if is_discard_only(ip) {
+    // No networks, the common case for exemptions: nothing to canonicalise.
+    if networks.is_empty() || is_discard_only(ip) {
         return false;
     }
     let canonical = ip.to_canonical();

@@ -109,24 +109,20 @@ where
         let result = std::task::ready!(this.future.poll(cx));
         Poll::Ready(result.map(|mut response| {
             // An error response is rendered by the engine closest to its
-            // route; engines layered further out leave it alone.
-            if response.extensions().get::<RenderedError>().is_none()
-                || response.extensions().get::<Formatted>().is_some()
-            {
+            // route, which takes the body it was rendered from out of the
+            // response: engines layered further out find none and leave it
+            // alone.
+            let Some(RenderedError(body)) = response.extensions_mut().remove::<RenderedError>()
+            else {
                 return response;
+            };
+            match this.finish.take() {
+                Some(finish) => finish.apply(response, body),
+                None => response,
             }
-            if let Some(finish) = this.finish.take() {
-                response = finish.apply(response);
-            }
-            response.extensions_mut().insert(Formatted);
-            response
         }))
     }
 }
-
-/// Marks an error response an engine has rendered in its format.
-#[derive(Clone, Copy)]
-struct Formatted;
 
 /// What rendering an error response again needs of its request: only built
 /// when the engine's format or environment differs from the default
@@ -161,12 +157,9 @@ impl Finish {
         })
     }
 
-    /// Renders an error response again in the engine's format; any other
-    /// response is returned as it is.
-    fn apply(self, mut response: Response) -> Response {
-        let Some(RenderedError(body)) = response.extensions_mut().remove::<RenderedError>() else {
-            return response;
-        };
+    /// Renders an error response again in the engine's format, from the
+    /// body it was rendered from.
+    fn apply(self, mut response: Response, body: crate::ErrorBody) -> Response {
         let inner = &self.engine.inner;
         let view = ErrorView::new(&body)
             .with_environment(inner.environment)
@@ -180,7 +173,6 @@ impl Finish {
         );
         headers.remove(header::CONTENT_LENGTH);
         *response.body_mut() = Body::from(json);
-        response.extensions_mut().insert(RenderedError(body));
         response
     }
 }

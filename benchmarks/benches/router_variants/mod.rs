@@ -23,7 +23,8 @@ use tower::{Layer, Service, ServiceExt};
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::GovernorLayer;
 
-const API_KEY: &str = "bench-key-0123456789abcdef";
+/// The API key every variant's engine knows and every request presents.
+pub const API_KEY: &str = "bench-key-0123456789abcdef";
 
 async fn bare() -> &'static str {
     "ok"
@@ -112,91 +113,79 @@ fn served(router: Router) -> Router {
     router.with_state(())
 }
 
+/// The router of a variant that is a plain axum `Router` (every variant but
+/// `09_rate_limit_engine_outside_router`), ready to serve: the load harness
+/// (`benchmarks/http.sh`) serves these over HTTP.
+pub fn router(name: &str) -> Option<Router> {
+    let governor = || {
+        governor_builder()
+            .finish()
+            .expect("the governor configuration is valid")
+    };
+    let governor_with_headers = || {
+        governor_builder()
+            .use_headers()
+            .finish()
+            .expect("the governor configuration is valid")
+    };
+    let route = |handler| Router::new().route("/v", handler);
+    let router = match name {
+        "01_bare" => route(get(bare)),
+        "02_rate_limit" => route(get(limited)).layer(engine()),
+        "03_rate_limit_api_key" => route(get(limited_keyed)).layer(engine()),
+        "04_tower_governor" => route(get(bare)).layer(GovernorLayer::new(governor())),
+        "05_rate_limit_rejected" => route(get(rejected)).layer(engine()),
+        // Diagnostics: where the cost of the variants above comes from.
+        "06_bare_engine_layer" => route(get(bare)).layer(engine()),
+        "07_api_key" => route(get(keyed)).layer(engine()),
+        "08_tower_governor_headers" => {
+            route(get(bare)).layer(GovernorLayer::new(governor_with_headers()))
+        }
+        // The rate limit with fewer response headers than the default (both
+        // the `X-RateLimit-*` and the IETF `RateLimit` families): what they cost.
+        "10_rate_limit_legacy_headers_only" => {
+            route(get(limited)).layer(engine_with_headers(HeaderStyle::Legacy))
+        }
+        "11_rate_limit_no_headers" => {
+            route(get(limited)).layer(engine_with_headers(HeaderStyle::None))
+        }
+        _ => return None,
+    };
+    Some(served(router))
+}
+
+/// Every variant's name, in the order of the tables in BENCHMARKS.md.
+pub const NAMES: [&str; 11] = [
+    "01_bare",
+    "02_rate_limit",
+    "03_rate_limit_api_key",
+    "04_tower_governor",
+    "05_rate_limit_rejected",
+    "06_bare_engine_layer",
+    "07_api_key",
+    "08_tower_governor_headers",
+    "09_rate_limit_engine_outside_router",
+    "10_rate_limit_legacy_headers_only",
+    "11_rate_limit_no_headers",
+];
+
 /// Hands every variant to `visit`, in the order of the tables in BENCHMARKS.md.
 pub fn each(visit: &mut impl Visit) {
-    let governor = governor_builder()
-        .finish()
-        .expect("the governor configuration is valid");
-    let governor_with_headers = governor_builder()
-        .use_headers()
-        .finish()
-        .expect("the governor configuration is valid");
-    let ok = StatusCode::OK;
-
-    visit.variant("01_bare", served(Router::new().route("/v", get(bare))), ok);
-    visit.variant(
-        "02_rate_limit",
-        served(Router::new().route("/v", get(limited)).layer(engine())),
-        ok,
-    );
-    visit.variant(
-        "03_rate_limit_api_key",
-        served(
-            Router::new()
-                .route("/v", get(limited_keyed))
-                .layer(engine()),
-        ),
-        ok,
-    );
-    visit.variant(
-        "04_tower_governor",
-        served(
-            Router::new()
-                .route("/v", get(bare))
-                .layer(GovernorLayer::new(governor)),
-        ),
-        ok,
-    );
-    visit.variant(
-        "05_rate_limit_rejected",
-        served(Router::new().route("/v", get(rejected)).layer(engine())),
-        StatusCode::TOO_MANY_REQUESTS,
-    );
-    // Diagnostics: where the cost of the variants above comes from.
-    visit.variant(
-        "06_bare_engine_layer",
-        served(Router::new().route("/v", get(bare)).layer(engine())),
-        ok,
-    );
-    visit.variant(
-        "07_api_key",
-        served(Router::new().route("/v", get(keyed)).layer(engine())),
-        ok,
-    );
-    visit.variant(
-        "08_tower_governor_headers",
-        served(
-            Router::new()
-                .route("/v", get(bare))
-                .layer(GovernorLayer::new(governor_with_headers)),
-        ),
-        ok,
-    );
-    // The engine wrapped once around the whole router instead of around each
-    // route by `Router::layer`: what the per-route wrapping costs.
-    visit.variant(
-        "09_rate_limit_engine_outside_router",
-        Layer::layer(&engine(), served(Router::new().route("/v", get(limited)))),
-        ok,
-    );
-    // The rate limit with fewer response headers than the default (both the
-    // `X-RateLimit-*` and the IETF `RateLimit` families): what they cost.
-    visit.variant(
-        "10_rate_limit_legacy_headers_only",
-        served(
-            Router::new()
-                .route("/v", get(limited))
-                .layer(engine_with_headers(HeaderStyle::Legacy)),
-        ),
-        ok,
-    );
-    visit.variant(
-        "11_rate_limit_no_headers",
-        served(
-            Router::new()
-                .route("/v", get(limited))
-                .layer(engine_with_headers(HeaderStyle::None)),
-        ),
-        ok,
-    );
+    for name in NAMES {
+        let expected = match name {
+            "05_rate_limit_rejected" => StatusCode::TOO_MANY_REQUESTS,
+            _ => StatusCode::OK,
+        };
+        match router(name) {
+            Some(router) => visit.variant(name, router, expected),
+            // The engine wrapped once around the whole router instead of
+            // around each route by `Router::layer`: what the per-route
+            // wrapping costs.
+            None => visit.variant(
+                name,
+                Layer::layer(&engine(), served(Router::new().route("/v", get(limited)))),
+                expected,
+            ),
+        }
+    }
 }

@@ -17,12 +17,12 @@ mod startup;
 pub use builder::{BuildError, EngineBuilder};
 
 use crate::api_key::id::ApiKeyId;
+use crate::api_key::scope::KeyRequirement;
 use crate::api_key::ApiKeys;
 use crate::client_ip::{self, ClientIpResolver};
 use crate::handler_policy::{Check, HandlerPolicy};
 use crate::rate_limit::headers::RateLimitHeaders;
 use crate::rate_limit::key::KeyContext;
-use crate::rate_limit::spec::RateLimitSpec;
 use crate::rate_limit::store::Decision;
 use crate::rate_limit::RateLimits;
 use crate::{Environment, ErrorFormat};
@@ -30,8 +30,8 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use std::fmt;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 /// The policy configuration: where limits are counted, which API keys exist,
 /// and how the client address is found.
@@ -150,12 +150,7 @@ impl Engine {
         parts: &Parts,
         known_key: Option<ApiKeyId>,
     ) -> Result<Admitted, Response> {
-        let inner = &*self.inner;
-        if inner.rate_limits.config.defaults.is_some() {
-            warn_if_under_default_limits(policy, parts);
-        }
-        let client_ip =
-            client_ip::peer_ip(parts).map(|peer| inner.resolver.resolve(peer, &parts.headers));
+        let client_ip = self.client_ip(policy, parts);
         let mut admitted = Admitted {
             rate_limit: None,
             api_key: known_key,
@@ -163,52 +158,21 @@ impl Engine {
         let mut checks = policy.checks;
         while let Some((first, rest)) = checks.split_first() {
             match first {
-                Check::RateLimit(spec) => {
+                Check::RateLimit(_) => {
                     // Consecutive limits are checked together: all or nothing.
-                    let run = 1 + rest
-                        .iter()
-                        .take_while(|check| matches!(check, Check::RateLimit(_)))
-                        .count();
-                    let many: smallvec::SmallVec<[&RateLimitSpec; 2]>;
-                    let specs: &[&RateLimitSpec] = if run == 1 {
-                        std::slice::from_ref(&spec)
-                    } else {
-                        many = checks[..run]
-                            .iter()
-                            .filter_map(|check| match check {
-                                Check::RateLimit(spec) => Some(spec),
-                                _ => None,
-                            })
-                            .collect();
-                        &many
-                    };
-                    let context = KeyContext {
-                        parts,
-                        client_ip,
-                        api_key: admitted.api_key.as_ref(),
-                        resolver: &inner.resolver,
-                    };
-                    if let Some(headers) = inner.rate_limits.enforce(specs, &context).await? {
-                        // With several limits, the one with the fewest requests left is shown.
-                        if admitted
-                            .rate_limit
-                            .as_ref()
-                            .is_none_or(|shown| headers.remaining() < shown.remaining())
-                        {
-                            admitted.rate_limit = Some(headers);
-                        }
-                    }
+                    let run = run_length(rest);
+                    let context = self.key_context(parts, client_ip, &admitted);
+                    let headers = self
+                        .inner
+                        .rate_limits
+                        .enforce(&checks[..run], &context)
+                        .await?;
+                    admitted.show(headers);
                     checks = &checks[run..];
                     continue;
                 }
                 Check::ApiKey(requirement) => {
-                    let id = inner.api_keys.enforce(
-                        policy.handler,
-                        requirement,
-                        parts,
-                        client_ip,
-                        &inner.resolver,
-                    )?;
+                    let id = self.check_key(policy, requirement, parts, client_ip)?;
                     admitted.api_key = Some(id);
                 }
                 Check::Exempt => {}
@@ -219,25 +183,81 @@ impl Engine {
     }
 
     /// Runs a handler's checks to the end before returning, for a store that
-    /// answers at once ([`LimiterStore::answers_at_once`](crate::LimiterStore::answers_at_once)): the checks'
-    /// future lives on this stack frame only, so it is never allocated.
+    /// answers at once ([`LimiterStore::answers_at_once`](crate::LimiterStore::answers_at_once)):
+    /// the same checks as [`Engine::enforce`], with no future made for them.
     pub(crate) fn enforce_now(
         &self,
         policy: &'static HandlerPolicy,
         parts: &Parts,
     ) -> Result<Admitted, Response> {
-        let checks = std::pin::pin!(self.enforce(policy, parts));
-        match checks.poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(answer) => answer,
-            Poll::Pending => {
-                tracing::error!(
-                    handler = policy.handler,
-                    outcome = "error",
-                    "the rate-limit store said it answers at once but did not; refusing the request"
-                );
-                Err(crate::ErrorBody::internal_error())
+        let client_ip = self.client_ip(policy, parts);
+        let mut admitted = Admitted::default();
+        let mut checks = policy.checks;
+        while let Some((first, rest)) = checks.split_first() {
+            match first {
+                Check::RateLimit(_) => {
+                    // Consecutive limits are checked together: all or nothing.
+                    let run = run_length(rest);
+                    let context = self.key_context(parts, client_ip, &admitted);
+                    let headers = self
+                        .inner
+                        .rate_limits
+                        .enforce_now(&checks[..run], &context)?;
+                    admitted.show(headers);
+                    checks = &checks[run..];
+                    continue;
+                }
+                Check::ApiKey(requirement) => {
+                    let id = self.check_key(policy, requirement, parts, client_ip)?;
+                    admitted.api_key = Some(id);
+                }
+                Check::Exempt => {}
             }
+            checks = rest;
         }
+        Ok(admitted)
+    }
+
+    /// The client's address after trusted-proxy resolution, for every check
+    /// of a request; first, the start-up rule on default limits.
+    fn client_ip(&self, policy: &'static HandlerPolicy, parts: &Parts) -> Option<IpAddr> {
+        let inner = &*self.inner;
+        if inner.rate_limits.config.defaults.is_some() {
+            warn_if_under_default_limits(policy, parts);
+        }
+        client_ip::peer_ip(parts).map(|peer| inner.resolver.resolve(peer, &parts.headers))
+    }
+
+    fn key_context<'r>(
+        &'r self,
+        parts: &'r Parts,
+        client_ip: Option<IpAddr>,
+        admitted: &'r Admitted,
+    ) -> KeyContext<'r> {
+        KeyContext {
+            parts,
+            client_ip,
+            api_key: admitted.api_key.as_ref(),
+            resolver: &self.inner.resolver,
+            renders_errors: self.inner.error_format.rewrites(self.inner.environment),
+        }
+    }
+
+    fn check_key(
+        &self,
+        policy: &'static HandlerPolicy,
+        requirement: &KeyRequirement,
+        parts: &Parts,
+        client_ip: Option<IpAddr>,
+    ) -> Result<ApiKeyId, Response> {
+        let inner = &*self.inner;
+        inner.api_keys.enforce(
+            policy.handler,
+            requirement,
+            parts,
+            client_ip,
+            &inner.resolver,
+        )
     }
 
     /// Whether every check can run to the end without waiting: the store
@@ -287,6 +307,29 @@ fn warn_if_under_default_limits(policy: &'static HandlerPolicy, parts: &Parts) {
 pub(crate) struct Admitted {
     pub(crate) rate_limit: Option<RateLimitHeaders>,
     pub(crate) api_key: Option<ApiKeyId>,
+}
+
+impl Admitted {
+    /// With several limits, the one with the fewest requests left is shown.
+    fn show(&mut self, headers: Option<RateLimitHeaders>) {
+        if let Some(headers) = headers {
+            if self
+                .rate_limit
+                .as_ref()
+                .is_none_or(|shown| headers.remaining() < shown.remaining())
+            {
+                self.rate_limit = Some(headers);
+            }
+        }
+    }
+}
+
+/// How many checks from `rest`'s predecessor on are rate limits in a row.
+fn run_length(rest: &[Check]) -> usize {
+    1 + rest
+        .iter()
+        .take_while(|check| matches!(check, Check::RateLimit(_)))
+        .count()
 }
 
 impl fmt::Debug for Engine {

@@ -6,16 +6,17 @@
 //! returned) or the environment, and the resolution of named policies. It
 //! decides nothing per request beyond simple lookups.
 
-use super::headers::HeaderStyle;
+use super::headers::{HeaderStyle, QuotaHeaders};
 use super::key::KeyContext;
 use super::penalty::{Penalty, PenaltyBox};
 use super::spec::{Limits, RateLimitSpec};
+use crate::handler_policy::Check;
 use crate::Quota;
 use dashmap::DashMap;
 use ipnet::IpNet;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Rate-limit settings of one engine.
 #[derive(Default)]
@@ -35,12 +36,74 @@ pub(crate) struct RateLimitConfig {
     /// Filled once when the engine is assembled; shares its counters with
     /// `counts`.
     registered: HashMap<(usize, usize), Arc<ScopeCounts>, foldhash::fast::RandomState>,
+    /// The plans of the runs of every policy known at the first request (see
+    /// [`RateLimitConfig::plan`]), by where the run starts.
+    plans: OnceLock<HashMap<usize, RunPlan, foldhash::fast::RandomState>>,
+    /// The plans of runs first seen later: a layer's policy made after the
+    /// first request.
+    late_plans: DashMap<usize, Arc<RunPlan>, foldhash::fast::RandomState>,
+    /// The header values of the default limits, once a request needed them.
+    defaults_headers: OnceLock<&'static QuotaHeaders>,
+}
+
+/// What one run of consecutive `#[rate_limit]` checks of a handler (checked
+/// together, all or nothing) needs on each request, worked out once per
+/// engine: each limit's quotas (a named policy's resolved), the counters of
+/// its scope, and the header values of all its quotas.
+pub(crate) struct RunPlan {
+    pub(crate) limits: Box<[LimitPlan]>,
+    /// The header values of every quota of the run, in order; `None` when a
+    /// named policy is undefined (such a check answers 500).
+    pub(crate) headers: Option<&'static QuotaHeaders>,
+}
+
+/// One limit of a [`RunPlan`].
+pub(crate) struct LimitPlan {
+    pub(crate) spec: &'static RateLimitSpec,
+    /// `None` when its named policy is undefined.
+    pub(crate) quotas: Option<Box<[Quota]>>,
+    counts: Arc<ScopeCounts>,
+}
+
+impl LimitPlan {
+    /// Counts a request of this limit's scope, admitted or refused.
+    pub(crate) fn count(&self, allowed: bool) {
+        self.counts.bump(allowed);
+    }
+}
+
+/// A plan, from the plans made at the first request or from those made later.
+pub(crate) enum PlanRef<'a> {
+    Built(&'a RunPlan),
+    Late(Arc<RunPlan>),
+}
+
+impl std::ops::Deref for PlanRef<'_> {
+    type Target = RunPlan;
+
+    fn deref(&self) -> &RunPlan {
+        match self {
+            PlanRef::Built(plan) => plan,
+            PlanRef::Late(plan) => plan,
+        }
+    }
 }
 
 #[derive(Default)]
 struct ScopeCounts {
     allowed: AtomicU64,
     rejected: AtomicU64,
+}
+
+impl ScopeCounts {
+    fn bump(&self, allowed: bool) {
+        let counter = if allowed {
+            &self.allowed
+        } else {
+            &self.rejected
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// How many requests a scope admitted and refused since the engine started.
@@ -91,12 +154,16 @@ impl RateLimitConfig {
     }
 
     pub(crate) fn is_exempt(&self, context: &KeyContext<'_>) -> bool {
-        if context.client_ip.is_some_and(|ip| self.is_exempt_ip(ip)) {
+        // No exemptions, the common case: nothing to look at.
+        if !self.exempt_networks.is_empty()
+            && context.client_ip.is_some_and(|ip| self.is_exempt_ip(ip))
+        {
             return true;
         }
-        context
-            .api_key
-            .is_some_and(|id| self.exempt_keys.contains(id.name()))
+        !self.exempt_keys.is_empty()
+            && context
+                .api_key
+                .is_some_and(|id| self.exempt_keys.contains(id.name()))
     }
 
     /// Gives the handlers' scopes their counters up front, so that counting
@@ -109,21 +176,80 @@ impl RateLimitConfig {
     }
 
     pub(crate) fn count(&self, scope: &str, allowed: bool) {
-        let bump = |counts: &ScopeCounts| {
-            let counter = if allowed {
-                &counts.allowed
-            } else {
-                &counts.rejected
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-        };
         if let Some(counts) = self.registered.get(&address(scope)) {
-            return bump(counts);
+            return counts.bump(allowed);
+        }
+        self.counts_of(scope).bump(allowed);
+    }
+
+    fn counts_of(&self, scope: &str) -> Arc<ScopeCounts> {
+        if let Some(counts) = self.registered.get(&address(scope)) {
+            return Arc::clone(counts);
         }
         match self.counts.get(scope) {
-            Some(counts) => bump(&counts),
-            None => bump(&self.counts.entry(scope.into()).or_default()),
+            Some(counts) => Arc::clone(&counts),
+            None => Arc::clone(&self.counts.entry(scope.into()).or_default()),
         }
+    }
+
+    /// The plan of a run of consecutive rate-limit checks (`run`, each a
+    /// [`Check::RateLimit`]; the longest run starting where it starts). The
+    /// plans of every policy known at the first request are made then, in
+    /// one map read without a lock; a run first seen later gets its plan
+    /// then, in a second map.
+    pub(crate) fn plan(&self, run: &'static [Check]) -> PlanRef<'_> {
+        let at = run.as_ptr() as usize;
+        let plans = self.plans.get_or_init(|| {
+            crate::handler_policy::every_policy()
+                .into_iter()
+                .flat_map(|policy| runs(policy.checks))
+                .map(|run| (run.as_ptr() as usize, self.make_plan(run)))
+                .collect()
+        });
+        if let Some(plan) = plans.get(&at) {
+            return PlanRef::Built(plan);
+        }
+        if let Some(plan) = self.late_plans.get(&at) {
+            return PlanRef::Late(Arc::clone(&plan));
+        }
+        let plan = Arc::new(self.make_plan(run));
+        PlanRef::Late(Arc::clone(
+            self.late_plans.entry(at).or_insert(plan).value(),
+        ))
+    }
+
+    fn make_plan(&self, run: &'static [Check]) -> RunPlan {
+        let limits: Box<[LimitPlan]> = run
+            .iter()
+            .filter_map(|check| match check {
+                Check::RateLimit(spec) => Some(spec),
+                _ => None,
+            })
+            .map(|spec| LimitPlan {
+                spec,
+                quotas: match spec.limits {
+                    Limits::Fixed(quotas) => Some(quotas.into()),
+                    Limits::Named(name) => self.named(name).map(Into::into),
+                },
+                counts: self.counts_of(spec.scope),
+            })
+            .collect();
+        let headers = limits
+            .iter()
+            .map(|limit| limit.quotas.as_deref())
+            .collect::<Option<Vec<&[Quota]>>>()
+            .map(|quotas| QuotaHeaders::of(&quotas.concat()));
+        RunPlan { limits, headers }
+    }
+
+    /// The header values of the default limits.
+    pub(crate) fn defaults_headers(&self) -> Option<&'static QuotaHeaders> {
+        let defaults = self.defaults.as_deref()?;
+        Some(
+            *self
+                .defaults_headers
+                .get_or_init(|| QuotaHeaders::of(defaults)),
+        )
     }
 
     pub(crate) fn stats(&self) -> Vec<ScopeStats> {
@@ -150,6 +276,13 @@ impl RateLimitConfig {
 /// address never changes and is never reused.
 fn address(scope: &str) -> (usize, usize) {
     (scope.as_ptr() as usize, scope.len())
+}
+
+/// The runs of consecutive rate-limit checks in `checks`, each as long as it goes.
+pub(crate) fn runs(checks: &'static [Check]) -> impl Iterator<Item = &'static [Check]> {
+    checks
+        .chunk_by(|a, b| matches!(a, Check::RateLimit(_)) && matches!(b, Check::RateLimit(_)))
+        .filter(|run| matches!(run[0], Check::RateLimit(_)))
 }
 
 /// The environment variable that defines a named policy: `POLICY_LIMIT_<NAME>`,

@@ -10,8 +10,10 @@
 //! turning a [`Decision`] into header values; it does not decide.
 //!
 //! These headers go on nearly every response, so their values are cheap to
-//! make: values that repeat (the policy list, the limit, the reset second)
-//! are remembered, small counts come from a table, and the others are written
+//! make: the values of a list of quotas (the policy list, each limit, the
+//! start of each `RateLimit` value) are made once per list
+//! ([`QuotaHeaders`]), whose reference the caller keeps; the reset second is
+//! remembered, small counts come from a table, and the others are written
 //! with `itoa` into a per-thread buffer that many values share, so a value
 //! costs no allocation of its own.
 
@@ -73,21 +75,32 @@ pub enum HeaderStyle {
     None,
 }
 
-/// The header values of one decision, computed once and copied onto the response.
-#[derive(Clone, Debug)]
+/// The header values of one decision: the numbers of the decision, and the
+/// values of its quotas that are the same on every response.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct RateLimitHeaders {
     style: HeaderStyle,
-    decision: Decision,
+    allowed: bool,
+    remaining: u32,
+    /// The decisive quota's values.
+    decisive: &'static QuotaValues,
+    /// Every quota that applies, for `RateLimit-Policy`.
+    quotas: &'static QuotaHeaders,
+    /// `RateLimit`'s `t`: seconds until the window resets, or until a
+    /// refused client may retry.
+    t_secs: u64,
     reset_epoch_secs: u64,
-    /// The `RateLimit-Policy` value, when the IETF family is on.
-    policies: Option<HeaderValue>,
+    /// `Retry-After`, on a refusal.
+    retry_secs: u64,
 }
 
 impl RateLimitHeaders {
-    pub(crate) fn new<'q>(
+    /// The headers of `decision` under the quotas `quotas` (every quota the
+    /// checks applied, in order).
+    pub(crate) fn new(
         style: HeaderStyle,
         decision: &Decision,
-        quotas: impl Iterator<Item = &'q Quota> + Clone,
+        quotas: &'static QuotaHeaders,
     ) -> Self {
         let reset_epoch_secs = if matches!(style, HeaderStyle::Legacy | HeaderStyle::Both) {
             let now = SystemTime::now()
@@ -97,124 +110,166 @@ impl RateLimitHeaders {
         } else {
             0
         };
-        let policies =
-            matches!(style, HeaderStyle::Ietf | HeaderStyle::Both).then(|| policy_header(quotas));
+        let t = if decision.allowed {
+            decision.reset_after
+        } else {
+            decision.retry_after
+        };
         Self {
             style,
-            decision: *decision,
+            allowed: decision.allowed,
+            remaining: decision.remaining,
+            decisive: quotas.values_of(&decision.quota),
+            quotas,
+            t_secs: ceil_secs(t),
             reset_epoch_secs,
-            policies,
+            // Rounded up so that a client retrying at the advertised time succeeds.
+            retry_secs: ceil_secs(decision.retry_after).max(1),
         }
     }
 
     pub(crate) fn remaining(&self) -> u32 {
-        self.decision.remaining
+        self.remaining
     }
 
     pub(crate) fn apply(&self, headers: &mut HeaderMap) {
-        let decision = &self.decision;
         if self.style == HeaderStyle::Both {
             // Five fields and the `Content-Length` axum adds outgrow a map
             // with a field or two: grow it once now, before the fields are in.
             headers.reserve(6);
         }
         if matches!(self.style, HeaderStyle::Legacy | HeaderStyle::Both) {
-            headers.insert(
-                X_RATELIMIT_LIMIT.clone(),
-                repeated_number(&LAST_LIMIT, u64::from(decision.quota.count())),
-            );
+            headers.insert(X_RATELIMIT_LIMIT.clone(), self.decisive.limit.clone());
             headers.insert(
                 X_RATELIMIT_REMAINING.clone(),
-                number(u64::from(decision.remaining)),
+                number(u64::from(self.remaining)),
             );
             headers.insert(
                 X_RATELIMIT_RESET.clone(),
                 repeated_number(&LAST_RESET, self.reset_epoch_secs),
             );
         }
-        if let Some(policies) = &self.policies {
-            headers.insert(RATELIMIT_POLICY.clone(), policies.clone());
-            let t = if decision.allowed {
-                decision.reset_after
-            } else {
-                decision.retry_after
-            };
-            let quota = &decision.quota;
+        if matches!(self.style, HeaderStyle::Ietf | HeaderStyle::Both) {
+            headers.insert(RATELIMIT_POLICY.clone(), self.quotas.policy.clone());
             let value = shared_value(|value| {
                 let mut digits = itoa::Buffer::new();
-                value.extend_from_slice(b"\"");
-                value.extend_from_slice(digits.format(quota.count()).as_bytes());
-                value.extend_from_slice(b"/");
-                value.extend_from_slice(digits.format(window_secs(quota)).as_bytes());
-                value.extend_from_slice(b"s\";r=");
-                value.extend_from_slice(digits.format(decision.remaining).as_bytes());
+                value.extend_from_slice(self.decisive.ratelimit_start);
+                value.extend_from_slice(digits.format(self.remaining).as_bytes());
                 value.extend_from_slice(b";t=");
-                value.extend_from_slice(digits.format(ceil_secs(t)).as_bytes());
+                value.extend_from_slice(digits.format(self.t_secs).as_bytes());
             });
             headers.insert(RATELIMIT.clone(), value);
         }
-        if !decision.allowed {
-            // Rounded up so that a client retrying at the advertised time succeeds.
-            let secs = ceil_secs(decision.retry_after).max(1);
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        if !self.allowed {
+            headers.insert(header::RETRY_AFTER, number(self.retry_secs));
         }
     }
 }
 
-/// The `RateLimit-Policy` value of a list of quotas. It depends only on the
-/// quotas, so it is rendered once per distinct list and then shared: the
-/// lists are those written in the program or configured at start-up, so the
-/// cache stays small. Each thread remembers the last list it saw, which is
-/// the one asked for again whenever a route takes consecutive requests.
-fn policy_header<'q>(quotas: impl Iterator<Item = &'q Quota> + Clone) -> HeaderValue {
-    static CACHE: OnceLock<PolicyCache> = OnceLock::new();
-    thread_local! {
-        static LAST: RefCell<Option<(Quotas, HeaderValue)>> = const { RefCell::new(None) };
+/// The header values of a list of quotas that are the same on every
+/// response: made once per distinct list (see [`QuotaHeaders::of`]) and
+/// kept for the life of the process, so a response only copies them.
+#[derive(Debug)]
+pub(crate) struct QuotaHeaders {
+    /// `RateLimit-Policy`: every quota of the list.
+    policy: HeaderValue,
+    /// Each quota's own values, in the list's order.
+    each: Box<[QuotaValues]>,
+}
+
+/// The values of one quota that are the same on every response.
+#[derive(Debug)]
+pub(crate) struct QuotaValues {
+    quota: Quota,
+    /// `X-RateLimit-Limit`.
+    limit: HeaderValue,
+    /// The start of the `RateLimit` value, up to its remaining count: `"50/3600s";r=`.
+    ratelimit_start: &'static [u8],
+    /// The message and JSON body of a 429 this quota decided, once one was made.
+    refusal: OnceLock<(&'static str, &'static [u8])>,
+}
+
+impl QuotaValues {
+    /// The message and JSON body of a 429 this quota decided, made by `render` the first time.
+    pub(crate) fn refusal(
+        &self,
+        render: impl FnOnce(Quota) -> (&'static str, &'static [u8]),
+    ) -> (&'static str, &'static [u8]) {
+        *self.refusal.get_or_init(|| render(self.quota))
     }
-    // Compared in place: the list is copied only when it is not the last one.
-    let last = LAST.with(|last| match &*last.borrow() {
-        Some((seen, value)) if seen.iter().eq(quotas.clone()) => Some(value.clone()),
-        _ => None,
-    });
-    if let Some(value) = last {
-        return value;
+}
+
+impl QuotaHeaders {
+    /// The values of `quotas`. The lists are those written in the program or
+    /// configured at start-up, so the cache they are kept in stays small;
+    /// callers on the request path keep the reference they get instead of
+    /// asking again.
+    pub(crate) fn of(quotas: &[Quota]) -> &'static QuotaHeaders {
+        static CACHE: OnceLock<QuotaCache> = OnceLock::new();
+        let cache = CACHE.get_or_init(QuotaCache::default);
+        if let Some(found) = cache.get(quotas) {
+            return *found;
+        }
+        let made: &'static QuotaHeaders = Box::leak(Box::new(QuotaHeaders::render(quotas)));
+        *cache
+            .entry(quotas.iter().copied().collect())
+            .or_insert(made)
     }
-    let quotas: Quotas = quotas.copied().collect();
-    let cache = CACHE.get_or_init(PolicyCache::default);
-    let value = match cache.get(&quotas) {
-        Some(value) => value.clone(),
-        None => render_policies(&quotas, cache),
-    };
-    LAST.with(|last| *last.borrow_mut() = Some((quotas, value.clone())));
-    value
+
+    fn render(quotas: &[Quota]) -> Self {
+        let mut policy = String::new();
+        for quota in quotas {
+            if !policy.is_empty() {
+                policy.push_str(", ");
+            }
+            let _ = write!(
+                policy,
+                "{};q={};w={}",
+                name(quota),
+                quota.count(),
+                window_secs(quota)
+            );
+        }
+        QuotaHeaders {
+            policy: leaked_value(policy),
+            each: quotas
+                .iter()
+                .map(|quota| QuotaValues {
+                    quota: *quota,
+                    // On static bytes, as a large count written by `number`
+                    // would pin a per-thread buffer for the life of the process.
+                    limit: leaked_value(quota.count().to_string()),
+                    ratelimit_start: Box::leak(
+                        format!("{};r=", name(quota))
+                            .into_bytes()
+                            .into_boxed_slice(),
+                    ),
+                    refusal: OnceLock::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The values of `quota`, one of the list's as a rule; a store that
+    /// answers with another quota gets values made for it alone.
+    pub(crate) fn values_of(&'static self, quota: &Quota) -> &'static QuotaValues {
+        match self.each.iter().find(|values| values.quota == *quota) {
+            Some(values) => values,
+            None => &QuotaHeaders::of(std::slice::from_ref(quota)).each[0],
+        }
+    }
 }
 
 type Quotas = SmallVec<[Quota; 4]>;
-type PolicyCache = DashMap<Quotas, HeaderValue, foldhash::fast::RandomState>;
+type QuotaCache = DashMap<Quotas, &'static QuotaHeaders, foldhash::fast::RandomState>;
 
-/// Renders a `RateLimit-Policy` value and files it in `cache`.
-fn render_policies(quotas: &Quotas, cache: &PolicyCache) -> HeaderValue {
-    let mut value = String::new();
-    for quota in quotas {
-        if !value.is_empty() {
-            value.push_str(", ");
-        }
-        let _ = write!(
-            value,
-            "{};q={};w={}",
-            name(quota),
-            quota.count(),
-            window_secs(quota)
-        );
-    }
-    // Kept for the life of the process, as the cache entry is anyway: a
-    // value on static bytes is copied onto each response without touching a
-    // reference count.
+/// A value kept for the life of the process, as the cache entry holding it
+/// is anyway: a value on static bytes is copied onto each response without
+/// touching a reference count.
+fn leaked_value(value: String) -> HeaderValue {
     let value: &'static str = Box::leak(value.into_boxed_str());
-    let value = HeaderValue::from_maybe_shared(bytes::Bytes::from_static(value.as_bytes()))
-        .unwrap_or_else(|_| HeaderValue::from_static(""));
-    cache.insert(quotas.clone(), value.clone());
-    value
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_static(value.as_bytes()))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// A number as a header value; the small ones, the common case for counts,
@@ -252,7 +307,6 @@ fn repeated_number(
 }
 
 thread_local! {
-    static LAST_LIMIT: RefCell<(u64, HeaderValue)> = const { RefCell::new((0, HeaderValue::from_static(""))) };
     static LAST_RESET: RefCell<(u64, HeaderValue)> = const { RefCell::new((0, HeaderValue::from_static(""))) };
 }
 
@@ -261,7 +315,9 @@ thread_local! {
 /// allocation of its own, and a new buffer is started when one is full.
 /// `write` must append visible ASCII only and at most [`LONGEST_VALUE`] bytes.
 fn shared_value(write: impl FnOnce(&mut BytesMut)) -> HeaderValue {
-    const BUFFER: usize = 4096;
+    // Under 1 KiB: glibc's allocator serves a block this small from its
+    // per-thread cache, where a larger one first merges its free lists.
+    const BUFFER: usize = 960;
     thread_local! {
         static BUFFER_OF_THREAD: RefCell<BytesMut> = RefCell::new(BytesMut::new());
     }
@@ -313,8 +369,29 @@ mod tests {
             Quota::new(100, Duration::from_secs(3600)),
         ];
         let mut headers = HeaderMap::new();
-        RateLimitHeaders::new(style, decision, quotas.iter()).apply(&mut headers);
+        RateLimitHeaders::new(style, decision, QuotaHeaders::of(&quotas)).apply(&mut headers);
         headers
+    }
+
+    #[test]
+    fn the_values_of_a_list_of_quotas_are_made_once() {
+        let quotas = [
+            Quota::new(5, Duration::from_secs(10)),
+            Quota::new(100, Duration::from_secs(3600)),
+        ];
+        let first = QuotaHeaders::of(&quotas);
+        assert!(std::ptr::eq(first, QuotaHeaders::of(&quotas.clone())));
+        assert!(!std::ptr::eq(first, QuotaHeaders::of(&quotas[..1])));
+        assert_eq!(
+            first.policy,
+            "\"5/10s\";q=5;w=10, \"100/3600s\";q=100;w=3600"
+        );
+        let second = first.values_of(&quotas[1]);
+        assert_eq!(second.limit, "100");
+        assert_eq!(second.ratelimit_start, b"\"100/3600s\";r=");
+        // A quota that is not in the list gets values of its own.
+        let other = Quota::new(7, Duration::from_secs(60));
+        assert_eq!(first.values_of(&other).limit, "7");
     }
 
     #[test]
@@ -371,7 +448,7 @@ mod tests {
                     retry_after: Duration::ZERO,
                 };
                 let mut headers = HeaderMap::new();
-                RateLimitHeaders::new(HeaderStyle::Both, &decision, [quota].iter())
+                RateLimitHeaders::new(HeaderStyle::Both, &decision, QuotaHeaders::of(&[quota]))
                     .apply(&mut headers);
                 (remaining, headers)
             })

@@ -26,6 +26,9 @@ pub(crate) struct KeyContext<'r> {
     pub(crate) client_ip: Option<IpAddr>,
     pub(crate) api_key: Option<&'r ApiKeyId>,
     pub(crate) resolver: &'r ClientIpResolver,
+    /// Whether the engine renders error responses again in its own format:
+    /// then a refusal carries the body it was rendered from.
+    pub(crate) renders_errors: bool,
 }
 
 /// The key of one limit for this request, or the response refusing it.

@@ -24,11 +24,12 @@ pub(crate) mod store;
 
 use crate::client_ip::ClientIpResolver;
 use crate::clock::EngineClock;
+use crate::handler_policy::Check;
 use crate::{ErrorBody, Quota};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use config::RateLimitConfig;
-use headers::RateLimitHeaders;
+use config::{LimitPlan, PlanRef, RateLimitConfig};
+use headers::{HeaderStyle, QuotaHeaders, RateLimitHeaders};
 use key::KeyContext;
 use refusal::{too_many_requests, Reason};
 use smallvec::SmallVec;
@@ -47,66 +48,104 @@ pub(crate) struct RateLimits {
 
 impl RateLimits {
     /// Checks consecutive `#[rate_limit]` attributes of one request together: the
-    /// request counts against all of them or none. `Ok(None)` when exempt.
+    /// request counts against all of them or none. `Ok(None)` when exempt, or
+    /// admitted under [`HeaderStyle::None`]: no header to show.
+    /// `run` is the checks, each a [`Check::RateLimit`], as long as the run
+    /// goes; what they need is worked out once ([`RateLimitConfig::plan`]).
     pub(crate) async fn enforce(
         &self,
-        specs: &[&RateLimitSpec],
+        run: &'static [Check],
         context: &KeyContext<'_>,
     ) -> Result<Option<RateLimitHeaders>, Response> {
+        let Some(checked) = self.prepare(run, context)? else {
+            return Ok(None);
+        };
+        let requests = checked.requests();
+        let judged = Judged::from(context);
+        self.before_store(&requests, checked.counts(), checked.headers, &judged)?;
+        let answer = self.store.check(&requests).await;
+        self.after_store(
+            answer,
+            &requests,
+            checked.counts(),
+            checked.headers,
+            &judged,
+        )
+    }
+
+    /// [`RateLimits::enforce`] to the end before returning, for a store that
+    /// answers at once ([`LimiterStore::answers_at_once`]): no future is
+    /// made, and a store that would wait is refused with a 500.
+    pub(crate) fn enforce_now(
+        &self,
+        run: &'static [Check],
+        context: &KeyContext<'_>,
+    ) -> Result<Option<RateLimitHeaders>, Response> {
+        let Some(checked) = self.prepare(run, context)? else {
+            return Ok(None);
+        };
+        let requests = checked.requests();
+        let judged = Judged::from(context);
+        self.before_store(&requests, checked.counts(), checked.headers, &judged)?;
+        let Some(answer) = self.store.check(&requests).now() else {
+            tracing::error!(
+                policy = "rate_limit",
+                scope = requests[0].scope,
+                outcome = "error",
+                "the rate-limit store said it answers at once but did not; refusing the request"
+            );
+            return Err(ErrorBody::internal_error());
+        };
+        self.after_store(
+            answer,
+            &requests,
+            checked.counts(),
+            checked.headers,
+            &judged,
+        )
+    }
+
+    /// The plan and the keys of a run, or `None` for an exempt client.
+    fn prepare<'a>(
+        &'a self,
+        run: &'static [Check],
+        context: &KeyContext<'_>,
+    ) -> Result<Option<Checked<'a>>, Response> {
+        let plan = self.config.plan(run);
         if self.config.is_exempt(context) {
+            let scope = plan.limits[0].spec.scope;
             tracing::debug!(
                 policy = "rate_limit",
-                scope = specs[0].scope,
+                scope,
                 client_ip = context.client_ip.map(tracing::field::display),
                 outcome = "exempt",
                 "rate limit skipped for an exempt client"
             );
-            crate::metrics::decision("rate_limit", "exempt", "exempt_client", specs[0].scope);
+            crate::metrics::decision("rate_limit", "exempt", "exempt_client", scope);
             return Ok(None);
         }
-        if let [spec] = specs {
-            // One attribute, the common case: no lists to build.
-            let key = key::resolve(spec, context)?;
-            let requests = [LimitRequest {
-                scope: spec.scope,
-                key: &key,
-                quotas: self.quotas_of(spec)?,
-                cost: spec.cost,
-            }];
-            return self
-                .judge(&requests, context.client_ip, context.resolver)
-                .await;
-        }
-        let mut keys: SmallVec<[ClientKey; 2]> = SmallVec::new();
-        let mut quotas: SmallVec<[&[Quota]; 2]> = SmallVec::new();
-        for spec in specs {
-            keys.push(key::resolve(spec, context)?);
-            quotas.push(self.quotas_of(spec)?);
-        }
-        let requests: SmallVec<[LimitRequest<'_>; 2]> = specs
-            .iter()
-            .zip(&keys)
-            .zip(&quotas)
-            .map(|((spec, key), quotas)| LimitRequest {
-                scope: spec.scope,
-                key,
-                quotas,
-                cost: spec.cost,
-            })
-            .collect();
-        self.judge(&requests, context.client_ip, context.resolver)
-            .await
-    }
-
-    /// The quotas of a limit: its own, or those its named policy is given.
-    fn quotas_of<'e>(&'e self, spec: &'e RateLimitSpec) -> Result<&'e [Quota], Response> {
-        match &spec.limits {
-        Limits::Fixed(quotas) => Ok(quotas),
-        Limits::Named(name) => self.config.named(name).ok_or_else(|| {
-            tracing::error!(policy = "rate_limit", scope = spec.scope, "no limits are defined for policy `{name}`; define them with `EngineBuilder::policy` or POLICY_LIMIT_<NAME>");
-            ErrorBody::internal_error()
-        }),
-    }
+        let keys = match &*plan.limits {
+            // One attribute, the common case: no list to build.
+            [limit] => {
+                let key = key::resolve(limit.spec, context)?;
+                quotas_of(limit)?;
+                Keys::One(key)
+            }
+            limits => {
+                let mut keys = SmallVec::new();
+                for limit in limits {
+                    keys.push(key::resolve(limit.spec, context)?);
+                    quotas_of(limit)?;
+                }
+                Keys::Many(keys)
+            }
+        };
+        let headers = plan.headers.ok_or_else(undefined)?;
+        Ok(Some(Checked {
+            plan,
+            keys,
+            headers,
+        }))
     }
 
     /// Checks the default limits of a route without a policy of its own, keyed
@@ -140,60 +179,94 @@ impl RateLimits {
             quotas: defaults,
             cost: 1,
         }];
-        self.judge(&requests, client_ip, resolver).await
+        // The engine's own defaults, the only ones passed here, have their
+        // header values made once.
+        let headers = match self.config.defaults_headers() {
+            Some(headers) if self.config.defaults.as_deref() == Some(defaults) => headers,
+            _ => QuotaHeaders::of(defaults),
+        };
+        let judged = Judged {
+            client_ip,
+            resolver,
+            // The default limits' layer does not say how errors are rendered.
+            keeps_body: true,
+        };
+        self.judge(&requests, Counts::Scopes, headers, &judged)
+            .await
     }
 
-    /// The common part: penalty blocks, the store's decision, counters, logs,
-    /// headers and the 429.
+    /// The default limits' checks: [`RateLimits::before_store`], the store,
+    /// [`RateLimits::after_store`].
     async fn judge(
         &self,
         requests: &[LimitRequest<'_>],
-        client_ip: Option<IpAddr>,
-        resolver: &ClientIpResolver,
+        counts: Counts<'_>,
+        headers: &'static QuotaHeaders,
+        judged: &Judged<'_>,
     ) -> Result<Option<RateLimitHeaders>, Response> {
-        // A penalty on a `global` limit counts by client IP, grouped as IP
-        // keys are (an IPv6 /64 is one client); only a penalty needs it.
-        let penalty_ip = || client_ip.map(|ip| resolver.group(ip));
-        let client_ip = client_ip.map(tracing::field::display);
-        let all_quotas = || requests.iter().flat_map(|request| request.quotas.iter());
-        if let Some(penalty) = &self.config.penalty {
-            let now = self.clock.now();
-            let ip = penalty_ip();
-            for request in requests {
-                if let Some(left) = penalty.blocked(request.scope, request.key, ip, now) {
-                    tracing::warn!(
-                        policy = "rate_limit",
-                        scope = request.scope,
-                        key_kind = request.key.kind(),
-                        client_ip,
-                        outcome = "deny",
-                        reason = "blocked",
-                        "client blocked after repeated violations"
-                    );
-                    self.config.count(request.scope, false);
-                    crate::metrics::decision(
-                        "rate_limit",
-                        "rate_limited",
-                        "blocked",
-                        request.scope,
-                    );
-                    let decision = Decision {
-                        allowed: false,
-                        quota: request.quotas[0],
-                        remaining: 0,
-                        reset_after: left,
-                        retry_after: left,
-                    };
-                    return Err(too_many_requests(
-                        self.config.header_style,
-                        Reason::Blocked,
-                        &decision,
-                        all_quotas(),
-                    ));
-                }
+        self.before_store(requests, counts, headers, judged)?;
+        let answer = self.store.check(requests).await;
+        self.after_store(answer, requests, counts, headers, judged)
+    }
+
+    /// What comes before the store's decision: a client blocked by the
+    /// penalty box is refused.
+    fn before_store(
+        &self,
+        requests: &[LimitRequest<'_>],
+        counts: Counts<'_>,
+        headers: &'static QuotaHeaders,
+        judged: &Judged<'_>,
+    ) -> Result<(), Response> {
+        let Some(penalty) = &self.config.penalty else {
+            return Ok(());
+        };
+        let client_ip = judged.client_ip.map(tracing::field::display);
+        let now = self.clock.now();
+        let ip = judged.penalty_ip();
+        for (index, request) in requests.iter().enumerate() {
+            if let Some(left) = penalty.blocked(request.scope, request.key, ip, now) {
+                tracing::warn!(
+                    policy = "rate_limit",
+                    scope = request.scope,
+                    key_kind = request.key.kind(),
+                    client_ip,
+                    outcome = "deny",
+                    reason = "blocked",
+                    "client blocked after repeated violations"
+                );
+                counts.count(&self.config, index, request.scope, false);
+                crate::metrics::decision("rate_limit", "rate_limited", "blocked", request.scope);
+                let decision = Decision {
+                    allowed: false,
+                    quota: request.quotas[0],
+                    remaining: 0,
+                    reset_after: left,
+                    retry_after: left,
+                };
+                return Err(too_many_requests(
+                    self.config.header_style,
+                    Reason::Blocked,
+                    &decision,
+                    headers,
+                    judged.keeps_body,
+                ));
             }
         }
-        let decision = match self.store.check(requests).await {
+        Ok(())
+    }
+
+    /// What comes of the store's decision: counters, logs, headers and the 429.
+    fn after_store(
+        &self,
+        answer: Result<Decision, StoreError>,
+        requests: &[LimitRequest<'_>],
+        counts: Counts<'_>,
+        headers: &'static QuotaHeaders,
+        judged: &Judged<'_>,
+    ) -> Result<Option<RateLimitHeaders>, Response> {
+        let client_ip = judged.client_ip.map(tracing::field::display);
+        let decision = match answer {
             Ok(decision) => decision,
             Err(error) => {
                 tracing::error!(policy = "rate_limit", scope = requests[0].scope, client_ip, outcome = "error", %error, "rate-limit store failed; refusing the request");
@@ -207,18 +280,21 @@ impl RateLimits {
             }
         };
         // The check whose quota decided, for the log.
-        let decisive = requests
-            .iter()
-            .find(|request| request.quotas.contains(&decision.quota))
-            .unwrap_or(&requests[0]);
+        let decisive = match requests {
+            [only] => only,
+            _ => requests
+                .iter()
+                .find(|request| request.quotas.contains(&decision.quota))
+                .unwrap_or(&requests[0]),
+        };
         let (scope, key) = (decisive.scope, decisive.key);
         // An API key's name, never its secret (the key holds only the name).
         let key_id = match key {
             ClientKey::ApiKey(name) => Some(&**name),
             _ => None,
         };
-        for request in requests {
-            self.config.count(request.scope, decision.allowed);
+        for (index, request) in requests.iter().enumerate() {
+            counts.count(&self.config, index, request.scope, decision.allowed);
             let (outcome, reason) = match decision.allowed {
                 true => ("allowed", "none"),
                 false => ("rate_limited", "limit_exceeded"),
@@ -227,15 +303,19 @@ impl RateLimits {
         }
         if decision.allowed {
             tracing::debug!(policy = "rate_limit", scope, key_kind = key.kind(), client_ip, key_id, limit = %decision.quota, remaining = decision.remaining, outcome = "allow", "rate limit passed");
+            if self.config.header_style == HeaderStyle::None {
+                // An admitted response carries no rate-limit header.
+                return Ok(None);
+            }
             return Ok(Some(RateLimitHeaders::new(
                 self.config.header_style,
                 &decision,
-                all_quotas(),
+                headers,
             )));
         }
         tracing::warn!(policy = "rate_limit", scope, key_kind = key.kind(), client_ip, key_id, limit = %decision.quota, retry_after_ms = decision.retry_after.as_millis() as u64, outcome = "deny", "rate limit exceeded");
         if let Some(penalty) = &self.config.penalty {
-            if let Some(block) = penalty.strike(scope, key, penalty_ip(), self.clock.now()) {
+            if let Some(block) = penalty.strike(scope, key, judged.penalty_ip(), self.clock.now()) {
                 tracing::warn!(
                     policy = "rate_limit",
                     scope,
@@ -252,7 +332,8 @@ impl RateLimits {
             self.config.header_style,
             Reason::Exceeded(decision.quota),
             &decision,
-            all_quotas(),
+            headers,
+            judged.keeps_body,
         ))
     }
 
@@ -281,6 +362,129 @@ impl RateLimits {
         }
         self.store.reset(scope, key).await
     }
+}
+
+/// Where the counters of a check's scope are: in its plan, or found by the scope's name.
+#[derive(Clone, Copy)]
+enum Counts<'p> {
+    Plan(&'p [LimitPlan]),
+    Scopes,
+}
+
+impl Counts<'_> {
+    fn count(self, config: &RateLimitConfig, index: usize, scope: &str, allowed: bool) {
+        match self {
+            Counts::Plan(limits) => limits[index].count(allowed),
+            Counts::Scopes => config.count(scope, allowed),
+        }
+    }
+}
+
+/// What judging a request needs to know of its client.
+struct Judged<'r> {
+    client_ip: Option<IpAddr>,
+    resolver: &'r ClientIpResolver,
+    /// Whether a 429 carries the body it was rendered from, for an engine
+    /// that renders it again (see [`too_many_requests`]).
+    keeps_body: bool,
+}
+
+impl Judged<'_> {
+    /// A penalty on a `global` limit counts by client IP, grouped as IP
+    /// keys are (an IPv6 /64 is one client); only a penalty needs it.
+    fn penalty_ip(&self) -> Option<IpAddr> {
+        self.client_ip.map(|ip| self.resolver.group(ip))
+    }
+}
+
+/// A run of checks about to be judged: its plan, and the key of each check.
+struct Checked<'a> {
+    plan: PlanRef<'a>,
+    keys: Keys,
+    headers: &'static QuotaHeaders,
+}
+
+/// The key of each check of a run: one, the common case, without a list.
+enum Keys {
+    One(ClientKey),
+    Many(SmallVec<[ClientKey; 2]>),
+}
+
+/// The store's requests of a run, one per check.
+enum Requests<'a> {
+    One([LimitRequest<'a>; 1]),
+    Many(SmallVec<[LimitRequest<'a>; 2]>),
+}
+
+impl<'a> std::ops::Deref for Requests<'a> {
+    type Target = [LimitRequest<'a>];
+
+    fn deref(&self) -> &[LimitRequest<'a>] {
+        match self {
+            Requests::One(one) => one,
+            Requests::Many(many) => many,
+        }
+    }
+}
+
+/// The store's request of one limit of a plan, for `key`.
+fn request<'a>(limit: &'a LimitPlan, key: &'a ClientKey) -> LimitRequest<'a> {
+    LimitRequest {
+        scope: limit.spec.scope,
+        key,
+        // Checked present by `prepare`.
+        quotas: limit.quotas.as_deref().unwrap_or_default(),
+        cost: limit.spec.cost,
+    }
+}
+
+impl Checked<'_> {
+    fn requests(&self) -> Requests<'_> {
+        match (&self.keys, &*self.plan.limits) {
+            (Keys::One(key), [limit, ..]) => Requests::One([request(limit, key)]),
+            (Keys::Many(keys), limits) => Requests::Many(
+                limits
+                    .iter()
+                    .zip(keys)
+                    .map(|(limit, key)| request(limit, key))
+                    .collect(),
+            ),
+            // `prepare` makes a key for each limit, and a plan has one limit or more.
+            (Keys::One(_), []) => Requests::Many(SmallVec::new()),
+        }
+    }
+
+    fn counts(&self) -> Counts<'_> {
+        Counts::Plan(&self.plan.limits)
+    }
+}
+
+impl<'r> From<&KeyContext<'r>> for Judged<'r> {
+    fn from(context: &KeyContext<'r>) -> Self {
+        Judged {
+            client_ip: context.client_ip,
+            resolver: context.resolver,
+            keeps_body: context.renders_errors,
+        }
+    }
+}
+
+/// A limit's quotas, or the 500 of a named policy no one defined.
+fn quotas_of(limit: &LimitPlan) -> Result<&[Quota], Response> {
+    limit.quotas.as_deref().ok_or_else(|| {
+        let name = match limit.spec.limits {
+            Limits::Named(name) => name,
+            Limits::Fixed(_) => "",
+        };
+        tracing::error!(policy = "rate_limit", scope = limit.spec.scope, "no limits are defined for policy `{name}`; define them with `EngineBuilder::policy` or POLICY_LIMIT_<NAME>");
+        ErrorBody::internal_error()
+    })
+}
+
+/// The answer of a run whose header values could not be made: only when a
+/// named policy is undefined, which [`quotas_of`] refuses first.
+fn undefined() -> Response {
+    ErrorBody::internal_error()
 }
 
 /// One limit for the start-up report: `20 per 1 hour per client ip`, with

@@ -6,11 +6,11 @@
 //! hammering a limit costs no formatting and no serialisation per request.
 //! Which requests are refused is [`super::RateLimits::judge`]'s business.
 
-use super::headers::{HeaderStyle, RateLimitHeaders};
+use super::headers::{HeaderStyle, QuotaHeaders, RateLimitHeaders};
 use super::store::Decision;
 use crate::{ErrorBody, Quota};
 use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -25,22 +25,51 @@ pub(crate) enum Reason {
     Blocked,
 }
 
-/// Fields a 429 carries besides its own headers: the content type, the
-/// `RateLimit` family, `Retry-After`, and the `Content-Length` axum adds.
-/// Sized once, the header map never grows.
-const FIELDS: usize = 8;
+/// The fields a 429 carries: the content type, the `Content-Length` axum
+/// adds, `Retry-After` and the rate-limit headers of `style`. Sized once, the
+/// header map never grows, and is no larger than it needs.
+fn fields(style: HeaderStyle) -> usize {
+    3 + match style {
+        HeaderStyle::Both => 5,
+        HeaderStyle::Legacy => 3,
+        HeaderStyle::Ietf => 2,
+        HeaderStyle::None => 0,
+    }
+}
 
 /// The 429 response for `reason`, with the rate-limit headers of `decision`.
-pub(crate) fn too_many_requests<'q>(
+/// With `keeps_body`, the response carries the body it was rendered from,
+/// for an engine that renders errors again in its own format; an engine
+/// that keeps the default rendering has no use for it.
+pub(crate) fn too_many_requests(
     style: HeaderStyle,
     reason: Reason,
     decision: &Decision,
-    quotas: impl Iterator<Item = &'q Quota> + Clone,
+    quotas: &'static QuotaHeaders,
+    keeps_body: bool,
 ) -> Response {
-    let (message, json) = rendered(reason);
-    let mut headers = HeaderMap::with_capacity(FIELDS);
+    let (message, json) = match reason {
+        // Kept with the quota's header values: no lookup per refusal.
+        Reason::Exceeded(quota) => quotas
+            .values_of(&quota)
+            .refusal(|quota| rendered(Reason::Exceeded(quota))),
+        Reason::Blocked => rendered(reason),
+    };
+    let mut headers = HeaderMap::with_capacity(fields(style));
     RateLimitHeaders::new(style, decision, quotas).apply(&mut headers);
-    body(message).respond(Body::from(Bytes::from_static(json)), headers)
+    let json = Body::from(Bytes::from_static(json));
+    if keeps_body {
+        return body(message).respond(json, headers);
+    }
+    // What `ErrorBody::respond` makes, without the body in the extensions.
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let mut response = Response::new(json);
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    *response.headers_mut() = headers;
+    response
 }
 
 /// The refusal's body: the one its cached JSON is rendered from and the one
@@ -54,8 +83,9 @@ fn body(message: &'static str) -> ErrorBody {
 /// start-up, so there are few, and each pair is kept for the life of the
 /// process.
 fn rendered(reason: Reason) -> (&'static str, &'static [u8]) {
-    static RENDERED: OnceLock<DashMap<Reason, (&'static str, &'static [u8])>> = OnceLock::new();
-    let rendered = RENDERED.get_or_init(DashMap::new);
+    type Rendered = DashMap<Reason, (&'static str, &'static [u8]), foldhash::fast::RandomState>;
+    static RENDERED: OnceLock<Rendered> = OnceLock::new();
+    let rendered = RENDERED.get_or_init(Rendered::default);
     if let Some(pair) = rendered.get(&reason) {
         return *pair;
     }
@@ -73,6 +103,46 @@ fn rendered(reason: Reason) -> (&'static str, &'static [u8]) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_refusal_without_its_body_is_the_same_response_but_for_the_extension() {
+        let quota = Quota::new(3, Duration::from_secs(60));
+        let decision = Decision {
+            allowed: false,
+            quota,
+            remaining: 0,
+            reset_after: Duration::from_secs(20),
+            retry_after: Duration::from_millis(19_500),
+        };
+        let quotas = QuotaHeaders::of(&[quota]);
+        for style in [
+            HeaderStyle::Both,
+            HeaderStyle::Legacy,
+            HeaderStyle::Ietf,
+            HeaderStyle::None,
+        ] {
+            let kept = too_many_requests(style, Reason::Exceeded(quota), &decision, quotas, true);
+            let plain = too_many_requests(style, Reason::Exceeded(quota), &decision, quotas, false);
+            assert_eq!(plain.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(kept.status(), plain.status());
+            assert_eq!(kept.headers(), plain.headers(), "{style:?}");
+            assert_eq!(plain.headers()["content-type"], "application/json");
+            assert_eq!(plain.headers()["retry-after"], "20");
+            // With `Content-Length` still to come, the map has room for it.
+            assert!(
+                plain.headers().len() < plain.headers().capacity(),
+                "{style:?}"
+            );
+            assert!(kept
+                .extensions()
+                .get::<crate::error_body::RenderedError>()
+                .is_some());
+            assert!(plain
+                .extensions()
+                .get::<crate::error_body::RenderedError>()
+                .is_none());
+        }
+    }
 
     #[test]
     fn a_refusal_is_rendered_once_per_reason() {

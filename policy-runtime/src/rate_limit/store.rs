@@ -186,6 +186,23 @@ impl<'a, T> StoreFuture<'a, T> {
     }
 }
 
+impl<T> StoreFuture<'_, T> {
+    /// The answer without waiting: a ready answer as it is, a boxed future
+    /// polled once; `None` if it would have to wait.
+    pub(crate) fn now(self) -> Option<Result<T, StoreError>> {
+        match self.0 {
+            StoreFutureInner::Ready(answer) => answer,
+            StoreFutureInner::Boxed(mut future) => {
+                let waker = std::task::Waker::noop();
+                match future.as_mut().poll(&mut Context::from_waker(waker)) {
+                    Poll::Ready(answer) => Some(answer),
+                    Poll::Pending => None,
+                }
+            }
+        }
+    }
+}
+
 impl<T: Unpin> Future for StoreFuture<'_, T> {
     type Output = Result<T, StoreError>;
 
