@@ -64,7 +64,6 @@
 
 extern crate self as policy_runtime;
 
-mod api_error;
 mod api_key;
 mod client_ip;
 mod clock;
@@ -73,6 +72,7 @@ mod engine;
 mod environment;
 mod error_body;
 mod error_format;
+mod error_response;
 pub mod extract;
 mod forward;
 mod gcra;
@@ -83,12 +83,11 @@ mod layer;
 mod metrics;
 mod policy_layer;
 mod quota;
-mod rate_limit;
+mod rate_limiting;
 mod request_id;
 mod request_layer;
 mod timestamp;
 
-pub use api_error::ApiError;
 pub use api_key::file::KeyFileError;
 pub use api_key::id::ApiKeyId;
 pub use api_key::key::ApiKey;
@@ -100,6 +99,7 @@ pub use engine::{BuildError, Engine, EngineBuilder, LimitState};
 pub use environment::{Environment, UnknownEnvironment};
 pub use error_body::{ErrorBody, FieldError, Severity};
 pub use error_format::{ErrorFormat, ErrorRenderer, ErrorView};
+pub use error_response::ApiError;
 pub use gcra::Decision;
 pub use governor::clock::FakeRelativeClock;
 pub use health::Health;
@@ -107,13 +107,13 @@ pub use layer::{WithEngine, WithEngineFuture};
 pub use metrics::{Metrics, MetricsError};
 pub use policy_layer::{RateLimit, RateLimitBuilder, RequireApiKey, WithPolicy};
 pub use quota::{Quota, QuotaError};
-pub use rate_limit::config::ScopeStats;
-pub use rate_limit::headers::HeaderStyle;
-pub use rate_limit::memory::MemoryStore;
-pub use rate_limit::penalty::Penalty;
+pub use rate_limiting::config::ScopeStats;
+pub use rate_limiting::headers::HeaderStyle;
+pub use rate_limiting::memory::MemoryStore;
+pub use rate_limiting::penalty::Penalty;
 #[cfg(feature = "redis")]
-pub use rate_limit::redis::{FailureMode, RedisConfigError, RedisStore, RedisStoreBuilder};
-pub use rate_limit::store::{ClientKey, LimitRequest, LimiterStore, StoreError, StoreFuture};
+pub use rate_limiting::redis::{FailureMode, RedisConfigError, RedisStore, RedisStoreBuilder};
+pub use rate_limiting::store::{ClientKey, LimitRequest, LimiterStore, StoreError, StoreFuture};
 pub use request_id::is_safe_request_id;
 pub use request_layer::{RequestFuture, RequestLayer, RequestService};
 
@@ -412,7 +412,7 @@ pub mod __private {
 
     /// The response for an `#[api_error]` value.
     pub fn api_error_response<E: crate::ApiError + ?Sized>(error: &E) -> Response {
-        crate::api_error::respond(error)
+        crate::error_response::respond(error)
     }
 
     /// The per-field errors of an `#[api(errors)]` field, for its body.

@@ -17,9 +17,9 @@ use crate::api_key::ApiKeys;
 use crate::client_ip::ClientIpResolver;
 use crate::clock::EngineClock;
 use crate::handler_policy::{self, Check, HandlerPolicy, Registration};
-use crate::rate_limit::config::RateLimitConfig;
-use crate::rate_limit::spec::RateLimitSpec;
-use crate::rate_limit::{self, RateLimits};
+use crate::rate_limiting::config::RateLimitConfig;
+use crate::rate_limiting::spec::RateLimitSpec;
+use crate::rate_limiting::{self, RateLimits};
 use crate::{
     ApiKey, Environment, ErrorFormat, FakeRelativeClock, HeaderStyle, LimiterStore, Lockout,
     Penalty,
@@ -352,13 +352,14 @@ impl EngineBuilder {
         let handlers = handler_policy::registered();
         let limits = handler_limits(&handlers);
         let names =
-            rate_limit::checks::policy_name_problems(&limits, self.rate_limit.defined_names());
+            rate_limiting::checks::policy_name_problems(&limits, self.rate_limit.defined_names());
         self.problems.extend(names);
         let undefined = self.rate_limit.resolve_policies(registered_specs());
         self.problems.extend(undefined);
         let config = &self.rate_limit;
-        let scopes = rate_limit::checks::shared_scope_problems(&limits, |name| config.named(name));
-        let costs = rate_limit::checks::cost_problems(&limits, |name| config.named(name));
+        let scopes =
+            rate_limiting::checks::shared_scope_problems(&limits, |name| config.named(name));
+        let costs = rate_limiting::checks::cost_problems(&limits, |name| config.named(name));
         self.problems.extend(scopes.into_iter().chain(costs));
         let keys = self.api_keys.check(self.environment, &protected_handlers());
         self.problems.extend(keys);

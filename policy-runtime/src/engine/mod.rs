@@ -7,7 +7,7 @@
 //! [`builder`]'s job, the start-up report [`startup`]'s, the operators'
 //! methods [`operators`]'; attaching the engine to a router is
 //! [`crate::layer`]'s. The policies own their settings, state and checks
-//! (see [`mod@crate::rate_limit`] and [`crate::api_key`]) and never reach the
+//! (see [`mod@crate::rate_limiting`] and [`crate::api_key`]) and never reach the
 //! engine: it hands them what they need.
 
 mod builder;
@@ -20,11 +20,11 @@ use crate::api_key::id::ApiKeyId;
 use crate::api_key::ApiKeys;
 use crate::client_ip::{self, ClientIpResolver};
 use crate::handler_policy::{Check, HandlerPolicy};
-use crate::rate_limit::headers::RateLimitHeaders;
-use crate::rate_limit::key::KeyContext;
-use crate::rate_limit::spec::RateLimitSpec;
-use crate::rate_limit::store::Decision;
-use crate::rate_limit::RateLimits;
+use crate::rate_limiting::headers::RateLimitHeaders;
+use crate::rate_limiting::key::KeyContext;
+use crate::rate_limiting::spec::RateLimitSpec;
+use crate::rate_limiting::store::Decision;
+use crate::rate_limiting::RateLimits;
 use crate::{Environment, ErrorFormat};
 use axum::http::request::Parts;
 use axum::response::Response;

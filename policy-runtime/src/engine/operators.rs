@@ -3,7 +3,7 @@
 //! revocation; a client's lockout, its lifting and the lockout's size.
 //!
 //! This module owns those public methods only. Each hands the request to the
-//! policy state that owns it ([`crate::rate_limit::RateLimits`],
+//! policy state that owns it ([`crate::rate_limiting::RateLimits`],
 //! [`crate::api_key::ApiKeys`]), with what the engine knows that the policy
 //! does not: the registered handlers, the resolver, the environment.
 
