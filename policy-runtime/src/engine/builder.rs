@@ -21,8 +21,7 @@ use crate::rate_limiting::config::RateLimitConfig;
 use crate::rate_limiting::spec::RateLimitSpec;
 use crate::rate_limiting::{self, RateLimits};
 use crate::{
-    ApiKey, Environment, ErrorFormat, FakeRelativeClock, HeaderStyle, LimiterStore, Lockout,
-    Penalty,
+    ApiKey, Environment, ErrorFormat, HeaderStyle, LimiterStore, Lockout, ManualClock, Penalty,
 };
 use std::fmt;
 use std::path::Path;
@@ -297,9 +296,9 @@ impl EngineBuilder {
     /// Counts limits in `store` instead of the default [`crate::MemoryStore`].
     ///
     /// ```
-    /// use policy_runtime::{Engine, FakeRelativeClock, MemoryStore};
+    /// use policy_runtime::{Engine, ManualClock, MemoryStore};
     ///
-    /// let clock = FakeRelativeClock::default();
+    /// let clock = ManualClock::new();
     /// let engine = Engine::builder().limiter_store(MemoryStore::with_clock(clock)).build().unwrap();
     /// # drop(engine);
     /// ```
@@ -308,20 +307,38 @@ impl EngineBuilder {
         self
     }
 
-    /// Runs the engine's own time (penalty blocks, and the default in-memory
-    /// store) on a fake clock that tests move by hand.
+    /// Runs the engine's own time (penalty blocks, the API-key lockout and
+    /// the default in-memory store) on a [`ManualClock`] that tests move by
+    /// hand, instead of the real [`SystemClock`](crate::SystemClock).
     ///
     /// ```
-    /// use std::time::Duration;
-    /// use policy_runtime::{Engine, FakeRelativeClock};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use axum::{body::Body, extract::ConnectInfo, http::Request, routing::get, Router};
+    /// use policy_runtime::{rate_limit, Engine, ManualClock};
+    /// use std::{net::SocketAddr, time::Duration};
+    /// use tower::ServiceExt;
     ///
-    /// let clock = FakeRelativeClock::default();
+    /// #[rate_limit("1/minute")]
+    /// async fn ping() -> &'static str {
+    ///     "pong"
+    /// }
+    ///
+    /// let clock = ManualClock::new();
     /// let engine = Engine::builder().clock(clock.clone()).build().unwrap();
+    /// let app: Router = Router::new().route("/", get(ping)).layer(engine);
+    /// let status = |app: Router| async move {
+    ///     let mut request = Request::new(Body::empty());
+    ///     request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 1], 4000))));
+    ///     app.oneshot(request).await.unwrap().status().as_u16()
+    /// };
+    /// assert_eq!(status(app.clone()).await, 200);
+    /// assert_eq!(status(app.clone()).await, 429);
     /// clock.advance(Duration::from_secs(60));
-    /// # drop(engine);
+    /// assert_eq!(status(app).await, 200);
+    /// # });
     /// ```
-    pub fn clock(mut self, clock: FakeRelativeClock) -> Self {
-        self.clock = EngineClock::Fake(clock);
+    pub fn clock(mut self, clock: ManualClock) -> Self {
+        self.clock = EngineClock::Manual(clock);
         self
     }
 
@@ -657,8 +674,8 @@ pub(super) fn protected_handlers() -> Vec<(&'static str, KeyRequirement)> {
 /// The default store: in memory, on the engine's clock.
 fn memory_store(clock: &EngineClock) -> Box<dyn LimiterStore> {
     match clock {
-        EngineClock::Real { .. } => Box::new(crate::MemoryStore::new()),
-        EngineClock::Fake(clock) => Box::new(crate::MemoryStore::with_clock(clock.clone())),
+        EngineClock::System(_) => Box::new(crate::MemoryStore::new()),
+        EngineClock::Manual(clock) => Box::new(crate::MemoryStore::with_clock(clock.clone())),
     }
 }
 
