@@ -43,7 +43,7 @@
 //! - [`rate_limit`]: limits per client IP, with `X-RateLimit-*` headers and a JSON 429.
 //! - [`require_api_key`]: `X-API-Key` or `Authorization: Bearer` keys, compared in constant time,
 //!   with scopes; [`ApiKey`] and the key file give keys names, scopes and expiry, [`Lockout`]
-//!   stops brute force, and `cargo run -p policy-runtime --bin policy-keygen` makes keys.
+//!   stops brute force, and `cargo run -p policy-keygen` makes keys.
 //! - [`api_error`]: an error enum whose variants map to statuses and JSON bodies.
 //! - [`Engine`]: the configuration the policies run with, attached with `.layer(engine)`;
 //!   [`Engine::default_limits`] applies default limits to the routes it wraps.
