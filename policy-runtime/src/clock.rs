@@ -13,31 +13,35 @@ use std::time::Duration;
 
 /// A monotonic source of time for rate limits, penalties and lockouts.
 ///
-/// `now` is the time since the clock's own origin, a fixed point in the
-/// past; only differences between two readings matter, and a reading never
-/// goes back. [`SystemClock`] is the real clock; [`ManualClock`] moves only
-/// when a test moves it.
+/// [`now_nanos`](Clock::now_nanos) is the time since the clock's own origin,
+/// a fixed point in the past, in nanoseconds; only differences between two
+/// readings matter, and a reading never goes back. [`SystemClock`] is the
+/// real clock; [`ManualClock`] moves only when a test moves it.
+///
+/// Nanoseconds in a `u64` rather than a `Duration`: the in-memory store reads
+/// the clock on every request and counts in nanoseconds, so no conversion
+/// is made there.
 ///
 /// ```
 /// use policy_runtime::{Clock, MemoryStore};
-/// use std::time::Duration;
 ///
 /// /// A clock that stands still at one minute.
 /// struct Frozen;
 ///
 /// impl Clock for Frozen {
-///     fn now(&self) -> Duration {
-///         Duration::from_secs(60)
+///     fn now_nanos(&self) -> u64 {
+///         60_000_000_000
 ///     }
 /// }
 ///
-/// assert_eq!(Frozen.now(), Duration::from_secs(60));
+/// assert_eq!(Frozen.now_nanos(), 60_000_000_000);
 /// let store = MemoryStore::with_clock(Frozen);
 /// # drop(store);
 /// ```
 pub trait Clock: Send + Sync + 'static {
-    /// The time since the clock's origin; never less than an earlier reading.
-    fn now(&self) -> Duration;
+    /// Nanoseconds since the clock's origin; never less than an earlier
+    /// reading.
+    fn now_nanos(&self) -> u64;
 }
 
 /// The real monotonic clock, cheap enough to read on every request.
@@ -51,8 +55,8 @@ pub trait Clock: Send + Sync + 'static {
 /// use policy_runtime::{Clock, SystemClock};
 ///
 /// let clock = SystemClock::new();
-/// let first = clock.now();
-/// assert!(clock.now() >= first);
+/// let first = clock.now_nanos();
+/// assert!(clock.now_nanos() >= first);
 /// ```
 #[derive(Clone, Debug)]
 pub struct SystemClock {
@@ -67,18 +71,13 @@ impl SystemClock {
     /// ```
     /// use policy_runtime::{Clock, SystemClock};
     ///
-    /// assert!(SystemClock::new().now() < std::time::Duration::from_secs(60));
+    /// // Its origin is now: less than a minute has passed.
+    /// assert!(SystemClock::new().now_nanos() < 60_000_000_000);
     /// ```
     pub fn new() -> Self {
         let clock = quanta::Clock::new();
         let origin = clock.raw();
         SystemClock { clock, origin }
-    }
-
-    /// Nanoseconds since the clock was made.
-    #[inline]
-    pub(crate) fn nanos(&self) -> u64 {
-        self.clock.delta_as_nanos(self.origin, self.clock.raw())
     }
 }
 
@@ -89,9 +88,10 @@ impl Default for SystemClock {
 }
 
 impl Clock for SystemClock {
+    /// Nanoseconds since the clock was made.
     #[inline]
-    fn now(&self) -> Duration {
-        Duration::from_nanos(self.nanos())
+    fn now_nanos(&self) -> u64 {
+        self.clock.delta_as_nanos(self.origin, self.clock.raw())
     }
 }
 
@@ -108,9 +108,9 @@ impl Clock for SystemClock {
 ///
 /// let clock = ManualClock::new();
 /// let shared = clock.clone();
-/// assert_eq!(shared.now(), Duration::ZERO);
+/// assert_eq!(shared.now_nanos(), 0);
 /// clock.advance(Duration::from_secs(90));
-/// assert_eq!(shared.now(), Duration::from_secs(90));
+/// assert_eq!(shared.now_nanos(), 90_000_000_000);
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct ManualClock {
@@ -123,7 +123,7 @@ impl ManualClock {
     /// ```
     /// use policy_runtime::{Clock, ManualClock};
     ///
-    /// assert_eq!(ManualClock::new().now(), std::time::Duration::ZERO);
+    /// assert_eq!(ManualClock::new().now_nanos(), 0);
     /// ```
     pub fn new() -> Self {
         Self::default()
@@ -139,7 +139,7 @@ impl ManualClock {
     /// let clock = ManualClock::new();
     /// clock.advance(Duration::from_millis(1500));
     /// clock.advance(Duration::from_millis(500));
-    /// assert_eq!(clock.now(), Duration::from_secs(2));
+    /// assert_eq!(clock.now_nanos(), 2_000_000_000);
     /// ```
     pub fn advance(&self, by: Duration) {
         let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
@@ -150,18 +150,13 @@ impl ManualClock {
                 Some(now.saturating_add(by))
             });
     }
-
-    /// Nanoseconds since zero.
-    #[inline]
-    pub(crate) fn nanos(&self) -> u64 {
-        self.nanos.load(Ordering::Relaxed)
-    }
 }
 
 impl Clock for ManualClock {
+    /// Nanoseconds since zero.
     #[inline]
-    fn now(&self) -> Duration {
-        Duration::from_nanos(self.nanos())
+    fn now_nanos(&self) -> u64 {
+        self.nanos.load(Ordering::Relaxed)
     }
 }
 
@@ -181,8 +176,8 @@ impl EngineClock {
     /// Nanoseconds since the clock was made (real) or since its zero (manual).
     pub(crate) fn now(&self) -> u64 {
         match self {
-            EngineClock::System(clock) => clock.nanos(),
-            EngineClock::Manual(clock) => clock.nanos(),
+            EngineClock::System(clock) => clock.now_nanos(),
+            EngineClock::Manual(clock) => clock.now_nanos(),
         }
     }
 }

@@ -44,6 +44,7 @@ type ReadinessCheck = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
 ///     .layer(engine);
 /// # Ok::<(), policy_runtime::BuildError>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "health")))]
 #[derive(Clone)]
 pub struct Health {
     version: Cow<'static, str>,

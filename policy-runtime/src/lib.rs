@@ -57,6 +57,7 @@
 //!   requests; [`Metrics`]: Prometheus metrics; [`Health`]: `/health`,
 //!   `/health/live` and `/health/ready`.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 // Refusals are axum `Response`s, as `FromRequestParts::Rejection` wants them;
 // boxing them would cost an allocation on every refusal for no gain.
@@ -78,6 +79,7 @@ mod forward;
 mod gcra;
 mod guard;
 mod handler_policy;
+#[cfg(feature = "health")]
 mod health;
 mod layer;
 mod metrics;
@@ -85,6 +87,7 @@ mod policy_layer;
 mod quota;
 mod rate_limiting;
 mod request_id;
+#[cfg(feature = "request-layer")]
 mod request_layer;
 mod timestamp;
 
@@ -102,8 +105,10 @@ pub use error_body::{ErrorBody, FieldError, Severity};
 pub use error_format::{ErrorFormat, ErrorRenderer, ErrorView};
 pub use error_response::ApiError;
 pub use gcra::Decision;
+#[cfg(feature = "health")]
 pub use health::Health;
 pub use layer::{WithEngine, WithEngineFuture};
+#[cfg(feature = "prometheus")]
 pub use metrics::{Metrics, MetricsError};
 pub use policy_layer::{RateLimit, RateLimitBuilder, RequireApiKey, WithPolicy};
 pub use quota::{Quota, QuotaError};
@@ -115,6 +120,7 @@ pub use rate_limiting::penalty::Penalty;
 pub use rate_limiting::redis::{FailureMode, RedisConfigError, RedisStore, RedisStoreBuilder};
 pub use rate_limiting::store::{ClientKey, LimitRequest, LimiterStore, StoreError, StoreFuture};
 pub use request_id::is_safe_request_id;
+#[cfg(feature = "request-layer")]
 pub use request_layer::{RequestFuture, RequestLayer, RequestService};
 
 /// Limits how often each client may call an async axum handler.

@@ -7,7 +7,9 @@
 //! [`crate::RequestLayer`]. An id that breaks the rule is dropped and a new
 //! one generated, so that no client can inject text into logs or bodies.
 
-use axum::http::{HeaderMap, HeaderName};
+#[cfg(feature = "request-layer")]
+use axum::http::HeaderMap;
+use axum::http::HeaderName;
 
 /// The header a request id travels in, on requests and responses (a
 /// `HeaderName`, so that a lookup does not parse the name each time).
@@ -40,6 +42,7 @@ pub(crate) fn is_safe(id: &[u8]) -> bool {
 
 /// Drops an incoming `x-request-id` that breaks the rule, or that is sent
 /// more than once, so that a fresh one is generated.
+#[cfg(feature = "request-layer")]
 pub(crate) fn drop_unsafe(headers: &mut HeaderMap) {
     let mut values = headers.get_all(HEADER).iter();
     let keep = match (values.next(), values.next()) {
@@ -53,6 +56,7 @@ pub(crate) fn drop_unsafe(headers: &mut HeaderMap) {
 }
 
 /// The request's id, when it has a safe one.
+#[cfg(feature = "request-layer")]
 pub(crate) fn of(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(HEADER)
@@ -60,7 +64,7 @@ pub(crate) fn of(headers: &HeaderMap) -> Option<&str> {
         .and_then(|value| value.to_str().ok())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "request-layer"))]
 mod tests {
     use super::*;
     use axum::http::HeaderValue;

@@ -226,7 +226,7 @@ const DEFAULT_STRICT_LOG_CAP: usize = 1 << 22;
 /// ```
 pub struct MemoryStore<C: Clock = SystemClock> {
     clock: C,
-    origin: std::time::Duration,
+    origin: u64,
     strict_log_cap: usize,
     scopes: RwLock<HashMap<Box<str>, Arc<Scope>, foldhash::fast::RandomState>>,
 }
@@ -270,7 +270,7 @@ impl<C: Clock> MemoryStore<C> {
     /// # drop(store);
     /// ```
     pub fn with_clock(clock: C) -> Self {
-        let origin = clock.now();
+        let origin = clock.now_nanos();
         Self {
             clock,
             origin,
@@ -334,8 +334,7 @@ impl<C: Clock> MemoryStore<C> {
 
     /// Nanoseconds since the store was created, on its clock.
     fn now(&self) -> u64 {
-        let since = self.clock.now().saturating_sub(self.origin);
-        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        self.clock.now_nanos().saturating_sub(self.origin)
     }
 
     /// Runs `f` on the scope `name`, creating it (or re-creating it for new

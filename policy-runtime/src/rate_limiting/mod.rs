@@ -171,12 +171,7 @@ impl RateLimits {
                         "client blocked after repeated violations"
                     );
                     self.config.count(request.scope, false);
-                    crate::metrics::decision(
-                        "rate_limit",
-                        "rate_limited",
-                        "blocked",
-                        request.scope,
-                    );
+                    crate::metrics::decision("rate_limit", "deny", "blocked", request.scope);
                     let decision = Decision {
                         allowed: false,
                         quota: request.quotas[0],
@@ -220,8 +215,8 @@ impl RateLimits {
         for request in requests {
             self.config.count(request.scope, decision.allowed);
             let (outcome, reason) = match decision.allowed {
-                true => ("allowed", "none"),
-                false => ("rate_limited", "limit_exceeded"),
+                true => ("allow", "none"),
+                false => ("deny", "limit_exceeded"),
             };
             crate::metrics::decision("rate_limit", outcome, reason, request.scope);
         }
