@@ -33,6 +33,7 @@ mod prometheus;
 pub use prometheus::{Metrics, MetricsError};
 
 use ::metrics::{Counter, Key, Label, Level, Metadata, Recorder};
+use foldhash::fast::FixedState;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -42,47 +43,59 @@ use std::hash::Hash;
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
-type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
-/// Handles registered with one recorder, by their static labels, then by
-/// their one label of run-time text (a scope or a route).
+/// Handles registered with one recorder, kept per thread.
+///
+/// A handle is found by its static labels (`K`, made of the addresses of
+/// `&'static str`s, which never change), and the address and length of its
+/// one label of run-time text (a scope or a route), so that a lookup hashes
+/// a few words and never the text; the text is kept and compared, so that
+/// another text at the same address (after the first was freed) is
+/// registered anew rather than counted under the old label.
 struct Registered<K, V> {
     /// The address of the recorder the handles belong to.
     recorder: usize,
-    handles: Map<K, Map<Box<str>, V>>,
+    handles: HashMap<HandleKey<K>, (Box<str>, V), FixedState>,
 }
 
-impl<K, V> Default for Registered<K, V> {
-    fn default() -> Self {
+/// The static labels, then the address and length of the text label.
+type HandleKey<K> = (K, usize, usize);
+
+impl<K, V> Registered<K, V> {
+    const fn new() -> Self {
         Registered {
             recorder: 0,
-            handles: Map::default(),
+            // Fixed seed: the keys are addresses of this process's own
+            // strings, never chosen by a client.
+            handles: HashMap::with_hasher(FixedState::with_seed(0x5EED)),
         }
     }
 }
 
 impl<K: Copy + Eq + Hash, V> Registered<K, V> {
-    /// The handle of `labels` and `text`, registered with `recorder` on first
-    /// use. A different recorder than last time drops every handle.
-    fn get(
+    /// Runs `record` on the handle of `labels` and `text`, registered with
+    /// `recorder` on first use. A different recorder than last time drops
+    /// every handle.
+    fn record(
         &mut self,
         recorder: &dyn Recorder,
         labels: K,
         text: &str,
         register: impl FnOnce(&dyn Recorder) -> V,
-    ) -> &V {
+        record: impl FnOnce(&V),
+    ) {
         let address = recorder_address(recorder);
         if self.recorder != address {
             self.handles.clear();
             self.recorder = address;
         }
-        let by_text = self.handles.entry(labels).or_default();
-        // Two lookups on first use, so that the common case (a handle already
-        // there) neither allocates the key nor hashes it twice.
-        if !by_text.contains_key(text) {
-            by_text.insert(text.into(), register(recorder));
+        let key = (labels, text.as_ptr() as usize, text.len());
+        match self.handles.get(&key) {
+            Some((held, handle)) if **held == *text => return record(handle),
+            _ => {}
         }
-        &by_text[text]
+        let handle = register(recorder);
+        record(&handle);
+        self.handles.insert(key, (text.into(), handle));
     }
 }
 
@@ -93,12 +106,17 @@ fn recorder_address(recorder: &dyn Recorder) -> usize {
     (recorder as *const dyn Recorder).cast::<()>() as usize
 }
 
-/// The labels of `policy_decisions_total` but the scope.
-type DecisionLabels = (&'static str, &'static str, &'static str);
+/// The address of a static label value, its identity in [`Registered`].
+fn id(label: &'static str) -> usize {
+    label.as_ptr() as usize
+}
+
+/// The labels of `policy_decisions_total` but the scope, by address.
+type DecisionLabels = (usize, usize, usize);
 
 thread_local! {
     static DECISIONS: RefCell<Registered<DecisionLabels, Counter>> =
-        RefCell::new(Registered::default());
+        const { RefCell::new(Registered::new()) };
 }
 
 /// Counts one policy decision in `policy_decisions_total`: `policy`
@@ -106,7 +124,8 @@ thread_local! {
 /// the decision's log event says), the `reason` (`none` when allowed) and
 /// the `scope` (the rate-limit scope, or the handler for API keys). The one
 /// place policies record decisions; call it next to the decision's log event.
-#[inline]
+// Out of line: four call sites on the request path stay small.
+#[inline(never)]
 pub(crate) fn decision(
     policy: &'static str,
     outcome: &'static str,
@@ -123,14 +142,16 @@ pub(crate) fn decision(
         let key = Key::from_parts("policy_decisions_total", labels);
         recorder.register_counter(&key, &METADATA)
     };
+    let increment = |counter: &Counter| counter.increment(1);
     ::metrics::with_recorder(|recorder| {
         DECISIONS.with(|cache| match cache.try_borrow_mut() {
-            Ok(mut cache) => cache
-                .get(recorder, (policy, outcome, reason), scope, register)
-                .increment(1),
+            Ok(mut cache) => {
+                let labels = (id(policy), id(outcome), id(reason));
+                cache.record(recorder, labels, scope, register, increment)
+            }
             // Only a recorder that records a decision while registering one
             // gets here: count without the cache.
-            Err(_) => register(recorder).increment(1),
+            Err(_) => increment(&register(recorder)),
         })
     });
 }
@@ -147,17 +168,18 @@ pub(crate) use request::{method_label, request};
 /// The request metrics of the `RequestLayer`.
 #[cfg(feature = "request-layer")]
 mod request {
-    use super::{Registered, METADATA};
+    use super::{id, Registered, METADATA};
     use ::metrics::{Counter, Histogram, Key, Label, Recorder};
     use axum::http::{Method, StatusCode};
     use std::cell::RefCell;
     use std::time::Duration;
 
-    /// A request's counter and histogram, by method and status, then route.
-    type Handles = Registered<(&'static str, StatusCode), (Counter, Histogram)>;
+    /// A request's counter and histogram, by method (its address) and
+    /// status, then route.
+    type Handles = Registered<(usize, StatusCode), (Counter, Histogram)>;
 
     thread_local! {
-        static REQUESTS: RefCell<Handles> = RefCell::new(Registered::default());
+        static REQUESTS: RefCell<Handles> = const { RefCell::new(Registered::new()) };
     }
 
     /// Counts one finished request and its latency: `method` is
@@ -188,7 +210,9 @@ mod request {
         };
         ::metrics::with_recorder(|recorder| {
             REQUESTS.with(|cache| match cache.try_borrow_mut() {
-                Ok(mut cache) => record(cache.get(recorder, (method, status), route, register)),
+                Ok(mut cache) => {
+                    cache.record(recorder, (id(method), status), route, register, record)
+                }
                 Err(_) => record(&register(recorder)),
             })
         });
