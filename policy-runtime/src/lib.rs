@@ -98,8 +98,8 @@ pub use api_key::lockout::{Lockout, LockoutStatus};
 pub use api_key::store::{ApiKeyStore, KeyError};
 pub use client_ip::{ClientIpError, ClientIpResolver};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use default_limits::{DefaultLimits, WithDefaultLimits};
-pub use engine::{BuildError, Engine, EngineBuilder, LimitState};
+pub use default_limits::DefaultLimits;
+pub use engine::{BuildError, Engine, EngineBuilder};
 pub use environment::{Environment, UnknownEnvironment};
 pub use error_body::{ErrorBody, FieldError, Severity};
 pub use error_format::{ErrorFormat, ErrorRenderer, ErrorView};
@@ -107,10 +107,9 @@ pub use error_response::ApiError;
 pub use gcra::Decision;
 #[cfg(feature = "health")]
 pub use health::Health;
-pub use layer::{WithEngine, WithEngineFuture};
 #[cfg(feature = "prometheus")]
 pub use metrics::{Metrics, MetricsError};
-pub use policy_layer::{RateLimit, RateLimitBuilder, RequireApiKey, WithPolicy};
+pub use policy_layer::{RateLimit, RateLimitBuilder, RequireApiKey};
 pub use quota::{Quota, QuotaError};
 pub use rate_limiting::config::ScopeStats;
 pub use rate_limiting::headers::HeaderStyle;
@@ -119,9 +118,30 @@ pub use rate_limiting::penalty::Penalty;
 #[cfg(feature = "redis")]
 pub use rate_limiting::redis::{FailureMode, RedisConfigError, RedisStore, RedisStoreBuilder};
 pub use rate_limiting::store::{ClientKey, LimitRequest, LimiterStore, StoreError, StoreFuture};
-pub use request_id::is_safe_request_id;
 #[cfg(feature = "request-layer")]
-pub use request_layer::{RequestFuture, RequestLayer, RequestService};
+pub use request_layer::RequestLayer;
+
+/// The tower services and futures that the layers make: they appear in
+/// types (`<Engine as Layer<S>>::Service` is [`WithEngine<S>`](service::WithEngine)),
+/// and code rarely names them.
+///
+/// ```
+/// use axum::Router;
+/// use policy_runtime::{service::WithEngine, Engine};
+/// use tower::Layer;
+///
+/// let engine = Engine::builder().build()?;
+/// let service: WithEngine<Router> = engine.layer(Router::new());
+/// # drop(service);
+/// # Ok::<(), policy_runtime::BuildError>(())
+/// ```
+pub mod service {
+    pub use crate::default_limits::WithDefaultLimits;
+    pub use crate::layer::{WithEngine, WithEngineFuture};
+    pub use crate::policy_layer::WithPolicy;
+    #[cfg(feature = "request-layer")]
+    pub use crate::request_layer::{RequestFuture, RequestService};
+}
 
 /// Limits how often each client may call an async axum handler.
 ///

@@ -19,25 +19,12 @@ pub(crate) const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_LEN: usize = 128;
 
 /// Whether an incoming request id is short and plain enough to keep.
-///
-/// ```
-/// use policy_runtime::is_safe_request_id;
-///
-/// assert!(is_safe_request_id(b"req-42.a_B"));
-/// assert!(!is_safe_request_id(b"has space"));
-/// assert!(!is_safe_request_id(&[b'a'; 129]));
-/// assert!(!is_safe_request_id(b""));
-/// ```
-pub fn is_safe_request_id(id: &[u8]) -> bool {
+pub(crate) fn is_safe(id: &[u8]) -> bool {
     !id.is_empty()
         && id.len() <= MAX_LEN
         && id
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-pub(crate) fn is_safe(id: &[u8]) -> bool {
-    is_safe_request_id(id)
 }
 
 /// Drops an incoming `x-request-id` that breaks the rule, or that is sent
@@ -64,13 +51,25 @@ pub(crate) fn of(headers: &HeaderMap) -> Option<&str> {
         .and_then(|value| value.to_str().ok())
 }
 
-#[cfg(all(test, feature = "request-layer"))]
+#[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     #[test]
+    fn only_short_plain_ids_are_safe() {
+        assert!(is_safe(b"req-42.a_B"));
+        assert!(is_safe(&[b'a'; 128]));
+        assert!(!is_safe(&[b'a'; 129]));
+        assert!(!is_safe(b"has space"));
+        assert!(!is_safe(b"quote\"injection"));
+        assert!(!is_safe(b""));
+    }
+
+    #[cfg(feature = "request-layer")]
+    #[test]
     fn unsafe_or_repeated_ids_are_dropped() {
+        use axum::http::HeaderValue;
+
         let mut headers = HeaderMap::new();
         headers.insert(HEADER, HeaderValue::from_static("abc-1"));
         drop_unsafe(&mut headers);

@@ -23,7 +23,6 @@ use crate::handler_policy::{Check, HandlerPolicy};
 use crate::rate_limiting::headers::RateLimitHeaders;
 use crate::rate_limiting::key::KeyContext;
 use crate::rate_limiting::spec::RateLimitSpec;
-use crate::rate_limiting::store::Decision;
 use crate::rate_limiting::RateLimits;
 use crate::{Environment, ErrorFormat};
 use axum::http::request::Parts;
@@ -76,20 +75,6 @@ pub(crate) struct EngineInner {
     pub(crate) default_limits_layered: std::sync::atomic::AtomicBool,
     pub(crate) unused_defaults_reported: std::sync::atomic::AtomicBool,
 }
-
-/// A client's state in one rate-limit scope, for operators.
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// use policy_runtime::{ClientKey, Engine};
-///
-/// let engine = Engine::builder().build().unwrap();
-/// let key = ClientKey::Ip("192.0.2.1".parse().unwrap());
-/// // A scope no handler declares has no state.
-/// assert!(engine.limit_state("app::nothing", &key).await.unwrap().is_none());
-/// # });
-/// ```
-pub type LimitState = Decision;
 
 impl Engine {
     /// The environment the engine was built for.

@@ -8,9 +8,9 @@
 //! does not: the registered handlers, the resolver, the environment.
 
 use super::builder::protected_handlers;
-use super::{BuildError, Engine, LimitState};
+use super::{BuildError, Engine};
 use crate::handler_policy::{self, Check, Limits};
-use crate::{ApiKeyStore, ClientKey, LockoutStatus, Quota, ScopeStats, StoreError};
+use crate::{ApiKeyStore, ClientKey, Decision, LockoutStatus, Quota, ScopeStats, StoreError};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -31,7 +31,7 @@ impl Engine {
         &self,
         scope: &str,
         key: &ClientKey,
-    ) -> Result<Option<LimitState>, StoreError> {
+    ) -> Result<Option<Decision>, StoreError> {
         let Some(quotas) = self.quotas_of(scope) else {
             return Ok(None);
         };
