@@ -43,7 +43,7 @@
 //! - [`rate_limit`]: limits per client IP, with `X-RateLimit-*` headers and a JSON 429.
 //! - [`require_api_key`]: `X-API-Key` or `Authorization: Bearer` keys, compared in constant time,
 //!   with scopes; [`ApiKey`] and the key file give keys names, scopes and expiry, [`Lockout`]
-//!   stops brute force, and `cargo run -p policy-keygen` makes keys.
+//!   stops brute force, and the `policy-keygen` binary (its own crate) makes keys.
 //! - [`api_error`]: an error enum whose variants map to statuses and JSON bodies.
 //! - [`Engine`]: the configuration the policies run with, attached with `.layer(engine)`;
 //!   [`Engine::default_limits`] applies default limits to the routes it wraps.
@@ -55,7 +55,26 @@
 //!   Flask, FastAPI or RFC 9457 shapes, or your own.
 //! - [`RequestLayer`]: request ids, one span and log event per request, slow
 //!   requests; [`Metrics`]: Prometheus metrics; [`Health`]: `/health`,
-//!   `/health/live` and `/health/ready`.
+//!   `/health/live` and `/health/ready`. Each is a Cargo feature, off by
+//!   default.
+//! - [`Clock`]: the time limits and lockouts run on; [`ManualClock`] moves
+//!   it by hand in tests.
+//!
+//! Policy decisions are counted through the [`metrics`](https://docs.rs/metrics)
+//! facade (`policy_decisions_total`), into whatever recorder the application
+//! installs, with or without the `prometheus` feature.
+//!
+//! # Cargo features
+//!
+//! The policies, the engine, the error formats and the in-memory store are
+//! always there. Each feature adds one part, and the dependencies it needs:
+//!
+//! | feature | default | adds | pulls in |
+//! | --- | --- | --- | --- |
+//! | `request-layer` | off | [`RequestLayer`]: request ids, one span and log event per request, request metrics | `tower-http` (and `uuid`) |
+//! | `prometheus` | off | [`Metrics`]: installs the Prometheus recorder and serves `/metrics` | `metrics-exporter-prometheus` |
+//! | `health` | off | [`Health`]: `/health`, `/health/live`, `/health/ready` | nothing |
+//! | `redis` | off | [`RedisStore`]: limits shared by every instance, in Redis | `redis`, `tokio` |
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
@@ -116,6 +135,7 @@ pub use rate_limiting::headers::HeaderStyle;
 pub use rate_limiting::memory::MemoryStore;
 pub use rate_limiting::penalty::Penalty;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use rate_limiting::redis::{FailureMode, RedisConfigError, RedisStore, RedisStoreBuilder};
 pub use rate_limiting::store::{ClientKey, LimitRequest, LimiterStore, StoreError, StoreFuture};
 #[cfg(feature = "request-layer")]
