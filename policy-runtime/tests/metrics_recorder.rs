@@ -144,3 +144,62 @@ async fn a_new_recorder_gets_the_decisions_made_after_it_is_set() {
     assert_eq!(decisions(&first_counts), [(denied.clone(), 2)]);
     assert_eq!(decisions(&second_counts), [(denied, 2)]);
 }
+
+#[cfg(feature = "request-layer")]
+#[tokio::test]
+async fn the_request_layer_counts_requests_into_the_applications_recorder() {
+    use policy_runtime::RequestLayer;
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _recorder = metrics::set_default_local_recorder(&recorder);
+    let app = app().layer(RequestLayer::new());
+
+    assert_eq!(status(&app, "/limited").await, StatusCode::OK);
+    assert_eq!(
+        status(&app, "/limited").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    let mut requests: Vec<(String, String)> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter_map(|(key, _, _, value)| {
+            let labels: Vec<String> = key
+                .key()
+                .labels()
+                .map(|label| format!("{}={}", label.key(), label.value()))
+                .collect();
+            let value = match value {
+                DebugValue::Counter(count) => count.to_string(),
+                DebugValue::Histogram(samples) => format!("{} samples", samples.len()),
+                DebugValue::Gauge(_) => return None,
+            };
+            key.key().name().starts_with("http_").then(|| {
+                (
+                    format!("{}{{{}}}", key.key().name(), labels.join(",")),
+                    value,
+                )
+            })
+        })
+        .collect();
+    requests.sort();
+    assert_eq!(
+        requests,
+        [
+            (
+                "http_request_duration_seconds{method=GET,route=/limited}".to_owned(),
+                "2 samples".to_owned()
+            ),
+            (
+                "http_requests_total{method=GET,route=/limited,status=200}".to_owned(),
+                "1".to_owned()
+            ),
+            (
+                "http_requests_total{method=GET,route=/limited,status=429}".to_owned(),
+                "1".to_owned()
+            ),
+        ]
+    );
+}
