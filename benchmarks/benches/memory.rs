@@ -31,9 +31,7 @@
 
 use benchmarks::{peak_resident_bytes, ready_now, resident_bytes};
 use governor::RateLimiter;
-use policy_runtime::{
-    ClientKey, FakeRelativeClock, LimitRequest, LimiterStore, MemoryStore, Quota,
-};
+use policy_runtime::{ClientKey, LimitRequest, LimiterStore, ManualClock, MemoryStore, Quota};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;
@@ -195,7 +193,7 @@ fn ms(duration: Duration) -> f64 {
 fn check<C>(store: &MemoryStore<C>, index: usize, quotas: &'static [Quota]) -> bool
 where
     MemoryStore<C>: LimiterStore,
-    C: governor::clock::Clock,
+    C: policy_runtime::Clock,
 {
     let key = ClientKey::Ip(ip(index));
     ready_now(store.check(&[LimitRequest {
@@ -245,7 +243,7 @@ fn child(task: &str) {
             slowest.row("memory_store, no key idle", keys, None);
         }
         "sweep_evict" => {
-            let clock = FakeRelativeClock::default();
+            let clock = ManualClock::new();
             let store = MemoryStore::with_clock(clock.clone());
             for index in 0..keys {
                 assert!(check(&store, index, &ONE_A_SECOND));

@@ -7,7 +7,7 @@
 //! response body (such as `ServeDir`'s) into axum's, and add the rate-limit
 //! headers of the admitting check.
 
-use crate::rate_limit::headers::RateLimitHeaders;
+use crate::rate_limiting::headers::RateLimitHeaders;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::http::Request;
 use axum::response::Response;

@@ -12,7 +12,7 @@
 
 use crate::engine::Admitted;
 use crate::handler_policy::{HandlerPolicy, Policy};
-use crate::rate_limit::headers::RateLimitHeaders;
+use crate::rate_limiting::headers::RateLimitHeaders;
 use crate::Engine;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

@@ -53,6 +53,7 @@ type ReadinessCheck = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
 ///     Ok(())
 /// }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "health")))]
 #[derive(Clone)]
 pub struct Health {
     version: Cow<'static, str>,

@@ -70,7 +70,7 @@
 //! - [`rate_limit`]: limits per client IP, with `X-RateLimit-*` headers and a JSON 429.
 //! - [`require_api_key`]: `X-API-Key` or `Authorization: Bearer` keys, compared in constant time,
 //!   with scopes; [`ApiKey`] and the key file give keys names, scopes and expiry, [`Lockout`]
-//!   stops brute force, and `cargo run -p policy-runtime --bin policy-keygen` makes keys.
+//!   stops brute force, and the `policy-keygen` binary (its own crate) makes keys.
 //! - [`api_error`]: an error enum whose variants map to statuses and JSON bodies.
 //! - [`Engine`]: the configuration the policies run with, attached with `.layer(engine)`;
 //!   [`Engine::default_limits`] applies default limits to the routes it wraps.
@@ -82,8 +82,28 @@
 //!   Flask, FastAPI or RFC 9457 shapes, or your own.
 //! - [`RequestLayer`]: request ids, one span and log event per request, slow
 //!   requests; [`Metrics`]: Prometheus metrics; [`Health`]: `/health`,
-//!   `/health/live` and `/health/ready`.
+//!   `/health/live` and `/health/ready`. Each is a Cargo feature, off by
+//!   default.
+//! - [`Clock`]: the time limits and lockouts run on; [`ManualClock`] moves
+//!   it by hand in tests.
+//!
+//! Policy decisions are counted through the [`metrics`](https://docs.rs/metrics)
+//! facade (`policy_decisions_total`), into whatever recorder the application
+//! installs, with or without the `prometheus` feature.
+//!
+//! # Cargo features
+//!
+//! The policies, the engine, the error formats and the in-memory store are
+//! always there. Each feature adds one part, and the dependencies it needs:
+//!
+//! | feature | default | adds | pulls in |
+//! | --- | --- | --- | --- |
+//! | `request-layer` | off | [`RequestLayer`]: request ids, one span and log event per request, request metrics | `tower-http` (and `uuid`) |
+//! | `prometheus` | off | [`Metrics`]: installs the Prometheus recorder and serves `/metrics` | `metrics-exporter-prometheus` |
+//! | `health` | off | [`Health`]: `/health`, `/health/live`, `/health/ready` | nothing |
+//! | `redis` | off | [`RedisStore`]: limits shared by every instance, in Redis | `redis`, `tokio` |
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 // Refusals are axum `Response`s, as `FromRequestParts::Rejection` wants them;
 // boxing them would cost an allocation on every refusal for no gain.
@@ -91,7 +111,6 @@
 
 extern crate self as policy_runtime;
 
-mod api_error;
 mod api_key;
 mod client_ip;
 mod clock;
@@ -100,50 +119,77 @@ mod engine;
 mod environment;
 mod error_body;
 mod error_format;
+mod error_response;
 pub mod extract;
 mod forward;
 mod gcra;
 mod guard;
 mod handler_checks;
 mod handler_policy;
+#[cfg(feature = "health")]
 mod health;
 mod layer;
 mod metrics;
 mod policy_layer;
 mod quota;
-mod rate_limit;
+mod rate_limiting;
 mod request_id;
+#[cfg(feature = "request-layer")]
 mod request_layer;
 mod timestamp;
 
-pub use api_error::ApiError;
 pub use api_key::file::KeyFileError;
 pub use api_key::id::ApiKeyId;
 pub use api_key::key::ApiKey;
 pub use api_key::lockout::{Lockout, LockoutStatus};
 pub use api_key::store::{ApiKeyStore, KeyError};
 pub use client_ip::{ClientIpError, ClientIpResolver};
-pub use default_limits::{DefaultLimits, WithDefaultLimits};
-pub use engine::{BuildError, Engine, EngineBuilder, LimitState};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use default_limits::DefaultLimits;
+pub use engine::{BuildError, Engine, EngineBuilder};
 pub use environment::{Environment, UnknownEnvironment};
 pub use error_body::{ErrorBody, FieldError, Severity};
 pub use error_format::{ErrorFormat, ErrorRenderer, ErrorView};
+pub use error_response::ApiError;
 pub use gcra::Decision;
-pub use governor::clock::FakeRelativeClock;
+#[cfg(feature = "health")]
 pub use health::Health;
-pub use layer::{WithEngine, WithEngineFuture};
+#[cfg(feature = "prometheus")]
 pub use metrics::{Metrics, MetricsError};
-pub use policy_layer::{RateLimit, RateLimitBuilder, RequireApiKey, WithPolicy};
+pub use policy_layer::{RateLimit, RateLimitBuilder, RequireApiKey};
 pub use quota::{Quota, QuotaError};
-pub use rate_limit::config::ScopeStats;
-pub use rate_limit::headers::HeaderStyle;
-pub use rate_limit::memory::MemoryStore;
-pub use rate_limit::penalty::Penalty;
+pub use rate_limiting::config::ScopeStats;
+pub use rate_limiting::headers::HeaderStyle;
+pub use rate_limiting::memory::MemoryStore;
+pub use rate_limiting::penalty::Penalty;
 #[cfg(feature = "redis")]
-pub use rate_limit::redis::{FailureMode, RedisConfigError, RedisStore, RedisStoreBuilder};
-pub use rate_limit::store::{ClientKey, LimitRequest, LimiterStore, StoreError, StoreFuture};
-pub use request_id::is_safe_request_id;
-pub use request_layer::{RequestFuture, RequestLayer, RequestService};
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use rate_limiting::redis::{FailureMode, RedisConfigError, RedisStore, RedisStoreBuilder};
+pub use rate_limiting::store::{ClientKey, LimitRequest, LimiterStore, StoreError, StoreFuture};
+#[cfg(feature = "request-layer")]
+pub use request_layer::RequestLayer;
+
+/// The tower services and futures that the layers make: they appear in
+/// types (`<Engine as Layer<S>>::Service` is [`WithEngine<S>`](service::WithEngine)),
+/// and code rarely names them.
+///
+/// ```
+/// use axum::Router;
+/// use policy_runtime::{service::WithEngine, Engine};
+/// use tower::Layer;
+///
+/// let engine = Engine::builder().build()?;
+/// let service: WithEngine<Router> = engine.layer(Router::new());
+/// # drop(service);
+/// # Ok::<(), policy_runtime::BuildError>(())
+/// ```
+pub mod service {
+    pub use crate::default_limits::WithDefaultLimits;
+    pub use crate::layer::{WithEngine, WithEngineFuture};
+    pub use crate::policy_layer::WithPolicy;
+    #[cfg(feature = "request-layer")]
+    pub use crate::request_layer::{RequestFuture, RequestService};
+}
 
 /// Limits how often each client may call an async axum handler.
 ///
@@ -542,7 +588,7 @@ pub mod __private {
 
     /// The response for an `#[api_error]` value.
     pub fn api_error_response<E: crate::ApiError + ?Sized>(error: &E) -> Response {
-        crate::api_error::respond(error)
+        crate::error_response::respond(error)
     }
 
     /// The per-field errors of an `#[api(errors)]` field, for its body.

@@ -1,269 +1,237 @@
-//! [`Metrics`]: Prometheus metrics of requests and policy decisions.
+//! Metrics of requests and policy decisions, recorded through the `metrics`
+//! facade, and [`Metrics`], the Prometheus recorder (feature `prometheus`).
 //!
-//! This module owns the metric names and labels, installing the
-//! process-wide recorder (`metrics-exporter-prometheus`, which also writes
-//! the exposition text) and the few functions every other module calls to
-//! record: [`decision`], [`store_error`] and [`request`]. Until
-//! [`Metrics::install`] runs, those functions return at once, so metrics
-//! that are off cost one relaxed atomic load.
+//! This module owns the metric names and labels and the few functions every
+//! other module calls to record: [`decision`], [`store_error`] and
+//! `request` (for the `RequestLayer`). They record into whatever `metrics`
+//! recorder is in effect: one the application installed, the Prometheus
+//! recorder of [`Metrics::install`], or none, and then nothing is kept.
+//!
+//! A handle is registered with the recorder once per label set and thread,
+//! and kept, so that recording costs a lookup in a per-thread map and no
+//! allocation; when the recorder in effect changes, the handles are
+//! registered again with the new one.
 //!
 //! | metric | type | labels |
 //! | --- | --- | --- |
 //! | `http_requests_total` | counter | `method`, `route`, `status` |
 //! | `http_request_duration_seconds` | histogram | `method`, `route` |
-//! | `policy_decisions_total` | counter | `policy` (`rate_limit`, `api_key`), `outcome` (`allowed`, `exempt`, `rate_limited`, `rejected`, `auth_failed`), `reason`, `scope` |
+//! | `policy_decisions_total` | counter | `policy` (`rate_limit`, `api_key`), `outcome` (`allow`, `deny`, `exempt`), `reason`, `scope` |
 //! | `policy_store_errors_total` | counter | `store` |
+//!
+//! `outcome` takes the words of the decision's log event. `reason` is `none`
+//! when allowed; `limit_exceeded`, `blocked` (a penalty) or `missing_key`
+//! for a denied rate limit; `missing`, `invalid`, `expired`, `revoked`,
+//! `insufficient_scope` or `locked_out` for a denied API key;
+//! `exempt_client` for an exempt one. `scope` is the rate-limit scope, or the
+//! handler for API keys.
 
-use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
-use std::time::Duration;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 
-static ENABLED: AtomicBool = AtomicBool::new(false);
-static INSTALLED: OnceLock<Metrics> = OnceLock::new();
+#[cfg(feature = "prometheus")]
+pub use prometheus::{Metrics, MetricsError};
 
-/// Latency buckets, in seconds: from 5 ms to the 30 s a request may take.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
+use ::metrics::{Counter, Key, Label, Level, Metadata, Recorder};
+use foldhash::fast::FixedState;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::Hash;
 
-/// The process-wide Prometheus recorder: install it once at start-up, serve
-/// [`Metrics::render`] (or [`Metrics::scrape`]) on `/metrics` behind an API
-/// key.
+/// Where the handles this crate registers come from, for recorders that
+/// filter or group by it.
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// Handles registered with one recorder, kept per thread.
 ///
-/// Requests are counted by [`crate::RequestLayer`]; policy decisions and
-/// store errors by the policies themselves.
-///
-/// ```
-/// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request};
-/// use axum::{response::Response, routing::get, Router};
-/// use policy_runtime::{require_api_key, ApiKey, Engine, Metrics, RequestLayer};
-/// use std::net::SocketAddr;
-/// use tower::ServiceExt;
-///
-/// #[require_api_key(scope = "metrics")]
-/// async fn metrics() -> Response {
-///     Metrics::scrape()
-/// }
-///
-/// #[tokio::main]
-/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
-///     Metrics::install()?;
-///     let engine = Engine::builder()
-///         .api_key_with(ApiKey::new("prometheus", "scraper-key-0123456789abcdef").scopes(["metrics"]))
-///         .build()?;
-///     let app = Router::new()
-///         .route("/metrics", get(metrics))
-///         .layer(engine)
-///         .layer(RequestLayer::new())
-///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
-///     let scrape = || {
-///         let request = Request::get("/metrics").header("x-api-key", "scraper-key-0123456789abcdef");
-///         app.clone().oneshot(request.body(Body::empty()).unwrap())
-///     };
-///
-///     assert_eq!(scrape().await?.status(), 200);
-///     let text = axum::body::to_bytes(scrape().await?.into_body(), 1 << 20).await?;
-///     let text = String::from_utf8(text.to_vec())?;
-///     assert!(text.contains(r#"http_requests_total{method="GET",route="/metrics",status="200"} 1"#));
-///     assert!(text.contains(r#"policy_decisions_total{policy="api_key""#));
-///     Ok(())
-/// }
-/// ```
-#[derive(Clone)]
-pub struct Metrics {
-    handle: PrometheusHandle,
+/// A handle is found by its static labels (`K`, made of the addresses of
+/// `&'static str`s, which never change), and the address and length of its
+/// one label of run-time text (a scope or a route), so that a lookup hashes
+/// a few words and never the text; the text is kept and compared, so that
+/// another text at the same address (after the first was freed) is
+/// registered anew rather than counted under the old label.
+struct Registered<K, V> {
+    /// The address of the recorder the handles belong to.
+    recorder: usize,
+    handles: HashMap<HandleKey<K>, (Box<str>, V), FixedState>,
 }
 
-/// Another metrics recorder is installed in the process already.
-///
-/// ```
-/// let error = policy_runtime::MetricsError::new("a recorder is already installed");
-/// assert!(error.to_string().contains("already installed"));
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error("could not install the Prometheus metrics recorder: {message}")]
-pub struct MetricsError {
-    message: String,
-}
+/// The static labels, then the address and length of the text label.
+type HandleKey<K> = (K, usize, usize);
 
-impl MetricsError {
-    /// An error with a message.
-    ///
-    /// ```
-    /// let error = policy_runtime::MetricsError::new("no");
-    /// assert_eq!(error.to_string(), "could not install the Prometheus metrics recorder: no");
-    /// ```
-    pub fn new(message: impl Into<String>) -> Self {
-        MetricsError {
-            message: message.into(),
+impl<K, V> Registered<K, V> {
+    const fn new() -> Self {
+        Registered {
+            recorder: 0,
+            // Fixed seed: the keys are addresses of this process's own
+            // strings, never chosen by a client.
+            handles: HashMap::with_hasher(FixedState::with_seed(0x5EED)),
         }
     }
 }
 
-impl Metrics {
-    /// Installs the Prometheus recorder for the whole process, or returns
-    /// the one installed before. Fails only when another `metrics` recorder
-    /// is installed already.
-    ///
-    /// ```
-    /// let metrics = policy_runtime::Metrics::install().unwrap();
-    /// let again = policy_runtime::Metrics::install().unwrap();
-    /// assert_eq!(metrics.render(), again.render());
-    /// ```
-    pub fn install() -> Result<Metrics, MetricsError> {
-        static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(metrics) = INSTALLED.get() {
-            return Ok(metrics.clone());
+impl<K: Copy + Eq + Hash, V> Registered<K, V> {
+    /// Runs `record` on the handle of `labels` and `text`, registered with
+    /// `recorder` on first use. A different recorder than last time drops
+    /// every handle.
+    fn record(
+        &mut self,
+        recorder: &dyn Recorder,
+        labels: K,
+        text: &str,
+        register: impl FnOnce(&dyn Recorder) -> V,
+        record: impl FnOnce(&V),
+    ) {
+        let address = recorder_address(recorder);
+        if self.recorder != address {
+            self.handles.clear();
+            self.recorder = address;
         }
-        let handle = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                Matcher::Full("http_request_duration_seconds".to_owned()),
-                LATENCY_BUCKETS,
-            )
-            .map_err(|error| MetricsError::new(error.to_string()))?
-            .install_recorder()
-            .map_err(|error| MetricsError::new(error.to_string()))?;
-        let metrics = INSTALLED.get_or_init(|| Metrics { handle });
-        ENABLED.store(true, Ordering::Relaxed);
-        Ok(metrics.clone())
-    }
-
-    /// The recorder [`Metrics::install`] installed, if it ran.
-    ///
-    /// ```
-    /// policy_runtime::Metrics::install().unwrap();
-    /// assert!(policy_runtime::Metrics::installed().is_some());
-    /// ```
-    pub fn installed() -> Option<Metrics> {
-        INSTALLED.get().cloned()
-    }
-
-    /// Every metric in the Prometheus text exposition format.
-    ///
-    /// ```
-    /// let metrics = policy_runtime::Metrics::install().unwrap();
-    /// metrics::counter!("jobs_done_total").increment(2); // any `metrics` macro records here
-    /// assert!(metrics.render().contains("jobs_done_total 2"));
-    /// ```
-    pub fn render(&self) -> String {
-        // Upkeep drains histogram samples; a scrape is the natural time.
-        self.handle.run_upkeep();
-        self.handle.render()
-    }
-
-    /// The response of a `/metrics` endpoint: the exposition text, or a 503
-    /// error when [`Metrics::install`] never ran.
-    ///
-    /// ```
-    /// policy_runtime::Metrics::install().unwrap();
-    /// let response = policy_runtime::Metrics::scrape();
-    /// assert_eq!(response.status(), axum::http::StatusCode::OK);
-    /// ```
-    pub fn scrape() -> Response {
-        match Metrics::installed() {
-            Some(metrics) => metrics.into_response(),
-            None => crate::ErrorBody::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "METRICS_DISABLED",
-                "Metrics are not enabled; call Metrics::install at start-up",
-            )
-            .into_response(),
+        let key = (labels, text.as_ptr() as usize, text.len());
+        match self.handles.get(&key) {
+            Some((held, handle)) if **held == *text => return record(handle),
+            _ => {}
         }
+        let handle = register(recorder);
+        record(&handle);
+        self.handles.insert(key, (text.into(), handle));
     }
 }
 
-impl IntoResponse for Metrics {
-    fn into_response(self) -> Response {
-        let mut response = self.render().into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        );
-        response
-    }
+/// Identifies a recorder by its address: the global recorder lives as long
+/// as the process, and a local one as long as the closure or guard that set
+/// it.
+fn recorder_address(recorder: &dyn Recorder) -> usize {
+    (recorder as *const dyn Recorder).cast::<()>() as usize
 }
 
-impl std::fmt::Debug for Metrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metrics").finish_non_exhaustive()
-    }
+/// The address of a static label value, its identity in [`Registered`].
+fn id(label: &'static str) -> usize {
+    label.as_ptr() as usize
 }
 
-/// Whether a recorder is installed.
-#[inline]
-pub(crate) fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+/// The labels of `policy_decisions_total` but the scope, by address.
+type DecisionLabels = (usize, usize, usize);
+
+thread_local! {
+    static DECISIONS: RefCell<Registered<DecisionLabels, Counter>> =
+        const { RefCell::new(Registered::new()) };
 }
 
-/// Counts one policy decision: `policy` (`rate_limit`, `api_key`), its
-/// `outcome`, the `reason` of a refusal (`none` otherwise) and the `scope`
-/// (the rate-limit scope, or the handler for API keys). The one place
-/// policies record decisions; call it next to the decision's log event.
-#[inline]
+/// Counts one policy decision in `policy_decisions_total`: `policy`
+/// (`rate_limit`, `api_key`), its `outcome` (`allow`, `deny`, `exempt`, as
+/// the decision's log event says), the `reason` (`none` when allowed) and
+/// the `scope` (the rate-limit scope, or the handler for API keys). The one
+/// place policies record decisions; call it next to the decision's log event.
+// Out of line: four call sites on the request path stay small.
+#[inline(never)]
 pub(crate) fn decision(
     policy: &'static str,
     outcome: &'static str,
     reason: &'static str,
     scope: &str,
 ) {
-    if !enabled() {
-        return;
-    }
-    ::metrics::counter!(
-        "policy_decisions_total",
-        "policy" => policy,
-        "outcome" => outcome,
-        "reason" => reason,
-        "scope" => scope.to_owned(),
-    )
-    .increment(1);
+    let register = |recorder: &dyn Recorder| {
+        let labels = vec![
+            Label::from_static_parts("policy", policy),
+            Label::from_static_parts("outcome", outcome),
+            Label::from_static_parts("reason", reason),
+            Label::new("scope", scope.to_owned()),
+        ];
+        let key = Key::from_parts("policy_decisions_total", labels);
+        recorder.register_counter(&key, &METADATA)
+    };
+    let increment = |counter: &Counter| counter.increment(1);
+    ::metrics::with_recorder(|recorder| {
+        DECISIONS.with(|cache| match cache.try_borrow_mut() {
+            Ok(mut cache) => {
+                let labels = (id(policy), id(outcome), id(reason));
+                cache.record(recorder, labels, scope, register, increment)
+            }
+            // Only a recorder that records a decision while registering one
+            // gets here: count without the cache.
+            Err(_) => increment(&register(recorder)),
+        })
+    });
 }
 
 /// Counts one failure of a store backend to answer.
 #[inline]
 pub(crate) fn store_error(store: &'static str) {
-    if !enabled() {
-        return;
-    }
     ::metrics::counter!("policy_store_errors_total", "store" => store).increment(1);
 }
 
-/// Counts one finished request and its latency.
-pub(crate) fn request(method: &Method, route: &str, status: StatusCode, latency: Duration) {
-    let method = method_label(method);
-    let route = route.to_owned();
-    ::metrics::counter!(
-        "http_requests_total",
-        "method" => method,
-        "route" => route.clone(),
-        "status" => status.as_str().to_owned(),
-    )
-    .increment(1);
-    ::metrics::histogram!(
-        "http_request_duration_seconds",
-        "method" => method,
-        "route" => route,
-    )
-    .record(latency.as_secs_f64());
-}
+#[cfg(feature = "request-layer")]
+pub(crate) use request::{method_label, request};
 
-/// Standard methods as static labels; any other method is `other`, so a
-/// client cannot grow the label set.
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::PATCH => "PATCH",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "other",
+/// The request metrics of the `RequestLayer`.
+#[cfg(feature = "request-layer")]
+mod request {
+    use super::{id, Registered, METADATA};
+    use ::metrics::{Counter, Histogram, Key, Label, Recorder};
+    use axum::http::{Method, StatusCode};
+    use std::cell::RefCell;
+    use std::time::Duration;
+
+    /// A request's counter and histogram, by method (its address) and
+    /// status, then route.
+    type Handles = Registered<(usize, StatusCode), (Counter, Histogram)>;
+
+    thread_local! {
+        static REQUESTS: RefCell<Handles> = const { RefCell::new(Registered::new()) };
+    }
+
+    /// Counts one finished request and its latency: `method` is
+    /// [`method_label`]'s, `route` the matched route (or `unmatched`).
+    pub(crate) fn request(
+        method: &'static str,
+        route: &str,
+        status: StatusCode,
+        latency: Duration,
+    ) {
+        let register = |recorder: &dyn Recorder| {
+            let method = Label::from_static_parts("method", method);
+            let route = Label::new("route", route.to_owned());
+            let status = Label::new("status", status.as_str().to_owned());
+            let total = Key::from_parts(
+                "http_requests_total",
+                vec![method.clone(), route.clone(), status],
+            );
+            let duration = Key::from_parts("http_request_duration_seconds", vec![method, route]);
+            (
+                recorder.register_counter(&total, &METADATA),
+                recorder.register_histogram(&duration, &METADATA),
+            )
+        };
+        let record = |(total, duration): &(Counter, Histogram)| {
+            total.increment(1);
+            duration.record(latency.as_secs_f64());
+        };
+        ::metrics::with_recorder(|recorder| {
+            REQUESTS.with(|cache| match cache.try_borrow_mut() {
+                Ok(mut cache) => {
+                    cache.record(recorder, (id(method), status), route, register, record)
+                }
+                Err(_) => record(&register(recorder)),
+            })
+        });
+    }
+
+    /// Standard methods as static labels; any other method is `other`, so a
+    /// client cannot grow the label set.
+    pub(crate) fn method_label(method: &Method) -> &'static str {
+        match *method {
+            Method::GET => "GET",
+            Method::POST => "POST",
+            Method::PUT => "PUT",
+            Method::DELETE => "DELETE",
+            Method::PATCH => "PATCH",
+            Method::HEAD => "HEAD",
+            Method::OPTIONS => "OPTIONS",
+            Method::CONNECT => "CONNECT",
+            Method::TRACE => "TRACE",
+            _ => "other",
+        }
     }
 }

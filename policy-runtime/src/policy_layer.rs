@@ -13,7 +13,7 @@ use crate::api_key::scope::{scope_name_problem, KeyRequirement};
 use crate::forward::{forward, take_ready};
 use crate::guard::no_engine;
 use crate::handler_policy::{register_layered, Check, HandlerPolicy};
-use crate::rate_limit::spec::{CustomKey, KeySource, Limits, OnMissingKey, RateLimitSpec};
+use crate::rate_limiting::spec::{CustomKey, KeySource, Limits, OnMissingKey, RateLimitSpec};
 use crate::{ApiKeyId, BuildError, Engine, Quota};
 use axum::http::{HeaderName, Request};
 use axum::response::Response;

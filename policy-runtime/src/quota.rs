@@ -3,7 +3,7 @@
 //! This module owns the value type and the run-time parsing of limit strings
 //! (for limits defined in the engine builder or the environment). The grammar
 //! is the one `#[rate_limit]` checks at compile time: both use
-//! `policy_grammar::quota`. Enforcing a quota is [`crate::rate_limit`]'s job.
+//! `policy_grammar::quota`. Enforcing a quota is [`crate::rate_limiting`]'s job.
 
 use policy_grammar::quota as grammar;
 use std::fmt;

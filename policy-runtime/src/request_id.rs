@@ -7,7 +7,9 @@
 //! [`crate::RequestLayer`]. An id that breaks the rule is dropped and a new
 //! one generated, so that no client can inject text into logs or bodies.
 
-use axum::http::{HeaderMap, HeaderName};
+#[cfg(feature = "request-layer")]
+use axum::http::HeaderMap;
+use axum::http::HeaderName;
 
 /// The header a request id travels in, on requests and responses (a
 /// `HeaderName`, so that a lookup does not parse the name each time).
@@ -17,16 +19,7 @@ pub(crate) const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_LEN: usize = 128;
 
 /// Whether an incoming request id is short and plain enough to keep.
-///
-/// ```
-/// use policy_runtime::is_safe_request_id;
-///
-/// assert!(is_safe_request_id(b"req-42.a_B"));
-/// assert!(!is_safe_request_id(b"has space"));
-/// assert!(!is_safe_request_id(&[b'a'; 129]));
-/// assert!(!is_safe_request_id(b""));
-/// ```
-pub fn is_safe_request_id(id: &[u8]) -> bool {
+pub(crate) fn is_safe(id: &[u8]) -> bool {
     !id.is_empty()
         && id.len() <= MAX_LEN
         && id
@@ -34,12 +27,9 @@ pub fn is_safe_request_id(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-pub(crate) fn is_safe(id: &[u8]) -> bool {
-    is_safe_request_id(id)
-}
-
 /// Drops an incoming `x-request-id` that breaks the rule, or that is sent
 /// more than once, so that a fresh one is generated.
+#[cfg(feature = "request-layer")]
 pub(crate) fn drop_unsafe(headers: &mut HeaderMap) {
     let mut values = headers.get_all(HEADER).iter();
     let keep = match (values.next(), values.next()) {
@@ -53,6 +43,7 @@ pub(crate) fn drop_unsafe(headers: &mut HeaderMap) {
 }
 
 /// The request's id, when it has a safe one.
+#[cfg(feature = "request-layer")]
 pub(crate) fn of(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(HEADER)
@@ -63,10 +54,22 @@ pub(crate) fn of(headers: &HeaderMap) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     #[test]
+    fn only_short_plain_ids_are_safe() {
+        assert!(is_safe(b"req-42.a_B"));
+        assert!(is_safe(&[b'a'; 128]));
+        assert!(!is_safe(&[b'a'; 129]));
+        assert!(!is_safe(b"has space"));
+        assert!(!is_safe(b"quote\"injection"));
+        assert!(!is_safe(b""));
+    }
+
+    #[cfg(feature = "request-layer")]
+    #[test]
     fn unsafe_or_repeated_ids_are_dropped() {
+        use axum::http::HeaderValue;
+
         let mut headers = HeaderMap::new();
         headers.insert(HEADER, HeaderValue::from_static("abc-1"));
         drop_unsafe(&mut headers);

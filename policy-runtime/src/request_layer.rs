@@ -10,7 +10,7 @@
 use crate::request_id;
 use axum::body::{Body, HttpBody};
 use axum::extract::MatchedPath;
-use axum::http::{Method, Request, Response};
+use axum::http::{Request, Response};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -34,9 +34,10 @@ use tracing::Span;
 /// - **Log**: one `request finished` event at info level; a warning,
 ///   `slow request`, when the answer took at least the slow threshold (5 s
 ///   by default).
-/// - **Metrics**, once [`crate::Metrics::install`] ran: `http_requests_total`
-///   by method, route and status, `http_request_duration_seconds` by method
-///   and route.
+/// - **Metrics**, through the `metrics` facade into whatever recorder is
+///   installed (such as `Metrics::install`'s, feature `prometheus`):
+///   `http_requests_total` by method, route and status,
+///   `http_request_duration_seconds` by method and route.
 ///
 /// Add it with `Router::layer` after the engine, so that it runs first and
 /// sees the matched route:
@@ -65,6 +66,7 @@ use tracing::Span;
 ///     Ok(())
 /// }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "request-layer")))]
 #[derive(Clone, Debug)]
 pub struct RequestLayer {
     slow: Duration,
@@ -158,6 +160,7 @@ impl<S> Layer<S> for RequestLayer {
 ///     Ok(())
 /// }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "request-layer")))]
 #[derive(Clone)]
 pub struct RequestService<S> {
     inner: Stack<S>,
@@ -193,6 +196,7 @@ where
 
 pin_project_lite::pin_project! {
     /// The future of [`RequestService`].
+    #[cfg_attr(docsrs, doc(cfg(feature = "request-layer")))]
     pub struct RequestFuture<F> {
         #[pin]
         inner: F,
@@ -259,7 +263,7 @@ impl<B> OnResponse<B> for RequestEnd {
     }
 }
 
-/// Counts requests and their latency by route, once metrics are installed.
+/// Counts requests and their latency by route.
 #[doc(hidden)]
 #[derive(Clone, Debug)]
 pub struct RequestMetrics<S> {
@@ -279,8 +283,8 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let start = crate::metrics::enabled().then(|| Start {
-            method: request.method().clone(),
+        let start = Some(Start {
+            method: crate::metrics::method_label(request.method()),
             route: request.extensions().get::<MatchedPath>().cloned(),
             at: Instant::now(),
         });
@@ -292,7 +296,7 @@ where
 }
 
 struct Start {
-    method: Method,
+    method: &'static str,
     route: Option<MatchedPath>,
     at: Instant,
 }
@@ -323,7 +327,7 @@ where
                 .route
                 .as_ref()
                 .map_or("unmatched", MatchedPath::as_str);
-            crate::metrics::request(&start.method, route, response.status(), start.at.elapsed());
+            crate::metrics::request(start.method, route, response.status(), start.at.elapsed());
         }
         Poll::Ready(result)
     }

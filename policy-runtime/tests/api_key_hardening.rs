@@ -12,7 +12,7 @@ use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use common::{from, send, Logs, Reply};
-use policy_runtime::{require_api_key, ApiKeyStore, Engine, FakeRelativeClock, Lockout};
+use policy_runtime::{require_api_key, ApiKeyStore, Engine, Lockout, ManualClock};
 use serde_json::json;
 use std::net::Ipv6Addr;
 use std::time::Duration;
@@ -45,7 +45,7 @@ fn small_table() -> Lockout {
 #[tokio::test]
 async fn a_full_lockout_table_still_locks_out_a_fresh_client() {
     let (logs, _guard) = Logs::capture();
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let engine = Engine::builder()
         .clock(clock.clone())
         .lockout(small_table())
@@ -121,7 +121,7 @@ async fn a_full_default_table_still_locks_out_a_fresh_client() {
 
 #[tokio::test]
 async fn a_full_table_makes_room_once_its_clients_are_idle() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let engine = Engine::builder()
         .clock(clock.clone())
         .lockout(small_table())

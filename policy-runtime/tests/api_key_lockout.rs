@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum::Router;
 use common::{from, send, Logs, Reply};
 use policy_runtime::{
-    require_api_key, ApiKey, Engine, EngineBuilder, FakeRelativeClock, Lockout, LockoutStatus,
+    require_api_key, ApiKey, Engine, EngineBuilder, Lockout, LockoutStatus, ManualClock,
 };
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
@@ -30,7 +30,7 @@ async fn admin() -> &'static str {
     "admin"
 }
 
-fn build(builder: EngineBuilder, clock: &FakeRelativeClock) -> (Router, Engine) {
+fn build(builder: EngineBuilder, clock: &ManualClock) -> (Router, Engine) {
     let engine = builder
         .clock(clock.clone())
         .api_key("client", KEY)
@@ -101,7 +101,7 @@ fn assert_locked_out(reply: &Reply, retry_after: u64) {
 
 #[tokio::test]
 async fn the_nth_failure_locks_the_client_out_even_with_a_valid_key() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, _) = build(Engine::builder().lockout(three_strikes()), &clock);
     let attacker = "198.51.100.9";
     for _ in 0..3 {
@@ -132,7 +132,7 @@ async fn the_nth_failure_locks_the_client_out_even_with_a_valid_key() {
 
 #[tokio::test]
 async fn the_default_is_five_failures_within_thirty_minutes_for_thirty_minutes() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, _) = build(Engine::builder(), &clock);
     let attacker = "198.51.100.9";
     for _ in 0..4 {
@@ -147,7 +147,7 @@ async fn the_default_is_five_failures_within_thirty_minutes_for_thirty_minutes()
 
 #[tokio::test]
 async fn failures_that_left_the_window_do_not_add_up() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, _) = build(Engine::builder().lockout(three_strikes()), &clock);
     for _ in 0..10 {
         for _ in 0..2 {
@@ -163,7 +163,7 @@ async fn failures_that_left_the_window_do_not_add_up() {
 
 #[tokio::test]
 async fn expired_keys_count_but_missing_keys_and_missing_scopes_do_not() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, _) = build(Engine::builder().lockout(three_strikes()), &clock);
     let client = "198.51.100.9";
     for _ in 0..10 {
@@ -188,7 +188,7 @@ async fn expired_keys_count_but_missing_keys_and_missing_scopes_do_not() {
 
 #[tokio::test]
 async fn operators_see_the_status_and_can_unlock_a_client() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, engine) = build(Engine::builder().lockout(three_strikes()), &clock);
     let client = "198.51.100.9";
     assert_eq!(engine.lockout_status(ip(client)), LockoutStatus::default());
@@ -219,7 +219,7 @@ async fn operators_see_the_status_and_can_unlock_a_client() {
 
 #[tokio::test]
 async fn the_lockout_can_be_turned_off() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, engine) = build(Engine::builder().no_lockout(), &clock);
     for _ in 0..50 {
         assert_eq!(
@@ -239,7 +239,7 @@ async fn the_lockout_can_be_turned_off() {
 
 #[tokio::test]
 async fn clients_behind_a_trusted_proxy_are_locked_out_one_by_one() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, engine) = build(
         Engine::builder()
             .lockout(three_strikes())
@@ -271,7 +271,7 @@ async fn clients_behind_a_trusted_proxy_are_locked_out_one_by_one() {
 
 #[tokio::test]
 async fn ipv6_clients_are_locked_out_by_their_prefix() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, _) = build(Engine::builder().lockout(three_strikes()), &clock);
     for host in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2::3"] {
         call(&app, host, Some(WRONG)).await;
@@ -286,7 +286,7 @@ async fn ipv6_clients_are_locked_out_by_their_prefix() {
 #[tokio::test]
 async fn the_start_and_every_refusal_of_a_lockout_are_logged() {
     let (logs, _guard) = Logs::capture();
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, _) = build(Engine::builder().lockout(three_strikes()), &clock);
     for _ in 0..3 {
         call(&app, "198.51.100.9", Some(WRONG)).await;

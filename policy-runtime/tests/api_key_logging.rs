@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use common::{from, send, Logs};
-use policy_runtime::{require_api_key, ApiKey, Engine, FakeRelativeClock, Lockout};
+use policy_runtime::{require_api_key, ApiKey, Engine, Lockout, ManualClock};
 use std::time::{Duration, SystemTime};
 
 const BILLING: &str = "Xc4vB7nM0qW3eR6tY9uI";
@@ -32,7 +32,7 @@ async fn admin() -> &'static str {
     "ok"
 }
 
-fn app(clock: &FakeRelativeClock) -> (Router, Engine) {
+fn app(clock: &ManualClock) -> (Router, Engine) {
     let engine = Engine::builder()
         .clock(clock.clone())
         .lockout(Lockout::new(
@@ -66,7 +66,7 @@ async fn call(app: &Router, uri: &str, key: Option<&str>, request_id: &str) -> S
 #[tokio::test]
 async fn every_decision_is_one_event_with_its_reason_and_context() {
     let (logs, _guard) = Logs::capture();
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, engine) = app(&clock);
     engine.revoke_key("leaked");
 
@@ -122,7 +122,7 @@ async fn every_decision_is_one_event_with_its_reason_and_context() {
 #[tokio::test]
 async fn a_request_id_that_is_long_or_unusual_is_left_out() {
     let (logs, _guard) = Logs::capture();
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, _) = app(&clock);
     let long = "a".repeat(129);
     let just_right = "b".repeat(128);
@@ -149,7 +149,7 @@ async fn a_request_id_that_is_long_or_unusual_is_left_out() {
 #[tokio::test]
 async fn no_secret_nor_a_piece_of_one_longer_than_a_fingerprint_is_ever_logged() {
     let (logs, _guard) = Logs::capture();
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     // The build (warnings, start-up table) is captured too.
     let (app, engine) = app(&clock);
     engine.revoke_key("leaked");

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
 use common::{from, send, Logs};
-use policy_runtime::{rate_limit, require_api_key, Engine, FakeRelativeClock};
+use policy_runtime::{rate_limit, require_api_key, Engine, ManualClock};
 use std::time::Duration;
 
 const KEY: &str = "default-limits-key-0123456789";
@@ -47,7 +47,7 @@ async fn key_only() -> &'static str {
     "keyed"
 }
 
-fn engine(clock: &FakeRelativeClock, defaults: &str) -> Engine {
+fn engine(clock: &ManualClock, defaults: &str) -> Engine {
     Engine::builder()
         .clock(clock.clone())
         .default_limits(defaults)
@@ -56,7 +56,7 @@ fn engine(clock: &FakeRelativeClock, defaults: &str) -> Engine {
         .unwrap()
 }
 
-fn app(clock: &FakeRelativeClock) -> Router {
+fn app(clock: &ManualClock) -> Router {
     let engine = engine(clock, "2/minute");
     Router::new()
         .route("/plain", get(plain))
@@ -86,7 +86,7 @@ async fn statuses(app: &Router, ip: &str, uri: &str, n: usize) -> Vec<u16> {
 
 #[tokio::test]
 async fn routes_under_the_layer_are_limited_from_the_first_request() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let app = app(&clock);
     let first = send(&app, request("192.0.2.1", "GET", "/plain")).await;
     assert_eq!(first.status, StatusCode::OK);
@@ -115,7 +115,7 @@ async fn routes_under_the_layer_are_limited_from_the_first_request() {
 async fn concurrent_first_requests_to_a_slow_route_are_limited() {
     // Before: a route was unlimited until its first response, so 50
     // concurrent requests to a slow handler under a 1/hour default all ran.
-    let engine = engine(&FakeRelativeClock::default(), "1/hour");
+    let engine = engine(&ManualClock::new(), "1/hour");
     let app = Router::new()
         .route("/slow", get(slow))
         .route_layer(engine.default_limits())
@@ -137,7 +137,7 @@ async fn concurrent_first_requests_to_a_slow_route_are_limited() {
 
 #[tokio::test]
 async fn a_handlers_own_limits_are_never_charged_the_defaults() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let app = app(&clock);
     assert_eq!(
         statuses(&app, "192.0.2.1", "/own", 6).await,
@@ -154,7 +154,7 @@ async fn a_handlers_own_limits_are_never_charged_the_defaults() {
 
 #[tokio::test]
 async fn exempt_handlers_are_not_limited() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let app = app(&clock);
     assert_eq!(statuses(&app, "192.0.2.1", "/health", 10).await, [200; 10]);
     let reply = send(&app, request("192.0.2.1", "GET", "/health")).await;
@@ -175,7 +175,7 @@ async fn a_handler_with_its_own_limit_behind_a_refusing_route_layer_gets_only_it
     // Before: the engine learned from the first response whether a route had
     // a policy; a route layer refusing that request marked the route as
     // unprotected for good, and the defaults were charged on top.
-    let engine = engine(&FakeRelativeClock::default(), "1/hour");
+    let engine = engine(&ManualClock::new(), "1/hour");
     let app = Router::new()
         .route("/plain", get(plain))
         .route_layer(engine.default_limits())
@@ -195,7 +195,7 @@ async fn a_handler_with_its_own_limit_behind_a_refusing_route_layer_gets_only_it
 async fn nested_engines_give_each_handler_its_own_engines_rules() {
     // Before: the outer engine's defaults applied on top of a nested
     // handler's own 5/hour (200, 200, 429, ...).
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let outer = engine(&clock, "2/hour");
     let inner = Engine::builder()
         .clock(clock.clone())
@@ -222,7 +222,7 @@ async fn nested_engines_give_each_handler_its_own_engines_rules() {
 
 #[tokio::test]
 async fn methods_share_their_routes_count_and_name_no_new_state() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let engine = engine(&clock, "2/hour");
     let app = Router::new()
         .route("/any", any(plain))
@@ -276,7 +276,7 @@ async fn methods_share_their_routes_count_and_name_no_new_state() {
 #[tokio::test]
 async fn requests_without_connect_info_are_refused_with_the_fix_in_the_log() {
     let (logs, _guard) = Logs::capture();
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let app = app(&clock);
     let request = axum::http::Request::get("/plain")
         .body(Body::empty())
@@ -290,7 +290,7 @@ async fn requests_without_connect_info_are_refused_with_the_fix_in_the_log() {
 #[tokio::test]
 async fn default_limits_that_no_route_takes_are_reported_once() {
     let (logs, _guard) = Logs::capture();
-    let engine = engine(&FakeRelativeClock::default(), "2/hour");
+    let engine = engine(&ManualClock::new(), "2/hour");
     let _app: Router = Router::new()
         .route("/a", get(plain))
         .route("/b", get(plain))
@@ -309,7 +309,7 @@ async fn default_limits_that_no_route_takes_are_reported_once() {
 #[tokio::test]
 async fn a_handler_with_its_own_limit_under_the_layer_is_reported_once() {
     let (logs, _guard) = Logs::capture();
-    let engine = engine(&FakeRelativeClock::default(), "2/hour");
+    let engine = engine(&ManualClock::new(), "2/hour");
     // A mistake: `/own` is added before the layer, so the layer wraps it.
     let app = Router::new()
         .route("/own", get(own_hourly))

@@ -1,5 +1,6 @@
 //! Request ids, the request span and its log events, Prometheus metrics and
 //! the health endpoints, through a real Router.
+#![cfg(all(feature = "request-layer", feature = "prometheus", feature = "health"))]
 
 mod common;
 
@@ -262,18 +263,18 @@ async fn metrics_count_requests_latency_and_policy_decisions() {
     ];
     let allowed = [
         ("policy", "rate_limit"),
-        ("outcome", "allowed"),
+        ("outcome", "allow"),
         ("scope", "observability::metered"),
     ];
     let limited = [
         ("policy", "rate_limit"),
-        ("outcome", "rate_limited"),
+        ("outcome", "deny"),
         ("reason", "limit_exceeded"),
         ("scope", "observability::metered"),
     ];
     let missing_key = [
         ("policy", "api_key"),
-        ("outcome", "auth_failed"),
+        ("outcome", "deny"),
         ("reason", "missing"),
     ];
 

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use common::{from, get as get_request, send};
-use policy_runtime::{rate_limit, Engine, FakeRelativeClock, MemoryStore};
+use policy_runtime::{rate_limit, Engine, ManualClock, MemoryStore};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[rate_limit("3/hour")]
@@ -31,7 +31,7 @@ async fn other_handler() -> &'static str {
     "ok"
 }
 
-fn app_on(clock: &FakeRelativeClock) -> Router {
+fn app_on(clock: &ManualClock) -> Router {
     let engine = Engine::builder()
         .limiter_store(MemoryStore::with_clock(clock.clone()))
         .build()
@@ -53,7 +53,7 @@ fn now_epoch() -> u64 {
 
 #[tokio::test]
 async fn the_request_after_the_quota_gets_a_json_429_with_headers() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let app = app_on(&clock);
 
     for remaining in [2, 1, 0] {
@@ -86,7 +86,7 @@ async fn the_request_after_the_quota_gets_a_json_429_with_headers() {
 
 #[tokio::test]
 async fn time_on_the_fake_clock_admits_requests_again() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let app = app_on(&clock);
 
     assert_eq!(send(&app, get_request("/one")).await.status, StatusCode::OK);
@@ -127,7 +127,7 @@ async fn time_on_the_fake_clock_admits_requests_again() {
 
 #[tokio::test]
 async fn every_limit_of_a_string_must_pass() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let app = app_on(&clock);
 
     // 2/second bites first.
@@ -166,7 +166,7 @@ async fn every_limit_of_a_string_must_pass() {
 
 #[tokio::test]
 async fn clients_and_handlers_have_separate_limits() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let app = app_on(&clock);
 
     let request = |ip: &str| from(ip, "GET", "/one").body(Body::empty()).unwrap();
@@ -201,7 +201,7 @@ async fn clients_and_handlers_have_separate_limits() {
 
 #[tokio::test]
 async fn without_connect_info_the_request_is_refused_never_shared() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let app = app_on(&clock);
     let (logs, _guard) = common::Logs::capture();
 

@@ -12,8 +12,8 @@ use axum::routing::get;
 use axum::Router;
 use common::{from, send, Logs};
 use policy_runtime::{
-    rate_limit, ClientKey, Decision, Engine, EngineBuilder, FakeRelativeClock, LimitRequest,
-    LimiterStore, MemoryStore, Penalty, Quota, StoreFuture,
+    rate_limit, ClientKey, Decision, Engine, EngineBuilder, LimitRequest, LimiterStore,
+    ManualClock, MemoryStore, Penalty, Quota, StoreFuture,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,7 +51,7 @@ async fn other() -> &'static str {
 
 /// A memory store the test can still read once the engine holds it.
 #[derive(Clone)]
-struct Shared(Arc<MemoryStore<FakeRelativeClock>>);
+struct Shared(Arc<MemoryStore<ManualClock>>);
 
 impl LimiterStore for Shared {
     fn check<'a>(&'a self, requests: &'a [LimitRequest<'a>]) -> StoreFuture<'a> {
@@ -71,7 +71,7 @@ impl LimiterStore for Shared {
     }
 }
 
-fn app(builder: EngineBuilder, clock: &FakeRelativeClock, store: &Shared) -> Router {
+fn app(builder: EngineBuilder, clock: &ManualClock, store: &Shared) -> Router {
     let engine = builder
         .clock(clock.clone())
         .limiter_store(store.clone())
@@ -87,15 +87,15 @@ fn app(builder: EngineBuilder, clock: &FakeRelativeClock, store: &Shared) -> Rou
         .layer(engine)
 }
 
-fn setup(builder: EngineBuilder) -> (Router, FakeRelativeClock, Shared) {
+fn setup(builder: EngineBuilder) -> (Router, ManualClock, Shared) {
     setup_with(builder, MemoryStore::with_clock)
 }
 
 fn setup_with(
     builder: EngineBuilder,
-    store: impl FnOnce(FakeRelativeClock) -> MemoryStore<FakeRelativeClock>,
-) -> (Router, FakeRelativeClock, Shared) {
-    let clock = FakeRelativeClock::default();
+    store: impl FnOnce(ManualClock) -> MemoryStore<ManualClock>,
+) -> (Router, ManualClock, Shared) {
+    let clock = ManualClock::new();
     let store = Shared(Arc::new(store(clock.clone())));
     (app(builder, &clock, &store), clock, store)
 }
@@ -227,7 +227,7 @@ fn out_of_range_bursts_are_refused_by_validate() {
 
 #[tokio::test]
 async fn hand_built_out_of_range_quotas_never_admit_everything() {
-    let store = MemoryStore::with_clock(FakeRelativeClock::default());
+    let store = MemoryStore::with_clock(ManualClock::new());
     let key = ClientKey::Ip("192.0.2.1".parse().unwrap());
     for (scope, quota) in [
         (

@@ -1,9 +1,7 @@
 //! The in-memory store under load: bounded memory after a flood of distinct
 //! clients, and exact counts under concurrency on a fake clock.
 
-use policy_runtime::{
-    ClientKey, FakeRelativeClock, LimitRequest, LimiterStore, MemoryStore, Quota,
-};
+use policy_runtime::{ClientKey, LimitRequest, LimiterStore, ManualClock, MemoryStore, Quota};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,7 +11,7 @@ fn ip_key(n: u32) -> ClientKey {
     ClientKey::Ip(IpAddr::V4(Ipv4Addr::from(n)))
 }
 
-async fn check(store: &MemoryStore<FakeRelativeClock>, quotas: &[Quota], key: &ClientKey) -> bool {
+async fn check(store: &MemoryStore<ManualClock>, quotas: &[Quota], key: &ClientKey) -> bool {
     let requests = [LimitRequest {
         scope: "flood",
         key,
@@ -25,7 +23,7 @@ async fn check(store: &MemoryStore<FakeRelativeClock>, quotas: &[Quota], key: &C
 
 #[tokio::test]
 async fn a_flood_of_a_million_clients_is_forgotten_after_expiry() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let store = MemoryStore::with_clock(clock.clone());
     let quotas = [Quota::new(10, Duration::from_secs(60))];
     for n in 0..1_000_000 {
@@ -49,7 +47,7 @@ async fn a_flood_of_a_million_clients_is_forgotten_after_expiry() {
 
 #[tokio::test]
 async fn one_request_sweeps_an_eighth_of_the_idle_clients() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let store = MemoryStore::with_clock(clock.clone());
     let quotas = [Quota::new(10, Duration::from_secs(60))];
     for n in 0..80_000 {
@@ -74,7 +72,7 @@ async fn one_request_sweeps_an_eighth_of_the_idle_clients() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_on_one_key_admit_exactly_the_quota() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let store = Arc::new(MemoryStore::with_clock(clock.clone()));
     let quotas: Arc<[Quota]> = Arc::from([Quota::new(50, Duration::from_secs(50))]);
     let key = ClientKey::Global;
@@ -125,7 +123,7 @@ async fn concurrent_requests_on_one_key_admit_exactly_the_quota() {
 /// exactly the quota: a check that loses a race runs again on the new state.
 #[test]
 fn threads_racing_on_clients_admit_exactly_the_quota() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let store = MemoryStore::with_clock(clock);
     let quotas = [Quota::new(1_000, Duration::from_secs(3_600))];
     let shared = ip_key(1);

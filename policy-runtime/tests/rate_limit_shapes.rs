@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::Router;
 use common::{from, send, Logs};
 use policy_runtime::{
-    rate_limit, require_api_key, ClientKey, Engine, EngineBuilder, FakeRelativeClock, HeaderStyle,
+    rate_limit, require_api_key, ClientKey, Engine, EngineBuilder, HeaderStyle, ManualClock,
     Penalty, ScopeStats,
 };
 use std::time::Duration;
@@ -60,7 +60,7 @@ async fn keyed() -> &'static str {
     "ok"
 }
 
-fn build_app(builder: EngineBuilder, clock: &FakeRelativeClock) -> (Router, Engine) {
+fn build_app(builder: EngineBuilder, clock: &ManualClock) -> (Router, Engine) {
     let engine = builder
         .clock(clock.clone())
         .api_key("client", KEY)
@@ -96,7 +96,7 @@ async fn admitted(app: &Router, ip: &str, uri: &str, tries: usize) -> usize {
 
 #[tokio::test]
 async fn burst_lets_more_through_at_once_then_the_rate_holds() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, _) = build_app(Engine::builder(), &clock);
     assert_eq!(admitted(&app, "192.0.2.1", "/bursty", 10).await, 3);
     clock.advance(Duration::from_secs(1));
@@ -105,7 +105,7 @@ async fn burst_lets_more_through_at_once_then_the_rate_holds() {
 
 #[tokio::test]
 async fn cost_makes_one_request_weigh_more() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, _) = build_app(Engine::builder(), &clock);
     let first = send(&app, get_from("192.0.2.1", "/expensive")).await;
     assert_eq!(first.header("x-ratelimit-remaining"), "6");
@@ -118,7 +118,7 @@ async fn cost_makes_one_request_weigh_more() {
 
 #[tokio::test]
 async fn a_scope_is_shared_between_handlers() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, engine) = build_app(Engine::builder(), &clock);
     assert_eq!(admitted(&app, "192.0.2.1", "/search-a", 2).await, 2);
     assert_eq!(admitted(&app, "192.0.2.1", "/search-b", 5).await, 1);
@@ -129,7 +129,7 @@ async fn a_scope_is_shared_between_handlers() {
 
 #[tokio::test]
 async fn stats_list_only_the_scopes_that_counted_a_request() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, engine) = build_app(Engine::builder(), &clock);
     // Every handler's scope has its counters from the start, but none is news yet.
     assert_eq!(engine.rate_limit_stats(), []);
@@ -146,7 +146,7 @@ async fn stats_list_only_the_scopes_that_counted_a_request() {
 
 #[tokio::test]
 async fn a_request_refused_by_one_stacked_limit_consumes_nothing_from_the_other() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, engine) = build_app(Engine::builder(), &clock);
     assert_eq!(
         send(&app, get_from("192.0.2.1", "/stacked")).await.status,
@@ -178,7 +178,7 @@ async fn a_request_refused_by_one_stacked_limit_consumes_nothing_from_the_other(
 
 #[tokio::test]
 async fn gcra_admits_up_to_2n_minus_1_in_a_window_and_strict_at_most_n() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, _) = build_app(Engine::builder(), &clock);
     let mut gcra = 0;
     let mut strict = 0;
@@ -197,7 +197,7 @@ async fn gcra_admits_up_to_2n_minus_1_in_a_window_and_strict_at_most_n() {
 
 #[tokio::test]
 async fn exempt_addresses_and_keys_are_never_limited() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, _) = build_app(
         Engine::builder()
             .exempt_ips(["10.0.0.0/8"])
@@ -224,7 +224,7 @@ async fn exempt_addresses_and_keys_are_never_limited() {
 
 #[tokio::test]
 async fn repeated_violations_block_a_client_for_a_while() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (logs, _guard) = Logs::capture();
     let penalty = Penalty::new(3, Duration::from_secs(60), Duration::from_secs(600));
     let (app, engine) = build_app(Engine::builder().penalty(penalty), &clock);
@@ -269,7 +269,7 @@ async fn repeated_violations_block_a_client_for_a_while() {
 
 #[tokio::test]
 async fn header_families_follow_the_engine_setting() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, _) = build_app(Engine::builder(), &clock);
     let both = send(&app, get_from("192.0.2.1", "/bursty")).await;
     assert_eq!(both.header("x-ratelimit-limit"), "1");
@@ -301,7 +301,7 @@ async fn header_families_follow_the_engine_setting() {
 
 #[tokio::test]
 async fn operators_can_read_and_reset_a_clients_state() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, engine) = build_app(Engine::builder(), &clock);
     let key = ClientKey::Ip("192.0.2.1".parse().unwrap());
     let scope = "rate_limit_shapes::bursty";
@@ -320,7 +320,7 @@ async fn operators_can_read_and_reset_a_clients_state() {
 
 #[tokio::test]
 async fn operators_name_an_ipv6_client_by_any_address_of_its_network() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     let (app, engine) = build_app(Engine::builder(), &clock);
     let scope = "rate_limit_shapes::bursty";
     assert_eq!(admitted(&app, "2001:db8:1:2::7", "/bursty", 5).await, 3);

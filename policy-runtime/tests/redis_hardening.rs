@@ -3,7 +3,7 @@
 //! the future (a clock that stepped back, a failover to a replica behind),
 //! stacked limits, the refusal cache at its cap, and key names that no
 //! client input reaches.
-#![cfg(feature = "redis")]
+#![cfg(all(feature = "redis", feature = "health"))]
 
 mod common;
 #[path = "support/redis_server.rs"]

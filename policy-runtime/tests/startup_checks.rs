@@ -44,7 +44,7 @@ fn warnings(logs: &Logs) -> Vec<String> {
 const NO_KEYS: &str =
     "the handlers `startup_checks::admin`, `startup_checks::protected` require an API key, \
 but no API key is configured; set API_KEYS, API_KEY_<N> or API_KEY_FILE, or add keys with \
-`EngineBuilder::api_key` (`cargo run -p policy-runtime --bin policy-keygen` prints a new key)";
+`EngineBuilder::api_key` (`cargo run -p policy-keygen` prints a new key)";
 
 #[test]
 fn production_refuses_to_start_without_keys_for_protected_handlers() {
@@ -104,7 +104,7 @@ fn short_and_demo_keys_are_errors_in_production_and_warnings_elsewhere() {
             .api_key("sample", "demo-key-for-local-testing-only")
     };
     let error = builder().build().unwrap_err();
-    let keygen = "`cargo run -p policy-runtime --bin policy-keygen` prints a new key";
+    let keygen = "`cargo run -p policy-keygen` prints a new key";
     assert_eq!(
         error.problems(),
         [

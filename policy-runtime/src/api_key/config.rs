@@ -42,7 +42,7 @@ impl KeyReport {
     }
 }
 
-const KEYGEN: &str = "`cargo run -p policy-runtime --bin policy-keygen` prints a new key";
+const KEYGEN: &str = "`cargo run -p policy-keygen` prints a new key";
 
 /// Checks a key configuration against the key-protected handlers of the
 /// program (`protected`: each handler's path and what it requires, sorted

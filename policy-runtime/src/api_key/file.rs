@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! # One key per line: a name, the key's digest, then options in any order.
-//! # `cargo run -p policy-runtime --bin policy-keygen` prints a new key and its line.
+//! # `cargo run -p policy-keygen` prints a new key and its line.
 //! mobile-app  sha256:3f1c...64 hex digits...  scopes=read,write
 //! mobile-app  sha256:9ab0...64 hex digits...  scopes=read,write expires=2027-01-01T00:00:00Z
 //! ops         sha256:77de...64 hex digits...  scopes=admin

@@ -127,7 +127,7 @@ impl ApiKeys {
                     outcome = "allow",
                     "API key accepted"
                 );
-                crate::metrics::decision("api_key", "allowed", "none", handler);
+                crate::metrics::decision("api_key", "allow", "none", handler);
                 return Ok(key.id.clone());
             }
             Lookup::Expired(id) => ("expired", Some(id.name()), "Expired API key"),
@@ -194,7 +194,7 @@ impl Event<'_> {
             outcome = "deny",
             "{message}"
         );
-        crate::metrics::decision("api_key", "auth_failed", reason, self.handler);
+        crate::metrics::decision("api_key", "deny", reason, self.handler);
     }
 }
 

@@ -17,12 +17,11 @@ use crate::api_key::ApiKeys;
 use crate::client_ip::ClientIpResolver;
 use crate::clock::EngineClock;
 use crate::handler_policy::{self, Check, HandlerPolicy, Registration};
-use crate::rate_limit::config::RateLimitConfig;
-use crate::rate_limit::spec::RateLimitSpec;
-use crate::rate_limit::{self, RateLimits};
+use crate::rate_limiting::config::RateLimitConfig;
+use crate::rate_limiting::spec::RateLimitSpec;
+use crate::rate_limiting::{self, RateLimits};
 use crate::{
-    ApiKey, Environment, ErrorFormat, FakeRelativeClock, HeaderStyle, LimiterStore, Lockout,
-    Penalty,
+    ApiKey, Environment, ErrorFormat, HeaderStyle, LimiterStore, Lockout, ManualClock, Penalty,
 };
 use std::fmt;
 use std::path::Path;
@@ -379,7 +378,7 @@ impl EngineBuilder {
     ///
     /// ```
     /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
-    /// use policy_runtime::{rate_limit, Engine, FakeRelativeClock, MemoryStore};
+    /// use policy_runtime::{rate_limit, Engine, ManualClock, MemoryStore};
     /// use std::{net::SocketAddr, time::Duration};
     /// use tower::ServiceExt;
     ///
@@ -390,7 +389,7 @@ impl EngineBuilder {
     ///
     /// #[tokio::main]
     /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    ///     let clock = FakeRelativeClock::default();
+    ///     let clock = ManualClock::new();
     ///     let engine = Engine::builder().limiter_store(MemoryStore::with_clock(clock.clone())).build()?;
     ///     let app = Router::new()
     ///         .route("/ping", get(ping))
@@ -410,12 +409,13 @@ impl EngineBuilder {
         self
     }
 
-    /// Runs the engine's own time (penalty blocks, and the default in-memory
-    /// store) on a fake clock that tests move by hand.
+    /// Runs the engine's own time (penalty blocks, the API-key lockout and
+    /// the default in-memory store) on a [`ManualClock`] that tests move by
+    /// hand, instead of the real [`SystemClock`](crate::SystemClock).
     ///
     /// ```
     /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
-    /// use policy_runtime::{rate_limit, Engine, FakeRelativeClock, Penalty};
+    /// use policy_runtime::{rate_limit, Engine, ManualClock, Penalty};
     /// use std::{net::SocketAddr, time::Duration};
     /// use tower::ServiceExt;
     ///
@@ -426,7 +426,7 @@ impl EngineBuilder {
     ///
     /// #[tokio::main]
     /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    ///     let clock = FakeRelativeClock::default();
+    ///     let clock = ManualClock::new();
     ///     let minute = Duration::from_secs(60);
     ///     let engine = Engine::builder()
     ///         .clock(clock.clone())
@@ -447,8 +447,8 @@ impl EngineBuilder {
     ///     Ok(())
     /// }
     /// ```
-    pub fn clock(mut self, clock: FakeRelativeClock) -> Self {
-        self.clock = EngineClock::Fake(clock);
+    pub fn clock(mut self, clock: ManualClock) -> Self {
+        self.clock = EngineClock::Manual(clock);
         self
     }
 
@@ -485,13 +485,14 @@ impl EngineBuilder {
         let handlers = handler_policy::registered();
         let limits = handler_limits(&handlers);
         let names =
-            rate_limit::checks::policy_name_problems(&limits, self.rate_limit.defined_names());
+            rate_limiting::checks::policy_name_problems(&limits, self.rate_limit.defined_names());
         self.problems.extend(names);
         let undefined = self.rate_limit.resolve_policies(registered_specs());
         self.problems.extend(undefined);
         let config = &self.rate_limit;
-        let scopes = rate_limit::checks::shared_scope_problems(&limits, |name| config.named(name));
-        let costs = rate_limit::checks::cost_problems(&limits, |name| config.named(name));
+        let scopes =
+            rate_limiting::checks::shared_scope_problems(&limits, |name| config.named(name));
+        let costs = rate_limiting::checks::cost_problems(&limits, |name| config.named(name));
         self.problems.extend(scopes.into_iter().chain(costs));
         let keys = self.api_keys.check(self.environment, &protected_handlers());
         self.problems.extend(keys);
@@ -889,8 +890,8 @@ pub(super) fn protected_handlers() -> Vec<(&'static str, KeyRequirement)> {
 /// The default store: in memory, on the engine's clock.
 fn memory_store(clock: &EngineClock) -> Box<dyn LimiterStore> {
     match clock {
-        EngineClock::Real { .. } => Box::new(crate::MemoryStore::new()),
-        EngineClock::Fake(clock) => Box::new(crate::MemoryStore::with_clock(clock.clone())),
+        EngineClock::System(_) => Box::new(crate::MemoryStore::new()),
+        EngineClock::Manual(clock) => Box::new(crate::MemoryStore::with_clock(clock.clone())),
     }
 }
 

@@ -7,7 +7,7 @@
 //! [`builder`]'s job, the start-up report [`startup`]'s, the operators'
 //! methods [`operators`]'; attaching the engine to a router is
 //! [`crate::layer`]'s. The policies own their settings, state and checks
-//! (see [`mod@crate::rate_limit`] and [`crate::api_key`]) and never reach the
+//! (see [`mod@crate::rate_limiting`] and [`crate::api_key`]) and never reach the
 //! engine: it hands them what they need.
 
 mod builder;
@@ -21,10 +21,9 @@ use crate::api_key::scope::KeyRequirement;
 use crate::api_key::ApiKeys;
 use crate::client_ip::{self, ClientIpResolver};
 use crate::handler_policy::{Check, HandlerPolicy};
-use crate::rate_limit::headers::RateLimitHeaders;
-use crate::rate_limit::key::KeyContext;
-use crate::rate_limit::store::Decision;
-use crate::rate_limit::RateLimits;
+use crate::rate_limiting::headers::RateLimitHeaders;
+use crate::rate_limiting::key::KeyContext;
+use crate::rate_limiting::RateLimits;
 use crate::{Environment, ErrorFormat};
 use axum::http::request::Parts;
 use axum::response::Response;
@@ -93,20 +92,6 @@ pub(crate) struct EngineInner {
     pub(crate) default_limits_layered: std::sync::atomic::AtomicBool,
     pub(crate) unused_defaults_reported: std::sync::atomic::AtomicBool,
 }
-
-/// A client's state in one rate-limit scope, for operators.
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// use policy_runtime::{ClientKey, Engine};
-///
-/// let engine = Engine::builder().build().unwrap();
-/// let key = ClientKey::Ip("192.0.2.1".parse().unwrap());
-/// // A scope no handler declares has no state.
-/// assert!(engine.limit_state("app::nothing", &key).await.unwrap().is_none());
-/// # });
-/// ```
-pub type LimitState = Decision;
 
 impl Engine {
     /// The environment the engine was built for.

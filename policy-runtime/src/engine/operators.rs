@@ -3,14 +3,14 @@
 //! revocation; a client's lockout, its lifting and the lockout's size.
 //!
 //! This module owns those public methods only. Each hands the request to the
-//! policy state that owns it ([`crate::rate_limit::RateLimits`],
+//! policy state that owns it ([`crate::rate_limiting::RateLimits`],
 //! [`crate::api_key::ApiKeys`]), with what the engine knows that the policy
 //! does not: the registered handlers, the resolver, the environment.
 
 use super::builder::protected_handlers;
-use super::{BuildError, Engine, LimitState};
+use super::{BuildError, Engine};
 use crate::handler_policy::{self, Check, Limits};
-use crate::{ApiKeyStore, ClientKey, LockoutStatus, Quota, ScopeStats, StoreError};
+use crate::{ApiKeyStore, ClientKey, Decision, LockoutStatus, Quota, ScopeStats, StoreError};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -34,7 +34,7 @@ impl Engine {
         &self,
         scope: &str,
         key: &ClientKey,
-    ) -> Result<Option<LimitState>, StoreError> {
+    ) -> Result<Option<Decision>, StoreError> {
         let Some(quotas) = self.quotas_of(scope) else {
             return Ok(None);
         };

@@ -9,7 +9,7 @@
 
 use super::EngineInner;
 use crate::handler_policy::{self, Check, HandlerPolicy};
-use crate::rate_limit::spec::Limits;
+use crate::rate_limiting::spec::Limits;
 
 /// Logs the engine's configuration and every handler's policies.
 pub(super) fn report(engine: &EngineInner) {
@@ -42,7 +42,7 @@ fn describe(engine: &EngineInner, policy: &HandlerPolicy) -> String {
                     Limits::Named(name) => engine.rate_limits.config.named(name),
                     Limits::Fixed(_) => None,
                 };
-                crate::rate_limit::describe(policy.handler, spec, named)
+                crate::rate_limiting::describe(policy.handler, spec, named)
             }
             Check::Exempt => "rate_limit exempt".to_owned(),
             Check::ApiKey(requirement) => format!("api_key requiring {requirement}"),

@@ -6,7 +6,7 @@
 //! text reaches Redis, two clients can never share a key, and the last `:`
 //! of a key always separates the scope from the client.
 
-use crate::rate_limit::store::ClientKey;
+use crate::rate_limiting::store::ClientKey;
 use sha2::{Digest, Sha256};
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, Ipv4Addr};

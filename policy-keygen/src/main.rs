@@ -1,8 +1,8 @@
 //! `policy-keygen`: prints a new random API key and its line for the key file.
 //!
 //! ```text
-//! cargo run -p policy-runtime --bin policy-keygen
-//! cargo run -p policy-runtime --bin policy-keygen -- --name mobile-app --scopes read,write --expires 2027-01-01
+//! cargo run -p policy-keygen
+//! cargo run -p policy-keygen -- --name mobile-app --scopes read,write --expires 2027-01-01
 //! ```
 //!
 //! The key is 32 bytes from the operating system's random source, written in

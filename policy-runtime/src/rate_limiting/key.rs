@@ -67,7 +67,7 @@ pub(crate) fn resolve(
                 reason = "missing_key",
                 "rate-limit key missing"
             );
-            crate::metrics::decision("rate_limit", "rejected", "missing_key", spec.scope);
+            crate::metrics::decision("rate_limit", "deny", "missing_key", spec.scope);
             let message = if matches!(spec.key, KeySource::Header(_)) {
                 format!("This endpoint needs the `{missing}` header")
             } else {

@@ -26,7 +26,7 @@
 //! that involve it lets a reset forget a client's refusals without visiting
 //! the others.
 
-use crate::rate_limit::store::Decision;
+use crate::rate_limiting::store::Decision;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

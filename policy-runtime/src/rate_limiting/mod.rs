@@ -236,7 +236,7 @@ impl RateLimits {
                     "client blocked after repeated violations"
                 );
                 counts.count(&self.config, index, request.scope, false);
-                crate::metrics::decision("rate_limit", "rate_limited", "blocked", request.scope);
+                crate::metrics::decision("rate_limit", "deny", "blocked", request.scope);
                 let decision = Decision {
                     allowed: false,
                     quota: request.quotas[0],
@@ -296,8 +296,8 @@ impl RateLimits {
         for (index, request) in requests.iter().enumerate() {
             counts.count(&self.config, index, request.scope, decision.allowed);
             let (outcome, reason) = match decision.allowed {
-                true => ("allowed", "none"),
-                false => ("rate_limited", "limit_exceeded"),
+                true => ("allow", "none"),
+                false => ("deny", "limit_exceeded"),
             };
             crate::metrics::decision("rate_limit", outcome, reason, request.scope);
         }

@@ -9,7 +9,7 @@
 //! [`::redis::Script`] and sends it again. So a decision is one round trip.
 //! Connections, timeouts and failures are [`super`]'s business.
 
-use crate::rate_limit::store::Decision;
+use crate::rate_limiting::store::Decision;
 use crate::Quota;
 use ::redis::aio::ConnectionLike;
 use ::redis::{Cmd, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};

@@ -196,7 +196,7 @@ pub(crate) fn policy_name_problems<'d>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rate_limit::spec::{KeySource, OnMissingKey};
+    use crate::rate_limiting::spec::{KeySource, OnMissingKey};
     use std::time::Duration;
 
     const HOUR: Duration = Duration::from_secs(3600);

@@ -4,8 +4,8 @@
 //! client key to limiting state, created on first use, and the amortised
 //! eviction of idle clients, one part of a scope's clients at a time (the
 //! parts are [`super::client_map`]'s), and the bound on each scope's strict
-//! logs. The arithmetic is [`crate::gcra`]'s; time comes from a governor
-//! clock, so tests can use governor's `FakeRelativeClock`. It does not touch
+//! logs. The arithmetic is [`crate::gcra`]'s; time comes from a
+//! [`Clock`], so tests can use a [`ManualClock`](crate::ManualClock). It does not touch
 //! HTTP; it logs once per scope when the scope's strict logs reach their bound.
 //!
 //! Why not governor's keyed limiter: it checks one quota at a time and cannot
@@ -15,9 +15,9 @@
 
 use super::client_map::{ClientMap, PARTS};
 use super::store::{ClientKey, Decision, LimitRequest, LimiterStore, StoreError, StoreFuture};
+use crate::clock::{Clock, SystemClock};
 use crate::gcra::{self, Layout, Limit, Log, LogBudget};
 use crate::Quota;
-use governor::clock::{Clock, DefaultClock, Reference};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -204,15 +204,15 @@ const DEFAULT_STRICT_LOG_CAP: usize = 1 << 22;
 /// a request that needs one more entry is refused with a `Retry-After` of the
 /// quota's period, the first such refusal is logged, and idle clients are
 /// swept sooner. Tests
-/// can pass a [`FakeRelativeClock`](crate::FakeRelativeClock) to
+/// can pass a [`ManualClock`](crate::ManualClock) to
 /// [`MemoryStore::with_clock`] and move time by hand.
 ///
 /// ```
 /// use std::time::Duration;
-/// use policy_runtime::{ClientKey, FakeRelativeClock, LimitRequest, LimiterStore, MemoryStore, Quota};
+/// use policy_runtime::{ClientKey, LimitRequest, LimiterStore, ManualClock, MemoryStore, Quota};
 ///
 /// let quotas = [Quota::new(1, Duration::from_secs(1))];
-/// let clock = FakeRelativeClock::default();
+/// let clock = ManualClock::new();
 /// let store = MemoryStore::with_clock(clock.clone());
 /// let key = ClientKey::Ip("192.0.2.7".parse().unwrap());
 /// let request = [LimitRequest { scope: "doc", key: &key, quotas: &quotas, cost: 1 }];
@@ -224,9 +224,9 @@ const DEFAULT_STRICT_LOG_CAP: usize = 1 << 22;
 /// assert!(store.check(&request).await.unwrap().allowed);
 /// # });
 /// ```
-pub struct MemoryStore<C: Clock = DefaultClock> {
+pub struct MemoryStore<C: Clock = SystemClock> {
     clock: C,
-    origin: C::Instant,
+    origin: u64,
     strict_log_cap: usize,
     scopes: RwLock<HashMap<Box<str>, Arc<Scope>, foldhash::fast::RandomState>>,
 }
@@ -252,7 +252,7 @@ impl MemoryStore {
     /// assert!(engine.is_ok());
     /// ```
     pub fn new() -> Self {
-        Self::with_clock(DefaultClock::default())
+        Self::with_clock(SystemClock::new())
     }
 }
 
@@ -264,15 +264,15 @@ impl Default for MemoryStore {
 
 impl<C: Clock> MemoryStore<C> {
     /// A store on the given clock, typically a
-    /// [`FakeRelativeClock`](crate::FakeRelativeClock) in tests.
+    /// [`ManualClock`](crate::ManualClock) in tests.
     ///
     /// ```
     /// use std::time::Duration;
-    /// use policy_runtime::{ClientKey, FakeRelativeClock, LimitRequest, LimiterStore, MemoryStore, Quota};
+    /// use policy_runtime::{ClientKey, ManualClock, LimitRequest, LimiterStore, MemoryStore, Quota};
     ///
     /// #[tokio::main]
     /// async fn main() {
-    ///     let clock = FakeRelativeClock::default();
+    ///     let clock = ManualClock::new();
     ///     let store = MemoryStore::with_clock(clock.clone());
     ///     let quotas = [Quota::new(1, Duration::from_secs(60))];
     ///     let request = [LimitRequest { scope: "doc", key: &ClientKey::Global, quotas: &quotas, cost: 1 }];
@@ -284,7 +284,7 @@ impl<C: Clock> MemoryStore<C> {
     /// }
     /// ```
     pub fn with_clock(clock: C) -> Self {
-        let origin = clock.now();
+        let origin = clock.now_nanos();
         Self {
             clock,
             origin,
@@ -371,7 +371,7 @@ impl<C: Clock> MemoryStore<C> {
 
     /// Nanoseconds since the store was created, on its clock.
     fn now(&self) -> u64 {
-        self.clock.now().duration_since(self.origin).as_u64()
+        self.clock.now_nanos().saturating_sub(self.origin)
     }
 
     /// Runs `f` on the scope `name`, creating it (or re-creating it for new
@@ -642,8 +642,7 @@ where
 
 impl<C> LimiterStore for MemoryStore<C>
 where
-    C: Clock + Send + Sync + 'static,
-    C::Instant: Send + Sync,
+    C: Clock,
 {
     fn check<'a>(&'a self, requests: &'a [LimitRequest<'a>]) -> StoreFuture<'a> {
         StoreFuture::ready(self.decide(requests))

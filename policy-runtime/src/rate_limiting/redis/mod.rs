@@ -16,8 +16,8 @@ mod script;
 
 pub use outage::FailureMode;
 
-use crate::rate_limit::memory::MemoryStore;
-use crate::rate_limit::store::{
+use crate::rate_limiting::memory::MemoryStore;
+use crate::rate_limiting::store::{
     ClientKey, Decision, LimitRequest, LimiterStore, StoreError, StoreFuture,
 };
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
