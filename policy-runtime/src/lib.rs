@@ -336,8 +336,11 @@ pub mod service {
 ///
 /// **Order**: the policy runs before every other extractor of the handler, so
 /// a refused request never has its body read. Policy attributes stacked on one
-/// handler run top to bottom, in one wrapper. Put `#[axum::debug_handler]`
-/// below them (closest to the `fn`), so it checks the handler axum sees.
+/// handler run top to bottom, in one wrapper. A return type that is not a
+/// response, a future that is not `Send` and a body-reading extractor before
+/// the last argument are each one compile error on your code, so
+/// `#[axum::debug_handler]` is not needed; it still works below the policies
+/// (closest to the `fn`).
 pub use policy_macros::rate_limit;
 
 /// Requires a valid API key, and optionally scopes, before an async axum handler runs.

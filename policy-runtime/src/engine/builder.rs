@@ -530,9 +530,11 @@ impl EngineBuilder {
 
     /// Defines the limits of a named policy, used as `#[rate_limit(policy = "name")]`.
     ///
-    /// Operators can change such limits without recompiling: see
-    /// [`EngineBuilder::from_env`] and `POLICY_LIMIT_<NAME>`. A policy used by
-    /// a handler but defined nowhere makes [`EngineBuilder::build`] fail.
+    /// A policy the code leaves undefined can be set by operators without
+    /// recompiling, with `POLICY_LIMIT_<NAME>` (see
+    /// [`EngineBuilder::from_env`]); a definition given here wins over that
+    /// variable. A policy used by a handler but defined nowhere makes
+    /// [`EngineBuilder::build`] fail.
     ///
     /// ```
     /// use axum::{routing::post, Router};
