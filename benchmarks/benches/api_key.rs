@@ -11,7 +11,7 @@
 //! cargo run -p benchmarks --release --bin report
 //! ```
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use policy_runtime::ApiKeyStore;
 use sha2::{Digest, Sha256};
 use std::hint::black_box;

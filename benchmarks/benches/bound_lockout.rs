@@ -16,14 +16,14 @@
 //! cargo bench -p benchmarks --bench bound_lockout
 //! ```
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
-use axum::Router;
 use benchmarks::ready_now;
-use criterion::{criterion_group, criterion_main, Criterion};
-use policy_runtime::{require_api_key, Engine};
+use criterion::{Criterion, criterion_group, criterion_main};
+use policy_runtime::{Engine, require_api_key};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 use tower::ServiceExt;

@@ -16,7 +16,7 @@
 //! ```
 
 use benchmarks::ready_now;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use policy_runtime::{ClientKey, LimitRequest, LimiterStore, MemoryStore, Quota};
 use std::hint::black_box;
 use std::time::Duration;

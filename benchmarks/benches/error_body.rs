@@ -16,7 +16,7 @@
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use policy_runtime::{ErrorBody, Quota};
 use std::hint::black_box;
 use std::time::Duration;

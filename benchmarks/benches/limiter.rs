@@ -20,10 +20,10 @@
 //! ```
 
 use benchmarks::ready_now;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use governor::RateLimiter;
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
-use governor::RateLimiter;
 use policy_runtime::{ClientKey, LimitRequest, LimiterStore, MemoryStore, Quota};
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};

@@ -141,7 +141,9 @@ fn main() {
         std::mem::size_of::<IpAddr>(),
         std::mem::size_of::<governor::state::InMemoryState>(),
     );
-    println!("| limiter | keys | heap bytes per key | RSS growth (MiB) | RSS bytes per key | peak RSS growth (MiB) | new-key ns (amortised) |");
+    println!(
+        "| limiter | keys | heap bytes per key | RSS growth (MiB) | RSS bytes per key | peak RSS growth (MiB) | new-key ns (amortised) |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for limiter in ["memory_store", "governor_dashmap"] {
         for keys in key_counts {
@@ -149,7 +151,9 @@ fn main() {
         }
     }
     println!("\n## Eviction\n");
-    println!("| store | keys | slowest sweep (ms @ key #) | slowest table growth (ms @ key #) | heap before → after (MiB) | RSS before → after (MiB) |");
+    println!(
+        "| store | keys | slowest sweep (ms @ key #) | slowest table growth (ms @ key #) | heap before → after (MiB) | RSS before → after (MiB) |"
+    );
     println!("|---|---:|---:|---:|---:|---:|");
     for task in ["sweep_visit", "sweep_evict", "governor_retain_recent"] {
         for keys in key_counts {

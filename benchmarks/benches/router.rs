@@ -21,8 +21,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::response::Response;
 use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion};
-use router_variants::{request, serve, Visit};
+use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion_main};
+use router_variants::{Visit, request, serve};
 use std::convert::Infallible;
 use tower::Service;
 

@@ -20,7 +20,7 @@ mod router_variants;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::response::Response;
-use router_variants::{request, serve, Visit};
+use router_variants::{Visit, request, serve};
 use std::convert::Infallible;
 use tower::Service;
 

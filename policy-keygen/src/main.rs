@@ -10,8 +10,8 @@
 //! put the printed line in the key file (`API_KEY_FILE`), which thus holds
 //! only the key's SHA-256 digest. Nothing is written anywhere.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use policy_runtime::{ApiKey, ApiKeyStore};
 use std::process::ExitCode;
 

@@ -80,7 +80,9 @@ fn bad_arguments_fail_with_a_message_and_print_no_key() {
     }
     let help = keygen(&["--help"]);
     assert!(help.status.success());
-    assert!(String::from_utf8(help.stdout)
-        .unwrap()
-        .starts_with("usage: policy-keygen"));
+    assert!(
+        String::from_utf8(help.stdout)
+            .unwrap()
+            .starts_with("usage: policy-keygen")
+    );
 }

@@ -7,8 +7,8 @@
 //! engine's clock, [`EngineClock`]). Which store runs on which clock is the
 //! engine builder's choice.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// A monotonic source of time for rate limits, penalties and lockouts.

@@ -17,7 +17,7 @@
 
 use crate::engine::DefaultLimitsCounted;
 use crate::forward::{forward, take_ready};
-use crate::{client_ip, Engine};
+use crate::{Engine, client_ip};
 use axum::extract::MatchedPath;
 use axum::http::Request;
 use axum::response::Response;

@@ -8,10 +8,10 @@
 //! headers of the admitting check.
 
 use crate::rate_limiting::headers::RateLimitHeaders;
+use axum::BoxError;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::http::Request;
 use axum::response::Response;
-use axum::BoxError;
 use tower::Service;
 
 /// The inner service made ready by `poll_ready`; a clone takes its place.

@@ -10,10 +10,10 @@
 //! lives in [`crate::handler_policy`]. It is reachable only through
 //! `policy_runtime::__private`.
 
+use crate::Engine;
 use crate::engine::Admitted;
 use crate::handler_policy::{HandlerPolicy, Policy};
 use crate::rate_limiting::headers::RateLimitHeaders;
-use crate::Engine;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -76,8 +76,7 @@ pub(crate) fn no_engine(policy: &HandlerPolicy) -> Response {
 }
 
 /// What the log says when a policy runs without an engine.
-pub(crate) const NO_ENGINE_FIX: &str =
-    "a policy-wrapped handler ran without a policy engine, so the request was refused; \
+pub(crate) const NO_ENGINE_FIX: &str = "a policy-wrapped handler ran without a policy engine, so the request was refused; \
      attach one to the router after its routes: `Router::new().route(..).layer(engine)` \
      (a route added after `.layer(engine)` is not wrapped by it)";
 

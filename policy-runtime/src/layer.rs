@@ -13,10 +13,10 @@
 //! when no engine wraps it.
 
 use crate::error_body::RenderedError;
-use crate::{request_id, Engine, ErrorView};
+use crate::{Engine, ErrorView, request_id};
 use axum::body::Body;
 use axum::http::uri::PathAndQuery;
-use axum::http::{header, HeaderValue, Request};
+use axum::http::{HeaderValue, Request, header};
 use axum::response::Response;
 use std::future::Future;
 use std::pin::Pin;

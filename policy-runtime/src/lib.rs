@@ -1,6 +1,6 @@
 //! Production endpoint policies for axum handlers, written as attributes.
 //!
-//! ```
+//! ```rust,standalone_crate
 //! use axum::body::{to_bytes, Body};
 //! use axum::extract::connect_info::MockConnectInfo;
 //! use axum::http::Request;
@@ -263,7 +263,7 @@ pub mod service {
 /// [`Engine::default_limits`], which applies the engine's default limits to
 /// the routes it wraps).
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request};
 /// use axum::http::request::Parts;
 /// use axum::routing::{get, post};
@@ -345,7 +345,7 @@ pub use policy_macros::rate_limit;
 
 /// Requires a valid API key, and optionally scopes, before an async axum handler runs.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request};
 /// use axum::{routing::{get, post}, Router};
 /// use policy_runtime::{require_api_key, ApiKey, ApiKeyId, Engine};
@@ -573,18 +573,18 @@ pub struct ReadmeDoctests;
 /// Support for the code the macros generate. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::ErrorBody;
+    pub use crate::Quota;
     pub use crate::extract::{Extracted, ExtractedLast, Via};
     pub use crate::guard::Guard;
-    pub use crate::handler_checks::{send_future, HandlerResponse};
+    pub use crate::handler_checks::{HandlerResponse, send_future};
     pub use crate::handler_policy::{
         Check, HandlerPolicy, KeyRequirement, KeySource, Limits, OnMissingKey, Policy,
         RateLimitSpec, Registration,
     };
-    pub use crate::ErrorBody;
-    pub use crate::Quota;
     pub use crate::{FieldError, Severity};
-    pub use axum::http::request::Parts;
     pub use axum::http::StatusCode;
+    pub use axum::http::request::Parts;
     pub use axum::response::{IntoResponse, Response};
     pub use core::time::Duration;
     pub use inventory;

@@ -168,7 +168,7 @@ pub(crate) use request::{method_label, request};
 /// The request metrics of the `RequestLayer`.
 #[cfg(feature = "request-layer")]
 mod request {
-    use super::{id, Registered, METADATA};
+    use super::{METADATA, Registered, id};
     use ::metrics::{Counter, Histogram, Key, Label, Recorder};
     use axum::http::{Method, StatusCode};
     use std::cell::RefCell;

@@ -9,10 +9,10 @@
 //! the layer is built, and lives as long as the program (a layer is
 //! configuration, built a bounded number of times).
 
-use crate::api_key::scope::{scope_name_problem, KeyRequirement};
+use crate::api_key::scope::{KeyRequirement, scope_name_problem};
 use crate::forward::{forward, take_ready};
 use crate::guard::no_engine;
-use crate::handler_policy::{register_layered, Check, HandlerPolicy};
+use crate::handler_policy::{Check, HandlerPolicy, register_layered};
 use crate::rate_limiting::spec::{CustomKey, KeySource, Limits, OnMissingKey, RateLimitSpec};
 use crate::{ApiKeyId, BuildError, Engine, Quota};
 use axum::http::{HeaderName, Request};
@@ -26,7 +26,7 @@ use tower::{Layer, Service};
 /// service it wraps, with the engine of the request ([`Engine`] layered
 /// outside it), exactly as the attribute does.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request};
 /// use axum::{routing::{get, post}, Router};
 /// use policy_runtime::{Engine, RateLimit};
@@ -96,7 +96,7 @@ impl RateLimit {
     /// A limit per client IP in `scope`, from a limit string such as
     /// `"20/hour"` or `"200/day; 50/hour"` (as the attribute takes it).
     ///
-    /// ```
+    /// ```rust,standalone_crate
     /// let limit = policy_runtime::RateLimit::new("search", "10/minute")?;
     /// assert!(policy_runtime::RateLimit::new("search", "10/fortnight").is_err());
     /// # drop(limit);
@@ -108,7 +108,7 @@ impl RateLimit {
 
     /// Starts a limit with more settings than [`RateLimit::new`]'s.
     ///
-    /// ```
+    /// ```rust,standalone_crate
     /// let limit = policy_runtime::RateLimit::builder("exports", "5/hour")
     ///     .per_api_key()
     ///     .strict()
@@ -306,7 +306,7 @@ fn scope_taken_with_other_limits(scope: &str, quotas: &[Quota]) -> Option<&'stat
 /// the request, exactly as the attribute does. The handler behind it can
 /// take [`ApiKeyId`].
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request};
 /// use axum::{routing::get, Router};
 /// use policy_runtime::{ApiKeyId, Engine, RequireApiKey};
@@ -349,7 +349,7 @@ impl Default for RequireApiKey {
 impl RequireApiKey {
     /// Any valid key.
     ///
-    /// ```
+    /// ```rust,standalone_crate
     /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request};
     /// use axum::{routing::get, Router};
     /// use policy_runtime::{Engine, RequireApiKey};
@@ -380,7 +380,7 @@ impl RequireApiKey {
 
     /// A valid key holding `scope` (else 403).
     ///
-    /// ```
+    /// ```rust,standalone_crate
     /// let layer = policy_runtime::RequireApiKey::scope("admin")?;
     /// assert!(policy_runtime::RequireApiKey::scope("has space").is_err());
     /// # drop(layer);
@@ -393,7 +393,7 @@ impl RequireApiKey {
 
     /// A valid key holding at least one of `scopes`.
     ///
-    /// ```
+    /// ```rust,standalone_crate
     /// use policy_runtime::RequireApiKey;
     ///
     /// assert!(RequireApiKey::any_of(["read", "write"]).is_ok());
@@ -410,7 +410,7 @@ impl RequireApiKey {
 
     /// A valid key holding every one of `scopes`.
     ///
-    /// ```
+    /// ```rust,standalone_crate
     /// use policy_runtime::RequireApiKey;
     ///
     /// assert!(RequireApiKey::all_of(["read", "write"]).is_ok());

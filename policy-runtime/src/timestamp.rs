@@ -57,11 +57,7 @@ pub(crate) fn parse(text: &str) -> Option<SystemTime> {
                     return None;
                 }
                 let offset = hours * 3600 + minutes * 60;
-                if *sign == b'+' {
-                    offset
-                } else {
-                    -offset
-                }
+                if *sign == b'+' { offset } else { -offset }
             }
             _ => return None,
         };

@@ -3,12 +3,12 @@
 
 mod common;
 
+use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
 use common::app_error::{AppError, DatabaseDown};
-use common::{get as get_request, send, Logs};
-use policy_runtime::{api_error, ApiError};
+use common::{Logs, get as get_request, send};
+use policy_runtime::{ApiError, api_error};
 
 async fn handler(
     axum::extract::Path(case): axum::extract::Path<String>,
@@ -86,10 +86,12 @@ async fn server_errors_hide_details_from_clients_and_log_the_source_chain() {
         "connection to db-primary.internal:5432 refused"
     );
     assert_eq!(errors[1]["fields"]["code"], "UPSTREAM");
-    assert!(errors[1]["fields"]["sources"]
-        .as_str()
-        .unwrap()
-        .contains("No such file"));
+    assert!(
+        errors[1]["fields"]["sources"]
+            .as_str()
+            .unwrap()
+            .contains("No such file")
+    );
 }
 
 #[test]

@@ -3,12 +3,12 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
 use common::{assert_unauthorized, from, send};
-use policy_runtime::{require_api_key, ApiKeyId, Engine};
+use policy_runtime::{ApiKeyId, Engine, require_api_key};
 
 const MOBILE_KEY: &str = "mobile-app-key-0123456789abcdef";
 const PARTNER_KEY: &str = "partner-key-fedcba9876543210";

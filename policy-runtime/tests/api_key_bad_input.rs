@@ -4,12 +4,12 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
 use axum::routing::get;
-use axum::Router;
-use common::{assert_unauthorized, from, send, Logs};
-use policy_runtime::{require_api_key, Engine};
+use common::{Logs, assert_unauthorized, from, send};
+use policy_runtime::{Engine, require_api_key};
 
 const KEY: &str = "Bn6mQ9wE2rT5yU8iO1pA";
 

@@ -7,12 +7,12 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
-use axum::Router;
-use common::{from, send, Logs, Reply};
-use policy_runtime::{require_api_key, ApiKeyStore, Engine, Lockout, ManualClock};
+use common::{Logs, Reply, from, send};
+use policy_runtime::{ApiKeyStore, Engine, Lockout, ManualClock, require_api_key};
 use serde_json::json;
 use std::net::Ipv6Addr;
 use std::time::Duration;

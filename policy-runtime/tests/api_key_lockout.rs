@@ -5,13 +5,13 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
-use common::{from, send, Logs, Reply};
+use common::{Logs, Reply, from, send};
 use policy_runtime::{
-    require_api_key, ApiKey, Engine, EngineBuilder, Lockout, LockoutStatus, ManualClock,
+    ApiKey, Engine, EngineBuilder, Lockout, LockoutStatus, ManualClock, require_api_key,
 };
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
@@ -255,10 +255,12 @@ async fn clients_behind_a_trusted_proxy_are_locked_out_one_by_one() {
         forwarded(&app, proxy, "203.0.113.6", KEY).await.status,
         StatusCode::OK
     );
-    assert!(engine
-        .lockout_status(ip("203.0.113.5"))
-        .locked_for
-        .is_some());
+    assert!(
+        engine
+            .lockout_status(ip("203.0.113.5"))
+            .locked_for
+            .is_some()
+    );
     assert_eq!(engine.lockout_status(ip(proxy)), LockoutStatus::default());
 
     // An untrusted client cannot dodge the lockout by naming another address.

@@ -4,12 +4,12 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
-use common::{from, send, Logs};
-use policy_runtime::{require_api_key, ApiKey, Engine, Lockout, ManualClock};
+use common::{Logs, from, send};
+use policy_runtime::{ApiKey, Engine, Lockout, ManualClock, require_api_key};
 use std::time::{Duration, SystemTime};
 
 const BILLING: &str = "Xc4vB7nM0qW3eR6tY9uI";

@@ -4,12 +4,12 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
-use common::{from, send, Reply};
-use policy_runtime::{require_api_key, ApiKey, ApiKeyId, ApiKeyStore, Engine, Environment};
+use common::{Reply, from, send};
+use policy_runtime::{ApiKey, ApiKeyId, ApiKeyStore, Engine, Environment, require_api_key};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 

@@ -4,12 +4,12 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
-use common::{from, send, Logs, Reply};
-use policy_runtime::{require_api_key, ApiKey, ApiKeyId, Engine};
+use common::{Logs, Reply, from, send};
+use policy_runtime::{ApiKey, ApiKeyId, Engine, require_api_key};
 
 const ADMIN: &str = "Hq2wZ7xPdN4tLc9rVb3m";
 const READER: &str = "Ty6uJ1nKsE8fWq5aGz0p";

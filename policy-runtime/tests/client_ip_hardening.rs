@@ -6,12 +6,12 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Request};
 use axum::routing::get;
-use axum::Router;
 use common::{from, send};
-use policy_runtime::{rate_limit, ClientIpResolver, Engine};
+use policy_runtime::{ClientIpResolver, Engine, rate_limit};
 use std::net::IpAddr;
 
 /// The proxy in front of the application: trusted and exempt.

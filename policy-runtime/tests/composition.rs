@@ -10,11 +10,11 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::{from, send};
-use policy_runtime::{rate_limit, require_api_key, ApiKeyId, Engine};
+use policy_runtime::{ApiKeyId, Engine, rate_limit, require_api_key};
 use serde::Deserialize;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const KEY: &str = "composition-test-key-0123456789";
 

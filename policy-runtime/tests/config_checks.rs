@@ -10,10 +10,10 @@
 
 mod common;
 
-use axum::routing::get;
 use axum::Router;
+use axum::routing::get;
 use common::{from, send};
-use policy_runtime::{rate_limit, Engine, EngineBuilder};
+use policy_runtime::{Engine, EngineBuilder, rate_limit};
 
 /// One budget, spent at different rates: the same limits, different costs.
 #[rate_limit("4/hour", scope = "budget")]
@@ -94,8 +94,10 @@ async fn a_shared_scope_with_one_set_of_limits_may_differ_in_cost() {
 fn named_policies_sharing_a_scope_must_resolve_to_the_same_limits() {
     assert_eq!(
         problems(builder().policy("tier-b", "3/hour")),
-        ["rate-limit scope `tiered` has different limits in `config_checks::tier_a` (policy `tier`: 2 per 1 hour) \
-          and `config_checks::tier_b` (policy `tier-b`: 3 per 1 hour); give them the same limits or different scopes"]
+        [
+            "rate-limit scope `tiered` has different limits in `config_checks::tier_a` (policy `tier`: 2 per 1 hour) \
+          and `config_checks::tier_b` (policy `tier-b`: 3 per 1 hour); give them the same limits or different scopes"
+        ]
     );
     // Also when the limits come from the environment.
     let error = builder()
@@ -114,8 +116,10 @@ fn named_policies_sharing_a_scope_must_resolve_to_the_same_limits() {
         .unwrap_err();
     assert_eq!(
         error.problems(),
-        ["rate-limit scope `tiered` has different limits in `config_checks::tier_a` (policy `tier`: 2 per 1 minute) \
-          and `config_checks::tier_b` (policy `tier-b`: 2 per 1 hour); give them the same limits or different scopes"]
+        [
+            "rate-limit scope `tiered` has different limits in `config_checks::tier_a` (policy `tier`: 2 per 1 minute) \
+          and `config_checks::tier_b` (policy `tier-b`: 2 per 1 hour); give them the same limits or different scopes"
+        ]
     );
 }
 
@@ -144,8 +148,10 @@ fn a_cost_over_the_count_of_a_named_policy_is_a_build_error() {
 fn two_policy_names_read_from_one_variable_are_a_build_error() {
     assert_eq!(
         problems(builder().policy("report_daily", "1/day")),
-        ["the rate-limit policies `report-daily` and `report_daily` are both read from the environment variable \
-          POLICY_LIMIT_REPORT_DAILY, so one setting would change both; rename them so that each has its own variable"]
+        [
+            "the rate-limit policies `report-daily` and `report_daily` are both read from the environment variable \
+          POLICY_LIMIT_REPORT_DAILY, so one setting would change both; rename them so that each has its own variable"
+        ]
     );
     // A name no handler uses and no builder defines is no collision.
     assert!(builder().policy("unrelated", "1/day").build().is_ok());

@@ -3,7 +3,7 @@
 //! variable. (Its own test binary, since the handlers of a program are
 //! registered program-wide.)
 
-use policy_runtime::{rate_limit, Engine};
+use policy_runtime::{Engine, rate_limit};
 
 #[rate_limit(policy = "login-a")]
 async fn dashed() -> &'static str {
@@ -24,8 +24,10 @@ fn policy_names_sharing_a_variable_are_a_build_error() {
         .unwrap_err();
     assert_eq!(
         error.problems(),
-        ["the rate-limit policies `login-a` and `login_a` are both read from the environment variable \
-          POLICY_LIMIT_LOGIN_A, so one setting would change both; rename them so that each has its own variable"]
+        [
+            "the rate-limit policies `login-a` and `login_a` are both read from the environment variable \
+          POLICY_LIMIT_LOGIN_A, so one setting would change both; rename them so that each has its own variable"
+        ]
     );
     // Whether the variable is set or not.
     let error = Engine::builder()

@@ -5,15 +5,15 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use axum::Router;
-use common::{from, send, Logs};
-use policy_runtime::{rate_limit, require_api_key, Engine, ManualClock};
+use common::{Logs, from, send};
+use policy_runtime::{Engine, ManualClock, rate_limit, require_api_key};
 use std::time::Duration;
 
 const KEY: &str = "default-limits-key-0123456789";
@@ -322,8 +322,10 @@ async fn a_handler_with_its_own_limit_under_the_layer_is_reported_once() {
     );
     let errors: Vec<_> = logs.containing("ERROR", "runs under `engine.default_limits()`");
     assert_eq!(errors.len(), 1, "{}", logs.text());
-    assert!(errors[0]["fields"]["handler"]
-        .as_str()
-        .unwrap()
-        .ends_with("::own_hourly"));
+    assert!(
+        errors[0]["fields"]["handler"]
+            .as_str()
+            .unwrap()
+            .ends_with("::own_hourly")
+    );
 }

@@ -4,6 +4,7 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Request, State};
@@ -11,9 +12,8 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
-use common::{from, send, Logs};
-use policy_runtime::{rate_limit, require_api_key, ApiKeyId, Engine, ErrorFormat};
+use common::{Logs, from, send};
+use policy_runtime::{ApiKeyId, Engine, ErrorFormat, rate_limit, require_api_key};
 use std::time::Duration;
 use tower::ServiceBuilder;
 
@@ -232,10 +232,12 @@ async fn a_handler_without_an_engine_answers_500_and_each_time_logs_the_fix() {
     assert_eq!(errors.len(), 2, "{}", logs.text());
     let message = errors[0]["fields"]["message"].as_str().unwrap();
     assert!(message.contains(".layer(engine)"), "{message}");
-    assert!(errors[0]["fields"]["handler"]
-        .as_str()
-        .unwrap()
-        .ends_with("::keyed"));
+    assert!(
+        errors[0]["fields"]["handler"]
+            .as_str()
+            .unwrap()
+            .ends_with("::keyed")
+    );
 
     // A router with no engine at all: no limit is counted with settings the
     // application did not choose, and no key is checked.

@@ -10,10 +10,10 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::app_error::{AppError, DatabaseDown};
-use common::{from, send, Reply};
+use common::{Reply, from, send};
 use policy_runtime::{
-    rate_limit, require_api_key, Engine, Environment, ErrorFormat, ErrorRenderer, ErrorView,
-    FieldError,
+    Engine, Environment, ErrorFormat, ErrorRenderer, ErrorView, FieldError, rate_limit,
+    require_api_key,
 };
 
 const KEY: &str = "formats-client-key-0123456789";

@@ -10,8 +10,8 @@ use axum::extract::{DefaultBodyLimit, Path, Query};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use common::{from, send, Reply};
-use policy_runtime::{extract, rate_limit, Engine, ErrorFormat};
+use common::{Reply, from, send};
+use policy_runtime::{Engine, ErrorFormat, extract, rate_limit};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]

@@ -3,12 +3,12 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
-use common::{from, send, Logs};
-use policy_runtime::{rate_limit, require_api_key, Engine};
+use common::{Logs, from, send};
+use policy_runtime::{Engine, rate_limit, require_api_key};
 
 const SECRET: &str = "super-secret-key-value-0123456789";
 

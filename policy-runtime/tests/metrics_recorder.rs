@@ -4,14 +4,14 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
 use common::{from, send};
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use metrics_util::MetricKind;
-use policy_runtime::{rate_limit, require_api_key, Engine};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use policy_runtime::{Engine, rate_limit, require_api_key};
 
 #[rate_limit("1/minute")]
 async fn limited() -> &'static str {

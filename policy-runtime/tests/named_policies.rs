@@ -5,12 +5,12 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
 use common::{from, send};
-use policy_runtime::{rate_limit, Engine, EngineBuilder};
+use policy_runtime::{Engine, EngineBuilder, rate_limit};
 
 #[rate_limit(policy = "login")]
 async fn login() -> &'static str {
@@ -72,8 +72,10 @@ fn an_undefined_policy_is_a_start_up_error() {
         .unwrap_err();
     assert_eq!(
         error.problems(),
-        ["`named_policies::reset` uses the rate-limit policy `password-reset`, which is not defined; \
-          define it with `EngineBuilder::policy(\"password-reset\", \"5/hour\")` or the environment variable POLICY_LIMIT_PASSWORD_RESET"]
+        [
+            "`named_policies::reset` uses the rate-limit policy `password-reset`, which is not defined; \
+          define it with `EngineBuilder::policy(\"password-reset\", \"5/hour\")` or the environment variable POLICY_LIMIT_PASSWORD_RESET"
+        ]
     );
 }
 

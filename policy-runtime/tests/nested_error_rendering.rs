@@ -5,10 +5,10 @@
 
 mod common;
 
-use axum::routing::get;
 use axum::Router;
+use axum::routing::get;
 use common::{from, send};
-use policy_runtime::{rate_limit, require_api_key, Engine, ErrorFormat};
+use policy_runtime::{Engine, ErrorFormat, rate_limit, require_api_key};
 
 #[rate_limit("1/minute")]
 async fn limited() -> &'static str {

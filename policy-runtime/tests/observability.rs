@@ -4,17 +4,17 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 use common::app_error::{AppError, DatabaseDown};
-use common::{from, send, Logs, Reply};
+use common::{Logs, Reply, from, send};
 use policy_runtime::{
-    rate_limit, require_api_key, ApiKey, ClientKey, Decision, Engine, ErrorFormat, Health,
-    LimitRequest, LimiterStore, Metrics, RequestLayer, StoreError, StoreFuture,
+    ApiKey, ClientKey, Decision, Engine, ErrorFormat, Health, LimitRequest, LimiterStore, Metrics,
+    RequestLayer, StoreError, StoreFuture, rate_limit, require_api_key,
 };
 use std::time::Duration;
 
@@ -226,9 +226,11 @@ async fn scrape(app: &Router) -> String {
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert!(reply
-        .header("content-type")
-        .starts_with("text/plain; version=0.0.4"));
+    assert!(
+        reply
+            .header("content-type")
+            .starts_with("text/plain; version=0.0.4")
+    );
     reply.body
 }
 

@@ -4,10 +4,10 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
 use common::{from, send};
 use policy_runtime::{ApiKeyId, ClientKey, Engine, RateLimit, RequireApiKey};
 use tower_http::services::ServeDir;
@@ -223,10 +223,12 @@ fn bad_layer_settings_are_build_errors_naming_each_problem() {
     let burst = problems(RateLimit::builder("x", "1/day").burst(220_000).build());
     assert_eq!(burst.len(), 1, "{burst:?}");
     assert!(burst[0].contains("a burst of 220000"), "{burst:?}");
-    assert!(RateLimit::builder("x", "1/day")
-        .burst(3_650)
-        .build()
-        .is_ok());
+    assert!(
+        RateLimit::builder("x", "1/day")
+            .burst(3_650)
+            .build()
+            .is_ok()
+    );
     assert!(RequireApiKey::scope("has space").is_err());
     assert!(RequireApiKey::any_of(Vec::<String>::new()).is_err());
     assert!(RequireApiKey::all_of(["a", "a"]).is_err());
@@ -265,7 +267,9 @@ fn a_layer_sharing_a_handlers_scope_must_have_its_limits() {
     let error = RateLimit::new("layered-shared", "3/hour").unwrap_err();
     assert_eq!(
         error.problems(),
-        ["rate-limit layer `layered-shared`: the scope already has other limits (in `policy_layers::shared_with_a_layer`); give them the same limits or different scopes"]
+        [
+            "rate-limit layer `layered-shared`: the scope already has other limits (in `policy_layers::shared_with_a_layer`); give them the same limits or different scopes"
+        ]
     );
     assert!(RateLimit::new("layered-shared", "2/hour").is_ok());
     let _ = Router::<()>::new().route("/shared", get(shared_with_a_layer));

@@ -3,12 +3,12 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
 use common::{from, get as get_request, send};
-use policy_runtime::{rate_limit, Engine, ManualClock, MemoryStore};
+use policy_runtime::{Engine, ManualClock, MemoryStore, rate_limit};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[rate_limit("3/hour")]

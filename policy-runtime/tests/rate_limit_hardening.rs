@@ -6,14 +6,14 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
-use axum::Router;
-use common::{from, send, Logs};
+use common::{Logs, from, send};
 use policy_runtime::{
-    rate_limit, ClientKey, Decision, Engine, EngineBuilder, LimitRequest, LimiterStore,
-    ManualClock, MemoryStore, Penalty, Quota, StoreFuture,
+    ClientKey, Decision, Engine, EngineBuilder, LimitRequest, LimiterStore, ManualClock,
+    MemoryStore, Penalty, Quota, StoreFuture, rate_limit,
 };
 use std::sync::Arc;
 use std::time::Duration;

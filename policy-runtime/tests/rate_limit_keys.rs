@@ -4,13 +4,13 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::request::Parts;
-use axum::http::StatusCode;
-use axum::routing::get;
 use axum::Router;
-use common::{from, send, Logs};
-use policy_runtime::{rate_limit, require_api_key, Engine, ErrorBody};
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::get;
+use common::{Logs, from, send};
+use policy_runtime::{Engine, ErrorBody, rate_limit, require_api_key};
 
 const KEY_A: &str = "key-a-0123456789abcdef";
 const KEY_B: &str = "key-b-0123456789abcdef";

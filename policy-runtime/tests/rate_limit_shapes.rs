@@ -4,14 +4,14 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
-use common::{from, send, Logs};
+use common::{Logs, from, send};
 use policy_runtime::{
-    rate_limit, require_api_key, ClientKey, Engine, EngineBuilder, HeaderStyle, ManualClock,
-    Penalty, ScopeStats,
+    ClientKey, Engine, EngineBuilder, HeaderStyle, ManualClock, Penalty, ScopeStats, rate_limit,
+    require_api_key,
 };
 use std::time::Duration;
 

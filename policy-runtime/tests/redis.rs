@@ -7,11 +7,11 @@ mod common;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::routing::get;
-use axum::Router;
 use common::Logs;
 use policy_runtime::{
     ClientKey, Decision, Engine, FailureMode, LimitRequest, LimiterStore, Quota, RedisStore,

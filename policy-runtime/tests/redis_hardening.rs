@@ -9,14 +9,14 @@ mod common;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 
-use axum::body::Body;
-use axum::http::request::Parts;
-use axum::http::StatusCode;
-use axum::routing::get;
 use axum::Router;
-use common::{from, send, Logs, Reply};
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::get;
+use common::{Logs, Reply, from, send};
 use policy_runtime::{
-    rate_limit, ClientKey, Engine, ErrorBody, Health, LimitRequest, LimiterStore, Quota, RedisStore,
+    ClientKey, Engine, ErrorBody, Health, LimitRequest, LimiterStore, Quota, RedisStore, rate_limit,
 };
 use redis::Commands;
 use redis_server::RedisServer;

@@ -5,7 +5,7 @@
 mod common;
 
 use common::Logs;
-use policy_runtime::{rate_limit, require_api_key, ApiKey, Engine, Environment};
+use policy_runtime::{ApiKey, Engine, Environment, rate_limit, require_api_key};
 use std::time::{Duration, SystemTime};
 
 const KEY: &str = "Zx8cV1bN4mQ7wE0rT3yU";
@@ -41,8 +41,7 @@ fn warnings(logs: &Logs) -> Vec<String> {
         .collect()
 }
 
-const NO_KEYS: &str =
-    "the handlers `startup_checks::admin`, `startup_checks::protected` require an API key, \
+const NO_KEYS: &str = "the handlers `startup_checks::admin`, `startup_checks::protected` require an API key, \
 but no API key is configured; set API_KEYS, API_KEY_<N> or API_KEY_FILE, or add keys with \
 `EngineBuilder::api_key` (`cargo run -p policy-keygen` prints a new key)";
 
@@ -139,18 +138,26 @@ fn every_problem_is_listed_at_once_naming_its_variable() {
     let problems = error.problems();
     assert_eq!(problems.len(), 5, "{error}");
     assert!(problems[0].starts_with("API key `empty` is empty"));
-    assert!(problems
-        .iter()
-        .any(|p| p.starts_with("API_KEYS (entry 1): ")));
-    assert!(problems
-        .iter()
-        .any(|p| p.starts_with("API_KEY_FILE: cannot read the key file /nonexistent/keys")));
-    assert!(problems
-        .iter()
-        .any(|p| p.starts_with("RATELIMIT_DEFAULT: ")));
-    assert!(problems
-        .iter()
-        .any(|p| p.starts_with("API key `ci` is 5 characters long")));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("API_KEYS (entry 1): "))
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("API_KEY_FILE: cannot read the key file /nonexistent/keys"))
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("RATELIMIT_DEFAULT: "))
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("API key `ci` is 5 characters long"))
+    );
 }
 
 #[test]

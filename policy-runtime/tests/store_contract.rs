@@ -5,14 +5,14 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
-use common::{from, send, Logs};
+use common::{Logs, from, send};
 use policy_runtime::{
-    rate_limit, require_api_key, ApiKeyId, ClientKey, Decision, Engine, LimitRequest, LimiterStore,
-    MemoryStore, StoreFuture,
+    ApiKeyId, ClientKey, Decision, Engine, LimitRequest, LimiterStore, MemoryStore, StoreFuture,
+    rate_limit, require_api_key,
 };
 use std::future::Future;
 use std::pin::Pin;

@@ -9,19 +9,19 @@
 //! wrapped once around the router instead of around each route, and the rate
 //! limit with only the `X-RateLimit-*` headers and with none.
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 use benchmarks::ready_now;
-use policy_runtime::{rate_limit, require_api_key, Engine, HeaderStyle};
+use policy_runtime::{Engine, HeaderStyle, rate_limit, require_api_key};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use tower::{Layer, Service, ServiceExt};
-use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::GovernorLayer;
+use tower_governor::governor::GovernorConfigBuilder;
 
 /// The API key every variant's engine knows and every request presents.
 pub const API_KEY: &str = "bench-key-0123456789abcdef";

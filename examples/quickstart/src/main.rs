@@ -16,8 +16,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use policy_runtime::{
-    api_error, rate_limit, require_api_key, ApiKeyId, Engine, Environment, Health, Metrics,
-    RequestLayer,
+    ApiKeyId, Engine, Environment, Health, Metrics, RequestLayer, api_error, rate_limit,
+    require_api_key,
 };
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -198,17 +198,29 @@ async fn main() {
     println!("demo API key (local use only, never deploy it): {DEMO_KEY}");
     println!();
     println!("# 200, then 429 after 3 calls a minute (JSON body, Retry-After, X-RateLimit-*):");
-    println!("for i in 1 2 3 4; do curl -si -X POST http://{address}/score -H 'X-API-Key: {DEMO_KEY}' -H 'content-type: application/json' -d '{{\"text\":\"hello\"}}'; echo; done");
+    println!(
+        "for i in 1 2 3 4; do curl -si -X POST http://{address}/score -H 'X-API-Key: {DEMO_KEY}' -H 'content-type: application/json' -d '{{\"text\":\"hello\"}}'; echo; done"
+    );
     println!("# 401 (no key) and 401 (wrong key):");
-    println!("curl -si -X POST http://{address}/score -H 'content-type: application/json' -d '{{\"text\":\"hello\"}}'");
-    println!("curl -si -X POST http://{address}/score -H 'Authorization: Bearer wrong' -H 'content-type: application/json' -d '{{\"text\":\"hello\"}}'");
-    println!("# 403: a valid key without the `admin` scope (make real keys with `cargo run -p policy-runtime --bin policy-keygen`):");
+    println!(
+        "curl -si -X POST http://{address}/score -H 'content-type: application/json' -d '{{\"text\":\"hello\"}}'"
+    );
+    println!(
+        "curl -si -X POST http://{address}/score -H 'Authorization: Bearer wrong' -H 'content-type: application/json' -d '{{\"text\":\"hello\"}}'"
+    );
+    println!(
+        "# 403: a valid key without the `admin` scope (make real keys with `cargo run -p policy-runtime --bin policy-keygen`):"
+    );
     println!("curl -si http://{address}/admin -H 'X-API-Key: {DEMO_KEY}'");
     println!("# default limits on a route without a policy: the 4th call in a minute gets 429:");
-    println!("for i in 1 2 3 4; do curl -s -o /dev/null -w '%{{http_code}}\\n' http://{address}/about; done");
+    println!(
+        "for i in 1 2 3 4; do curl -s -o /dev/null -w '%{{http_code}}\\n' http://{address}/about; done"
+    );
     println!("# JSON errors: 404 with its message, 502 with the details hidden:");
     println!("curl -si http://{address}/words/7");
-    println!("curl -si -X POST http://{address}/score -H 'X-API-Key: {DEMO_KEY}' -H 'content-type: application/json' -d '{{\"text\":\"upstream\"}}'");
+    println!(
+        "curl -si -X POST http://{address}/score -H 'X-API-Key: {DEMO_KEY}' -H 'content-type: application/json' -d '{{\"text\":\"upstream\"}}'"
+    );
 
     let service = app(engine).into_make_service_with_connect_info::<SocketAddr>();
     if let Err(error) = axum::serve(listener, service).await {

@@ -157,7 +157,7 @@ impl VariantSpec {
                         return Err(meta.error(format!(
                             "unknown argument `{}` in `#[api(...)]`; {VARIANT_ARGUMENTS}",
                             quote::ToTokens::to_token_stream(&meta.path)
-                        )))
+                        )));
                     }
                 }
                 Ok(())

@@ -24,7 +24,7 @@
 
 use super::ast::Handler;
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned, ToTokens};
+use quote::{ToTokens, quote, quote_spanned};
 
 /// The wrapper's call of the user's function `ident(args)` and its
 /// conversion into a `Response`.
@@ -222,7 +222,7 @@ mod tests {
     use crate::errors::Errors;
     use crate::handler::ast::Handler;
     use crate::handler::attr::PolicyKind;
-    use quote::{quote, ToTokens};
+    use quote::{ToTokens, quote};
 
     /// The wrapper's attributes, as text, for `function` under `#[rate_limit("5/minute")]`.
     fn attributes_of(function: syn::ItemFn) -> Vec<String> {

@@ -8,7 +8,7 @@
 //!                                              async fn score(Json(body): Json<Req>) -> Result<..> {...}
 //!                                              __policy_guard.finish(score(__policy_arg0).await)
 //!                                          }
-//! ```
+//! ```rust
 //!
 //! The guard is the first extractor, so every check runs before any other
 //! extractor and a refused request never has its body read. The user's

@@ -6,13 +6,13 @@
 //! (readers keep the set they loaded until their request ends), so a request
 //! never sees half a change, and the hot path takes no lock.
 
+use super::ApiKeys;
 use super::config::check_keys;
 use super::lockout::LockoutStatus;
 use super::scope::KeyRequirement;
 use super::store::ApiKeyStore;
-use super::ApiKeys;
-use crate::client_ip::ClientIpResolver;
 use crate::Environment;
+use crate::client_ip::ClientIpResolver;
 use std::net::IpAddr;
 use std::sync::Arc;
 

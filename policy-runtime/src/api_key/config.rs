@@ -7,7 +7,7 @@
 //! its keys reloaded): which problems stop the start and which are only
 //! warnings, by [`Environment`]. It decides nothing per request.
 
-use super::env::{keys_from_vars, KEY_FILE_VARIABLE};
+use super::env::{KEY_FILE_VARIABLE, keys_from_vars};
 use super::key::{ApiKey, MIN_KEY_LEN};
 use super::lockout::Lockout;
 use super::scope::KeyRequirement;

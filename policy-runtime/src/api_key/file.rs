@@ -14,7 +14,7 @@
 //! content (names, digests, options or their values), in case a plaintext key
 //! was pasted anywhere on the line by mistake.
 
-use super::key::{parse_hex_digest, ApiKey};
+use super::key::{ApiKey, parse_hex_digest};
 use super::scope::scope_name_problem;
 use super::store::{ApiKeyStore, KeyError};
 use crate::timestamp;
@@ -225,7 +225,10 @@ fn parse_line(line: &str) -> Result<Option<ApiKey>, String> {
                 twice(scopes_seen)?;
                 scopes_seen = true;
                 let scopes: Vec<&str> = list.split(',').collect();
-                if let Some(position) = scopes.iter().position(|scope| scope_name_problem(scope).is_some()) {
+                if let Some(position) = scopes
+                    .iter()
+                    .position(|scope| scope_name_problem(scope).is_some())
+                {
                     return Err(format!(
                         "field {field}: scope {} is not a scope name; a scope is 1 to 64 ASCII letters, \
                          digits, `_`, `-`, `.` or `:`, and scopes are separated by single commas",
@@ -251,13 +254,13 @@ fn parse_line(line: &str) -> Result<Option<ApiKey>, String> {
             ("scopes" | "expires", None) | ("revoked", Some(_)) => {
                 return Err(format!(
                     "field {field}: write `scopes=a,b`, `expires=2027-01-01T00:00:00Z` and `revoked` (no value)"
-                ))
+                ));
             }
             _ => {
                 return Err(format!(
                     "field {field} is not a known option; expected `scopes=a,b`, \
                      `expires=2027-01-01T00:00:00Z` or `revoked`"
-                ))
+                ));
             }
         }
     }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 /// plain `ApiKeyId` where none did answers a 500 JSON error and logs why,
 /// while `Option<ApiKeyId>` is `None` there.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
 /// use policy_runtime::{require_api_key, ApiKeyId, Engine};
 /// use std::net::SocketAddr;

@@ -25,8 +25,8 @@
 //! lockout), never off. The first time the table is full, a warning is logged.
 
 use crate::gcra;
-use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -72,7 +72,7 @@ const SWEEP_EVERY: usize = 1024;
 /// hold count in 1,024 buckets shared by network (IPv4 /24, IPv6 /48): the
 /// lockout gets stricter, never off, and a warning is logged the first time.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
 /// use policy_runtime::{require_api_key, Engine, Lockout};
 /// use std::{net::SocketAddr, time::Duration};
@@ -612,8 +612,10 @@ mod tests {
         assert!(problems[1].contains("`within` is 999ms"));
         assert!(problems[2].contains("`lock_for` is 18446744073709551615.999999999s"));
         assert!(problems[3].contains("`max_clients` is 0"));
-        assert!(Lockout::new(100, minute, MAX_DURATION)
-            .problems()
-            .is_empty());
+        assert!(
+            Lockout::new(100, minute, MAX_DURATION)
+                .problems()
+                .is_empty()
+        );
     }
 }

@@ -18,12 +18,12 @@ pub(crate) mod lockout;
 pub(crate) mod scope;
 pub(crate) mod store;
 
+use crate::ErrorBody;
 use crate::client_ip::ClientIpResolver;
 use crate::clock::EngineClock;
-use crate::ErrorBody;
 use arc_swap::ArcSwap;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use config::ApiKeyConfig;
 use id::ApiKeyId;

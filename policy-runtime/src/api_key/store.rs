@@ -11,7 +11,7 @@
 //! marked, so that its next use is logged as `revoked` rather than `invalid`.
 
 use super::id::ApiKeyId;
-use super::key::{digest, ApiKey, KeyDigest, Plaintext};
+use super::key::{ApiKey, KeyDigest, Plaintext, digest};
 use super::scope::scope_name_problem;
 use std::collections::HashMap;
 use std::time::SystemTime;

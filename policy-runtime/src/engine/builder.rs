@@ -10,10 +10,10 @@
 //! check functions as plain lists; and the assembly of the engine, including
 //! the choice of the default store on the engine's clock.
 
-use super::{startup, Engine, EngineInner};
+use super::{Engine, EngineInner, startup};
+use crate::api_key::ApiKeys;
 use crate::api_key::config::ApiKeyConfig;
 use crate::api_key::scope::KeyRequirement;
-use crate::api_key::ApiKeys;
 use crate::client_ip::ClientIpResolver;
 use crate::clock::EngineClock;
 use crate::handler_policy::{self, Check, HandlerPolicy, Registration};
@@ -142,10 +142,13 @@ impl EngineBuilder {
     /// [`EngineBuilder::api_key`] for such keys). A bad entry is a build
     /// problem naming the variable, never the key.
     ///
-    /// ```
-    /// // As if the process were started with these variables:
-    /// std::env::set_var("API_KEYS", "first-key-0123456789,partner:partner-key-0123456789:read|write");
-    /// std::env::set_var("API_KEY_1", "ops:ops-team-key-0123456789:admin");
+    /// ```rust,standalone_crate
+    /// // As if the process were started with these variables. (`set_var` is
+    /// // `unsafe` since Rust 2024: sound here, before any other thread runs.)
+    /// unsafe {
+    ///     std::env::set_var("API_KEYS", "first-key-0123456789,partner:partner-key-0123456789:read|write");
+    ///     std::env::set_var("API_KEY_1", "ops:ops-team-key-0123456789:admin");
+    /// }
     ///
     /// let engine = policy_runtime::Engine::builder().api_keys_from_env().build()?;
     /// let keys = engine.api_keys();
@@ -193,11 +196,12 @@ impl EngineBuilder {
     ///
     /// A value that does not parse is a build error naming the variable.
     ///
-    /// ```
+    /// ```rust,standalone_crate
     /// use policy_runtime::{Engine, Environment};
     ///
-    /// // As if the process were started with ENVIRONMENT=staging.
-    /// std::env::set_var("ENVIRONMENT", "staging");
+    /// // As if the process were started with ENVIRONMENT=staging (`set_var`
+    /// // is `unsafe` since Rust 2024: sound here, before any other thread runs).
+    /// unsafe { std::env::set_var("ENVIRONMENT", "staging") };
     /// let engine = Engine::builder().from_env().build()?;
     /// assert_eq!(engine.environment(), Environment::Staging);
     /// # Ok::<(), policy_runtime::BuildError>(())
@@ -286,7 +290,7 @@ impl EngineBuilder {
     /// these proxy networks; the client is then the right-most address that
     /// is not a trusted proxy. See [`ClientIpResolver`].
     ///
-    /// ```
+    /// ```rust,standalone_crate
     /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
     /// use policy_runtime::{rate_limit, ClientKey, Engine};
     /// use std::net::SocketAddr;
@@ -334,7 +338,7 @@ impl EngineBuilder {
     /// Groups IPv6 clients by this prefix length for limiting (64 by default),
     /// so one host cannot rotate through the addresses of its network.
     ///
-    /// ```
+    /// ```rust,standalone_crate
     /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
     /// use policy_runtime::{rate_limit, ClientKey, Engine};
     /// use std::net::SocketAddr;
@@ -536,7 +540,7 @@ impl EngineBuilder {
     /// variable. A policy used by a handler but defined nowhere makes
     /// [`EngineBuilder::build`] fail.
     ///
-    /// ```
+    /// ```rust,standalone_crate
     /// use axum::{routing::post, Router};
     /// use policy_runtime::{rate_limit, Engine};
     ///
@@ -645,7 +649,7 @@ impl EngineBuilder {
     /// API keys, by name, that are never limited (for internal callers).
     /// Applies to limits that run after `#[require_api_key]` on a handler.
     ///
-    /// ```
+    /// ```rust,standalone_crate
     /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::post, Router};
     /// use policy_runtime::{rate_limit, require_api_key, Engine};
     /// use std::net::SocketAddr;

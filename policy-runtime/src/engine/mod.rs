@@ -16,14 +16,14 @@ mod startup;
 
 pub use builder::{BuildError, EngineBuilder};
 
+use crate::api_key::ApiKeys;
 use crate::api_key::id::ApiKeyId;
 use crate::api_key::scope::KeyRequirement;
-use crate::api_key::ApiKeys;
 use crate::client_ip::{self, ClientIpResolver};
 use crate::handler_policy::{Check, HandlerPolicy};
+use crate::rate_limiting::RateLimits;
 use crate::rate_limiting::headers::RateLimitHeaders;
 use crate::rate_limiting::key::KeyContext;
-use crate::rate_limiting::RateLimits;
 use crate::{Environment, ErrorFormat};
 use axum::http::request::Parts;
 use axum::response::Response;

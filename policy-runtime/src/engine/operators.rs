@@ -48,7 +48,7 @@ impl Engine {
     /// it: its next request starts afresh. An IPv6 address is grouped by the
     /// engine's prefix, as in [`Engine::limit_state`].
     ///
-    /// ```
+    /// ```rust,standalone_crate
     /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
     /// use policy_runtime::{rate_limit, ClientKey, Engine};
     /// use std::net::SocketAddr;
@@ -94,7 +94,7 @@ impl Engine {
 
     /// Admitted and refused requests per rate-limit scope since the engine started.
     ///
-    /// ```
+    /// ```rust,standalone_crate
     /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
     /// use policy_runtime::{rate_limit, Engine};
     /// use std::net::SocketAddr;

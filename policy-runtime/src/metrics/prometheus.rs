@@ -6,7 +6,7 @@
 //! `http_request_duration_seconds`, and serving its text. What is recorded,
 //! and when, is the parent module's.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -27,7 +27,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// `metrics` facade: this recorder is one way to keep them, an
 /// application's own `metrics` recorder is another.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request};
 /// use axum::{response::Response, routing::get, Router};
 /// use policy_runtime::{require_api_key, ApiKey, Engine, Metrics};

@@ -245,7 +245,9 @@ mod tests {
         let handlers = limits_of(&[("app::a", &A), ("app::b", &B)]);
         assert_eq!(
             shared_scope_problems(&handlers, no_named),
-            ["rate-limit scope `shared` has different limits in `app::a` (2 per 1 hour) and `app::b` (3 per 1 hour); give them the same limits or different scopes"]
+            [
+                "rate-limit scope `shared` has different limits in `app::a` (2 per 1 hour) and `app::b` (3 per 1 hour); give them the same limits or different scopes"
+            ]
         );
     }
 
@@ -274,7 +276,9 @@ mod tests {
         let handlers = limits_of(&[("app::a", &LISTED), ("app::b", &REVERSE)]);
         assert_eq!(
             shared_scope_problems(&handlers, no_named),
-            ["rate-limit scope `t` has different limits in `app::a` (2 per 1 hour; 20 per 1 day) and `app::b` (20 per 1 day; 2 per 1 hour); list them in the same order"]
+            [
+                "rate-limit scope `t` has different limits in `app::a` (2 per 1 hour; 20 per 1 day) and `app::b` (20 per 1 day; 2 per 1 hour); list them in the same order"
+            ]
         );
     }
 
@@ -289,7 +293,9 @@ mod tests {
         let differ = |name: &str| Some(if name == "p" { &TWO[..] } else { &THREE[..] });
         assert_eq!(
             shared_scope_problems(&handlers, differ),
-            ["rate-limit scope `s` has different limits in `app::a` (policy `p`: 2 per 1 hour) and `app::b` (policy `q`: 3 per 1 hour); give them the same limits or different scopes"]
+            [
+                "rate-limit scope `s` has different limits in `app::a` (policy `p`: 2 per 1 hour) and `app::b` (policy `q`: 3 per 1 hour); give them the same limits or different scopes"
+            ]
         );
         // An undefined policy is reported on its own, not as a difference.
         assert!(shared_scope_problems(&handlers, no_named).is_empty());
@@ -302,7 +308,9 @@ mod tests {
         let handlers = limits_of(&[("app::both", &BOTH)]);
         assert_eq!(
             shared_scope_problems(&handlers, differ),
-            ["rate-limit scope `s` has different limits in `app::both` (policy `p`: 2 per 1 hour) and `app::both` (policy `q`: 3 per 1 hour); give them the same limits or different scopes"]
+            [
+                "rate-limit scope `s` has different limits in `app::both` (policy `p`: 2 per 1 hour) and `app::both` (policy `q`: 3 per 1 hour); give them the same limits or different scopes"
+            ]
         );
     }
 
@@ -312,7 +320,9 @@ mod tests {
         let handlers = limits_of(&[("app::a", &A)]);
         assert_eq!(
             cost_problems(&handlers, |_| Some(&TWO[..])),
-            ["`app::a` has `cost = 3`, more than the 2 requests the rate-limit policy `login` admits at once (2 per 1 hour), so every request would be refused; lower the cost or raise the policy's count to at least 3"]
+            [
+                "`app::a` has `cost = 3`, more than the 2 requests the rate-limit policy `login` admits at once (2 per 1 hour), so every request would be refused; lower the cost or raise the policy's count to at least 3"
+            ]
         );
         assert!(cost_problems(&handlers, |_| Some(&THREE[..])).is_empty());
         assert!(cost_problems(&handlers, |_| Some(&TWO_BURST[..])).is_empty());
@@ -329,7 +339,9 @@ mod tests {
         assert_eq!(policy_name_problems(&handlers[..1], ["login_a"]), [problem]);
         assert_eq!(
             policy_name_problems(&handlers, ["Login.A"]),
-            ["the rate-limit policies `Login.A`, `login-a` and `login_a` are all read from the environment variable POLICY_LIMIT_LOGIN_A, so one setting would change them all; rename them so that each has its own variable"]
+            [
+                "the rate-limit policies `Login.A`, `login-a` and `login_a` are all read from the environment variable POLICY_LIMIT_LOGIN_A, so one setting would change them all; rename them so that each has its own variable"
+            ]
         );
         // One name used and defined is one name.
         assert!(policy_name_problems(&handlers[..1], ["login-a", "other"]).is_empty());

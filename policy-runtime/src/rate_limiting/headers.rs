@@ -19,7 +19,7 @@
 
 use super::store::Decision;
 use crate::Quota;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use bytes::BytesMut;
 use dashmap::DashMap;
 use smallvec::SmallVec;

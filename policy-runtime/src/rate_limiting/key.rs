@@ -9,8 +9,8 @@ use super::spec::{KeySource, OnMissingKey, RateLimitSpec};
 use super::store::ClientKey;
 use crate::client_ip::{ClientIpResolver, MISSING_CONNECT_INFO_FIX};
 use crate::{ApiKeyId, ErrorBody};
-use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
@@ -45,7 +45,7 @@ pub(crate) fn resolve(
         },
         KeySource::Header(name) => match context.parts.headers.get(*name) {
             Some(value) if !value.as_bytes().is_empty() => {
-                return Ok(ClientKey::Header(header_key(value.as_bytes())))
+                return Ok(ClientKey::Header(header_key(value.as_bytes())));
             }
             _ => name,
         },
@@ -53,7 +53,7 @@ pub(crate) fn resolve(
             return match key_of(context.parts) {
                 Ok(key) => Ok(ClientKey::Custom(Arc::from(key))),
                 Err(refusal) => Err(refusal.into_response()),
-            }
+            };
         }
     };
     match spec.on_missing {

@@ -15,9 +15,9 @@
 
 use super::client_map::{ClientMap, PARTS};
 use super::store::{ClientKey, Decision, LimitRequest, LimiterStore, StoreError, StoreFuture};
+use crate::Quota;
 use crate::clock::{Clock, SystemClock};
 use crate::gcra::{self, Layout, Limit, Log, LogBudget};
-use crate::Quota;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

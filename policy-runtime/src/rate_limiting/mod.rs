@@ -31,7 +31,7 @@ use axum::response::{IntoResponse, Response};
 use config::{LimitPlan, PlanRef, RateLimitConfig};
 use headers::{HeaderStyle, QuotaHeaders, RateLimitHeaders};
 use key::KeyContext;
-use refusal::{too_many_requests, Reason};
+use refusal::{Reason, too_many_requests};
 use smallvec::SmallVec;
 use spec::{Limits, RateLimitSpec};
 use std::fmt::Write;

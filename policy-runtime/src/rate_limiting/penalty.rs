@@ -8,8 +8,8 @@
 
 use super::client_map::{ClientMap, PARTS};
 use super::store::ClientKey;
-use crate::gcra::{EventLimit, Log};
 use crate::Quota;
+use crate::gcra::{EventLimit, Log};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -10,7 +10,7 @@ use super::headers::{HeaderStyle, QuotaHeaders, RateLimitHeaders};
 use super::store::Decision;
 use crate::{ErrorBody, Quota};
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -133,14 +133,17 @@ mod tests {
                 plain.headers().len() < plain.headers().capacity(),
                 "{style:?}"
             );
-            assert!(kept
-                .extensions()
-                .get::<crate::error_body::RenderedError>()
-                .is_some());
-            assert!(plain
-                .extensions()
-                .get::<crate::error_body::RenderedError>()
-                .is_none());
+            assert!(
+                kept.extensions()
+                    .get::<crate::error_body::RenderedError>()
+                    .is_some()
+            );
+            assert!(
+                plain
+                    .extensions()
+                    .get::<crate::error_body::RenderedError>()
+                    .is_none()
+            );
         }
     }
 

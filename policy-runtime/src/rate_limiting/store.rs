@@ -4,8 +4,8 @@
 //! per request that checks every quota of a scope for one client key. It knows
 //! nothing of HTTP; the policy turns a [`Decision`] into headers and a 429.
 
-pub(crate) use crate::gcra::Decision;
 use crate::Quota;
+pub(crate) use crate::gcra::Decision;
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;

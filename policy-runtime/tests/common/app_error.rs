@@ -2,7 +2,7 @@
 //! variant per case they need (a message shown, a 5xx hidden with its source
 //! chain, an explicit and a default code, an extension, field errors).
 
-use policy_runtime::{api_error, FieldError};
+use policy_runtime::{FieldError, api_error};
 
 /// A 5xx cause whose text must never reach a client.
 #[derive(Debug, thiserror::Error)]

@@ -97,10 +97,10 @@ impl RedisServer {
             if matches!(answer.as_deref(), Ok("PONG")) {
                 return;
             }
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!("redis-server exited at startup with {status}");
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("redis-server exited at startup with {status}");
             }
             assert!(
                 Instant::now() < deadline,

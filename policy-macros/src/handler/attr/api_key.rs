@@ -5,7 +5,7 @@
 //! #[require_api_key(scope = "admin")]
 //! #[require_api_key(scope = any("read", "write"))]
 //! #[require_api_key(scope = all("reports:read", "reports:export"))]
-//! ```
+//! ```rust
 
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;

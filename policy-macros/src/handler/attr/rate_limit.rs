@@ -9,7 +9,7 @@
 //! #[rate_limit(exempt)]
 //! ```
 
-use policy_grammar::quota::{parse_limits, QuotaSpec};
+use policy_grammar::quota::{QuotaSpec, parse_limits};
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, LitInt, LitStr, Path, Token};
 
@@ -101,7 +101,7 @@ impl Parse for RateLimitArgs {
                         format!(
                             "unknown argument `{name}` for `#[rate_limit]`; expected {ARGUMENTS}"
                         ),
-                    ))
+                    ));
                 }
             }
             if input.is_empty() {

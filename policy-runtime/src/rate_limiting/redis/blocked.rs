@@ -327,9 +327,11 @@ mod tests {
         assert_eq!(cached.retry_after, Duration::from_secs(6));
         assert_eq!(cached.reset_after, Duration::from_secs(6));
         assert!(cache.get("k\n2\nq", later).is_none());
-        assert!(cache
-            .get("k\n1\nq", sent + Duration::from_secs(10))
-            .is_none());
+        assert!(
+            cache
+                .get("k\n1\nq", sent + Duration::from_secs(10))
+                .is_none()
+        );
         assert!(cache.is_empty());
     }
 

@@ -9,8 +9,8 @@
 //! [`::redis::Script`] and sends it again. So a decision is one round trip.
 //! Connections, timeouts and failures are [`super`]'s business.
 
-use crate::rate_limiting::store::Decision;
 use crate::Quota;
+use crate::rate_limiting::store::Decision;
 use ::redis::aio::ConnectionLike;
 use ::redis::{Cmd, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
 use std::fmt::Write as _;
