@@ -209,7 +209,7 @@ async fn main() {
         "curl -si -X POST http://{address}/score -H 'Authorization: Bearer wrong' -H 'content-type: application/json' -d '{{\"text\":\"hello\"}}'"
     );
     println!(
-        "# 403: a valid key without the `admin` scope (make real keys with `cargo run -p policy-runtime --bin policy-keygen`):"
+        "# 403: a valid key without the `admin` scope (make real keys with `cargo run -p policy-keygen`):"
     );
     println!("curl -si http://{address}/admin -H 'X-API-Key: {DEMO_KEY}'");
     println!("# default limits on a route without a policy: the 4th call in a minute gets 429:");
