@@ -65,24 +65,15 @@ start_server() { # $1: RUST_LOG filter
   exit 1
 }
 
-cpu_ticks() { # user + system clock ticks of the server process
-  # Fields after the command name, which is in parentheses and may hold spaces.
-  local stat
-  stat="$(cat "/proc/$SERVER_PID/stat")"
-  stat="${stat##*) }"
-  # shellcheck disable=SC2086
-  set -- $stat
-  echo $(( ${12} + ${13} ))
-}
-
-TICKS_PER_SECOND="$(getconf CLK_TCK)"
+# shellcheck source=benchmarks/server_cpu.sh
+. benchmarks/server_cpu.sh
 
 run() { # $1: label, $2: RUST_LOG filter, $3: path
   start_server "$2"
   local before after output requests refused rps
-  before="$(cpu_ticks)"
+  before="$(cpu_ticks "$SERVER_PID")"
   output="$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "http://$ADDRESS$3")"
-  after="$(cpu_ticks)"
+  after="$(cpu_ticks "$SERVER_PID")"
   stop_server
   requests="$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' <<<"$output")"
   refused="$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' <<<"$output")"

@@ -81,26 +81,17 @@ start_server() { # $1: variant; sets SERVER_PID and ADDRESS
   exit 1
 }
 
-cpu_ticks() { # user + system clock ticks of the server process
-  # Fields after the command name, which is in parentheses and may hold spaces.
-  local stat
-  stat="$(cat "/proc/$SERVER_PID/stat")"
-  stat="${stat##*) }"
-  # shellcheck disable=SC2086
-  set -- $stat
-  echo $((${12} + ${13}))
-}
-
-TICKS_PER_SECOND="$(getconf CLK_TCK)"
+# shellcheck source=benchmarks/server_cpu.sh
+. benchmarks/server_cpu.sh
 
 run() { # $1: variant; appends "variant µs-per-request non-2xx" to $OUT/runs
   start_server "$1"
   # A short warm-up, so that first-use work is not counted.
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d1s -H "x-api-key: $API_KEY" "http://$ADDRESS/v" >/dev/null
   local before after output requests refused
-  before="$(cpu_ticks)"
+  before="$(cpu_ticks "$SERVER_PID")"
   output="$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -H "x-api-key: $API_KEY" "http://$ADDRESS/v")"
-  after="$(cpu_ticks)"
+  after="$(cpu_ticks "$SERVER_PID")"
   stop_server
   requests="$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' <<<"$output")"
   refused="$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' <<<"$output")"
