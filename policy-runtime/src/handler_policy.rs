@@ -21,6 +21,13 @@ pub struct HandlerPolicy {
     /// Whether the handler takes [`crate::ApiKeyId`]: only then is the key's
     /// identity put in the request's extensions.
     pub takes_key_id: bool,
+    /// `#[body_limit("1MB")]`: the most bytes of body the handler reads,
+    /// instead of the engine's default. Applies to the whole request, wherever
+    /// the attribute sits among the others.
+    pub body_limit: Option<u64>,
+    /// `#[timeout("30s")]`: how long the request may take from the engine
+    /// layer on, instead of the engine's default.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// One check of a handler.

@@ -476,6 +476,8 @@ fn leak_policy(name: &'static str, check: Check) -> &'static HandlerPolicy {
         handler: name,
         checks: Box::leak(Box::new([check])),
         takes_key_id: true,
+        body_limit: None,
+        timeout: None,
     }));
     register_layered(policy);
     policy

@@ -113,6 +113,8 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
                         handler: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
                         checks: &[#(#checks),*],
                         takes_key_id: #takes_key_id,
+                        body_limit: ::core::option::Option::None,
+                        timeout: ::core::option::Option::None,
                     };
                 &POLICY
             };
