@@ -26,6 +26,28 @@ pub fn require_api_key(args: TokenStream, item: TokenStream) -> TokenStream {
     handler::expand_attribute(handler::PolicyKind::ApiKey, args.into(), item.into()).into()
 }
 
+/// Requires a valid bearer JWT (or, with `or_api_key`, an API key) before an
+/// async axum handler runs. Documented and re-exported by `policy_runtime`
+/// with its feature `jwt`.
+#[proc_macro_attribute]
+pub fn require_jwt(args: TokenStream, item: TokenStream) -> TokenStream {
+    handler::expand_attribute(handler::PolicyKind::Jwt, args.into(), item.into()).into()
+}
+
+/// Caps the body an async axum handler reads, for the whole request.
+/// Documented and re-exported by `policy_runtime`.
+#[proc_macro_attribute]
+pub fn body_limit(args: TokenStream, item: TokenStream) -> TokenStream {
+    handler::expand_attribute(handler::PolicyKind::BodyLimit, args.into(), item.into()).into()
+}
+
+/// Bounds how long a request to an async axum handler may take, for the
+/// whole request. Documented and re-exported by `policy_runtime`.
+#[proc_macro_attribute]
+pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
+    handler::expand_attribute(handler::PolicyKind::Timeout, args.into(), item.into()).into()
+}
+
 /// Maps each variant of an error enum to an HTTP status and a JSON body.
 /// Documented and re-exported by `policy_runtime`.
 #[proc_macro_attribute]

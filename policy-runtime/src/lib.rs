@@ -442,6 +442,106 @@ pub use policy_macros::rate_limit;
 /// one.
 pub use policy_macros::require_api_key;
 
+/// Caps the request body an async axum handler may read, instead of the
+/// engine's default.
+///
+/// ```
+/// use axum::{body::Bytes, routing::post, Router};
+/// use policy_runtime::{body_limit, rate_limit, Engine};
+///
+/// #[body_limit("16MiB")]
+/// async fn upload(body: Bytes) -> String {
+///     format!("{} bytes", body.len())
+/// }
+///
+/// #[rate_limit("20/hour")]
+/// #[body_limit("1 KB")] // for the whole request, though it sits below the rate limit
+/// async fn comment(body: String) -> String {
+///     body
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/upload", post(upload))
+///     .route("/comment", post(comment))
+///     .layer(Engine::builder().build()?);
+/// # drop(app);
+/// # Ok::<(), policy_runtime::BuildError>(())
+/// ```
+///
+/// **The size** is one string, checked at compile time: a whole number and a
+/// unit, with or without a space (`"1MB"`, `"1 MB"`, `"512KiB"`):
+///
+/// | unit | bytes | also written |
+/// | --- | --- | --- |
+/// | `B` | 1 | `b` |
+/// | `KB` | 1,000 | `kB`, `Kb`, `kb` |
+/// | `MB` | 1,000,000 | any case, as `KB` |
+/// | `GB` | 1,000,000,000 | any case, as `KB` |
+/// | `KiB` | 1,024 | `kib` |
+/// | `MiB` | 1,048,576 | `mib` |
+/// | `GiB` | 1,073,741,824 | `gib` |
+///
+/// A zero size, a missing or unknown unit (`"10XB"`), a fraction (`"1.5MB"`)
+/// and a size over `u64::MAX` bytes are compile errors on the string; no
+/// argument, a value that is not a string literal, a second argument and a
+/// second `#[body_limit]` on one handler are compile errors on the token.
+///
+/// **Stacking**: `#[body_limit]` applies to the whole request wherever it
+/// sits among the attributes: it composes with `#[rate_limit]`,
+/// `#[require_api_key]` and `#[timeout]` in any order, as they compose with
+/// each other, and alone it still wraps the handler.
+pub use policy_macros::body_limit;
+
+/// Bounds how long a request to an async axum handler may take, instead of
+/// the engine's default.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use policy_runtime::{require_api_key, timeout, Engine};
+///
+/// #[timeout("30s")]
+/// async fn report() -> &'static str {
+///     "report"
+/// }
+///
+/// #[require_api_key]
+/// #[timeout("2 minutes")] // for the whole request, though it sits below the key check
+/// async fn export() -> &'static str {
+///     "export"
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/report", get(report))
+///     .route("/export", get(export))
+///     .layer(Engine::builder().api_key("exports", "exports-key-0123456789abcdef").build()?);
+/// # drop(app);
+/// # Ok::<(), policy_runtime::BuildError>(())
+/// ```
+///
+/// **The duration** is one string, checked at compile time: a whole number
+/// and a lowercase unit, with or without a space (`"30s"`, `"30 s"`,
+/// `"500ms"`, `"2 minutes"`):
+///
+/// | unit | also written |
+/// | --- | --- |
+/// | `ms` | `millisecond`, `milliseconds` |
+/// | `s` | `second`, `seconds` |
+/// | `m` | `min`, `minute`, `minutes` |
+/// | `h` | `hour`, `hours` |
+///
+/// It is at least 1 ms and at most 24 hours. A zero duration (`"0s"`), a
+/// missing or unknown unit (`"1 fortnight"`), a unit not in lowercase, a
+/// fraction (`"1.5s"`) and a duration over 24 hours are compile errors on the
+/// string; no argument, a value that is not a string literal (`30`), a second
+/// argument and a second `#[timeout]` on one handler are compile errors on
+/// the token.
+///
+/// **Stacking**: `#[timeout]` applies to the whole request wherever it sits
+/// among the attributes: it composes with `#[rate_limit]`,
+/// `#[require_api_key]` and `#[body_limit]` in any order, as they compose
+/// with each other, and alone it still wraps the handler.
+pub use policy_macros::timeout;
+
 /// Maps each variant of an error enum to an HTTP status and a JSON body.
 ///
 /// ```

@@ -3,7 +3,6 @@
 use super::attr::{PolicyAttr, PolicyKind};
 use crate::errors::Errors;
 use proc_macro2::{Span, TokenStream};
-use syn::spanned::Spanned;
 
 /// A policy-wrapped handler.
 pub(crate) struct Handler {
@@ -24,23 +23,25 @@ pub(crate) struct Handler {
 /// so that rustc still resolves its path: the user's `use` of it stays used.
 pub(crate) const COMPOSED: &str = "__composed";
 
-/// How a handler argument takes the API key's identity.
+/// How a handler argument takes a credential's identity: `ApiKeyId` (the API
+/// key's) or `Claims<T>` (the JWT's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum KeyIdentity {
-    /// `ApiKeyId`, by any path: a key check must have admitted the request.
+    /// `ApiKeyId` (`Claims<T>`), by any path: a check must have admitted the
+    /// request with that credential.
     Required,
-    /// `Option<ApiKeyId>`: `None` when no key check admitted it.
+    /// `Option<ApiKeyId>` (`Option<Claims<T>>`): `None` when no check did.
     Optional,
 }
 
 impl KeyIdentity {
-    /// How `ty` takes the key's identity, if it does.
-    fn of(ty: &syn::Type) -> Option<KeyIdentity> {
+    /// How `ty` takes the identity whose type's last path segment is `name`, if it does.
+    fn of(ty: &syn::Type, name: &str) -> Option<KeyIdentity> {
         let syn::Type::Path(path) = ty else {
             return None;
         };
         let last = path.path.segments.last()?;
-        if last.ident == "ApiKeyId" {
+        if last.ident == name {
             return Some(KeyIdentity::Required);
         }
         if last.ident != "Option" {
@@ -53,7 +54,7 @@ impl KeyIdentity {
             .iter()
             .any(|arg| {
                 matches!(arg, syn::GenericArgument::Type(inner)
-                    if KeyIdentity::of(inner) == Some(KeyIdentity::Required))
+                    if KeyIdentity::of(inner, name) == Some(KeyIdentity::Required))
             })
             .then_some(KeyIdentity::Optional)
     }
@@ -64,13 +65,25 @@ impl Handler {
     pub(crate) fn key_identity_arguments(
         &self,
     ) -> impl Iterator<Item = (&syn::Type, KeyIdentity)> + '_ {
+        self.identity_arguments("ApiKeyId")
+    }
+
+    /// The arguments that take the JWT's claims (`Claims<T>`), with their types.
+    pub(crate) fn claims_arguments(&self) -> impl Iterator<Item = (&syn::Type, KeyIdentity)> + '_ {
+        self.identity_arguments("Claims")
+    }
+
+    fn identity_arguments<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = (&'a syn::Type, KeyIdentity)> + 'a {
         self.function
             .sig
             .inputs
             .iter()
-            .filter_map(|input| match input {
+            .filter_map(move |input| match input {
                 syn::FnArg::Typed(typed) => {
-                    KeyIdentity::of(&typed.ty).map(|form| (&*typed.ty, form))
+                    KeyIdentity::of(&typed.ty, name).map(|form| (&*typed.ty, form))
                 }
                 syn::FnArg::Receiver(_) => None,
             })
@@ -89,7 +102,7 @@ impl Handler {
             kind.attribute_name(),
             Span::call_site(), // the attribute being expanded
         ));
-        policies.extend(PolicyAttr::parse(kind, args, Span::call_site(), errors).map(|p| (own, p)));
+        policies.extend(PolicyAttr::parse(kind, args, &own, errors).map(|p| (own, p)));
         let mut others = Vec::new();
         let mut wrapper_attrs = Vec::new();
         for attribute in std::mem::take(&mut function.attrs) {
@@ -118,9 +131,7 @@ impl Handler {
                 }
             };
             let anchor = quote::ToTokens::to_token_stream(&attribute);
-            policies.extend(
-                PolicyAttr::parse(stacked, args, attribute.span(), errors).map(|p| (anchor, p)),
-            );
+            policies.extend(PolicyAttr::parse(stacked, args, &anchor, errors).map(|p| (anchor, p)));
         }
         function.attrs = others;
         Handler {

@@ -19,7 +19,7 @@
 
 use super::assertions;
 use super::ast::Handler;
-use super::attr::{ApiKeyArgs, KeyArg, PolicyAttr, RateLimitArgs, ScopeArg};
+use super::attr::{KeyArg, PolicyAttr, RateLimitArgs, ScopeArg};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -73,17 +73,62 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
     let checks: Vec<TokenStream> = handler
         .policies
         .iter()
-        .map(|(_, policy)| match policy {
+        .filter_map(|(_, policy)| match policy {
             PolicyAttr::RateLimit(args) if args.exempt.is_some() => {
-                quote!(::policy_runtime::__private::Check::Exempt)
+                Some(quote!(::policy_runtime::__private::Check::Exempt))
             }
             PolicyAttr::RateLimit(args) => {
                 rate_limits += 1;
-                rate_limit_check(ident, args, rate_limits)
+                Some(rate_limit_check(ident, args, rate_limits))
             }
-            PolicyAttr::ApiKey(args) => api_key_check(args),
+            PolicyAttr::ApiKey(args) => {
+                let requirement = key_requirement(args.scope.as_ref());
+                Some(quote!(::policy_runtime::__private::Check::ApiKey(#requirement)))
+            }
+            PolicyAttr::Jwt(args) => {
+                let requirement = key_requirement(args.scope.as_ref());
+                Some(match args.or_api_key {
+                    Some(_) => {
+                        quote!(::policy_runtime::__private::Check::ApiKeyOrJwt(#requirement))
+                    }
+                    None => quote!(::policy_runtime::__private::Check::Jwt(#requirement)),
+                })
+            }
+            // Not checks: fields of the policy, for the whole request.
+            PolicyAttr::BodyLimit(_) | PolicyAttr::Timeout(_) => None,
         })
         .collect();
+    let body_limit = handler
+        .policies
+        .iter()
+        .find_map(|(_, policy)| match policy {
+            PolicyAttr::BodyLimit(arg) => arg.value.as_ref().ok().copied(),
+            _ => None,
+        })
+        .map_or_else(
+            || quote!(::core::option::Option::None),
+            |bytes| {
+                let bytes = proc_macro2::Literal::u64_suffixed(bytes);
+                quote!(::core::option::Option::Some(#bytes))
+            },
+        );
+    let timeout = handler
+        .policies
+        .iter()
+        .find_map(|(_, policy)| match policy {
+            PolicyAttr::Timeout(arg) => arg.value.as_ref().ok().copied(),
+            _ => None,
+        })
+        .map_or_else(
+            || quote!(::core::option::Option::None),
+            |duration| {
+                // Parsed durations are whole milliseconds of at most 24 hours.
+                let millis = proc_macro2::Literal::u64_suffixed(duration.as_millis() as u64);
+                quote!(::core::option::Option::Some(
+                    ::policy_runtime::__private::Duration::from_millis(#millis)
+                ))
+            },
+        );
 
     let takes_key_id = handler.key_identity_arguments().next().is_some();
     let output = assertions::output(handler, &call_args);
@@ -113,8 +158,8 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
                         handler: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
                         checks: &[#(#checks),*],
                         takes_key_id: #takes_key_id,
-                        body_limit: ::core::option::Option::None,
-                        timeout: ::core::option::Option::None,
+                        body_limit: #body_limit,
+                        timeout: #timeout,
                     };
                 &POLICY
             };
@@ -128,17 +173,16 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
     }
 }
 
-/// One `#[require_api_key]` as a `Check::ApiKey` with the scopes it requires.
-fn api_key_check(args: &ApiKeyArgs) -> TokenStream {
-    let requirement = match &args.scope {
+/// The scopes a `#[require_api_key]` or `#[require_jwt]` requires, as a
+/// `KeyRequirement`.
+fn key_requirement(scope: Option<&ScopeArg>) -> TokenStream {
+    let requirement = match scope {
         None => quote!(Any),
         Some(ScopeArg::One(scope)) => quote!(Scope(#scope)),
         Some(ScopeArg::AnyOf(_, scopes)) => quote!(AnyOf(&[#(#scopes),*])),
         Some(ScopeArg::AllOf(_, scopes)) => quote!(AllOf(&[#(#scopes),*])),
     };
-    quote!(::policy_runtime::__private::Check::ApiKey(
-        ::policy_runtime::__private::KeyRequirement::#requirement
-    ))
+    quote!(::policy_runtime::__private::KeyRequirement::#requirement)
 }
 
 /// One `#[rate_limit]` as a `Check::RateLimit`; `nth` counts the handler's
@@ -185,6 +229,10 @@ fn rate_limit_check(ident: &syn::Ident, args: &RateLimitArgs, nth: usize) -> Tok
         Some((_, KeyArg::Header(name))) => {
             let name = name.value().to_ascii_lowercase();
             quote!(::policy_runtime::__private::KeySource::Header(#name))
+        }
+        Some((_, KeyArg::Subject(_))) => quote!(::policy_runtime::__private::KeySource::Subject),
+        Some((_, KeyArg::Claim(_, name))) => {
+            quote!(::policy_runtime::__private::KeySource::Claim(#name))
         }
         Some((_, KeyArg::Custom(path))) => {
             // Spanned on the path, so a wrong signature is reported there.

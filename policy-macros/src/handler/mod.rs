@@ -1,8 +1,11 @@
-//! `#[rate_limit]` and `#[require_api_key]` on an async axum handler.
+//! The policy attributes of an async axum handler: `#[rate_limit]`,
+//! `#[require_api_key]`, `#[require_jwt]`, `#[body_limit]` and `#[timeout]`.
 //!
 //! Policy attributes stacked on one handler compose into one wrapper: the
 //! attribute that expands first (the top one) collects the others from the
 //! function's attributes, so every check runs from one guard, top to bottom.
+//! `#[body_limit]` and `#[timeout]` are not checks but fields of the
+//! handler's policy, for the whole request wherever they sit.
 //!
 //! Steps: [`attr`] parses each attribute's arguments, [`ast`] builds the
 //! handler model, [`valid`] checks it, [`expand`] writes the wrapper, with

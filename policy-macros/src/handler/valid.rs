@@ -2,13 +2,23 @@
 //! token that breaks it.
 
 use super::ast::{Handler, KeyIdentity};
-use super::attr::{ApiKeyArgs, KeyArg, PolicyAttr, RateLimitArgs, ScopeArg};
+use super::attr::{KeyArg, LimitArg, PolicyAttr, PolicyKind, RateLimitArgs, ScopeArg};
 use crate::errors::Errors;
 use policy_grammar::scope_name::scope_name_problem;
 use proc_macro2::TokenStream;
 
 /// A strict quota keeps one timestamp per admitted request and client.
 const MAX_STRICT_COUNT: u32 = 10_000;
+
+/// What the policies above the one being checked have established.
+#[derive(Default)]
+struct Above {
+    /// A `#[require_api_key]`: the API key is known.
+    api_key: bool,
+    /// A `#[require_jwt]`, with or without `or_api_key`: the caller's subject
+    /// is known (the JWT's `sub`, or the key's name).
+    jwt: bool,
+}
 
 pub(crate) fn check(handler: &Handler, errors: &mut Errors) {
     check_signature(handler, errors);
@@ -17,29 +27,68 @@ pub(crate) fn check(handler: &Handler, errors: &mut Errors) {
         .iter()
         .filter(|(_, policy)| matches!(policy, PolicyAttr::RateLimit(_)))
         .count();
-    let mut key_checked = false;
-    let mut seen_key_check = false;
+    let mut above = Above::default();
+    let mut seen: Vec<PolicyKind> = Vec::new();
     for (attribute, policy) in &handler.policies {
+        let kind = policy.kind();
+        if matches!(
+            kind,
+            PolicyKind::ApiKey | PolicyKind::Jwt | PolicyKind::BodyLimit | PolicyKind::Timeout
+        ) && seen.contains(&kind)
+        {
+            errors.spanned(
+                attribute,
+                format!(
+                    "`#[{}]` appears more than once on this handler; keep one",
+                    kind.attribute_name()
+                ),
+            );
+        }
+        seen.push(kind);
         match policy {
             PolicyAttr::ApiKey(args) => {
-                check_api_key(args, errors);
-                if seen_key_check {
-                    errors.spanned(
-                        attribute,
-                        "`#[require_api_key]` appears more than once on this handler; keep one",
-                    );
-                }
-                seen_key_check = true;
-                key_checked = true;
+                check_scopes(args.scope.as_ref(), errors);
+                above.api_key = true;
+            }
+            PolicyAttr::Jwt(args) => {
+                check_scopes(args.scope.as_ref(), errors);
+                above.jwt = true;
             }
             PolicyAttr::RateLimit(args) => {
-                check_rate_limit(attribute, args, key_checked, rate_limits, errors)
+                check_rate_limit(attribute, args, &above, rate_limits, errors)
             }
+            PolicyAttr::BodyLimit(arg) => check_limit_value(arg, errors),
+            PolicyAttr::Timeout(arg) => check_limit_value(arg, errors),
         }
     }
     check_shared_scopes(handler, errors);
-    if !key_checked {
+    if !above.api_key {
         check_key_identity(handler, errors);
+    }
+    if !above.jwt {
+        check_claims(handler, errors);
+    }
+}
+
+/// The string of a `#[body_limit]` or `#[timeout]` must parse; the grammar's
+/// message says why it does not.
+fn check_limit_value<T>(arg: &LimitArg<T>, errors: &mut Errors) {
+    if let Err(message) = &arg.value {
+        errors.spanned(&arg.text, message);
+    }
+}
+
+/// A handler that takes `Claims<T>` needs `#[require_jwt]` to admit its
+/// requests: without it no token is verified and the extractor could only fail.
+fn check_claims(handler: &Handler, errors: &mut Errors) {
+    for (ty, form) in handler.claims_arguments() {
+        if form == KeyIdentity::Required {
+            errors.spanned(
+                ty,
+                "this handler takes `Claims` but has no `#[require_jwt]`, so no token is verified; add \
+                 `#[require_jwt]`, or take `Option<Claims<_>>` if the token is optional",
+            );
+        }
     }
 }
 
@@ -149,9 +198,10 @@ fn check_shared_scopes(handler: &Handler, errors: &mut Errors) {
     }
 }
 
-/// Scope names must be valid, listed once, and `any()` / `all()` not empty.
-fn check_api_key(args: &ApiKeyArgs, errors: &mut Errors) {
-    let Some(scope) = &args.scope else {
+/// The scopes of `#[require_api_key]` or `#[require_jwt]`: names must be
+/// valid, listed once, and `any()` / `all()` not empty.
+fn check_scopes(scope: Option<&ScopeArg>, errors: &mut Errors) {
+    let Some(scope) = scope else {
         return;
     };
     if let ScopeArg::AnyOf(form, scopes) | ScopeArg::AllOf(form, scopes) = scope {
@@ -201,7 +251,7 @@ fn check_signature(handler: &Handler, errors: &mut Errors) {
 fn check_rate_limit(
     attribute: &TokenStream,
     args: &RateLimitArgs,
-    key_checked: bool,
+    above: &Above,
     rate_limits: usize,
     errors: &mut Errors,
 ) {
@@ -349,15 +399,31 @@ fn check_rate_limit(
         }
     }
     match &args.key {
-        Some((_, KeyArg::ApiKey(token))) if !key_checked => errors.spanned(
+        Some((_, KeyArg::ApiKey(token))) if !above.api_key => errors.spanned(
             token,
             "`key = api_key` needs `#[require_api_key]` above this `#[rate_limit]`, so the key is known when the limit runs",
+        ),
+        Some((_, KeyArg::Subject(token))) if !above.jwt => errors.spanned(
+            token,
+            "`key = subject` needs `#[require_jwt]` above this `#[rate_limit]`, so the token's subject is known when the limit runs",
+        ),
+        Some((_, KeyArg::Claim(token, _))) if !above.jwt => errors.spanned(
+            token,
+            "`key = claim(...)` needs `#[require_jwt]` above this `#[rate_limit]`, so the token's claims are known when the limit runs",
         ),
         Some((_, KeyArg::Header(name))) if !is_header_name(&name.value()) => errors.spanned(
             name,
             "not a valid header name: use letters, digits and `-`, as in \"x-user-id\"",
         ),
         _ => {}
+    }
+    if let Some((_, KeyArg::Claim(_, name))) = &args.key {
+        if !is_claim_name(&name.value()) {
+            errors.spanned(
+                name,
+                "not a claim name: write the claim's name in ASCII without spaces, as in \"tenant_id\"",
+            );
+        }
     }
     if let Some(on_missing) = &args.on_missing {
         let can_be_missing = matches!(
@@ -384,6 +450,12 @@ fn positive(literal: &syn::LitInt, name: &str, errors: &mut Errors) -> Option<u3
             None
         }
     }
+}
+
+/// A JWT claim's name as the key reads it: non-empty ASCII, no spaces or
+/// control characters.
+fn is_claim_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic())
 }
 
 fn is_header_name(name: &str) -> bool {

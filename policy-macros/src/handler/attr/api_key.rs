@@ -1,4 +1,5 @@
-//! Parsing the arguments of `#[require_api_key(...)]`.
+//! Parsing the arguments of `#[require_api_key(...)]`, and the scope
+//! arguments every credential check shares (`#[require_jwt]` too).
 //!
 //! ```text
 //! #[require_api_key]
@@ -42,37 +43,67 @@ const ARGUMENTS: &str =
 
 impl Parse for ApiKeyArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let mut args = ApiKeyArgs::default();
-        while !input.is_empty() {
-            let name: Ident = input.parse().map_err(|error| {
-                syn::Error::new(
-                    error.span(),
-                    format!("expected an argument of `#[require_api_key]`: {ARGUMENTS}"),
-                )
-            })?;
-            if name != "scope" {
+        let (scope, _) = parse_key_check(input, "require_api_key", &[])?;
+        Ok(ApiKeyArgs { scope })
+    }
+}
+
+/// The arguments of a credential check, `#[require_api_key]` or
+/// `#[require_jwt]`: `scope = ...` at most once, and the bare `flags` the
+/// attribute takes, each at most once. Returns the scope and the flags written.
+pub(crate) fn parse_key_check(
+    input: ParseStream,
+    attribute: &str,
+    flags: &[&str],
+) -> syn::Result<(Option<ScopeArg>, Vec<Ident>)> {
+    let arguments = match flags {
+        [] => ARGUMENTS.to_owned(),
+        _ => {
+            let flags: Vec<String> = flags.iter().map(|flag| format!("`{flag}`")).collect();
+            format!(
+                "`scope = \"admin\"`, `scope = any(\"read\", \"write\")`, `scope = all(\"read\", \"write\")` or {}",
+                flags.join(", ")
+            )
+        }
+    };
+    let mut scope = None;
+    let mut written: Vec<Ident> = Vec::new();
+    while !input.is_empty() {
+        let name: Ident = input.parse().map_err(|error| {
+            syn::Error::new(
+                error.span(),
+                format!("expected an argument of `#[{attribute}]`: {arguments}"),
+            )
+        })?;
+        if flags.iter().any(|flag| name == flag) {
+            if written.contains(&name) {
                 return Err(syn::Error::new(
                     name.span(),
-                    format!(
-                        "unknown argument `{name}` for `#[require_api_key]`; it takes {ARGUMENTS}"
-                    ),
+                    format!("duplicate argument `{name}`"),
                 ));
             }
-            if args.scope.is_some() {
+            written.push(name);
+        } else if name == "scope" {
+            if scope.is_some() {
                 return Err(syn::Error::new(
                     name.span(),
                     "duplicate argument `scope`; to require several scopes write `scope = all(\"a\", \"b\")`",
                 ));
             }
             input.parse::<Token![=]>()?;
-            args.scope = Some(parse_scope(input)?);
-            if input.is_empty() {
-                break;
-            }
-            input.parse::<Token![,]>()?;
+            scope = Some(parse_scope(input)?);
+        } else {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("unknown argument `{name}` for `#[{attribute}]`; it takes {arguments}"),
+            ));
         }
-        Ok(args)
+        if input.is_empty() {
+            break;
+        }
+        input.parse::<Token![,]>()?;
     }
+    Ok((scope, written))
 }
 
 fn parse_scope(input: ParseStream) -> syn::Result<ScopeArg> {

@@ -1,27 +1,45 @@
 //! Parsing the arguments of one policy attribute into a [`PolicyAttr`].
 
 mod api_key;
+mod jwt;
 mod rate_limit;
+mod request_limit;
 
 use crate::errors::Errors;
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use syn::parse::Parser;
 
 pub(crate) use api_key::{ApiKeyArgs, ScopeArg};
+pub(crate) use jwt::JwtArgs;
 pub(crate) use rate_limit::{KeyArg, RateLimitArgs};
+pub(crate) use request_limit::{BodyLimitArg, LimitArg, TimeoutArg};
 
 /// Which policy attribute this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PolicyKind {
     RateLimit,
     ApiKey,
+    Jwt,
+    BodyLimit,
+    Timeout,
 }
 
 impl PolicyKind {
+    const ALL: [PolicyKind; 5] = [
+        PolicyKind::RateLimit,
+        PolicyKind::ApiKey,
+        PolicyKind::Jwt,
+        PolicyKind::BodyLimit,
+        PolicyKind::Timeout,
+    ];
+
     pub(crate) fn attribute_name(self) -> &'static str {
         match self {
             PolicyKind::RateLimit => "rate_limit",
             PolicyKind::ApiKey => "require_api_key",
+            PolicyKind::Jwt => "require_jwt",
+            PolicyKind::BodyLimit => "body_limit",
+            PolicyKind::Timeout => "timeout",
         }
     }
 
@@ -32,13 +50,9 @@ impl PolicyKind {
         if !last.arguments.is_none() {
             return None;
         }
-        if last.ident == "rate_limit" {
-            Some(PolicyKind::RateLimit)
-        } else if last.ident == "require_api_key" {
-            Some(PolicyKind::ApiKey)
-        } else {
-            None
-        }
+        PolicyKind::ALL
+            .into_iter()
+            .find(|kind| last.ident == kind.attribute_name())
     }
 }
 
@@ -46,44 +60,64 @@ impl PolicyKind {
 pub(crate) enum PolicyAttr {
     RateLimit(Box<RateLimitArgs>),
     ApiKey(ApiKeyArgs),
+    Jwt(JwtArgs),
+    BodyLimit(BodyLimitArg),
+    Timeout(TimeoutArg),
 }
 
 impl PolicyAttr {
+    pub(crate) fn kind(&self) -> PolicyKind {
+        match self {
+            PolicyAttr::RateLimit(_) => PolicyKind::RateLimit,
+            PolicyAttr::ApiKey(_) => PolicyKind::ApiKey,
+            PolicyAttr::Jwt(_) => PolicyKind::Jwt,
+            PolicyAttr::BodyLimit(_) => PolicyKind::BodyLimit,
+            PolicyAttr::Timeout(_) => PolicyKind::Timeout,
+        }
+    }
+
     /// Parses the arguments (the tokens inside the parentheses) of a policy
-    /// attribute. `span` points at the attribute, for errors about what is missing.
+    /// attribute. `attribute` is the attribute's tokens, for errors about what
+    /// is missing.
     pub(crate) fn parse(
         kind: PolicyKind,
         args: TokenStream,
-        span: Span,
+        attribute: &TokenStream,
         errors: &mut Errors,
     ) -> Option<Self> {
-        match kind {
-            PolicyKind::RateLimit => parse_rate_limit(args, span, errors),
-            PolicyKind::ApiKey => parse_api_key(args, errors),
-        }
+        let parsed = match kind {
+            PolicyKind::RateLimit => return parse_rate_limit(args, attribute, errors),
+            PolicyKind::ApiKey => <ApiKeyArgs as syn::parse::Parse>::parse
+                .parse2(args)
+                .map(PolicyAttr::ApiKey),
+            PolicyKind::Jwt => <JwtArgs as syn::parse::Parse>::parse
+                .parse2(args)
+                .map(PolicyAttr::Jwt),
+            PolicyKind::BodyLimit => {
+                request_limit::parse_body_limit(args, attribute).map(PolicyAttr::BodyLimit)
+            }
+            PolicyKind::Timeout => {
+                request_limit::parse_timeout(args, attribute).map(PolicyAttr::Timeout)
+            }
+        };
+        parsed.map_err(|error| errors.push(error)).ok()
     }
 }
 
-fn parse_rate_limit(args: TokenStream, span: Span, errors: &mut Errors) -> Option<PolicyAttr> {
+fn parse_rate_limit(
+    args: TokenStream,
+    attribute: &TokenStream,
+    errors: &mut Errors,
+) -> Option<PolicyAttr> {
     if args.is_empty() {
-        errors.push(syn::Error::new(
-            span,
+        errors.push(syn::Error::new_spanned(
+            attribute,
             "`#[rate_limit]` needs a limit, as in `#[rate_limit(\"20/hour\")]` or `#[rate_limit(\"200/day; 50/hour\")]`",
         ));
         return None;
     }
     match <RateLimitArgs as syn::parse::Parse>::parse.parse2(args) {
         Ok(parsed) => Some(PolicyAttr::RateLimit(Box::new(parsed))),
-        Err(error) => {
-            errors.push(error);
-            None
-        }
-    }
-}
-
-fn parse_api_key(args: TokenStream, errors: &mut Errors) -> Option<PolicyAttr> {
-    match <ApiKeyArgs as syn::parse::Parse>::parse.parse2(args) {
-        Ok(parsed) => Some(PolicyAttr::ApiKey(parsed)),
         Err(error) => {
             errors.push(error);
             None

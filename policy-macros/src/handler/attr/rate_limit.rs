@@ -5,6 +5,8 @@
 //! #[rate_limit("20/hour", key = api_key, burst = 30, cost = 2, scope = "search", strict)]
 //! #[rate_limit("20/hour", key = header("x-user-id"), on_missing = ip)]
 //! #[rate_limit("20/hour", key = crate::keys::tenant)]
+//! #[rate_limit("20/hour", key = subject)]
+//! #[rate_limit("20/hour", key = claim("tenant_id"))]
 //! #[rate_limit(policy = "login")]
 //! #[rate_limit(exempt)]
 //! ```
@@ -34,6 +36,10 @@ pub(crate) enum KeyArg {
     ApiKey(Ident),
     Global,
     Header(LitStr),
+    /// `key = subject`, with the `subject` token.
+    Subject(Ident),
+    /// `key = claim("tenant_id")`, with the `claim` token and the name.
+    Claim(Ident, LitStr),
     Custom(Path),
 }
 
@@ -125,7 +131,7 @@ fn parse_key(input: ParseStream) -> syn::Result<KeyArg> {
     let path: Path = input.parse().map_err(|error| {
         syn::Error::new(
             error.span(),
-            "expected a key: `ip`, `api_key`, `global`, `header(\"x-user-id\")` or the path of a key function",
+            "expected a key: `ip`, `api_key`, `global`, `header(\"x-user-id\")`, `subject`, `claim(\"tenant_id\")` or the path of a key function",
         )
     })?;
     if let Some(ident) = path.get_ident() {
@@ -138,6 +144,21 @@ fn parse_key(input: ParseStream) -> syn::Result<KeyArg> {
                 syn::parenthesized!(content in input);
                 let name: LitStr = content.parse()?;
                 return Ok(KeyArg::Header(name));
+            }
+            "subject" => return Ok(KeyArg::Subject(ident.clone())),
+            "claim" => {
+                let content;
+                syn::parenthesized!(content in input);
+                let name: LitStr = content.parse().map_err(|error| {
+                    syn::Error::new(
+                        error.span(),
+                        "`claim(...)` takes the claim's name as a string, as in `claim(\"tenant_id\")`",
+                    )
+                })?;
+                if !content.is_empty() {
+                    return Err(content.error("`claim(...)` takes one claim name"));
+                }
+                return Ok(KeyArg::Claim(ident.clone(), name));
             }
             _ => {}
         }

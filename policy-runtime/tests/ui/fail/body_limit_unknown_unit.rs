@@ -1,0 +1,6 @@
+use policy_runtime::body_limit;
+
+#[body_limit("10XB")]
+async fn handler() {}
+
+fn main() {}
