@@ -13,7 +13,7 @@
 //! | JSON that is not syntactically valid | 400 | `INVALID_JSON` |
 //! | JSON of the wrong shape (with `details` naming the field) | 422 | `VALIDATION_ERROR` |
 //! | a missing or wrong `Content-Type` | 415 | `UNSUPPORTED_MEDIA_TYPE` |
-//! | a body over the size limit (axum's `DefaultBodyLimit`) | 413 | `PAYLOAD_TOO_LARGE` |
+//! | a body over the size limit (the engine's, the handler's `#[body_limit]`, or axum's `DefaultBodyLimit`) | 413 | `PAYLOAD_TOO_LARGE` |
 //! | a path parameter that does not parse | 400 | `INVALID_PATH` |
 //! | a query string that does not deserialise | 400 | `INVALID_QUERY` |
 //! | a form that does not deserialise | 400 or 422 | `INVALID_FORM` |
@@ -101,6 +101,11 @@ fn body(status: StatusCode, code: &'static str, message: String) -> ErrorBody {
         status if status.is_server_error() => "INTERNAL_ERROR",
         _ => code,
     };
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // One message for a body over the limit, whether its `Content-Length`
+        // said so (refused by the engine) or its bytes did (refused here).
+        return ErrorBody::new(status, code, crate::request_limits::PAYLOAD_TOO_LARGE);
+    }
     if status.is_server_error() {
         tracing::error!(
             status = status.as_u16(),

@@ -14,6 +14,7 @@ use crate::Engine;
 use crate::engine::Admitted;
 use crate::handler_policy::{HandlerPolicy, Policy};
 use crate::rate_limiting::headers::RateLimitHeaders;
+use crate::request_limits;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -49,17 +50,33 @@ where
         parts: &mut Parts,
         _state: &S,
     ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send {
-        let Some(engine) = parts.extensions.get::<Engine>() else {
-            return GuardFuture::Ready(Some(Err(no_engine(P::POLICY))));
+        let policy = P::POLICY;
+        let Some(mut engine) = parts.extensions.get::<Engine>() else {
+            return GuardFuture::Ready(Some(Err(no_engine(policy))));
         };
+        if policy.body_limit.is_some()
+            || policy.timeout.is_some()
+            || engine.inner.request_limits.active.is_some()
+        {
+            // The request limits come first, before anything is counted.
+            let body = engine.inner.request_limits.body_default();
+            if let Err(refused) = request_limits::admit(policy, body, parts) {
+                return GuardFuture::Ready(Some(Err(refused)));
+            }
+            // They changed the extensions: find the engine in them again.
+            let Some(again) = parts.extensions.get::<Engine>() else {
+                return GuardFuture::Ready(Some(Err(no_engine(policy))));
+            };
+            engine = again;
+        }
         if engine.answers_at_once() {
-            let admitted = engine.enforce_now(P::POLICY, parts);
-            return GuardFuture::Ready(Some(admit(P::POLICY, admitted, parts)));
+            let admitted = engine.enforce_now(policy, parts);
+            return GuardFuture::Ready(Some(admit(policy, admitted, parts)));
         }
         let engine = engine.clone();
         GuardFuture::Waiting(Box::pin(async move {
-            let admitted = engine.enforce(P::POLICY, parts).await;
-            admit(P::POLICY, admitted, parts)
+            let admitted = engine.enforce(policy, parts).await;
+            admit(policy, admitted, parts)
         }))
     }
 }

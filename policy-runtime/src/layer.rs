@@ -13,6 +13,7 @@
 //! when no engine wraps it.
 
 use crate::error_body::RenderedError;
+use crate::request_limits::{self, Arrival, RequestTimer};
 use crate::{Engine, ErrorView, request_id};
 use axum::body::Body;
 use axum::http::uri::PathAndQuery;
@@ -90,11 +91,29 @@ pub struct WithEngine<S> {
 
 pin_project_lite::pin_project! {
     /// The future of [`WithEngine`]: the inner service's own future, then the
-    /// error format applied to the response.
+    /// error format applied to the response; with request limits, the
+    /// engine's own refusal or the request's timer beside it.
     pub struct WithEngineFuture<F> {
         #[pin]
-        future: F,
+        state: State<F>,
         finish: Option<Finish>,
+        timer: Option<Box<RequestTimer>>,
+        // Whether the engine has a body limit, whose plain-text 413s from
+        // axum's extractors it answers in its format.
+        json_413: bool,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Where a request behind the engine layer is.
+    #[project = StateProjection]
+    enum State<F> {
+        /// Inside the layer: routing, extractors, handler.
+        Running { #[pin] future: F },
+        /// Refused by the engine layer itself (a body over the limit).
+        Refused { response: Option<Response> },
+        /// Stopped by its timer; the inner future is dropped.
+        Stopped,
     }
 }
 
@@ -105,13 +124,36 @@ where
     type Output = Result<Response, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = std::task::ready!(this.future.poll(cx));
-        Poll::Ready(result.map(|mut response| {
+        let mut this = self.project();
+        let response = match this.state.as_mut().project() {
+            StateProjection::Running { future } => match future.poll(cx) {
+                Poll::Ready(result) => result,
+                Poll::Pending => {
+                    let Some(timer) = this.timer else {
+                        return Poll::Pending;
+                    };
+                    let timed_out = std::task::ready!(timer.poll_expired(cx));
+                    // The request's future (extractors and handler) stops here.
+                    this.state.set(State::Stopped);
+                    Ok(timed_out)
+                }
+            },
+            StateProjection::Refused { response } => match response.take() {
+                Some(refused) => Ok(refused),
+                None => return Poll::Pending,
+            },
+            StateProjection::Stopped => return Poll::Pending,
+        };
+        Poll::Ready(response.map(|mut response| {
             // An error response is rendered by the engine closest to its
             // route, which takes the body it was rendered from out of the
             // response: engines layered further out find none and leave it
             // alone.
+            if *this.json_413 && request_limits::is_plain_payload_too_large(&response) {
+                // axum's own body-limit rejection in a handler the policies
+                // do not wrap: answered as the engine answers it.
+                response = request_limits::too_large_response();
+            }
             let Some(RenderedError(body)) = response.extensions_mut().remove::<RenderedError>()
             else {
                 return response;
@@ -193,10 +235,28 @@ where
         let finish = Finish::of(&self.engine, &request);
         // An engine layered inside another replaces it: a handler runs with
         // the engine closest to its route.
+        let limits = self.engine.inner.request_limits.active.as_ref();
+        let Arrival { refused, timer } = match limits {
+            Some(limits) => limits.arrive(&mut request),
+            None => Arrival {
+                refused: None,
+                timer: None,
+            },
+        };
         request.extensions_mut().insert(self.engine.clone());
+        let state = match refused {
+            Some(response) => State::Refused {
+                response: Some(response),
+            },
+            None => State::Running {
+                future: self.inner.call(request),
+            },
+        };
         WithEngineFuture {
-            future: self.inner.call(request),
+            state,
             finish,
+            timer,
+            json_413: limits.is_some_and(|limits| limits.body.is_some()),
         }
     }
 }

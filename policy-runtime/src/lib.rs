@@ -136,6 +136,7 @@ mod rate_limiting;
 mod request_id;
 #[cfg(feature = "request-layer")]
 mod request_layer;
+mod request_limits;
 mod timestamp;
 
 pub use api_key::file::KeyFileError;

@@ -20,6 +20,7 @@ use crate::handler_policy::{self, Check, HandlerPolicy, Registration};
 use crate::rate_limiting::config::RateLimitConfig;
 use crate::rate_limiting::spec::RateLimitSpec;
 use crate::rate_limiting::{self, RateLimits};
+use crate::request_limits::RequestLimitsConfig;
 use crate::{
     ApiKey, Environment, ErrorFormat, HeaderStyle, LimiterStore, Lockout, ManualClock, Penalty,
 };
@@ -46,6 +47,7 @@ pub struct EngineBuilder {
     rate_limit: RateLimitConfig,
     problems: Vec<String>,
     error_format: ErrorFormat,
+    request_limits: RequestLimitsConfig,
 }
 
 /// Everything wrong with an engine's configuration, listed at once.
@@ -99,6 +101,7 @@ impl Engine {
             rate_limit: RateLimitConfig::default(),
             problems: Vec::new(),
             error_format: ErrorFormat::default(),
+            request_limits: RequestLimitsConfig::default(),
         }
     }
 }
@@ -269,6 +272,8 @@ impl EngineBuilder {
             }
         }
         let problems = self.rate_limit.read_vars(&vars);
+        self.problems.extend(problems);
+        let problems = self.request_limits.read_vars(&vars);
         self.problems.extend(problems);
         self.api_keys_from_vars(vars)
     }
@@ -500,6 +505,7 @@ impl EngineBuilder {
         self.problems.extend(scopes.into_iter().chain(costs));
         let keys = self.api_keys.check(self.environment, &protected_handlers());
         self.problems.extend(keys);
+        self.problems.extend(self.request_limits.problems());
         self.problems.dedup();
         if !self.problems.is_empty() {
             return Err(BuildError {
@@ -526,6 +532,7 @@ impl EngineBuilder {
                 resolver: self.resolver,
                 environment: self.environment,
                 error_format: self.error_format,
+                request_limits: self.request_limits.build(&handler_policy::every_policy()),
                 default_limits_layered: Default::default(),
                 unused_defaults_reported: Default::default(),
             }),
@@ -846,6 +853,88 @@ impl EngineBuilder {
     /// ```
     pub fn error_format(mut self, format: ErrorFormat) -> Self {
         self.error_format = format;
+        self
+    }
+
+    /// The most bytes of request body any handler behind the engine reads
+    /// (also `REQUEST_MAX_BODY_SIZE=1MB`); a handler's `#[body_limit]`
+    /// replaces it for that handler, larger or smaller.
+    ///
+    /// A request whose `Content-Length` is over the limit is refused before
+    /// any byte of its body is read; a body without `Content-Length` is read
+    /// up to the limit and refused there, never buffered further. Both
+    /// answer 413 `PAYLOAD_TOO_LARGE` in the engine's error format. The limit
+    /// is the one axum's body extractors honour ([`axum::extract::DefaultBodyLimit`]),
+    /// so it applies to plain handlers too; their own rejection text is
+    /// axum's unless they take `policy_runtime::extract::Json` and its siblings.
+    ///
+    /// ```
+    /// use axum::{body::Body, http::Request, routing::post, Router};
+    /// use policy_runtime::Engine;
+    /// use tower::ServiceExt;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let engine = Engine::builder().max_body_size(1024 * 1024).build()?;
+    ///     let app = Router::new()
+    ///         .route("/convert", post(|body: String| async move { body.len().to_string() }))
+    ///         .layer(engine);
+    ///     let request = Request::post("/convert")
+    ///         .header("content-length", "2000000")
+    ///         .body(Body::from(vec![b'a'; 2_000_000]))?;
+    ///     let response = app.oneshot(request).await?;
+    ///     assert_eq!(response.status(), 413);
+    ///     let body = axum::body::to_bytes(response.into_body(), 1024).await?;
+    ///     assert_eq!(
+    ///         body,
+    ///         r#"{"error":"Payload Too Large: the request body is over the limit","code":"PAYLOAD_TOO_LARGE"}"#
+    ///     );
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn max_body_size(mut self, bytes: u64) -> Self {
+        self.request_limits.max_body_size = Some(bytes);
+        self
+    }
+
+    /// How long a request behind the engine may take, from its arrival at
+    /// the engine layer to its response (also `REQUEST_TIMEOUT=30s`); a
+    /// handler's `#[timeout]` replaces it for that handler, longer or
+    /// shorter. At most 24 hours.
+    ///
+    /// When the time is up the request's future is dropped (the handler
+    /// stops at its current `.await`) and the answer is 504 `TIMEOUT` in the
+    /// engine's error format, logged at warn with the route and the elapsed
+    /// time. The timer is tokio's: the runtime must have its time driver
+    /// enabled, as `#[tokio::main]` does.
+    ///
+    /// ```
+    /// use axum::{body::Body, http::Request, routing::get, Router};
+    /// use policy_runtime::Engine;
+    /// use std::time::Duration;
+    /// use tower::ServiceExt;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let engine = Engine::builder().request_timeout(Duration::from_millis(50)).build()?;
+    ///     let app = Router::new()
+    ///         .route("/slow", get(|| async {
+    ///             tokio::time::sleep(Duration::from_secs(10)).await;
+    ///             "done"
+    ///         }))
+    ///         .layer(engine);
+    ///     let response = app.oneshot(Request::get("/slow").body(Body::empty())?).await?;
+    ///     assert_eq!(response.status(), 504);
+    ///     let body = axum::body::to_bytes(response.into_body(), 1024).await?;
+    ///     assert_eq!(
+    ///         body,
+    ///         r#"{"error":"Gateway Timeout: the request took longer than 50ms","code":"TIMEOUT"}"#
+    ///     );
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.request_limits.timeout = Some(timeout);
         self
     }
 }

@@ -24,6 +24,7 @@ use crate::handler_policy::{Check, HandlerPolicy};
 use crate::rate_limiting::RateLimits;
 use crate::rate_limiting::headers::RateLimitHeaders;
 use crate::rate_limiting::key::KeyContext;
+use crate::request_limits::RequestLimits;
 use crate::{Environment, ErrorFormat};
 use axum::http::request::Parts;
 use axum::response::Response;
@@ -87,6 +88,8 @@ pub(crate) struct EngineInner {
     pub(crate) resolver: ClientIpResolver,
     pub(crate) environment: Environment,
     pub(crate) error_format: ErrorFormat,
+    /// The body limit and timeout requests get, unless their handler has its own.
+    pub(crate) request_limits: RequestLimits,
     /// Whether [`Engine::default_limits`] made a layer, and whether the
     /// engine warned that none was made.
     pub(crate) default_limits_layered: std::sync::atomic::AtomicBool,
