@@ -136,6 +136,7 @@ mod rate_limiting;
 mod request_id;
 #[cfg(feature = "request-layer")]
 mod request_layer;
+mod security_headers;
 mod timestamp;
 
 pub use api_key::file::KeyFileError;
@@ -168,6 +169,7 @@ pub use rate_limiting::redis::{FailureMode, RedisConfigError, RedisStore, RedisS
 pub use rate_limiting::store::{ClientKey, LimitRequest, LimiterStore, StoreError, StoreFuture};
 #[cfg(feature = "request-layer")]
 pub use request_layer::RequestLayer;
+pub use security_headers::SecurityHeaders;
 
 /// The tower services and futures that the layers make: they appear in
 /// types (`<Engine as Layer<S>>::Service` is [`WithEngine<S>`](service::WithEngine)),
@@ -189,6 +191,7 @@ pub mod service {
     pub use crate::policy_layer::WithPolicy;
     #[cfg(feature = "request-layer")]
     pub use crate::request_layer::{RequestFuture, RequestService};
+    pub use crate::security_headers::{SecurityHeadersFuture, WithSecurityHeaders};
 }
 
 /// Limits how often each client may call an async axum handler.
