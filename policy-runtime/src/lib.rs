@@ -121,6 +121,7 @@ mod error_body;
 mod error_format;
 mod error_response;
 pub mod extract;
+mod fallback;
 mod forward;
 mod gcra;
 mod guard;
@@ -152,6 +153,7 @@ pub use environment::{Environment, UnknownEnvironment};
 pub use error_body::{ErrorBody, FieldError, Severity};
 pub use error_format::{ErrorFormat, ErrorRenderer, ErrorView};
 pub use error_response::ApiError;
+pub use fallback::{JsonFallbacks, method_not_allowed, not_found};
 pub use gcra::Decision;
 #[cfg(feature = "health")]
 pub use health::Health;
