@@ -92,7 +92,9 @@ async fn the_problem_format_names_the_path() {
 #[tokio::test]
 async fn routes_still_answer() {
     let server = start(ErrorFormat::Simple).await;
-    let reply = server.send("POST", "/users", &[("content-length", "0")]).await;
+    let reply = server
+        .send("POST", "/users", &[("content-length", "0")])
+        .await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body, "users");
 }

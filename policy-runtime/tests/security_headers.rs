@@ -164,10 +164,17 @@ async fn the_handlers_own_headers_win() {
     let reply = server.get("/own").await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("x-frame-options"), "SAMEORIGIN");
-    assert_eq!(reply.header("content-security-policy"), "default-src 'self'");
+    assert_eq!(
+        reply.header("content-security-policy"),
+        "default-src 'self'"
+    );
     assert_eq!(reply.headers.get_all("x-frame-options").iter().count(), 1);
     assert_eq!(
-        reply.headers.get_all("content-security-policy").iter().count(),
+        reply
+            .headers
+            .get_all("content-security-policy")
+            .iter()
+            .count(),
         1
     );
     // The rest of the preset is still there.
