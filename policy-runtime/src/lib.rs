@@ -114,6 +114,8 @@ extern crate self as policy_runtime;
 mod api_key;
 mod client_ip;
 mod clock;
+#[cfg(feature = "cors")]
+mod cors;
 mod default_limits;
 mod engine;
 mod environment;
@@ -147,6 +149,9 @@ pub use api_key::lockout::{Lockout, LockoutStatus};
 pub use api_key::store::{ApiKeyStore, KeyError};
 pub use client_ip::{ClientIpError, ClientIpResolver};
 pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(feature = "cors")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cors")))]
+pub use cors::Cors;
 pub use default_limits::DefaultLimits;
 pub use engine::{BuildError, Engine, EngineBuilder};
 pub use environment::{Environment, UnknownEnvironment};
@@ -188,6 +193,8 @@ pub use security_headers::SecurityHeaders;
 /// # Ok::<(), policy_runtime::BuildError>(())
 /// ```
 pub mod service {
+    #[cfg(feature = "cors")]
+    pub use crate::cors::{CorsFuture, WithCors};
     pub use crate::default_limits::WithDefaultLimits;
     pub use crate::layer::{WithEngine, WithEngineFuture};
     pub use crate::policy_layer::WithPolicy;

@@ -87,6 +87,9 @@ pub(crate) struct EngineInner {
     pub(crate) resolver: ClientIpResolver,
     pub(crate) environment: Environment,
     pub(crate) error_format: ErrorFormat,
+    /// The checked CORS settings, for [`Engine::cors`].
+    #[cfg(feature = "cors")]
+    pub(crate) cors: crate::cors::CorsConfig,
     /// Whether [`Engine::default_limits`] made a layer, and whether the
     /// engine warned that none was made.
     pub(crate) default_limits_layered: std::sync::atomic::AtomicBool,
