@@ -84,6 +84,11 @@
 //!   requests; [`Metrics`]: Prometheus metrics; [`Health`]: `/health`,
 //!   `/health/live` and `/health/ready`. Each is a Cargo feature, off by
 //!   default.
+//! - [`SecurityHeaders`]: `nosniff`, `X-Frame-Options`, `Referrer-Policy`, a
+//!   CSP for JSON APIs and HSTS in production, on every response;
+//!   [`JsonFallbacks`]: axum's 404 and 405 as JSON errors in the engine's
+//!   format; [`Cors`] (feature `cors`): CORS from the engine's settings,
+//!   checked at start-up, with refused preflights as JSON 403s.
 //! - [`Clock`]: the time limits and lockouts run on; [`ManualClock`] moves
 //!   it by hand in tests.
 //!
@@ -102,6 +107,7 @@
 //! | `prometheus` | off | [`Metrics`]: installs the Prometheus recorder and serves `/metrics` | `metrics-exporter-prometheus` |
 //! | `health` | off | [`Health`]: `/health`, `/health/live`, `/health/ready` | nothing |
 //! | `redis` | off | [`RedisStore`]: limits shared by every instance, in Redis | `redis`, `tokio` |
+//! | `cors` | off | [`Cors`]: CORS from `cors_origins` or `CORS_ORIGINS`, with JSON 403s for refused preflights | `tower-http` |
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
