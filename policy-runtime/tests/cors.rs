@@ -471,6 +471,11 @@ fn every_problem_is_listed_at_once() {
             .api_key("", "unnamed-key-0123456789"),
     );
     assert_eq!(found.len(), 6, "{found:#?}");
+    // The builder's own problems first, then the CORS ones.
+    assert_eq!(
+        found[0],
+        "an API key has an empty name; every key needs a name for the logs"
+    );
     assert_eq!(
         found[1..],
         [
@@ -577,4 +582,57 @@ async fn with_no_origin_every_preflight_is_refused() {
         reply.body,
         r#"{"error":"CORS: origin not allowed","code":"CORS_FORBIDDEN"}"#
     );
+}
+
+/// The whole stack, in the documented order: routes, JSON fallbacks, the
+/// engine, CORS, security headers. Every answer, the preflights' included,
+/// carries the security headers; the fallbacks' errors are readable by an
+/// allowed page.
+#[tokio::test]
+async fn cors_with_fallbacks_and_security_headers() {
+    use policy_runtime::JsonFallbacks;
+
+    let engine = builder(Environment::Production)
+        .cors_origins([APP])
+        .error_format(ErrorFormat::Simple)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/items", get(items))
+        .json_fallbacks()
+        .layer(engine.clone())
+        .layer(engine.cors())
+        .layer(engine.security_headers());
+    let server = serve(app).await;
+    let secured = |reply: &Reply| {
+        assert_eq!(reply.header("x-content-type-options"), "nosniff");
+        assert_eq!(reply.header("x-frame-options"), "DENY");
+        assert_eq!(
+            reply.header("strict-transport-security"),
+            "max-age=31536000; includeSubDomains"
+        );
+    };
+
+    let allowed = preflight(&server, APP, "GET", "").await;
+    assert_eq!(allowed.status, 200);
+    assert_eq!(allowed.header("access-control-allow-origin"), APP);
+    secured(&allowed);
+
+    let refused = preflight(&server, "https://evil.example", "GET", "").await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.body, r#"{"error":"CORS: origin not allowed"}"#);
+    secured(&refused);
+
+    let missing = server.send("GET", "/nowhere", &[("origin", APP)]).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.body, r#"{"error":"Not Found"}"#);
+    assert_eq!(missing.header("access-control-allow-origin"), APP);
+    secured(&missing);
+
+    let wrong = server.send("DELETE", "/items", &[("origin", APP)]).await;
+    assert_eq!(wrong.status, 405);
+    assert_eq!(wrong.header("allow"), "GET,HEAD");
+    assert_eq!(wrong.body, r#"{"error":"Method Not Allowed"}"#);
+    assert_eq!(wrong.header("access-control-allow-origin"), APP);
+    secured(&wrong);
 }
