@@ -179,7 +179,7 @@ impl CorsSettings {
 }
 
 /// `scheme://host[:port]`, as a browser sends it in `Origin`: no path, no
-/// query, no user.
+/// query, no user; in lower case.
 fn parse_origin(text: &str) -> Option<HeaderValue> {
     let (_, rest) = text.split_once("://")?;
     if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
@@ -194,7 +194,9 @@ fn parse_origin(text: &str) -> Option<HeaderValue> {
     if !port.is_empty() {
         port.strip_prefix(':')?.parse::<u16>().ok()?;
     }
-    HeaderValue::from_str(text).ok()
+    // Scheme and host are case-insensitive, and browsers send them in
+    // lower case.
+    HeaderValue::from_str(&text.to_ascii_lowercase()).ok()
 }
 
 /// A method token; `*` is not one here, the methods are listed.

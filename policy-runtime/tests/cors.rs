@@ -66,7 +66,7 @@ fn cors_headers(reply: &Reply) -> Vec<String> {
 #[tokio::test]
 async fn an_allowed_preflight_is_answered_with_the_cors_headers() {
     let engine = builder(Environment::Production)
-        .cors_origins([APP, "https://admin.example.com"])
+        .cors_origins([APP, "HTTPS://Admin.Example.com"])
         .build()
         .unwrap();
     let server = start(engine).await;
@@ -90,7 +90,8 @@ async fn an_allowed_preflight_is_answered_with_the_cors_headers() {
             .get("access-control-allow-credentials")
             .is_none()
     );
-    // Header names are matched whatever their case.
+    // Header names are matched whatever their case, and so are the
+    // configured origins (browsers send them in lower case).
     let reply = preflight(
         &server,
         "https://admin.example.com",

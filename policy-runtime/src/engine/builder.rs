@@ -867,9 +867,9 @@ impl EngineBuilder {
 #[cfg_attr(docsrs, doc(cfg(feature = "cors")))]
 impl EngineBuilder {
     /// The origins (`scheme://host[:port]`, as browsers send them in
-    /// `Origin`) whose pages may call the API, or `"*"` for every site
-    /// (refused in production, and with credentials). Replaces the list
-    /// of `CORS_ORIGINS`. An entry that is not an origin, such as one with a
+    /// `Origin`, compared without regard to case) whose pages may call the
+    /// API, or `"*"` for every site (refused in production, and with
+    /// credentials). Replaces the list of `CORS_ORIGINS`. An entry that is not an origin, such as one with a
     /// path or a trailing `/`, is a build problem naming it.
     ///
     /// ```
