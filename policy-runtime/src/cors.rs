@@ -433,6 +433,9 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        // tower-http answers every preflight with a 200 and leaves the
+        // refusal to the browser, with no hook for an answer of our own:
+        // the preflights it would refuse are answered here first.
         let config = &self.engine.inner.cors;
         let origin = request.headers().get(header::ORIGIN);
         let preflight = request.method() == Method::OPTIONS

@@ -247,13 +247,13 @@ impl<S> Layer<S> for SecurityHeaders {
     }
 }
 
+// Written here rather than as tower-http's `SetResponseHeaderLayer`s: that
+// layer sets one header, and each header would be one more layer in the
+// service's type, fixed when the code is compiled. A preset whose members
+// are changed or dropped at run time is a list, applied by one service.
+
 /// The service of [`SecurityHeaders`]: the inner service, then the headers
 /// it did not set.
-///
-/// Written here rather than as tower-http's `SetResponseHeaderLayer`s: that
-/// layer sets one header, and each header would be one more layer in the
-/// service's type, fixed when the code is compiled. A preset whose members
-/// are changed or dropped at run time is a list, applied by one service.
 #[derive(Clone, Debug)]
 pub struct WithSecurityHeaders<S> {
     inner: S,

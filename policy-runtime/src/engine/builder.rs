@@ -197,7 +197,7 @@ impl EngineBuilder {
     /// | `RATELIMIT_DEFAULT` | default limits, as `"200/day; 50/hour"` |
     /// | `RATELIMIT_EXEMPT_IPS` | comma list of addresses or networks never limited |
     /// | `POLICY_LIMIT_<NAME>` | the limits of `#[rate_limit(policy = "name")]` |
-    /// | `CORS_ORIGINS` | comma list of the origins allowed to call from a browser, see [`EngineBuilder::cors_origins`] (feature `cors`) |
+    /// | `CORS_ORIGINS` | comma list of the origins allowed to call from a browser (feature `cors`, see `cors_origins`) |
     ///
     /// A value that does not parse is a build error naming the variable.
     ///
