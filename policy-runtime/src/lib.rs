@@ -84,6 +84,11 @@
 //!   requests; [`Metrics`]: Prometheus metrics; [`Health`]: `/health`,
 //!   `/health/live` and `/health/ready`. Each is a Cargo feature, off by
 //!   default.
+//! - [`SecurityHeaders`]: `nosniff`, `X-Frame-Options`, `Referrer-Policy`, a
+//!   CSP for JSON APIs and HSTS in production, on every response;
+//!   [`JsonFallbacks`]: axum's 404 and 405 as JSON errors in the engine's
+//!   format; [`Cors`] (feature `cors`): CORS from the engine's settings,
+//!   checked at start-up, with refused preflights as JSON 403s.
 //! - [`Clock`]: the time limits and lockouts run on; [`ManualClock`] moves
 //!   it by hand in tests.
 //!
@@ -102,6 +107,7 @@
 //! | `prometheus` | off | [`Metrics`]: installs the Prometheus recorder and serves `/metrics` | `metrics-exporter-prometheus` |
 //! | `health` | off | [`Health`]: `/health`, `/health/live`, `/health/ready` | nothing |
 //! | `redis` | off | [`RedisStore`]: limits shared by every instance, in Redis | `redis`, `tokio` |
+//! | `cors` | off | [`Cors`]: CORS from `cors_origins` or `CORS_ORIGINS`, with JSON 403s for refused preflights | `tower-http` |
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
@@ -114,6 +120,8 @@ extern crate self as policy_runtime;
 mod api_key;
 mod client_ip;
 mod clock;
+#[cfg(feature = "cors")]
+mod cors;
 mod default_limits;
 mod engine;
 mod environment;
@@ -121,6 +129,7 @@ mod error_body;
 mod error_format;
 mod error_response;
 pub mod extract;
+mod fallback;
 mod forward;
 mod gcra;
 mod guard;
@@ -137,6 +146,7 @@ mod request_id;
 #[cfg(feature = "request-layer")]
 mod request_layer;
 mod request_limits;
+mod security_headers;
 mod timestamp;
 
 pub use api_key::file::KeyFileError;
@@ -146,12 +156,16 @@ pub use api_key::lockout::{Lockout, LockoutStatus};
 pub use api_key::store::{ApiKeyStore, KeyError};
 pub use client_ip::{ClientIpError, ClientIpResolver};
 pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(feature = "cors")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cors")))]
+pub use cors::Cors;
 pub use default_limits::DefaultLimits;
 pub use engine::{BuildError, Engine, EngineBuilder};
 pub use environment::{Environment, UnknownEnvironment};
 pub use error_body::{ErrorBody, FieldError, Severity};
 pub use error_format::{ErrorFormat, ErrorRenderer, ErrorView};
 pub use error_response::ApiError;
+pub use fallback::{JsonFallbacks, method_not_allowed, not_found};
 pub use gcra::Decision;
 #[cfg(feature = "health")]
 pub use health::Health;
@@ -169,6 +183,7 @@ pub use rate_limiting::redis::{FailureMode, RedisConfigError, RedisStore, RedisS
 pub use rate_limiting::store::{ClientKey, LimitRequest, LimiterStore, StoreError, StoreFuture};
 #[cfg(feature = "request-layer")]
 pub use request_layer::RequestLayer;
+pub use security_headers::SecurityHeaders;
 
 /// The tower services and futures that the layers make: they appear in
 /// types (`<Engine as Layer<S>>::Service` is [`WithEngine<S>`](service::WithEngine)),
@@ -185,11 +200,14 @@ pub use request_layer::RequestLayer;
 /// # Ok::<(), policy_runtime::BuildError>(())
 /// ```
 pub mod service {
+    #[cfg(feature = "cors")]
+    pub use crate::cors::{CorsFuture, WithCors};
     pub use crate::default_limits::WithDefaultLimits;
     pub use crate::layer::{WithEngine, WithEngineFuture};
     pub use crate::policy_layer::WithPolicy;
     #[cfg(feature = "request-layer")]
     pub use crate::request_layer::{RequestFuture, RequestService};
+    pub use crate::security_headers::{SecurityHeadersFuture, WithSecurityHeaders};
 }
 
 /// Limits how often each client may call an async axum handler.

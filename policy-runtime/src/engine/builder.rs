@@ -48,6 +48,8 @@ pub struct EngineBuilder {
     problems: Vec<String>,
     error_format: ErrorFormat,
     request_limits: RequestLimitsConfig,
+    #[cfg(feature = "cors")]
+    cors: crate::cors::CorsSettings,
 }
 
 /// Everything wrong with an engine's configuration, listed at once.
@@ -102,6 +104,8 @@ impl Engine {
             problems: Vec::new(),
             error_format: ErrorFormat::default(),
             request_limits: RequestLimitsConfig::default(),
+            #[cfg(feature = "cors")]
+            cors: Default::default(),
         }
     }
 }
@@ -196,6 +200,7 @@ impl EngineBuilder {
     /// | `RATELIMIT_DEFAULT` | default limits, as `"200/day; 50/hour"` |
     /// | `RATELIMIT_EXEMPT_IPS` | comma list of addresses or networks never limited |
     /// | `POLICY_LIMIT_<NAME>` | the limits of `#[rate_limit(policy = "name")]` |
+    /// | `CORS_ORIGINS` | comma list of the origins allowed to call from a browser (feature `cors`, see `cors_origins`) |
     ///
     /// A value that does not parse is a build error naming the variable.
     ///
@@ -268,6 +273,8 @@ impl EngineBuilder {
                         }
                     };
                 }
+                #[cfg(feature = "cors")]
+                crate::cors::VARIABLE => self.cors.read_var(value),
                 _ => {}
             }
         }
@@ -506,6 +513,8 @@ impl EngineBuilder {
         let keys = self.api_keys.check(self.environment, &protected_handlers());
         self.problems.extend(keys);
         self.problems.extend(self.request_limits.problems());
+        #[cfg(feature = "cors")]
+        self.problems.extend(self.cors.problems(self.environment));
         self.problems.dedup();
         if !self.problems.is_empty() {
             return Err(BuildError {
@@ -533,6 +542,8 @@ impl EngineBuilder {
                 environment: self.environment,
                 error_format: self.error_format,
                 request_limits: self.request_limits.build(&handler_policy::every_policy()),
+                #[cfg(feature = "cors")]
+                cors: self.cors.config(),
                 default_limits_layered: Default::default(),
                 unused_defaults_reported: Default::default(),
             }),
@@ -935,6 +946,126 @@ impl EngineBuilder {
     /// ```
     pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.request_limits.timeout = Some(timeout);
+        self
+    }
+}
+
+/// CORS (feature `cors`): which origins may call from a browser; see
+/// [`Engine::cors`](crate::Engine::cors) for the layer.
+#[cfg(feature = "cors")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cors")))]
+impl EngineBuilder {
+    /// The origins (`scheme://host[:port]`, as browsers send them in
+    /// `Origin`, compared without regard to case) whose pages may call the
+    /// API, or `"*"` for every site (refused in production, and with
+    /// credentials). Replaces the list of `CORS_ORIGINS`. An entry that is not an origin, such as one with a
+    /// path or a trailing `/`, is a build problem naming it.
+    ///
+    /// ```
+    /// use policy_runtime::{Engine, Environment};
+    ///
+    /// let engine = Engine::builder()
+    ///     .cors_origins(["https://app.example.com", "http://localhost:5173"])
+    ///     .build();
+    /// assert!(engine.is_ok());
+    ///
+    /// let error = Engine::builder()
+    ///     .cors_origins(["*", "https://app.example.com/"])
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(
+    ///     error.problems(),
+    ///     [
+    ///         "CORS origin `https://app.example.com/` is not an origin; use scheme://host[:port], such as https://app.example.com",
+    ///         "CORS origin `*` lets every site call the API, which production refuses; list the allowed origins in CORS_ORIGINS or with `cors_origins`",
+    ///     ]
+    /// );
+    /// // Everywhere else, `*` is allowed without credentials.
+    /// let engine = Engine::builder().environment(Environment::Staging).cors_origins(["*"]).build();
+    /// assert!(engine.is_ok());
+    /// ```
+    pub fn cors_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.cors.set_origins(origins);
+        self
+    }
+
+    /// Lets browsers send cookies and `Authorization` with cross-origin
+    /// requests (`Access-Control-Allow-Credentials: true`); off by default.
+    /// With the origin `"*"` it is a build problem in every environment.
+    ///
+    /// ```
+    /// use policy_runtime::{Engine, Environment};
+    ///
+    /// let error = Engine::builder()
+    ///     .environment(Environment::Development)
+    ///     .cors_origins(["*"])
+    ///     .cors_allow_credentials(true)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(
+    ///     error.problems(),
+    ///     ["CORS origin `*` cannot be combined with credentials (browsers refuse it); list the allowed origins or turn credentials off"]
+    /// );
+    /// ```
+    pub fn cors_allow_credentials(mut self, on: bool) -> Self {
+        self.cors.set_credentials(on);
+        self
+    }
+
+    /// The methods cross-origin requests may use (by default `GET`, `POST`,
+    /// `PUT`, `PATCH` and `DELETE`). A preflight asking for another one is
+    /// refused with a 403. `"*"` is not accepted: list them.
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder()
+    ///     .cors_origins(["https://app.example.com"])
+    ///     .cors_methods(["GET", "POST"])
+    ///     .build();
+    /// assert!(engine.is_ok());
+    ///
+    /// let error = policy_runtime::Engine::builder().cors_methods(["GET", "NOT A METHOD"]).build().unwrap_err();
+    /// assert_eq!(
+    ///     error.problems(),
+    ///     ["CORS method `NOT A METHOD` is not an HTTP method; list methods such as GET or POST"]
+    /// );
+    /// ```
+    pub fn cors_methods<I, S>(mut self, methods: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.cors.set_methods(methods);
+        self
+    }
+
+    /// The request headers cross-origin requests may send besides the
+    /// CORS-safelisted ones (by default `content-type`, `authorization`,
+    /// `x-api-key` and `x-request-id`). A preflight asking for another one
+    /// is refused with a 403. `"*"` is not accepted: list them.
+    ///
+    /// ```
+    /// let engine = policy_runtime::Engine::builder()
+    ///     .cors_origins(["https://app.example.com"])
+    ///     .cors_headers(["content-type", "x-api-key", "x-tenant"])
+    ///     .build();
+    /// assert!(engine.is_ok());
+    ///
+    /// let error = policy_runtime::Engine::builder().cors_headers(["x tenant"]).build().unwrap_err();
+    /// assert_eq!(
+    ///     error.problems(),
+    ///     ["CORS header `x tenant` is not a header name; list names such as content-type"]
+    /// );
+    /// ```
+    pub fn cors_headers<I, S>(mut self, headers: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.cors.set_headers(headers);
         self
     }
 }

@@ -90,6 +90,9 @@ pub(crate) struct EngineInner {
     pub(crate) error_format: ErrorFormat,
     /// The body limit and timeout requests get, unless their handler has its own.
     pub(crate) request_limits: RequestLimits,
+    /// The checked CORS settings, for [`Engine::cors`].
+    #[cfg(feature = "cors")]
+    pub(crate) cors: crate::cors::CorsConfig,
     /// Whether [`Engine::default_limits`] made a layer, and whether the
     /// engine warned that none was made.
     pub(crate) default_limits_layered: std::sync::atomic::AtomicBool,

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod app_error;
+pub mod raw_http;
 
 use axum::Router;
 use axum::body::Body;
