@@ -128,6 +128,8 @@ mod handler_checks;
 mod handler_policy;
 #[cfg(feature = "health")]
 mod health;
+#[cfg(feature = "jwt")]
+mod jwt;
 mod layer;
 mod metrics;
 mod policy_layer;
@@ -154,6 +156,8 @@ pub use error_response::ApiError;
 pub use gcra::Decision;
 #[cfg(feature = "health")]
 pub use health::Health;
+#[cfg(feature = "jwt")]
+pub use jwt::claims::{Claims, RegisteredClaims};
 #[cfg(feature = "prometheus")]
 pub use metrics::{Metrics, MetricsError};
 pub use policy_layer::{RateLimit, RateLimitBuilder, RequireApiKey};
