@@ -39,6 +39,10 @@ pub enum Check {
     Exempt,
     /// `#[require_api_key]`, with the scopes it requires.
     ApiKey(KeyRequirement),
+    /// `#[require_jwt]`: a valid bearer JWT carrying the required scopes.
+    Jwt(KeyRequirement),
+    /// `#[require_jwt(or_api_key)]`: a valid API key or a valid bearer JWT, with the scopes.
+    ApiKeyOrJwt(KeyRequirement),
 }
 
 /// A handler's policy, registered at start-up so the engine can check named

@@ -137,6 +137,8 @@ mod handler_checks;
 mod handler_policy;
 #[cfg(feature = "health")]
 mod health;
+#[cfg(feature = "jwt")]
+mod jwt;
 mod layer;
 mod metrics;
 mod policy_layer;
@@ -169,6 +171,8 @@ pub use fallback::{JsonFallbacks, method_not_allowed, not_found};
 pub use gcra::Decision;
 #[cfg(feature = "health")]
 pub use health::Health;
+#[cfg(feature = "jwt")]
+pub use jwt::claims::{Claims, RegisteredClaims};
 #[cfg(feature = "prometheus")]
 pub use metrics::{Metrics, MetricsError};
 pub use policy_layer::{RateLimit, RateLimitBuilder, RequireApiKey};
@@ -460,6 +464,69 @@ pub use policy_macros::rate_limit;
 /// (no `.layer(engine)` around its route) answers 500 and logs how to attach
 /// one.
 pub use policy_macros::require_api_key;
+
+/// Requires a valid bearer JWT, and optionally scopes, before an async axum
+/// handler runs. Needs the feature `jwt`.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use policy_runtime::{rate_limit, require_jwt, Claims};
+///
+/// #[require_jwt]
+/// async fn me(Claims(claims): Claims) -> String {
+///     claims.sub.unwrap_or_default()
+/// }
+///
+/// #[require_jwt(scope = "reports:read")]
+/// #[rate_limit("60/minute; 1000/hour", key = subject)]
+/// async fn reports() -> &'static str {
+///     "reports"
+/// }
+///
+/// #[require_jwt(scope = any("billing:read", "billing:admin"), or_api_key)]
+/// #[rate_limit("100/minute", key = claim("tenant_id"))]
+/// async fn invoices() -> &'static str {
+///     "invoices"
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/me", get(me))
+///     .route("/reports", get(reports))
+///     .route("/invoices", get(invoices));
+/// # drop(app);
+/// ```
+///
+/// **Arguments**, all optional, in any order:
+///
+/// | argument | meaning |
+/// | --- | --- |
+/// | `scope = "reports:read"` | the token must carry this scope |
+/// | `scope = any("read", "write")` | at least one of them |
+/// | `scope = all("read", "write")` | every one of them |
+/// | `or_api_key` | a valid API key (with the scopes) is accepted instead of a token |
+///
+/// Scopes are written as for [`require_api_key`]: 1 to 64 ASCII letters,
+/// digits, `_`, `-`, `.` or `:`. An empty or invalid scope name, an empty
+/// `any()` or `all()`, a scope listed twice, an unknown argument and a second
+/// `#[require_jwt]` on one handler are compile errors on the token.
+///
+/// **With `#[rate_limit]`**: below a `#[require_jwt]`, a rate limit may count
+/// by `key = subject` (the token's `sub`; the key's name when an API key
+/// admitted the request under `or_api_key`) or `key = claim("tenant_id")`
+/// (one claim of the token, as text; the name is non-empty ASCII without
+/// spaces). Either without a `#[require_jwt]` above the `#[rate_limit]` is a
+/// compile error on `subject` or `claim`. `key = api_key` still needs a
+/// `#[require_api_key]` above it.
+///
+/// **The handler** may take [`Claims<T>`](Claims) for the token's claims: a
+/// handler with policy attributes that takes `Claims<T>` without a
+/// `#[require_jwt]` is a compile error on the argument's type, while
+/// `Option<Claims<T>>` is allowed (`None` when no token admitted the
+/// request). Policy attributes compose in any order, top to bottom, as for
+/// [`rate_limit`].
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub use policy_macros::require_jwt;
 
 /// Caps the request body an async axum handler may read, instead of the
 /// engine's default.

@@ -1,6 +1,7 @@
 //! Compile-time behaviour of the macros: every misuse is an error spanned on
 //! the wrong token (`ui/fail`, with the expected `.stderr`), and the supported
-//! forms compile without a warning (`ui/pass`).
+//! forms compile without a warning (`ui/pass`). The cases that need the
+//! feature `jwt` are in `ui/jwt_fail` and `ui/jwt_pass`, run with it.
 //!
 //! The `.stderr` files are pinned to rustc 1.95 ([`PINNED_RUSTC`]): another
 //! compiler words and spans some errors differently. On another version the
@@ -13,6 +14,24 @@ const PINNED_RUSTC: &str = "1.95";
 
 #[test]
 fn ui() {
+    assert_pinned_rustc();
+    let cases = trybuild::TestCases::new();
+    cases.compile_fail("tests/ui/fail/*.rs");
+    cases.pass("tests/ui/pass/*.rs");
+}
+
+/// The cases that use the feature `jwt`: `#[require_jwt]`, `Claims` and the
+/// `subject` and `claim` keys.
+#[cfg(feature = "jwt")]
+#[test]
+fn ui_jwt() {
+    assert_pinned_rustc();
+    let cases = trybuild::TestCases::new();
+    cases.compile_fail("tests/ui/jwt_fail/*.rs");
+    cases.pass("tests/ui/jwt_pass/*.rs");
+}
+
+fn assert_pinned_rustc() {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
     let output = std::process::Command::new(&rustc)
         .arg("--version")
@@ -26,7 +45,4 @@ fn ui() {
          TRYBUILD=overwrite and review the diff",
         version.trim()
     );
-    let cases = trybuild::TestCases::new();
-    cases.compile_fail("tests/ui/fail/*.rs");
-    cases.pass("tests/ui/pass/*.rs");
 }

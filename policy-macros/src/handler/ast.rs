@@ -152,3 +152,36 @@ impl Handler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::KeyIdentity;
+
+    fn form(ty: &str, name: &str) -> Option<KeyIdentity> {
+        KeyIdentity::of(&syn::parse_str(ty).unwrap(), name)
+    }
+
+    #[test]
+    fn claims_are_found_by_the_last_segment_also_inside_option() {
+        assert_eq!(form("Claims", "Claims"), Some(KeyIdentity::Required));
+        assert_eq!(
+            form("Claims<Tenant>", "Claims"),
+            Some(KeyIdentity::Required)
+        );
+        assert_eq!(
+            form("policy_runtime::Claims<serde_json::Value>", "Claims"),
+            Some(KeyIdentity::Required)
+        );
+        assert_eq!(
+            form("Option<Claims<Tenant>>", "Claims"),
+            Some(KeyIdentity::Optional)
+        );
+        assert_eq!(form("MyClaims", "Claims"), None);
+        assert_eq!(form("Vec<Claims>", "Claims"), None);
+        assert_eq!(form("ApiKeyId", "Claims"), None);
+        assert_eq!(
+            form("Option<ApiKeyId>", "ApiKeyId"),
+            Some(KeyIdentity::Optional)
+        );
+    }
+}

@@ -166,6 +166,9 @@ impl Engine {
                     let id = self.check_key(policy, requirement, parts, client_ip)?;
                     admitted.api_key = Some(id);
                 }
+                Check::Jwt(_) | Check::ApiKeyOrJwt(_) => {
+                    return Err(jwt_not_ready(policy));
+                }
                 Check::Exempt => {}
             }
             checks = rest;
@@ -201,6 +204,9 @@ impl Engine {
                 Check::ApiKey(requirement) => {
                     let id = self.check_key(policy, requirement, parts, client_ip)?;
                     admitted.api_key = Some(id);
+                }
+                Check::Jwt(_) | Check::ApiKeyOrJwt(_) => {
+                    return Err(jwt_not_ready(policy));
                 }
                 Check::Exempt => {}
             }
@@ -256,6 +262,17 @@ impl Engine {
     pub(crate) fn answers_at_once(&self) -> bool {
         self.inner.rate_limits.store.answers_at_once()
     }
+}
+
+/// The refusal of a JWT check while this engine cannot verify tokens.
+fn jwt_not_ready(policy: &'static HandlerPolicy) -> Response {
+    tracing::error!(
+        policy = "jwt",
+        scope = policy.handler,
+        outcome = "error",
+        "this engine cannot check JWTs yet, so the request was refused"
+    );
+    crate::ErrorBody::internal_error()
 }
 
 /// Put on a request by [`crate::DefaultLimits`] once the default limits

@@ -46,6 +46,8 @@ fn describe(engine: &EngineInner, policy: &HandlerPolicy) -> String {
             }
             Check::Exempt => "rate_limit exempt".to_owned(),
             Check::ApiKey(requirement) => format!("api_key requiring {requirement}"),
+            Check::Jwt(requirement) => format!("jwt requiring {requirement}"),
+            Check::ApiKeyOrJwt(requirement) => format!("api_key or jwt requiring {requirement}"),
         })
         .collect();
     checks.join(" -> ")

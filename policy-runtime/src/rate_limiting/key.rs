@@ -55,6 +55,11 @@ pub(crate) fn resolve(
                 Err(refusal) => Err(refusal.into_response()),
             };
         }
+        KeySource::Subject => match context.api_key {
+            Some(id) => return Ok(ClientKey::ApiKey(id.name_arc())),
+            None => "a JWT subject",
+        },
+        KeySource::Claim(name) => name,
     };
     match spec.on_missing {
         OnMissingKey::Ip => ip_key(spec, context),
@@ -70,6 +75,8 @@ pub(crate) fn resolve(
             crate::metrics::decision("rate_limit", "deny", "missing_key", spec.scope);
             let message = if matches!(spec.key, KeySource::Header(_)) {
                 format!("This endpoint needs the `{missing}` header")
+            } else if matches!(spec.key, KeySource::Claim(_)) {
+                format!("This endpoint needs a JWT with the `{missing}` claim")
             } else {
                 format!("This endpoint needs {missing}")
             };
@@ -117,6 +124,8 @@ pub(crate) fn kind(source: &KeySource) -> &'static str {
         KeySource::Global => "global",
         KeySource::Header(_) => "header",
         KeySource::Custom(_) => "custom",
+        KeySource::Subject => "subject",
+        KeySource::Claim(_) => "claim",
     }
 }
 

@@ -509,8 +509,10 @@ pub(crate) fn describe(handler: &str, spec: &RateLimitSpec, named: Option<&[Quot
         spec::KeySource::Global => " global",
         spec::KeySource::Header(_) => " per header",
         spec::KeySource::Custom(_) => " per custom key",
+        spec::KeySource::Subject => " per subject",
+        spec::KeySource::Claim(_) => " per claim",
     });
-    if let spec::KeySource::Header(name) = spec.key {
+    if let spec::KeySource::Header(name) | spec::KeySource::Claim(name) = spec.key {
         let _ = write!(text, " `{name}`");
     }
     if spec.cost != 1 {

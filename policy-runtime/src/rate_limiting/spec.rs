@@ -43,6 +43,10 @@ pub enum KeySource {
     Header(&'static str),
     /// `key = path::to::fn`: the application's key function.
     Custom(CustomKey),
+    /// `key = subject`: the JWT's `sub` (the API key's name when a key admitted the request).
+    Subject,
+    /// `key = claim("tenant_id")`: one claim of the JWT, as text.
+    Claim(&'static str),
 }
 
 /// The signature of a custom key function: a key, or the refusal to send.

@@ -124,3 +124,23 @@ fn parse_rate_limit(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::PolicyKind;
+
+    fn kind(path: &str) -> Option<PolicyKind> {
+        PolicyKind::of_path(&syn::parse_str(path).unwrap())
+    }
+
+    #[test]
+    fn policy_attributes_are_known_by_their_last_segment() {
+        assert_eq!(kind("body_limit"), Some(PolicyKind::BodyLimit));
+        assert_eq!(kind("policy_runtime::timeout"), Some(PolicyKind::Timeout));
+        assert_eq!(kind("require_jwt"), Some(PolicyKind::Jwt));
+        assert_eq!(kind("rate_limit"), Some(PolicyKind::RateLimit));
+        assert_eq!(kind("require_api_key"), Some(PolicyKind::ApiKey));
+        assert_eq!(kind("tokio::main"), None);
+        assert_eq!(kind("timeouts"), None);
+    }
+}

@@ -104,3 +104,50 @@ fn parse_one<T>(
     };
     parser.parse2(args)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn attribute() -> TokenStream {
+        quote!(#[body_limit])
+    }
+
+    #[test]
+    fn one_string_is_parsed_with_the_grammar() {
+        let parsed = parse_body_limit(quote!("1 MiB"), &attribute()).unwrap();
+        assert_eq!(parsed.text.value(), "1 MiB");
+        assert_eq!(parsed.value, Ok(1 << 20));
+        let parsed = parse_timeout(quote!("2 minutes",), &attribute()).unwrap();
+        assert_eq!(parsed.value, Ok(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn a_bad_value_is_kept_with_the_grammars_message() {
+        let parsed = parse_timeout(quote!("1 fortnight"), &attribute()).unwrap();
+        assert!(
+            parsed
+                .value
+                .unwrap_err()
+                .contains("unknown time unit `fortnight`")
+        );
+        let parsed = parse_body_limit(quote!("0B"), &attribute()).unwrap();
+        assert!(parsed.value.unwrap_err().contains("zero"));
+    }
+
+    #[test]
+    fn anything_but_one_string_is_refused() {
+        let message = |result: syn::Result<BodyLimitArg>| result.err().unwrap().to_string();
+        assert!(message(parse_body_limit(quote!(), &attribute())).contains("needs a size"));
+        assert!(message(parse_body_limit(quote!(1024), &attribute())).contains("string literal"));
+        assert!(
+            message(parse_body_limit(quote!("1MB", strict), &attribute()))
+                .contains("unexpected argument")
+        );
+        assert!(
+            message(parse_body_limit(quote!("1MB" "2MB"), &attribute()))
+                .contains("unexpected argument")
+        );
+    }
+}
