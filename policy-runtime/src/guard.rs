@@ -52,7 +52,7 @@ where
         let Some(engine) = parts.extensions.get::<Engine>() else {
             return GuardFuture::Ready(Some(Err(no_engine(P::POLICY))));
         };
-        if engine.answers_at_once() {
+        if engine.answers_at_once_for(P::POLICY, parts) {
             let admitted = engine.enforce_now(P::POLICY, parts);
             return GuardFuture::Ready(Some(admit(P::POLICY, admitted, parts)));
         }
@@ -92,6 +92,11 @@ fn admit<P>(
         if let Some(id) = admitted.api_key {
             parts.extensions.insert(id);
         }
+    }
+    // For the handler's `Claims`: one reference count.
+    #[cfg(feature = "jwt")]
+    if let Some(claims) = admitted.claims {
+        parts.extensions.insert(claims);
     }
     Ok(Guard {
         rate_limit: admitted.rate_limit,

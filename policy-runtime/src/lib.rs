@@ -158,6 +158,8 @@ pub use gcra::Decision;
 pub use health::Health;
 #[cfg(feature = "jwt")]
 pub use jwt::claims::{Claims, RegisteredClaims};
+#[cfg(feature = "jwt")]
+pub use jwt::layer::RequireJwt;
 #[cfg(feature = "prometheus")]
 pub use metrics::{Metrics, MetricsError};
 pub use policy_layer::{RateLimit, RateLimitBuilder, RequireApiKey};
