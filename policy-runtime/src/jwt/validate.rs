@@ -74,13 +74,14 @@ impl Failure {
 }
 
 /// Whether `token` has the shape of a JWS compact serialisation: three
-/// non-empty base64url segments joined by dots.
+/// base64url segments joined by dots, the first two non-empty (the third is
+/// empty in an unsigned token, which is then refused for its `alg`).
 pub(crate) fn looks_like_jwt(token: &[u8]) -> bool {
     let mut segments = 0;
     for segment in token.split(|b| *b == b'.') {
         segments += 1;
         if segments > 3
-            || segment.is_empty()
+            || (segment.is_empty() && segments < 3)
             || !segment
                 .iter()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
