@@ -215,3 +215,79 @@ impl KeySet {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set() -> KeySet {
+        let secret = VerifyKey::secret(&[7; 32]);
+        let mut rsa = VerifyKey::secret(&[8; 32]);
+        // An id'd HMAC key stands in for any keyed key: only ids and algorithms matter here.
+        rsa.kid = Some("k1".to_owned());
+        rsa.algorithms = vec![Algorithm::HS384];
+        KeySet {
+            keys: vec![secret, rsa],
+        }
+    }
+
+    fn found(candidates: Candidates<'_>) -> Option<usize> {
+        match candidates {
+            Candidates::Found(keys) => Some(keys.len()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_known_kid_selects_its_keys_only() {
+        assert_eq!(
+            found(set().candidates(Some("k1"), Algorithm::HS384)),
+            Some(1)
+        );
+        assert!(matches!(
+            set().candidates(Some("k1"), Algorithm::HS256),
+            Candidates::WrongAlgorithm
+        ));
+    }
+
+    #[test]
+    fn an_unknown_kid_falls_back_to_keys_without_an_id_else_is_unknown() {
+        assert_eq!(
+            found(set().candidates(Some("new"), Algorithm::HS256)),
+            Some(1)
+        );
+        assert!(matches!(
+            set().candidates(Some("new"), Algorithm::RS256),
+            Candidates::UnknownKid
+        ));
+    }
+
+    #[test]
+    fn no_kid_tries_every_key_of_the_algorithm() {
+        assert_eq!(found(set().candidates(None, Algorithm::HS256)), Some(1));
+        assert!(matches!(
+            set().candidates(None, Algorithm::RS256),
+            Candidates::WrongAlgorithm
+        ));
+        assert!(matches!(
+            KeySet::default().candidates(None, Algorithm::HS256),
+            Candidates::UnknownKid
+        ));
+    }
+
+    #[test]
+    fn jwks_keys_are_pinned_and_unusable_ones_skipped() {
+        let json = br#"{"keys": [
+            {"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA", "kid": "h", "alg": "HS512"},
+            {"kty": "oct", "k": "c2VjcmV0", "kid": "enc", "use": "enc"},
+            {"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA", "kid": "p521"},
+            {"kty": "nonsense"}
+        ]}"#;
+        let (keys, skipped) = KeySet::from_jwks(json).unwrap();
+        assert_eq!(keys.keys.len(), 1);
+        assert_eq!(keys.keys[0].algorithms, [Algorithm::HS512]);
+        assert_eq!(skipped.len(), 3);
+        assert!(skipped[0].contains("encryption key"));
+        assert!(KeySet::from_jwks(b"[]").is_err());
+    }
+}

@@ -256,3 +256,54 @@ pub(crate) fn verify(
     }
     Err(Failure::BadSignature.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jwt_is_three_base64url_segments_the_signature_may_be_empty() {
+        assert!(looks_like_jwt(b"eyJh.eyJz.c2ln"));
+        assert!(looks_like_jwt(b"a-_b.c.d"));
+        assert!(looks_like_jwt(b"eyJh.eyJz."));
+        for not in [
+            &b"eyJh.eyJz"[..],
+            b"a.b.c.d",
+            b".b.c",
+            b"a..c",
+            b"a.b.c=",
+            b"a b.c.d",
+            b"",
+            b"plain-api-key",
+        ] {
+            assert!(!looks_like_jwt(not), "{:?}", String::from_utf8_lossy(not));
+        }
+    }
+
+    #[test]
+    fn an_oversized_token_is_refused_before_decoding() {
+        let huge = vec![b'a'; MAX_TOKEN_LEN + 1];
+        assert_eq!(
+            parse(&huge).err(),
+            Some(Failure::Malformed("the token is longer than 8 KiB"))
+        );
+    }
+
+    #[test]
+    fn every_failure_has_its_own_reason() {
+        let all = [
+            Failure::Malformed("x"),
+            Failure::Expired,
+            Failure::NotYetValid,
+            Failure::WrongIssuer,
+            Failure::WrongAudience,
+            Failure::BadSignature,
+            Failure::UnknownKey,
+            Failure::WrongAlgorithm,
+        ];
+        let mut reasons: Vec<&str> = all.iter().map(|failure| failure.reason()).collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        assert_eq!(reasons.len(), all.len());
+    }
+}
