@@ -102,6 +102,7 @@
 //! | `prometheus` | off | [`Metrics`]: installs the Prometheus recorder and serves `/metrics` | `metrics-exporter-prometheus` |
 //! | `health` | off | [`Health`]: `/health`, `/health/live`, `/health/ready` | nothing |
 //! | `redis` | off | [`RedisStore`]: limits shared by every instance, in Redis | `redis`, `tokio` |
+//! | `jwt` | off | `RequireJwt`, `Claims`: bearer JWTs from a secret, PEM keys, JWKS or OpenID Connect discovery | `jsonwebtoken` (pure Rust), `reqwest` (rustls), `base64`, `tokio` |
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
