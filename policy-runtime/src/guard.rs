@@ -69,7 +69,7 @@ where
             };
             engine = again;
         }
-        if engine.answers_at_once() {
+        if engine.answers_at_once_for(policy, parts) {
             let admitted = engine.enforce_now(policy, parts);
             return GuardFuture::Ready(Some(admit(policy, admitted, parts)));
         }
@@ -109,6 +109,11 @@ fn admit<P>(
         if let Some(id) = admitted.api_key {
             parts.extensions.insert(id);
         }
+    }
+    // For the handler's `Claims`: one reference count.
+    #[cfg(feature = "jwt")]
+    if let Some(claims) = admitted.claims {
+        parts.extensions.insert(claims);
     }
     Ok(Guard {
         rate_limit: admitted.rate_limit,

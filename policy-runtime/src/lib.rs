@@ -108,6 +108,7 @@
 //! | `health` | off | [`Health`]: `/health`, `/health/live`, `/health/ready` | nothing |
 //! | `redis` | off | [`RedisStore`]: limits shared by every instance, in Redis | `redis`, `tokio` |
 //! | `cors` | off | [`Cors`]: CORS from `cors_origins` or `CORS_ORIGINS`, with JSON 403s for refused preflights | `tower-http` |
+//! | `jwt` | off | `RequireJwt`, `Claims`: bearer JWTs from a secret, PEM keys, JWKS or OpenID Connect discovery | `jsonwebtoken` (pure Rust), `reqwest` (rustls), `base64`, `tokio` |
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
@@ -173,6 +174,8 @@ pub use gcra::Decision;
 pub use health::Health;
 #[cfg(feature = "jwt")]
 pub use jwt::claims::{Claims, RegisteredClaims};
+#[cfg(feature = "jwt")]
+pub use jwt::layer::RequireJwt;
 #[cfg(feature = "prometheus")]
 pub use metrics::{Metrics, MetricsError};
 pub use policy_layer::{RateLimit, RateLimitBuilder, RequireApiKey};

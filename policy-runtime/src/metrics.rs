@@ -120,7 +120,7 @@ thread_local! {
 }
 
 /// Counts one policy decision in `policy_decisions_total`: `policy`
-/// (`rate_limit`, `api_key`), its `outcome` (`allow`, `deny`, `exempt`, as
+/// (`rate_limit`, `api_key`, `jwt`), its `outcome` (`allow`, `deny`, `exempt`, as
 /// the decision's log event says), the `reason` (`none` when allowed) and
 /// the `scope` (the rate-limit scope, or the handler for API keys). The one
 /// place policies record decisions; call it next to the decision's log event.

@@ -90,6 +90,10 @@ enum Key {
     Global,
     Header(String),
     Custom(CustomKey),
+    #[cfg(feature = "jwt")]
+    Subject,
+    #[cfg(feature = "jwt")]
+    Claim(String),
 }
 
 impl RateLimit {
@@ -150,6 +154,27 @@ impl RateLimitBuilder {
     /// [`RateLimitBuilder::on_missing_ip`]).
     pub fn per_api_key(mut self) -> Self {
         self.key = Key::ApiKey;
+        self
+    }
+
+    /// Counts per JWT subject (`key = subject`): the `sub` of the token a
+    /// [`RequireJwt`](crate::RequireJwt) layered outside this one admitted,
+    /// or the API key's name when a key admitted the request (`or_api_key`).
+    /// Without either, the 400 `MISSING_RATE_LIMIT_KEY` (or the IP after
+    /// [`RateLimitBuilder::on_missing_ip`]).
+    #[cfg(feature = "jwt")]
+    pub fn per_subject(mut self) -> Self {
+        self.key = Key::Subject;
+        self
+    }
+
+    /// Counts per value of one claim of the admitting JWT
+    /// (`key = claim("tenant_id")`): a string as is, a number as written.
+    /// A token without it gets the 400 `MISSING_RATE_LIMIT_KEY` naming the
+    /// claim (or is counted by IP after [`RateLimitBuilder::on_missing_ip`]).
+    #[cfg(feature = "jwt")]
+    pub fn per_claim(mut self, name: &str) -> Self {
+        self.key = Key::Claim(name.to_owned());
         self
     }
 
@@ -251,6 +276,17 @@ impl RateLimitBuilder {
             Key::ApiKey => KeySource::ApiKey,
             Key::Global => KeySource::Global,
             Key::Custom(key) => KeySource::Custom(key),
+            #[cfg(feature = "jwt")]
+            Key::Subject => KeySource::Subject,
+            #[cfg(feature = "jwt")]
+            Key::Claim(name) => {
+                if name.is_empty() {
+                    problems.push(format!(
+                        "rate-limit layer `{scope}`: the claim's name is empty"
+                    ));
+                }
+                KeySource::Claim(leak_str(&name))
+            }
             Key::Header(name) => {
                 if HeaderName::from_bytes(name.as_bytes()).is_err() || name.is_empty() {
                     problems.push(format!(
@@ -432,7 +468,7 @@ impl RequireApiKey {
     }
 }
 
-fn check_scopes(scopes: &[&str]) -> Result<(), BuildError> {
+pub(crate) fn check_scopes(scopes: &[&str]) -> Result<(), BuildError> {
     let mut problems: Vec<String> = scopes
         .iter()
         .filter_map(|scope| {
@@ -453,7 +489,7 @@ fn check_scopes(scopes: &[&str]) -> Result<(), BuildError> {
     }
 }
 
-fn leak_scopes<I, S>(scopes: I) -> Result<&'static [&'static str], BuildError>
+pub(crate) fn leak_scopes<I, S>(scopes: I) -> Result<&'static [&'static str], BuildError>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
@@ -467,11 +503,11 @@ where
 
 /// Layer settings live as long as the program, as a handler's policy does
 /// (it is a `static`): the generated and the layered policies are one type.
-fn leak_str(text: &str) -> &'static str {
+pub(crate) fn leak_str(text: &str) -> &'static str {
     Box::leak(Box::from(text))
 }
 
-fn leak_policy(name: &'static str, check: Check) -> &'static HandlerPolicy {
+pub(crate) fn leak_policy(name: &'static str, check: Check) -> &'static HandlerPolicy {
     let policy = Box::leak(Box::new(HandlerPolicy {
         handler: name,
         checks: Box::leak(Box::new([check])),
@@ -508,8 +544,8 @@ impl<S> Layer<S> for RequireApiKey {
 /// The service of a [`RateLimit`] or [`RequireApiKey`] layer.
 #[derive(Clone)]
 pub struct WithPolicy<S> {
-    inner: S,
-    policy: &'static HandlerPolicy,
+    pub(crate) inner: S,
+    pub(crate) policy: &'static HandlerPolicy,
 }
 
 impl<S> std::fmt::Debug for WithPolicy<S> {
@@ -554,6 +590,10 @@ where
             };
             if let Some(id) = admitted.api_key {
                 parts.extensions.insert(id);
+            }
+            #[cfg(feature = "jwt")]
+            if let Some(claims) = admitted.claims {
+                parts.extensions.insert(claims);
             }
             let request = Request::from_parts(parts, body);
             forward(inner, request, admitted.rate_limit.as_ref()).await

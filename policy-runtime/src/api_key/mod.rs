@@ -254,7 +254,7 @@ fn checked(key: &[u8]) -> Presented<'_> {
 }
 
 /// The `x-request-id` header, if it is short and plain enough to log as is.
-fn request_id(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn request_id(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(crate::request_id::HEADER)?.to_str().ok()?;
     let plain = !value.is_empty()
         && value.len() <= MAX_REQUEST_ID_LEN
@@ -277,7 +277,7 @@ fn unauthorized(message: &'static str) -> Response {
 /// The 500 of a key-protected request whose client address is unknown while
 /// the lockout is on: without it, failures could not be counted, so the
 /// request is refused (as rate limits refuse it) and the fix is logged.
-fn missing_connect_info(handler: &'static str) -> Response {
+pub(crate) fn missing_connect_info(handler: &'static str) -> Response {
     tracing::error!(
         policy = "api_key",
         scope = handler,
@@ -288,7 +288,7 @@ fn missing_connect_info(handler: &'static str) -> Response {
     ErrorBody::internal_error()
 }
 
-fn locked_out(left: Duration) -> Response {
+pub(crate) fn locked_out(left: Duration) -> Response {
     let mut response = ErrorBody::new(
         StatusCode::TOO_MANY_REQUESTS,
         "LOCKED_OUT",

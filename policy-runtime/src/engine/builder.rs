@@ -45,11 +45,14 @@ pub struct EngineBuilder {
     clock: EngineClock,
     environment: Environment,
     rate_limit: RateLimitConfig,
-    problems: Vec<String>,
+    pub(crate) problems: Vec<String>,
     error_format: ErrorFormat,
     request_limits: RequestLimitsConfig,
     #[cfg(feature = "cors")]
     cors: crate::cors::CorsSettings,
+    /// The JWT settings; their methods are in `crate::jwt::builder`.
+    #[cfg(feature = "jwt")]
+    pub(crate) jwt: crate::jwt::config::JwtConfig,
 }
 
 /// Everything wrong with an engine's configuration, listed at once.
@@ -106,6 +109,8 @@ impl Engine {
             request_limits: RequestLimitsConfig::default(),
             #[cfg(feature = "cors")]
             cors: Default::default(),
+            #[cfg(feature = "jwt")]
+            jwt: Default::default(),
         }
     }
 }
@@ -282,6 +287,11 @@ impl EngineBuilder {
         self.problems.extend(problems);
         let problems = self.request_limits.read_vars(&vars);
         self.problems.extend(problems);
+        #[cfg(feature = "jwt")]
+        {
+            let problems = self.jwt.read_vars(&vars);
+            self.problems.extend(problems);
+        }
         self.api_keys_from_vars(vars)
     }
 
@@ -515,6 +525,7 @@ impl EngineBuilder {
         self.problems.extend(self.request_limits.problems());
         #[cfg(feature = "cors")]
         self.problems.extend(self.cors.problems(self.environment));
+        self.problems.extend(self.jwt_problems());
         self.problems.dedup();
         if !self.problems.is_empty() {
             return Err(BuildError {
@@ -537,6 +548,8 @@ impl EngineBuilder {
                     config: self.rate_limit,
                     clock: self.clock.clone(),
                 },
+                #[cfg(feature = "jwt")]
+                jwt: crate::jwt::Jwt::new(self.jwt, self.clock.clone()),
                 api_keys: ApiKeys::new(self.api_keys, self.clock),
                 resolver: self.resolver,
                 environment: self.environment,
@@ -1097,6 +1110,24 @@ fn handler_limits(
         .collect()
 }
 
+/// Every JWT-protected handler in the program: its path, what it
+/// requires, and whether an API key may admit it instead.
+fn jwt_handlers() -> Vec<(&'static str, KeyRequirement, bool)> {
+    let mut handlers: Vec<(&'static str, KeyRequirement, bool)> = inventory::iter::<Registration>
+        .into_iter()
+        .filter_map(|registration| {
+            let policy = registration.0;
+            policy.checks.iter().find_map(|check| match check {
+                Check::Jwt(requirement) => Some((policy.handler, *requirement, false)),
+                Check::ApiKeyOrJwt(requirement) => Some((policy.handler, *requirement, true)),
+                _ => None,
+            })
+        })
+        .collect();
+    handlers.sort_by_key(|(handler, _, _)| *handler);
+    handlers
+}
+
 /// Every key-protected handler in the program, with what it requires, by path.
 pub(super) fn protected_handlers() -> Vec<(&'static str, KeyRequirement)> {
     let mut handlers: Vec<(&'static str, KeyRequirement)> = inventory::iter::<Registration>
@@ -1127,5 +1158,30 @@ impl fmt::Debug for EngineBuilder {
             .field("keys", &self.api_keys.keys)
             .field("problems", &self.problems)
             .finish_non_exhaustive()
+    }
+}
+
+impl EngineBuilder {
+    /// The JWT policy's start-up problems: with the feature, the
+    /// configuration's; without it, any `#[require_jwt]` handler is one.
+    fn jwt_problems(&self) -> Vec<String> {
+        let handlers = jwt_handlers();
+        #[cfg(feature = "jwt")]
+        {
+            let api_keys = !self.api_keys.keys.is_empty();
+            self.jwt.check(self.environment, &handlers, api_keys)
+        }
+        #[cfg(not(feature = "jwt"))]
+        {
+            handlers
+                .iter()
+                .map(|(handler, _, _)| {
+                    format!(
+                        "`{handler}` requires a JWT, but policy-runtime was built without its `jwt` feature; \
+                         enable it: `policy-runtime = {{ features = [\"jwt\"] }}`"
+                    )
+                })
+                .collect()
+        }
     }
 }

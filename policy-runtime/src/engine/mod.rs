@@ -85,6 +85,9 @@ pub(crate) struct EngineInner {
     pub(crate) rate_limits: RateLimits,
     /// The API keys in use, the lockout log and its clock.
     pub(crate) api_keys: ApiKeys,
+    /// The JWT keys, validation rules and scope claim.
+    #[cfg(feature = "jwt")]
+    pub(crate) jwt: crate::jwt::Jwt,
     pub(crate) resolver: ClientIpResolver,
     pub(crate) environment: Environment,
     pub(crate) error_format: ErrorFormat,
@@ -143,8 +146,8 @@ impl Engine {
     ) -> Result<Admitted, Response> {
         let client_ip = self.client_ip(policy, parts);
         let mut admitted = Admitted {
-            rate_limit: None,
             api_key: known_key,
+            ..Admitted::default()
         };
         let mut checks = policy.checks;
         while let Some((first, rest)) = checks.split_first() {
@@ -166,8 +169,17 @@ impl Engine {
                     let id = self.check_key(policy, requirement, parts, client_ip)?;
                     admitted.api_key = Some(id);
                 }
-                Check::Jwt(_) | Check::ApiKeyOrJwt(_) => {
-                    return Err(jwt_not_ready(policy));
+                Check::Jwt(requirement) => {
+                    #[cfg(feature = "jwt")]
+                    self.inner.jwt.refresh_if_due(parts).await;
+                    self.check_jwt(policy, requirement, parts, client_ip, &mut admitted)?;
+                }
+                Check::ApiKeyOrJwt(requirement) => {
+                    #[cfg(feature = "jwt")]
+                    if crate::jwt::presents_jwt(&parts.headers) {
+                        self.inner.jwt.refresh_if_due(parts).await;
+                    }
+                    self.check_key_or_jwt(policy, requirement, parts, client_ip, &mut admitted)?;
                 }
                 Check::Exempt => {}
             }
@@ -205,8 +217,11 @@ impl Engine {
                     let id = self.check_key(policy, requirement, parts, client_ip)?;
                     admitted.api_key = Some(id);
                 }
-                Check::Jwt(_) | Check::ApiKeyOrJwt(_) => {
-                    return Err(jwt_not_ready(policy));
+                Check::Jwt(requirement) => {
+                    self.check_jwt(policy, requirement, parts, client_ip, &mut admitted)?;
+                }
+                Check::ApiKeyOrJwt(requirement) => {
+                    self.check_key_or_jwt(policy, requirement, parts, client_ip, &mut admitted)?;
                 }
                 Check::Exempt => {}
             }
@@ -235,6 +250,11 @@ impl Engine {
             parts,
             client_ip,
             api_key: admitted.api_key.as_ref(),
+            #[cfg(feature = "jwt")]
+            claims: admitted
+                .claims
+                .as_ref()
+                .or_else(|| parts.extensions.get::<crate::jwt::claims::VerifiedClaims>()),
             resolver: &self.inner.resolver,
             renders_errors: self.inner.error_format.rewrites(self.inner.environment),
         }
@@ -257,20 +277,95 @@ impl Engine {
         )
     }
 
+    /// One `#[require_jwt]` check; the claims go to the handler.
+    fn check_jwt(
+        &self,
+        policy: &'static HandlerPolicy,
+        requirement: &KeyRequirement,
+        parts: &Parts,
+        client_ip: Option<IpAddr>,
+        admitted: &mut Admitted,
+    ) -> Result<(), Response> {
+        #[cfg(feature = "jwt")]
+        {
+            let inner = &*self.inner;
+            let claims = inner.jwt.enforce(
+                policy.handler,
+                requirement,
+                parts,
+                client_ip,
+                &inner.api_keys,
+                &inner.resolver,
+            )?;
+            admitted.claims = Some(claims);
+            Ok(())
+        }
+        #[cfg(not(feature = "jwt"))]
+        {
+            let _ = (requirement, parts, client_ip, admitted);
+            Err(jwt_feature_off(policy))
+        }
+    }
+
+    /// One `#[require_jwt(or_api_key)]` check: a JWT when the request
+    /// presents one, else an API key.
+    fn check_key_or_jwt(
+        &self,
+        policy: &'static HandlerPolicy,
+        requirement: &KeyRequirement,
+        parts: &Parts,
+        client_ip: Option<IpAddr>,
+        admitted: &mut Admitted,
+    ) -> Result<(), Response> {
+        #[cfg(feature = "jwt")]
+        if crate::jwt::presents_jwt(&parts.headers) {
+            return self.check_jwt(policy, requirement, parts, client_ip, admitted);
+        }
+        let id = self.check_key(policy, requirement, parts, client_ip)?;
+        admitted.api_key = Some(id);
+        Ok(())
+    }
+
     /// Whether every check can run to the end without waiting: the store
     /// answers at once.
     pub(crate) fn answers_at_once(&self) -> bool {
         self.inner.rate_limits.store.answers_at_once()
     }
+
+    /// Whether this request's checks can run without waiting: the store
+    /// answers at once and no JWT check needs to fetch keys first.
+    pub(crate) fn answers_at_once_for(
+        &self,
+        policy: &'static HandlerPolicy,
+        parts: &Parts,
+    ) -> bool {
+        if !self.answers_at_once() {
+            return false;
+        }
+        #[cfg(feature = "jwt")]
+        if policy
+            .checks
+            .iter()
+            .any(|check| matches!(check, Check::Jwt(_) | Check::ApiKeyOrJwt(_)))
+            && self.inner.jwt.refresh_due(parts)
+        {
+            return false;
+        }
+        let _ = (policy, parts);
+        true
+    }
 }
 
-/// The refusal of a JWT check while this engine cannot verify tokens.
-fn jwt_not_ready(policy: &'static HandlerPolicy) -> Response {
+/// The refusal of a JWT check in a build without the `jwt` feature (the
+/// engine's build refuses such handlers; a layer cannot be made without it).
+#[cfg(not(feature = "jwt"))]
+fn jwt_feature_off(policy: &'static HandlerPolicy) -> Response {
     tracing::error!(
         policy = "jwt",
         scope = policy.handler,
         outcome = "error",
-        "this engine cannot check JWTs yet, so the request was refused"
+        "a JWT check ran, but policy-runtime was built without its `jwt` feature, so the request was refused; \
+         enable it: `policy-runtime = {{ features = [\"jwt\"] }}`"
     );
     crate::ErrorBody::internal_error()
 }
@@ -315,6 +410,9 @@ fn warn_if_under_default_limits(policy: &'static HandlerPolicy, parts: &Parts) {
 pub(crate) struct Admitted {
     pub(crate) rate_limit: Option<RateLimitHeaders>,
     pub(crate) api_key: Option<ApiKeyId>,
+    /// The claims of the JWT that admitted the request.
+    #[cfg(feature = "jwt")]
+    pub(crate) claims: Option<crate::jwt::claims::VerifiedClaims>,
 }
 
 impl Admitted {

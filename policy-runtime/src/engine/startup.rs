@@ -21,6 +21,10 @@ pub(super) fn report(engine: &EngineInner) {
         lockout = %engine.api_keys.describe_lockout(),
         "policy engine built"
     );
+    #[cfg(feature = "jwt")]
+    if engine.jwt.keys.has_source() {
+        tracing::info!(policy = "jwt", settings = %engine.jwt.describe(), "JWT settings");
+    }
     for policy in handlers {
         tracing::info!(
             handler = policy.handler,

@@ -38,10 +38,11 @@ impl VerifiedClaims {
 /// and logs the fix; `Option<Claims<T>>` is `None` there.
 ///
 /// ```rust,standalone_crate
-/// use axum::{body::Body, http::Request, routing::get, Router};
+/// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
 /// use jsonwebtoken::{encode, EncodingKey, Header};
 /// use policy_runtime::{Claims, Engine, RequireJwt};
 /// use serde::Deserialize;
+/// use std::net::SocketAddr;
 /// use tower::ServiceExt;
 ///
 /// #[derive(Deserialize)]
@@ -64,7 +65,9 @@ impl VerifiedClaims {
 ///         .build()?;
 ///     let app = Router::new()
 ///         .route("/me", get(whoami).layer(RequireJwt::new()))
-///         .layer(engine);
+///         .layer(engine)
+///         // The lockout counts bad tokens per client address.
+///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
 ///     let claims = serde_json::json!({
 ///         "sub": "ada", "tenant_id": 7, "iss": "https://auth.example.com",
 ///         "aud": "reports", "exp": 4_000_000_000u64,

@@ -25,6 +25,9 @@ pub(crate) struct KeyContext<'r> {
     /// The client address after trusted-proxy resolution, grouped for keying.
     pub(crate) client_ip: Option<IpAddr>,
     pub(crate) api_key: Option<&'r ApiKeyId>,
+    /// The claims of the JWT that admitted the request, if one did.
+    #[cfg(feature = "jwt")]
+    pub(crate) claims: Option<&'r crate::jwt::claims::VerifiedClaims>,
     pub(crate) resolver: &'r ClientIpResolver,
     /// Whether the engine renders error responses again in its own format:
     /// then a refusal carries the body it was rendered from.
@@ -55,11 +58,23 @@ pub(crate) fn resolve(
                 Err(refusal) => Err(refusal.into_response()),
             };
         }
-        KeySource::Subject => match context.api_key {
-            Some(id) => return Ok(ClientKey::ApiKey(id.name_arc())),
-            None => "a JWT subject",
-        },
-        KeySource::Claim(name) => name,
+        KeySource::Subject => {
+            #[cfg(feature = "jwt")]
+            if let Some(sub) = context.claims.and_then(|claims| claim_text(claims, "sub")) {
+                return Ok(ClientKey::Subject(header_key(sub.as_bytes())));
+            }
+            match context.api_key {
+                Some(id) => return Ok(ClientKey::ApiKey(id.name_arc())),
+                None => "a JWT with a `sub` claim",
+            }
+        }
+        KeySource::Claim(name) => {
+            #[cfg(feature = "jwt")]
+            if let Some(value) = context.claims.and_then(|claims| claim_text(claims, name)) {
+                return Ok(ClientKey::Claim(header_key(value.as_bytes())));
+            }
+            name
+        }
     };
     match spec.on_missing {
         OnMissingKey::Ip => ip_key(spec, context),
@@ -100,6 +115,17 @@ fn ip_key(spec: &RateLimitSpec, context: &KeyContext<'_>) -> Result<ClientKey, R
             );
             Err(ErrorBody::internal_error())
         }
+    }
+}
+
+/// A claim as text: a string as is, a number in its JSON form; anything
+/// else (an object, an array, a boolean, null) counts as missing.
+#[cfg(feature = "jwt")]
+fn claim_text(claims: &crate::jwt::claims::VerifiedClaims, name: &str) -> Option<String> {
+    match claims.get(name)? {
+        serde_json::Value::String(text) if !text.is_empty() => Some(text.clone()),
+        serde_json::Value::Number(number) => Some(number.to_string()),
+        _ => None,
     }
 }
 

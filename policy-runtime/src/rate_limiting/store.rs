@@ -34,12 +34,16 @@ pub enum ClientKey {
     Header(Arc<str>),
     /// A key from an application's key function.
     Custom(Arc<str>),
+    /// The `sub` of the JWT that admitted the request (`key = subject`).
+    Subject(Arc<str>),
+    /// One claim of the JWT that admitted the request (`key = claim("..")`).
+    Claim(Arc<str>),
     /// One bucket for every client.
     Global,
 }
 
 impl ClientKey {
-    /// What the key is made of: `ip`, `api_key`, `header`, `custom` or `global`.
+    /// What the key is made of: `ip`, `api_key`, `header`, `custom`, `subject`, `claim` or `global`.
     ///
     /// ```
     /// use policy_runtime::ClientKey;
@@ -52,6 +56,8 @@ impl ClientKey {
             ClientKey::ApiKey(_) => "api_key",
             ClientKey::Header(_) => "header",
             ClientKey::Custom(_) => "custom",
+            ClientKey::Subject(_) => "subject",
+            ClientKey::Claim(_) => "claim",
             ClientKey::Global => "global",
         }
     }
@@ -64,6 +70,8 @@ impl fmt::Display for ClientKey {
             ClientKey::ApiKey(name) => write!(f, "api_key:{name}"),
             ClientKey::Header(value) => write!(f, "header:{value}"),
             ClientKey::Custom(value) => write!(f, "custom:{value}"),
+            ClientKey::Subject(value) => write!(f, "subject:{value}"),
+            ClientKey::Claim(value) => write!(f, "claim:{value}"),
             ClientKey::Global => f.write_str("global"),
         }
     }
