@@ -15,7 +15,7 @@ trap 'rm -rf "$out"' EXIT
 
 variants="01_bare 02_rate_limit 03_rate_limit_api_key 04_tower_governor 05_rate_limit_rejected
 06_bare_engine_layer 07_api_key 08_tower_governor_headers 09_rate_limit_engine_outside_router
-10_rate_limit_legacy_headers_only 11_rate_limit_no_headers"
+10_rate_limit_legacy_headers_only 11_rate_limit_no_headers 12_rate_limit_request_limits"
 
 printf '| variant | instructions per request | ratio to bare |\n|---|---:|---:|\n'
 bare=""

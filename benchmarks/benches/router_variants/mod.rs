@@ -7,7 +7,8 @@
 //! 6 to 11 are diagnostics: the engine layer alone, the API-key check alone,
 //! tower_governor with its rate-limit headers, the rate limit with the engine
 //! wrapped once around the router instead of around each route, and the rate
-//! limit with only the `X-RateLimit-*` headers and with none.
+//! limit with only the `X-RateLimit-*` headers and with none; variant 12 is
+//! the rate limit under an engine with a body limit and a timeout.
 
 use axum::Router;
 use axum::body::Body;
@@ -149,13 +150,23 @@ pub fn router(name: &str) -> Option<Router> {
         "11_rate_limit_no_headers" => {
             route(get(limited)).layer(engine_with_headers(HeaderStyle::None))
         }
+        // The rate limit under an engine with a body limit and a timeout:
+        // what the request limits cost a request that is within them.
+        "12_rate_limit_request_limits" => route(get(limited)).layer(
+            Engine::builder()
+                .api_key("bench", API_KEY)
+                .max_body_size(1024 * 1024)
+                .request_timeout(std::time::Duration::from_secs(30))
+                .build()
+                .expect("the benchmark engine configuration is valid"),
+        ),
         _ => return None,
     };
     Some(served(router))
 }
 
 /// Every variant's name, in the order of the tables in BENCHMARKS.md.
-pub const NAMES: [&str; 11] = [
+pub const NAMES: [&str; 12] = [
     "01_bare",
     "02_rate_limit",
     "03_rate_limit_api_key",
@@ -167,6 +178,7 @@ pub const NAMES: [&str; 11] = [
     "09_rate_limit_engine_outside_router",
     "10_rate_limit_legacy_headers_only",
     "11_rate_limit_no_headers",
+    "12_rate_limit_request_limits",
 ];
 
 /// Hands every variant to `visit`, in the order of the tables in BENCHMARKS.md.
