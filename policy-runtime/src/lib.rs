@@ -471,7 +471,7 @@ pub use policy_macros::require_api_key;
 /// Requires a valid bearer JWT, and optionally scopes, before an async axum
 /// handler runs. Needs the feature `jwt`.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use axum::{routing::get, Router};
 /// use policy_runtime::{rate_limit, require_jwt, Claims};
 ///
@@ -534,7 +534,7 @@ pub use policy_macros::require_jwt;
 /// Caps the request body an async axum handler may read, instead of the
 /// engine's default.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use axum::{body::Bytes, routing::post, Router};
 /// use policy_runtime::{body_limit, rate_limit, Engine};
 ///
@@ -584,7 +584,7 @@ pub use policy_macros::body_limit;
 /// Bounds how long a request to an async axum handler may take, instead of
 /// the engine's default.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// use axum::{routing::get, Router};
 /// use policy_runtime::{require_api_key, timeout, Engine};
 ///
