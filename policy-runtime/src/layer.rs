@@ -233,30 +233,37 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let finish = Finish::of(&self.engine, &request);
-        // An engine layered inside another replaces it: a handler runs with
-        // the engine closest to its route.
-        let limits = self.engine.inner.request_limits.active.as_ref();
-        let Arrival { refused, timer } = match limits {
-            Some(limits) => limits.arrive(&mut request),
-            None => Arrival {
-                refused: None,
+        let Some(limits) = self.engine.inner.request_limits.active.as_deref() else {
+            // An engine layered inside another replaces it: a handler runs
+            // with the engine closest to its route.
+            request.extensions_mut().insert(self.engine.clone());
+            return WithEngineFuture {
+                state: State::Running {
+                    future: self.inner.call(request),
+                },
+                finish,
                 timer: None,
-            },
+                json_413: false,
+            };
         };
-        request.extensions_mut().insert(self.engine.clone());
+        let json_413 = limits.body.is_some();
+        let Arrival { refused, timer } = limits.arrive(&mut request);
         let state = match refused {
             Some(response) => State::Refused {
                 response: Some(response),
             },
-            None => State::Running {
-                future: self.inner.call(request),
-            },
+            None => {
+                request.extensions_mut().insert(self.engine.clone());
+                State::Running {
+                    future: self.inner.call(request),
+                }
+            }
         };
         WithEngineFuture {
             state,
             finish,
             timer,
-            json_413: limits.is_some_and(|limits| limits.body.is_some()),
+            json_413,
         }
     }
 }

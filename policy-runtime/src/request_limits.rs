@@ -345,7 +345,10 @@ impl Active {
                 start: tokio::time::Instant::now(),
                 armed: None,
                 sleep: None,
-                route: route(request).unwrap_or_else(|| request.uri().path().to_owned()),
+                route: request
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .cloned(),
             })
         });
         Arrival {
@@ -363,8 +366,9 @@ pub(crate) struct RequestTimer {
     /// The time allowed that `sleep` was set for.
     armed: Option<Duration>,
     sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
-    /// The matched route, or the path when no route was matched yet, for the log.
-    route: String,
+    /// The matched route, for the log (none when the engine wraps the
+    /// router rather than its routes: then the log says `unmatched`).
+    route: Option<axum::extract::MatchedPath>,
 }
 
 impl RequestTimer {
@@ -391,6 +395,10 @@ impl RequestTimer {
             return std::task::Poll::Pending;
         };
         std::task::ready!(sleep.as_mut().poll(cx));
-        std::task::Poll::Ready(timed_out(&self.route, allowed, self.start.elapsed()))
+        let route = self
+            .route
+            .as_ref()
+            .map_or("unmatched", |path| path.as_str());
+        std::task::Poll::Ready(timed_out(route, allowed, self.start.elapsed()))
     }
 }
