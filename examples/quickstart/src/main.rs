@@ -7,23 +7,46 @@
 //! ```
 //!
 //! It serves on http://127.0.0.1:3000 and prints curl commands that show a
-//! 429, a 401 and a JSON error. `LOG_FORMAT=json cargo run -p quickstart`
-//! logs JSON lines. The API key it prints is a demo key for local
-//! use only: it is compiled into this example, so never deploy it.
+//! 429, a 401, JSON errors, a JWT-protected route, a 413, a 504 and CORS.
+//! `LOG_FORMAT=json cargo run -p quickstart` logs JSON lines.
+//!
+//! A development token for `GET /reports` (signed with the demo secret,
+//! scope `reports:read`, valid for an hour):
+//!
+//! ```text
+//! cargo run -q -p quickstart -- token ada
+//! ```
+//!
+//! The API key and the JWT secret it prints are demo values for local use
+//! only: they are compiled into this example, so never deploy them.
 
-use axum::extract::Path;
+use axum::extract::{Path, Query};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use jsonwebtoken::{EncodingKey, Header};
 use policy_runtime::{
-    ApiKeyId, Engine, Environment, Health, Metrics, RequestLayer, api_error, rate_limit,
-    require_api_key,
+    ApiKeyId, Claims, Engine, Environment, Health, JsonFallbacks, Metrics, RequestLayer, api_error,
+    body_limit, rate_limit, require_api_key, require_jwt, timeout,
 };
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Demo-only key, printed at start. Real deployments read `API_KEYS` or `API_KEY_N`.
 const DEMO_KEY: &str = "demo-key-for-local-testing-only";
+
+/// Demo-only HS256 secret (38 bytes; at least 32 are required), printed at
+/// start; `token` signs with it. Real deployments read `JWT_SECRET`, or
+/// verify their identity provider's keys (`JWT_JWKS_URL`, `JWT_OIDC_ISSUER`).
+const DEMO_JWT_SECRET: &str = "demo-jwt-secret-for-local-testing-only";
+/// The `iss` and `aud` the engine requires of tokens (`JWT_ISSUER`, `JWT_AUDIENCE`).
+const JWT_ISSUER: &str = "quickstart-dev";
+const JWT_AUDIENCE: &str = "quickstart-api";
+
+/// The origin of a local front-end dev server (Vite's default), allowed by
+/// CORS unless `CORS_ORIGINS` lists others.
+const DEV_ORIGIN: &str = "http://localhost:5173";
 
 #[api_error]
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +73,11 @@ struct Score {
     score: u32,
 }
 
-/// Paid upstream: at most 3 calls a minute per client IP, key holders only.
+/// Paid upstream: at most 3 calls a minute per client IP, key holders only,
+/// and at most 16 KB of text (the engine allows 1 MB elsewhere). The body
+/// limit is checked first: an oversized body gets its 413 before it is
+/// counted or its key is checked.
+#[body_limit("16KB")]
 #[rate_limit("3/minute")]
 #[require_api_key]
 async fn score(key: ApiKeyId, Json(request): Json<ScoreRequest>) -> Result<Json<Score>, AppError> {
@@ -118,6 +145,44 @@ async fn metrics() -> Response {
     Metrics::scrape()
 }
 
+/// The claims `GET /reports` reads from its token.
+#[derive(Deserialize)]
+struct ReportClaims {
+    sub: String,
+}
+
+#[derive(Serialize)]
+struct Reports {
+    user: String,
+    reports: [&'static str; 2],
+}
+
+/// Signed-in users: a bearer JWT with the `reports:read` scope, 60 a minute
+/// and 1000 an hour per user (the token's `sub`), whatever their address.
+#[require_jwt(scope = "reports:read")]
+#[rate_limit("60/minute; 1000/hour", key = subject)]
+async fn reports(Claims(claims): Claims<ReportClaims>) -> Json<Reports> {
+    Json(Reports {
+        user: claims.sub,
+        reports: ["usage-2026-11", "billing-2026-11"],
+    })
+}
+
+#[derive(Deserialize)]
+struct SlowQuery {
+    seconds: Option<u64>,
+}
+
+/// A slow job (3 s of work unless `?seconds=` says otherwise), stopped at
+/// its own 2 s: 504 `TIMEOUT` (the engine's timeout is 30 s).
+#[timeout("2s")]
+#[rate_limit("10/minute")]
+async fn slow(Query(query): Query<SlowQuery>) -> String {
+    let seconds = query.seconds.unwrap_or(3);
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    format!("done after {seconds}s")
+}
+
 fn app(engine: Engine) -> Router {
     // /health, /health/live and /health/ready (which checks the limiter store).
     let health = Health::new(env!("CARGO_PKG_VERSION"))
@@ -135,15 +200,70 @@ fn app(engine: Engine) -> Router {
         .route("/auth/login", post(login))
         .route("/admin", get(admin))
         .route("/metrics", get(metrics))
-        .layer(engine)
+        .route("/reports", get(reports))
+        .route("/slow", get(slow))
+        // JSON 404 and 405 (with `Allow`): after the last route, before the engine.
+        .json_fallbacks()
+        .layer(engine.clone())
         // Merged after the engine layer: health checks are never rate limited.
         .merge(health)
+        // CORS preflights are answered here, before any policy: never
+        // counted, never asked for a key.
+        .layer(engine.cors())
+        // nosniff, X-Frame-Options, Referrer-Policy, CSP (and HSTS in
+        // production) on every response, errors and preflights included.
+        .layer(engine.security_headers())
         // Request ids, one span per request, slow-request warnings.
         .layer(RequestLayer::new())
 }
 
+/// `cargo run -p quickstart -- token [subject]`: a development token for
+/// `GET /reports`, signed with the demo secret, valid for an hour.
+fn development_token(subject: &str) -> Result<String, jsonwebtoken::errors::Error> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let claims = serde_json::json!({
+        "sub": subject,
+        "scope": "reports:read",
+        "iss": JWT_ISSUER,
+        "aud": JWT_AUDIENCE,
+        "iat": now,
+        "exp": now + 3600,
+    });
+    jsonwebtoken::encode(
+        &Header::default(), // HS256
+        &claims,
+        &EncodingKey::from_secret(DEMO_JWT_SECRET.as_bytes()),
+    )
+}
+
 #[tokio::main]
 async fn main() {
+    // `token [subject]`: print a development token and exit, before any
+    // log line, so that `$(cargo run -q -p quickstart -- token)` is the token alone.
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        None => {}
+        Some("token") => {
+            let subject = args.next().unwrap_or_else(|| "ada".to_owned());
+            match development_token(&subject) {
+                Ok(token) => println!("{token}"),
+                Err(error) => {
+                    eprintln!("cannot sign the token: {error}");
+                    std::process::exit(1);
+                }
+            }
+            return;
+        }
+        Some(other) => {
+            eprintln!(
+                "unknown argument `{other}`; usage: quickstart (serves the API) or quickstart token [subject]"
+            );
+            std::process::exit(2);
+        }
+    }
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,policy_runtime=debug".into());
     // LOG_FORMAT=json logs one JSON object per line, with the request's span.
@@ -169,7 +289,15 @@ async fn main() {
         .api_key("demo-client", DEMO_KEY)
         .policy("login", "10/hour")
         .default_limits("3/minute")
-        .from_env() // ENVIRONMENT, API_KEYS, TRUSTED_PROXIES, POLICY_LIMIT_LOGIN, ...
+        .max_body_size(1_000_000) // 1 MB; REQUEST_MAX_BODY_SIZE overrides it
+        .request_timeout(Duration::from_secs(30)) // REQUEST_TIMEOUT overrides it
+        .cors_origins([DEV_ORIGIN]) // CORS_ORIGINS replaces the list
+        .jwt_secret(DEMO_JWT_SECRET)
+        .jwt_issuer(JWT_ISSUER)
+        .jwt_audience(JWT_AUDIENCE)
+        // ENVIRONMENT, API_KEYS, TRUSTED_PROXIES, POLICY_LIMIT_LOGIN,
+        // REQUEST_MAX_BODY_SIZE, REQUEST_TIMEOUT, CORS_ORIGINS, JWT_*, ...
+        .from_env()
         .build()
     {
         Ok(engine) => engine,
@@ -182,7 +310,8 @@ async fn main() {
     if engine.environment() == Environment::Development {
         tracing::warn!(
             "running in DEVELOPMENT: the demo key is accepted and 5xx details are shown; \
-             set ENVIRONMENT=production and real keys (API_KEYS, API_KEY_FILE) to deploy"
+             set ENVIRONMENT=production and real keys (API_KEYS, API_KEY_FILE) to deploy, \
+             with a real JWT key (JWT_SECRET, JWT_JWKS_URL or JWT_OIDC_ISSUER) instead of the demo secret"
         );
     }
 
@@ -196,6 +325,9 @@ async fn main() {
     };
     println!("quickstart listening on http://{address}");
     println!("demo API key (local use only, never deploy it): {DEMO_KEY}");
+    println!(
+        "demo JWT secret, HS256 (local use only, never deploy it): {DEMO_JWT_SECRET} (issuer `{JWT_ISSUER}`, audience `{JWT_AUDIENCE}`)"
+    );
     println!();
     println!("# 200, then 429 after 3 calls a minute (JSON body, Retry-After, X-RateLimit-*):");
     println!(
@@ -216,10 +348,42 @@ async fn main() {
     println!(
         "for i in 1 2 3 4; do curl -s -o /dev/null -w '%{{http_code}}\\n' http://{address}/about; done"
     );
-    println!("# JSON errors: 404 with its message, 502 with the details hidden:");
+    println!(
+        "# JSON errors: 404 with its message, 502 (its details are sent in development only):"
+    );
     println!("curl -si http://{address}/words/7");
     println!(
         "curl -si -X POST http://{address}/score -H 'X-API-Key: {DEMO_KEY}' -H 'content-type: application/json' -d '{{\"text\":\"upstream\"}}'"
+    );
+    println!(
+        "# JWT: GET /reports with a development token (`cargo run -q -p quickstart -- token ada` signs one with the demo secret, scope reports:read, valid 1 hour), then 401 without one:"
+    );
+    println!(
+        "curl -si -H \"Authorization: Bearer $(cargo run -q -p quickstart -- token ada)\" http://{address}/reports"
+    );
+    println!("curl -si http://{address}/reports");
+    println!(
+        "# 413: 20 KB over /score's own 16 KB limit (refused before the key is checked), and 2 MB over the engine's 1 MB:"
+    );
+    println!(
+        "head -c 20000 /dev/zero | curl -si -X POST http://{address}/score -H 'content-type: application/json' --data-binary @-"
+    );
+    println!(
+        "head -c 2000000 /dev/zero | curl -si -X POST http://{address}/auth/login --data-binary @-"
+    );
+    println!("# 504: /slow works 3 s, past its own 2 s timeout:");
+    println!("curl -si http://{address}/slow");
+    println!("# JSON 404 and 405 (with Allow):");
+    println!("curl -si http://{address}/nowhere");
+    println!("curl -si -X DELETE http://{address}/words/1");
+    println!(
+        "# CORS: a preflight from the allowed origin ({DEV_ORIGIN}, or CORS_ORIGINS), and one refused:"
+    );
+    println!(
+        "curl -si -X OPTIONS http://{address}/reports -H 'Origin: {DEV_ORIGIN}' -H 'Access-Control-Request-Method: GET' -H 'Access-Control-Request-Headers: authorization'"
+    );
+    println!(
+        "curl -si -X OPTIONS http://{address}/reports -H 'Origin: https://evil.example' -H 'Access-Control-Request-Method: GET'"
     );
 
     let service = app(engine).into_make_service_with_connect_info::<SocketAddr>();
