@@ -143,6 +143,24 @@ pub(crate) struct BodyDefault {
 }
 
 impl RequestLimits {
+    /// The engine's body limit for the start-up report: `1MB`, or `none`.
+    pub(crate) fn describe_body(&self) -> String {
+        self.body_default().map_or("none".to_owned(), |body| {
+            policy_grammar::size::display_size(body.limit)
+        })
+    }
+
+    /// The engine's timeout for the start-up report: `30s`, or `none`.
+    pub(crate) fn describe_timeout(&self) -> String {
+        self.active
+            .as_ref()
+            .and_then(|active| active.timeout)
+            .map_or(
+                "none".to_owned(),
+                policy_grammar::duration::display_duration,
+            )
+    }
+
     /// The engine's body limit, if it has one.
     pub(crate) fn body_default(&self) -> Option<BodyDefault> {
         self.active.as_ref().and_then(|active| active.body)

@@ -465,9 +465,9 @@ async fn the_start_up_report_lists_each_jwt_handler_s_checks_in_order() {
             r#""jwt_attribute::billing" "jwt requiring any of the scopes `billing:read`, `billing:admin`""#,
             r#""jwt_attribute::either" "api_key or jwt requiring any valid key""#,
             r#""jwt_attribute::reports" "jwt requiring the scope `reports:read` -> rate_limit 2 per 1 minute per subject""#,
-            r#""jwt_attribute::slow" "jwt requiring any valid key""#,
+            r#""jwt_attribute::slow" "timeout 200ms -> jwt requiring any valid key""#,
             r#""jwt_attribute::tenant_report" "jwt requiring any valid key -> rate_limit 2 per 1 minute per claim `tenant_id`""#,
-            r#""jwt_attribute::upload" "jwt requiring any valid key""#,
+            r#""jwt_attribute::upload" "body_limit 1KB -> jwt requiring any valid key""#,
         ]
     );
     let settings = logs.containing("INFO", "JWT settings");

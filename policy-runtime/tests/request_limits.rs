@@ -455,3 +455,41 @@ fn zero_and_overlong_settings_fail_the_build() {
         ["the request timeout of 48h is over the longest allowed, 24 hours"]
     );
 }
+
+#[test]
+fn the_start_up_report_names_the_limits_of_the_engine_and_of_each_handler() {
+    let (logs, _guard) = Logs::capture();
+    Engine::builder()
+        .max_body_size(1_000_000)
+        .request_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let summary = logs.containing("INFO", "policy engine built");
+    assert_eq!(summary[0]["fields"]["max_body_size"], "1MB");
+    assert_eq!(summary[0]["fields"]["request_timeout"], "30s");
+    let handlers: Vec<(String, String)> = logs
+        .containing("INFO", "handler policy")
+        .iter()
+        .map(|event| {
+            let fields = &event["fields"];
+            (
+                fields["handler"].as_str().unwrap().to_owned(),
+                fields["policies"].as_str().unwrap().to_owned(),
+            )
+        })
+        .filter(|(handler, _)| handler.ends_with("small_upload") || handler.ends_with("::slow"))
+        .collect();
+    assert_eq!(
+        handlers,
+        [
+            (
+                "request_limits::slow".to_owned(),
+                "timeout 200ms".to_owned()
+            ),
+            (
+                "request_limits::small_upload".to_owned(),
+                "body_limit 1KB -> rate_limit 1000 per 1 hour per client ip".to_owned()
+            ),
+        ]
+    );
+}

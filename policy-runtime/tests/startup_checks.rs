@@ -182,6 +182,8 @@ fn the_built_engine_logs_a_table_of_handlers_and_their_policies() {
         summary["lockout"],
         "5 failures within 1800s lock a client out for 1800s"
     );
+    assert_eq!(summary["max_body_size"], "none");
+    assert_eq!(summary["request_timeout"], "none");
     let table: Vec<(&str, &str)> = events[1..]
         .iter()
         .map(|event| {

@@ -19,6 +19,8 @@ pub(super) fn report(engine: &EngineInner) {
         handlers = handlers.len(),
         api_keys = engine.api_keys.keys.load().len(),
         lockout = %engine.api_keys.describe_lockout(),
+        max_body_size = %engine.request_limits.describe_body(),
+        request_timeout = %engine.request_limits.describe_timeout(),
         "policy engine built"
     );
     #[cfg(feature = "jwt")]
@@ -37,10 +39,20 @@ pub(super) fn report(engine: &EngineInner) {
 /// `rate_limit 20 per 1 hour per ip -> api_key requiring the scope `admin``,
 /// from the description each policy gives of its check.
 fn describe(engine: &EngineInner, policy: &HandlerPolicy) -> String {
-    let checks: Vec<String> = policy
-        .checks
-        .iter()
-        .map(|check| match check {
+    // The request limits apply first, wherever their attributes sit.
+    let body_limit = policy
+        .body_limit
+        .map(|bytes| format!("body_limit {}", policy_grammar::size::display_size(bytes)));
+    let timeout = policy.timeout.map(|timeout| {
+        format!(
+            "timeout {}",
+            policy_grammar::duration::display_duration(timeout)
+        )
+    });
+    let checks: Vec<String> = body_limit
+        .into_iter()
+        .chain(timeout)
+        .chain(policy.checks.iter().map(|check| match check {
             Check::RateLimit(spec) => {
                 let named = match spec.limits {
                     Limits::Named(name) => engine.rate_limits.config.named(name),
@@ -52,7 +64,7 @@ fn describe(engine: &EngineInner, policy: &HandlerPolicy) -> String {
             Check::ApiKey(requirement) => format!("api_key requiring {requirement}"),
             Check::Jwt(requirement) => format!("jwt requiring {requirement}"),
             Check::ApiKeyOrJwt(requirement) => format!("api_key or jwt requiring {requirement}"),
-        })
+        }))
         .collect();
     checks.join(" -> ")
 }
