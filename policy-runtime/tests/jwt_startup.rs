@@ -120,6 +120,30 @@ fn production_also_requires_an_issuer_and_an_audience() {
     );
 }
 
+#[test]
+fn a_demo_looking_secret_is_refused_in_production_and_warned_about_elsewhere() {
+    let demo = "changeme-jwt-secret-0123456789abcdef";
+    let error = Engine::builder()
+        .jwt_secret(demo)
+        .jwt_issuer(ISSUER)
+        .jwt_audience(AUDIENCE)
+        .build()
+        .unwrap_err();
+    let problem = "EngineBuilder::jwt_secret: the JWT secret begins with `changeme`, as demo and placeholder \
+                   values do; anyone who has read the example can sign tokens with it (make one with \
+                   `openssl rand -base64 48`)";
+    assert_eq!(error.problems(), [problem]);
+    let (logs, _guard) = Logs::capture();
+    Engine::builder()
+        .jwt_secret(demo)
+        .jwt_issuer(ISSUER)
+        .jwt_audience(AUDIENCE)
+        .environment(Environment::Development)
+        .build()
+        .unwrap();
+    assert_eq!(logs.containing("WARN", problem).len(), 1, "{}", logs.text());
+}
+
 #[tokio::test]
 async fn the_start_up_report_lists_the_jwt_check_and_the_subject_key_counts() {
     let (logs, _guard) = Logs::capture();

@@ -27,6 +27,14 @@ const DEMO_PREFIXES: [&str; 7] = [
     "test",
 ];
 
+/// The demo or placeholder beginning of a secret, in any case, if it has one.
+pub(crate) fn demo_prefix(secret: &[u8]) -> Option<&'static str> {
+    let lower = secret.to_ascii_lowercase();
+    DEMO_PREFIXES
+        .into_iter()
+        .find(|prefix| lower.starts_with(prefix.as_bytes()))
+}
+
 /// An API key to accept: a name, the secret (kept only as its SHA-256
 /// digest), and optionally scopes and an expiry.
 ///
@@ -76,10 +84,7 @@ impl ApiKey {
     /// ```
     pub fn new(name: &str, secret: impl AsRef<[u8]>) -> Self {
         let secret = secret.as_ref();
-        let lower = secret.to_ascii_lowercase();
-        let demo_prefix = DEMO_PREFIXES
-            .into_iter()
-            .find(|prefix| lower.starts_with(prefix.as_bytes()));
+        let demo_prefix = demo_prefix(secret);
         Self {
             name: name.to_owned(),
             digest: digest(secret),

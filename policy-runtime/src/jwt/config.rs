@@ -33,6 +33,9 @@ pub(crate) struct JwtConfig {
     /// `None`: `scope` (space-separated), else `scp` (an array or a string).
     pub(crate) scope_claim: Option<String>,
     pub(crate) refresh_interval: Duration,
+    /// Where a secret that looks like a demo value came from, with the
+    /// beginning that gave it away: refused in production.
+    pub(crate) demo_secrets: Vec<(String, &'static str)>,
 }
 
 impl Default for JwtConfig {
@@ -46,6 +49,7 @@ impl Default for JwtConfig {
             leeway: DEFAULT_LEEWAY,
             scope_claim: None,
             refresh_interval: DEFAULT_REFRESH_INTERVAL,
+            demo_secrets: Vec::new(),
         }
     }
 }
@@ -62,6 +66,9 @@ impl JwtConfig {
                  (make one with `openssl rand -base64 48`)",
                 secret.len()
             ));
+        }
+        if let Some(prefix) = crate::api_key::key::demo_prefix(secret) {
+            self.demo_secrets.push((origin.to_owned(), prefix));
         }
         self.keys.keys.push(VerifyKey::secret(secret));
         Ok(())
@@ -230,6 +237,16 @@ impl JwtConfig {
                 listed(&unserved),
                 if unserved.len() == 1 { "requires" } else { "require" }
             ));
+        }
+        for (origin, prefix) in &self.demo_secrets {
+            let problem = format!(
+                "{origin}: the JWT secret begins with `{prefix}`, as demo and placeholder values do; anyone who \
+                 has read the example can sign tokens with it (make one with `openssl rand -base64 48`)"
+            );
+            match environment {
+                Environment::Production => errors.push(problem),
+                _ => warnings.push(problem),
+            }
         }
         if self.has_source() || !protected.is_empty() {
             for (missing, variable, method) in [
