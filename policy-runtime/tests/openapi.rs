@@ -108,12 +108,46 @@ async fn unlisted() -> &'static str {
     "unlisted"
 }
 
+/// A handler with a JWT (or an API key) and scopes, counted by a claim.
+#[cfg(feature = "jwt")]
+mod jwt {
+    use policy_runtime::{rate_limit, require_jwt};
+
+    #[require_jwt(scope = any("billing:read", "billing:admin"), or_api_key)]
+    #[rate_limit("100/minute", key = claim("tenant_id"))]
+    #[utoipa::path(get, path = "/invoices", responses((status = 200, description = "Invoices")))]
+    pub async fn invoices() -> &'static str {
+        "invoices"
+    }
+}
+
 fn engine(builder: policy_runtime::EngineBuilder) -> Engine {
-    builder
+    let builder = builder
         .environment(Environment::Development)
-        .api_key("demo-client", KEY)
-        .build()
-        .unwrap()
+        .api_key("demo-client", KEY);
+    #[cfg(feature = "jwt")]
+    let builder = builder
+        .jwt_secret("a-test-secret-of-32-bytes-or-more!")
+        .jwt_issuer("https://issuer.example");
+    builder.build().unwrap()
+}
+
+/// The handlers with policies of this file but those `listed`, sorted: what
+/// a document listing only those reports missing.
+fn all_but(listed: &[&str]) -> Vec<&'static str> {
+    let mut handlers = vec![
+        "openapi::admin",
+        "openapi::score",
+        "openapi::unlisted",
+        "openapi::upload",
+        "openapi::word",
+    ];
+    if cfg!(feature = "jwt") {
+        handlers.push("openapi::jwt::invoices");
+    }
+    handlers.retain(|handler| !listed.contains(handler));
+    handlers.sort_unstable();
+    handlers
 }
 
 /// The quickstart's three handlers, routed and documented by `utoipa_axum`,
@@ -138,7 +172,10 @@ fn quickstart(engine: &Engine) -> (axum::Router, OpenApi) {
         ]
     );
     // Handlers with policies the document does not mention are reported.
-    assert_eq!(report.missing(), ["openapi::unlisted", "openapi::upload"]);
+    assert_eq!(
+        report.missing(),
+        all_but(&["openapi::admin", "openapi::score", "openapi::word"])
+    );
     assert!(report.ambiguous().is_empty());
     assert!(!report.is_complete());
     let spec = openapi.clone();
@@ -336,7 +373,7 @@ fn the_problem_format_ietf_headers_and_request_limits_are_documented() {
     let report = engine.document(&mut openapi);
     assert_eq!(
         report.missing(),
-        ["openapi::score", "openapi::unlisted", "openapi::word"]
+        all_but(&["openapi::admin", "openapi::upload"])
     );
     let spec = serde_json::to_value(&openapi).unwrap();
     let upload = operation(&spec, "/upload", "post");
@@ -389,6 +426,54 @@ fn an_unmatched_document_changes_nothing() {
     let before = openapi.clone();
     let report = engine.document(&mut openapi);
     assert!(report.operations().is_empty());
-    assert_eq!(report.missing().len(), 5);
+    assert_eq!(report.missing(), all_but(&[]));
     assert_eq!(openapi, before);
+}
+
+#[cfg(feature = "jwt")]
+#[test]
+fn a_jwt_or_api_key_with_any_of_two_scopes_is_six_requirements() {
+    let engine = engine(Engine::builder());
+    let (_, mut openapi) = OpenApiRouter::<()>::new()
+        .routes(routes!(jwt::invoices))
+        .split_for_parts();
+    let report = engine.document(&mut openapi);
+    assert_eq!(report.operations()[0].handler, "openapi::jwt::invoices");
+    let spec = serde_json::to_value(&openapi).unwrap();
+    assert_eq!(
+        spec["components"]["securitySchemes"]["jwt"],
+        json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+               "description": "A JWT as a bearer token: `Authorization: Bearer <token>`."})
+    );
+    let invoices = operation(&spec, "/invoices", "get");
+    assert_eq!(
+        invoices["security"],
+        json!([
+            {"api_key": ["billing:read"]}, {"api_key": ["billing:admin"]},
+            {"api_key_bearer": ["billing:read"]}, {"api_key_bearer": ["billing:admin"]},
+            {"jwt": ["billing:read"]}, {"jwt": ["billing:admin"]}
+        ])
+    );
+    assert_eq!(
+        keys(&invoices["responses"]),
+        ["200", "400", "401", "403", "429"]
+    );
+    let examples =
+        |status: &str| &invoices["responses"][status]["content"]["application/json"]["examples"];
+    assert_eq!(
+        keys(examples("401")),
+        ["expired_token", "invalid_api_key", "missing_api_key"]
+    );
+    assert_eq!(
+        examples("403")["insufficient_scope"]["value"]["error"],
+        "Forbidden: this API key has none of the scopes `billing:read`, `billing:admin`"
+    );
+    assert_eq!(
+        examples("400")["MISSING_RATE_LIMIT_KEY"]["value"]["error"],
+        "This endpoint needs a JWT with the `tenant_id` claim"
+    );
+    assert_eq!(
+        invoices["x-rate-limit"],
+        json!(["100 per 1 minute, per JWT claim `tenant_id`"])
+    );
 }

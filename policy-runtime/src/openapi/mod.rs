@@ -33,8 +33,7 @@ use utoipa::openapi::{Components, OpenApi, RefOr};
 /// [`missing`](Documented::missing), and one whose name fits several
 /// operations is [`ambiguous`](Documented::ambiguous): neither is guessed.
 ///
-/// ```
-/// # #[cfg(feature = "utoipa")] {
+/// ```rust,standalone_crate
 /// use policy_runtime::{rate_limit, Engine};
 /// use utoipa::openapi::{InfoBuilder, OpenApiBuilder};
 ///
@@ -48,7 +47,6 @@ use utoipa::openapi::{Components, OpenApi, RefOr};
 /// let report = engine.document(&mut openapi);
 /// assert!(!report.is_complete());
 /// assert!(report.missing().iter().any(|handler| handler.ends_with("::undocumented")));
-/// # }
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Documented {
@@ -74,25 +72,73 @@ pub struct DocumentedOperation {
 
 impl Documented {
     /// The operations documented, in the document's order.
+    ///
+    /// ```rust,standalone_crate
+    /// use policy_runtime::{rate_limit, Engine};
+    /// use utoipa::OpenApi;
+    ///
+    /// #[utoipa::path(get, path = "/words/{id}")] // above: found by its name
+    /// #[rate_limit("50/hour")]
+    /// async fn word() -> &'static str {
+    ///     "hello"
+    /// }
+    ///
+    /// #[derive(OpenApi)]
+    /// #[openapi(paths(word))]
+    /// struct ApiDoc;
+    ///
+    /// let mut openapi = ApiDoc::openapi();
+    /// let report = Engine::builder().build().unwrap().document(&mut openapi);
+    /// let operation = &report.operations()[0];
+    /// assert_eq!((operation.method, operation.path.as_str()), ("GET", "/words/{id}"));
+    /// assert!(operation.handler.ends_with("::word"));
+    /// assert!(operation.by_name);
+    /// ```
     pub fn operations(&self) -> &[DocumentedOperation] {
         &self.operations
     }
 
     /// The handlers with policies that no operation of the document is, by
-    /// module path and name: add their `#[utoipa::path]` to the document.
+    /// module path and name, sorted: add their `#[utoipa::path]` to the
+    /// document. See [`Documented`].
     pub fn missing(&self) -> &[&'static str] {
         &self.missing
     }
 
-    /// The handlers whose name several operations (or several handlers) share, each with the
-    /// operations it could be (`GET /path`): put its `#[utoipa::path]` below
-    /// the policy attributes, so the link is recorded, or give it a unique
-    /// `operation_id`.
+    /// The handlers whose name several operations (or several handlers)
+    /// share, sorted, each with the operations it could be (`GET /path`):
+    /// put its `#[utoipa::path]` below the policy attributes, so the link is
+    /// recorded, or give it a unique `operation_id`.
+    ///
+    /// ```rust,standalone_crate
+    /// use policy_runtime::{rate_limit, Engine};
+    /// use utoipa::openapi::{HttpMethod, OpenApiBuilder, PathItem, PathsBuilder};
+    /// use utoipa::openapi::path::OperationBuilder;
+    ///
+    /// #[rate_limit("50/hour")]
+    /// async fn list() -> &'static str {
+    ///     "items"
+    /// }
+    ///
+    /// // Two operations with the id `list`: which one is the handler's?
+    /// let list = || OperationBuilder::new().operation_id(Some("list")).build();
+    /// let paths = PathsBuilder::new()
+    ///     .path("/a", PathItem::new(HttpMethod::Get, list()))
+    ///     .path("/b", PathItem::new(HttpMethod::Get, list()));
+    /// let mut openapi = OpenApiBuilder::new().paths(paths).build();
+    /// let report = Engine::builder().build().unwrap().document(&mut openapi);
+    /// let (handler, candidates) = &report.ambiguous()[0];
+    /// assert!(handler.ends_with("::list"));
+    /// assert_eq!(candidates, &["GET /a", "GET /b"]);
+    /// assert!(report.operations().is_empty());
+    /// ```
     pub fn ambiguous(&self) -> &[(&'static str, Vec<String>)] {
         &self.ambiguous
     }
 
-    /// Whether every handler with policies was documented.
+    /// Whether every handler with policies was documented: none
+    /// [`missing`](Documented::missing) nor
+    /// [`ambiguous`](Documented::ambiguous). See [`Engine::document`].
     pub fn is_complete(&self) -> bool {
         self.missing.is_empty() && self.ambiguous.is_empty()
     }
@@ -177,8 +223,7 @@ impl Engine {
     /// [`Documented`] and left alone. Call it once, when the document is
     /// complete (after `OpenApiRouter::split_for_parts` or `ApiDoc::openapi()`).
     ///
-    /// ```
-    /// # #[cfg(feature = "utoipa")] {
+    /// ```rust,standalone_crate
     /// use policy_runtime::{rate_limit, require_api_key, Engine};
     /// use utoipa::OpenApi;
     ///
@@ -207,7 +252,6 @@ impl Engine {
     ///     refused["examples"]["RATE_LIMITED"]["value"],
     ///     serde_json::json!({"error": "Too Many Requests: 20 per 1 hour", "code": "RATE_LIMITED"})
     /// );
-    /// # }
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
     pub fn document(&self, openapi: &mut OpenApi) -> Documented {
