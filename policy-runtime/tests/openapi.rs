@@ -102,6 +102,22 @@ async fn upload(body: String) -> String {
     body
 }
 
+/// Search: per API key, with room for bursts, each request counting 2.
+#[require_api_key]
+#[rate_limit("30/minute", key = api_key, burst = 60, cost = 2)]
+#[rate_limit("5 per hour", strict, scope = "search-hourly")]
+#[utoipa::path(get, path = "/search", responses((status = 200, description = "Results")))]
+async fn search() -> &'static str {
+    "results"
+}
+
+/// No limit on purpose.
+#[rate_limit(exempt)]
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "Healthy")))]
+async fn health() -> &'static str {
+    "ok"
+}
+
 /// A limited handler that no document mentions.
 #[rate_limit("1/second")]
 async fn unlisted() -> &'static str {
@@ -137,7 +153,9 @@ fn engine(builder: policy_runtime::EngineBuilder) -> Engine {
 fn all_but(listed: &[&str]) -> Vec<&'static str> {
     let mut handlers = vec![
         "openapi::admin",
+        "openapi::health",
         "openapi::score",
+        "openapi::search",
         "openapi::unlisted",
         "openapi::upload",
         "openapi::word",
@@ -359,7 +377,7 @@ async fn the_document_reads_back_as_openapi_3_1() {
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(upload, admin))]
+#[openapi(paths(upload, admin, search, health))]
 struct UploadDoc;
 
 #[test]
@@ -373,7 +391,12 @@ fn the_problem_format_ietf_headers_and_request_limits_are_documented() {
     let report = engine.document(&mut openapi);
     assert_eq!(
         report.missing(),
-        all_but(&["openapi::admin", "openapi::upload"])
+        all_but(&[
+            "openapi::admin",
+            "openapi::health",
+            "openapi::search",
+            "openapi::upload"
+        ])
     );
     let spec = serde_json::to_value(&openapi).unwrap();
     let upload = operation(&spec, "/upload", "post");
@@ -406,6 +429,20 @@ fn the_problem_format_ietf_headers_and_request_limits_are_documented() {
         problem("504")["examples"]["TIMEOUT"]["value"]["detail"],
         "Gateway Timeout: the request took longer than 5s"
     );
+    // Bursts, costs and strict limits in words; an exempt handler says so
+    // and sends no rate-limit header.
+    let search = operation(&spec, "/search", "get");
+    assert_eq!(
+        search["x-rate-limit"],
+        json!([
+            "30 per 1 minute, burst 60, per API key, each request counting 2",
+            "5 per 1 hour, strict, per client IP"
+        ])
+    );
+    let health = operation(&spec, "/health", "get");
+    assert_eq!(health["x-rate-limit"], json!(["no limit (exempt)"]));
+    assert_eq!(keys(&health["responses"]), ["200"]);
+    assert!(health["responses"]["200"].get("headers").is_none());
     assert_eq!(
         spec["components"]["schemas"]["PolicyError"]["required"],
         json!(["type", "title", "status", "detail", "code"])

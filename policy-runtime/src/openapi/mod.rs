@@ -210,7 +210,9 @@ impl Engine {
     ///   [`HeaderStyle`](crate::HeaderStyle) on every response of a
     ///   rate-limited operation;
     /// - **`x-rate-limit`**: the operation's quotas in words, as
-    ///   `["20 per 1 hour, per client IP"]`.
+    ///   `["20 per 1 hour, per client IP"]` or `["30 per 1 minute, burst 60,
+    ///   per API key"]` (`strict` too, and the cost when over 1);
+    ///   `["no limit (exempt)"]` for `#[rate_limit(exempt)]`.
     ///
     /// `#[api_error]` responses (`#[utoipa::path(responses(AppError))]`) of
     /// every operation are rendered again in the engine's format.
@@ -434,7 +436,14 @@ impl Engine {
                     };
                     let key = key_in_words(&spec.key);
                     for quota in quotas {
-                        let mut words = format!("{quota}, per {key}");
+                        let mut words = quota.to_string();
+                        if quota.burst() != quota.count() {
+                            words.push_str(&format!(", burst {}", quota.burst()));
+                        }
+                        if quota.is_strict() {
+                            words.push_str(", strict");
+                        }
+                        words.push_str(&format!(", per {key}"));
                         if spec.cost > 1 {
                             words.push_str(&format!(", each request counting {}", spec.cost));
                         }
