@@ -505,6 +505,8 @@ fn a_jwt_or_api_key_with_any_of_two_scopes_is_six_requirements() {
         examples("403")["insufficient_scope"]["value"]["error"],
         "Forbidden: this API key has none of the scopes `billing:read`, `billing:admin`"
     );
+    // The lockout counts failed tokens as it counts failed keys.
+    assert_eq!(keys(examples("429")), ["LOCKED_OUT", "RATE_LIMITED"]);
     assert_eq!(
         examples("400")["MISSING_RATE_LIMIT_KEY"]["value"]["error"],
         "This endpoint needs a JWT with the `tenant_id` claim"

@@ -200,7 +200,7 @@ impl Engine {
     ///   [`ErrorFormat`](crate::ErrorFormat) (component `PolicyError`; the
     ///   `problem` format as `application/problem+json`) and examples of the
     ///   exact bodies: 401 (with `WWW-Authenticate`), 403 where scopes
-    ///   apply, 429 where a rate limit or the API-key lockout applies (with
+    ///   apply, 429 where a rate limit or the lockout (of keys and tokens) applies (with
     ///   `Retry-After`), 400 `MISSING_RATE_LIMIT_KEY` where a limit's key
     ///   (a header, a JWT's subject or claim) can be missing, 413 where
     ///   `#[body_limit]` or the engine's body limit applies, 504 where
@@ -482,17 +482,21 @@ impl Engine {
                         "Invalid API key".to_owned(),
                     ),
                 ));
-                if self.inner.api_keys.lockout.is_some() {
-                    too_many.push((
-                        "LOCKED_OUT".to_owned(),
-                        body(
-                            StatusCode::TOO_MANY_REQUESTS,
-                            "LOCKED_OUT",
-                            "Too Many Requests: too many failed API key attempts from this client"
-                                .to_owned(),
-                        ),
-                    ));
-                }
+            }
+            // The lockout counts failed keys and tokens alike.
+            if (api_key || jwt)
+                && self.inner.api_keys.lockout.is_some()
+                && !too_many.iter().any(|(name, _)| name == "LOCKED_OUT")
+            {
+                too_many.push((
+                    "LOCKED_OUT".to_owned(),
+                    body(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "LOCKED_OUT",
+                        "Too Many Requests: too many failed API key attempts from this client"
+                            .to_owned(),
+                    ),
+                ));
             }
             if jwt && !api_key {
                 unauthorized.push((
