@@ -200,8 +200,9 @@ impl Engine {
     ///   [`ErrorFormat`](crate::ErrorFormat) (component `PolicyError`; the
     ///   `problem` format as `application/problem+json`) and examples of the
     ///   exact bodies: 401 (with `WWW-Authenticate`), 403 where scopes
-    ///   apply, 429 where a rate limit or the lockout (of keys and tokens) applies (with
-    ///   `Retry-After`), 400 `MISSING_RATE_LIMIT_KEY` where a limit's key
+    ///   apply, 429 where a rate limit or the lockout of failed keys and
+    ///   tokens applies (with `Retry-After`), 400 `MISSING_RATE_LIMIT_KEY`
+    ///   where a limit's key
     ///   (a header, a JWT's subject or claim) can be missing, 413 where
     ///   `#[body_limit]` or the engine's body limit applies, 504 where
     ///   `#[timeout]` or the engine's timeout applies. A status the operation
