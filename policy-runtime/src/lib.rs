@@ -109,6 +109,7 @@
 //! | `redis` | off | [`RedisStore`]: limits shared by every instance, in Redis | `redis`, `tokio` |
 //! | `cors` | off | [`Cors`]: CORS from `cors_origins` or `CORS_ORIGINS`, with JSON 403s for refused preflights | `tower-http` |
 //! | `jwt` | off | `RequireJwt`, `Claims`: bearer JWTs from a secret, PEM keys, JWKS or OpenID Connect discovery | `jsonwebtoken` (pure Rust), `reqwest` (rustls), `base64`, `tokio` |
+//! | `utoipa` | off | `Engine::document`: the policies' security, error responses, rate-limit headers and quotas in a utoipa `OpenApi`; `#[api_error]` enums as `utoipa::IntoResponses` | `utoipa` 5 |
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
@@ -142,6 +143,8 @@ mod health;
 mod jwt;
 mod layer;
 mod metrics;
+#[cfg(feature = "utoipa")]
+mod openapi;
 mod policy_layer;
 mod quota;
 mod rate_limiting;
@@ -178,6 +181,9 @@ pub use jwt::claims::{Claims, RegisteredClaims};
 pub use jwt::layer::RequireJwt;
 #[cfg(feature = "prometheus")]
 pub use metrics::{Metrics, MetricsError};
+#[cfg(feature = "utoipa")]
+#[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
+pub use openapi::{Documented, DocumentedOperation};
 pub use policy_layer::{RateLimit, RateLimitBuilder, RequireApiKey};
 pub use quota::{Quota, QuotaError};
 pub use rate_limiting::config::ScopeStats;
@@ -759,6 +765,22 @@ pub use policy_macros::api_error;
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
+/// Keeps the tokens given to it: the feature `utoipa` is on.
+#[cfg(feature = "utoipa")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __policy_utoipa_impl {
+    ($($tokens:tt)*) => { $($tokens)* };
+}
+
+/// Drops the tokens given to it: the feature `utoipa` is off.
+#[cfg(not(feature = "utoipa"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __policy_utoipa_impl {
+    ($($tokens:tt)*) => {};
+}
+
 /// Support for the code the macros generate. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
@@ -777,6 +799,16 @@ pub mod __private {
     pub use axum::response::{IntoResponse, Response};
     pub use core::time::Duration;
     pub use inventory;
+
+    /// The code the macros write for utoipa: kept with the feature
+    /// `utoipa`, dropped without it, so that it compiles either way.
+    pub use crate::__policy_utoipa_impl as utoipa_impl;
+    #[cfg(feature = "utoipa")]
+    pub use crate::openapi::api_error::{ApiErrorDoc, api_error_responses};
+    #[cfg(feature = "utoipa")]
+    pub use crate::openapi::link::OperationLink;
+    #[cfg(feature = "utoipa")]
+    pub use utoipa;
 
     /// The response for an `#[api_error]` value.
     pub fn api_error_response<E: crate::ApiError + ?Sized>(error: &E) -> Response {

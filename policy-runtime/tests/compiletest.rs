@@ -1,7 +1,9 @@
 //! Compile-time behaviour of the macros: every misuse is an error spanned on
 //! the wrong token (`ui/fail`, with the expected `.stderr`), and the supported
 //! forms compile without a warning (`ui/pass`). The cases that need the
-//! feature `jwt` are in `ui/jwt_fail` and `ui/jwt_pass`, run with it.
+//! feature `jwt` are in `ui/jwt_fail` and `ui/jwt_pass`, run with it, and
+//! those that need the feature `utoipa` in `ui/utoipa_fail` and
+//! `ui/utoipa_pass`.
 //!
 //! The `.stderr` files are pinned to rustc 1.95 ([`PINNED_RUSTC`]): another
 //! compiler words and spans some errors differently. On another version the
@@ -29,6 +31,17 @@ fn ui_jwt() {
     let cases = trybuild::TestCases::new();
     cases.compile_fail("tests/ui/jwt_fail/*.rs");
     cases.pass("tests/ui/jwt_pass/*.rs");
+}
+
+/// The cases that use the feature `utoipa`: `Engine::document` and
+/// `#[api_error]` enums as utoipa responses.
+#[cfg(feature = "utoipa")]
+#[test]
+fn ui_utoipa() {
+    assert_pinned_rustc();
+    let cases = trybuild::TestCases::new();
+    cases.compile_fail("tests/ui/utoipa_fail/*.rs");
+    cases.pass("tests/ui/utoipa_pass/*.rs");
 }
 
 fn assert_pinned_rustc() {

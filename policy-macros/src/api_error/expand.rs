@@ -67,6 +67,7 @@ pub(crate) fn api_error(parsed: &ApiErrorEnum) -> TokenStream {
         .filter(|variant| !variant.fields.is_empty())
         .map(annotate_arm)
         .collect();
+    let responses = utoipa_responses(parsed);
     // Spanned on the enum's name, so "`E` is not `std::error::Error`" points at it.
     let api_error_trait = quote_spanned!(ident.span()=> ::policy_runtime::ApiError);
     quote! {
@@ -128,7 +129,87 @@ pub(crate) fn api_error(parsed: &ApiErrorEnum) -> TokenStream {
                 ::policy_runtime::__private::api_error_response(&self)
             }
         }
+
+        #responses
     }
+}
+
+/// `utoipa::IntoResponses` for the enum, inside `__private::utoipa_impl!`:
+/// kept when `policy_runtime`'s feature `utoipa` is on, dropped when it is
+/// off, so the enum compiles either way. Each variant is described by its
+/// status, code, title and the message a client sees: its `#[error("...")]`
+/// text as written when it is shown, the status's reason when it is masked.
+fn utoipa_responses(parsed: &ApiErrorEnum) -> TokenStream {
+    let item = &parsed.item;
+    let ident = &item.ident;
+    let (impl_generics, type_generics, where_clause) = item.generics.split_for_impl();
+    let docs = parsed.variants.iter().map(|variant| {
+        let status = variant
+            .status
+            .as_ref()
+            .and_then(|s| s.base10_parse::<u16>().ok())
+            .unwrap_or(500);
+        let code = code_of(variant);
+        let shown = match (&variant.expose, &variant.mask) {
+            (Some(_), _) => true,
+            (None, Some(_)) => false,
+            (None, None) => status < 500,
+        };
+        let message = item
+            .variants
+            .iter()
+            .find(|written| written.ident == variant.ident)
+            .and_then(error_text)
+            .filter(|_| shown)
+            .map_or_else(
+                || quote!(::core::option::Option::None),
+                |text| quote!(::core::option::Option::Some(#text)),
+            );
+        let title = match &variant.title {
+            Some(title) => quote!(::core::option::Option::Some(#title)),
+            None => quote!(::core::option::Option::None),
+        };
+        quote!(::policy_runtime::__private::ApiErrorDoc {
+            status: #status,
+            code: #code,
+            message: #message,
+            title: #title,
+        })
+    });
+    quote! {
+        ::policy_runtime::__private::utoipa_impl! {
+            impl #impl_generics ::policy_runtime::__private::utoipa::IntoResponses
+                for #ident #type_generics #where_clause
+            {
+                fn responses() -> ::std::collections::BTreeMap<
+                    ::std::string::String,
+                    ::policy_runtime::__private::utoipa::openapi::RefOr<
+                        ::policy_runtime::__private::utoipa::openapi::response::Response,
+                    >,
+                > {
+                    ::policy_runtime::__private::api_error_responses(&[#(#docs),*])
+                }
+            }
+        }
+    }
+}
+
+/// The text of a variant's `#[error("...")]` (thiserror's), as written.
+fn error_text(variant: &syn::Variant) -> Option<syn::LitStr> {
+    variant
+        .attrs
+        .iter()
+        .filter(|attribute| attribute.path().is_ident("error"))
+        .find_map(|attribute| match &attribute.meta {
+            syn::Meta::List(list) => list
+                .parse_args_with(|input: syn::parse::ParseStream| {
+                    let text: syn::LitStr = input.parse()?;
+                    let _: TokenStream = input.parse()?;
+                    Ok(text)
+                })
+                .ok(),
+            _ => None,
+        })
 }
 
 /// `Self::V { field: __api_field0, .. } => body.with_extension(...)...,`

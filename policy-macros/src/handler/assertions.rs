@@ -99,7 +99,13 @@ pub(crate) fn wrapper_attributes(handler: &Handler) -> Vec<syn::Attribute> {
         let first = first.to_token_stream().to_string();
         states.all(|other| other.to_token_stream().to_string() == first)
     });
-    let mut attributes = handler.wrapper_attrs.clone();
+    // `#[utoipa::path]` goes on a copy of the user's signature instead (see `openapi`).
+    let mut attributes: Vec<syn::Attribute> = handler
+        .wrapper_attrs
+        .iter()
+        .filter(|attribute| !super::ast::is_utoipa_path(attribute.path()))
+        .cloned()
+        .collect();
     if let Some(state) = state {
         for attribute in &mut attributes {
             let is_debug_handler = attribute

@@ -142,6 +142,15 @@ impl Handler {
         }
     }
 
+    /// The `#[utoipa::path(...)]` attributes below the policy attributes:
+    /// the wrapper does not take them, a copy of the user's signature does
+    /// (see `openapi`).
+    pub(crate) fn utoipa_paths(&self) -> impl Iterator<Item = &syn::Attribute> + '_ {
+        self.wrapper_attrs
+            .iter()
+            .filter(|attribute| is_utoipa_path(attribute.path()))
+    }
+
     /// The function as the user wrote it, its stacked policy attributes in
     /// composed form: what is emitted beside the errors when the input is
     /// wrong, so that no other error or warning follows from the same mistake.
@@ -153,9 +162,30 @@ impl Handler {
     }
 }
 
+/// Whether an attribute is utoipa's `#[utoipa::path(...)]`, written with
+/// its crate's name (`utoipa::path` or `::utoipa::path`).
+pub(crate) fn is_utoipa_path(path: &syn::Path) -> bool {
+    let mut segments = path.segments.iter();
+    matches!(
+        (segments.next(), segments.next(), segments.next()),
+        (Some(first), Some(second), None)
+            if first.ident == "utoipa" && second.ident == "path" && second.arguments.is_none()
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::KeyIdentity;
+    use super::{KeyIdentity, is_utoipa_path};
+
+    #[test]
+    fn utoipa_path_is_known_by_its_crate_and_name() {
+        let is = |path: &str| is_utoipa_path(&syn::parse_str(path).unwrap());
+        assert!(is("utoipa::path"));
+        assert!(is("::utoipa::path"));
+        assert!(!is("path"));
+        assert!(!is("utoipa::path::more"));
+        assert!(!is("other::path"));
+    }
 
     fn form(ty: &str, name: &str) -> Option<KeyIdentity> {
         KeyIdentity::of(&syn::parse_str(ty).unwrap(), name)

@@ -133,6 +133,7 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
     let takes_key_id = handler.key_identity_arguments().next().is_some();
     let output = assertions::output(handler, &call_args);
     let marker_doc = assertions::marker_doc(handler);
+    let openapi = super::openapi::shadow(handler, &marker);
 
     quote! {
         #(#attrs)*
@@ -170,6 +171,8 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
                 <#marker as ::policy_runtime::__private::Policy>::POLICY
             )
         }
+
+        #openapi
     }
 }
 

@@ -9,12 +9,14 @@
 //!
 //! Steps: [`attr`] parses each attribute's arguments, [`ast`] builds the
 //! handler model, [`valid`] checks it, [`expand`] writes the wrapper, with
-//! [`assertions`] on the user's code for what the wrapper needs of it.
+//! [`assertions`] on the user's code for what the wrapper needs of it, and
+//! [`openapi`] puts a `#[utoipa::path]` below them on the user's signature.
 
 mod assertions;
 mod ast;
 mod attr;
 mod expand;
+mod openapi;
 mod valid;
 
 use crate::errors::Errors;
