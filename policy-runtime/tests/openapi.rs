@@ -135,6 +135,12 @@ mod jwt {
     pub async fn invoices() -> &'static str {
         "invoices"
     }
+
+    #[require_jwt(scope = "reports:read")]
+    #[utoipa::path(get, path = "/reports", responses((status = 200, description = "Reports")))]
+    pub async fn reports() -> &'static str {
+        "reports"
+    }
 }
 
 fn engine(builder: policy_runtime::EngineBuilder) -> Engine {
@@ -162,6 +168,7 @@ fn all_but(listed: &[&str]) -> Vec<&'static str> {
     ];
     if cfg!(feature = "jwt") {
         handlers.push("openapi::jwt::invoices");
+        handlers.push("openapi::jwt::reports");
     }
     handlers.retain(|handler| !listed.contains(handler));
     handlers.sort_unstable();
@@ -514,5 +521,23 @@ fn a_jwt_or_api_key_with_any_of_two_scopes_is_six_requirements() {
     assert_eq!(
         invoices["x-rate-limit"],
         json!(["100 per 1 minute, per JWT claim `tenant_id`"])
+    );
+}
+
+#[cfg(feature = "jwt")]
+#[test]
+fn a_token_only_operation_words_its_403_as_the_jwt_policy_answers() {
+    let engine = engine(Engine::builder());
+    let (_, mut openapi) = OpenApiRouter::<()>::new()
+        .routes(routes!(jwt::reports))
+        .split_for_parts();
+    engine.document(&mut openapi);
+    let spec = serde_json::to_value(&openapi).unwrap();
+    let reports = operation(&spec, "/reports", "get");
+    assert_eq!(reports["security"], json!([{"jwt": ["reports:read"]}]));
+    assert_eq!(
+        reports["responses"]["403"]["content"]["application/json"]["examples"]["insufficient_scope"]
+            ["value"],
+        json!({"error": "Forbidden: this token lacks the scope `reports:read`", "code": "FORBIDDEN"})
     );
 }

@@ -522,6 +522,12 @@ impl Engine {
             if let Some(missing) =
                 requirement.and_then(|requirement| requirement.unmet(&[] as &[&str]))
             {
+                // A token's refusal names the token, as the JWT policy words it.
+                let missing = if jwt && !api_key {
+                    missing.replacen("this API key", "this token", 1)
+                } else {
+                    missing
+                };
                 forbidden.push((
                     "insufficient_scope".to_owned(),
                     body(
