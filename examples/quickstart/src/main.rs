@@ -8,7 +8,9 @@
 //!
 //! It serves on http://127.0.0.1:3000 and prints curl commands that show a
 //! 429, a 401, JSON errors, a JWT-protected route, a 413, a 504 and CORS.
-//! `LOG_FORMAT=json cargo run -p quickstart` logs JSON lines.
+//! Its OpenAPI document, with every policy in it, is on /openapi.json, and a
+//! page to browse it on /docs. `LOG_FORMAT=json cargo run -p quickstart` logs
+//! JSON lines.
 //!
 //! A development token for `GET /reports` (signed with the demo secret,
 //! scope `reports:read`, valid for an hour):
@@ -21,7 +23,7 @@
 //! only: they are compiled into this example, so never deploy them.
 
 use axum::extract::{Path, Query};
-use axum::response::Response;
+use axum::response::{Html, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use jsonwebtoken::{EncodingKey, Header};
@@ -32,6 +34,7 @@ use policy_runtime::{
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use utoipa::{OpenApi, ToSchema};
 
 /// Demo-only key, printed at start. Real deployments read `API_KEYS` or `API_KEY_N`.
 const DEMO_KEY: &str = "demo-key-for-local-testing-only";
@@ -62,12 +65,12 @@ enum AppError {
     Upstream,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ScoreRequest {
     text: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Score {
     client: String,
     score: u32,
@@ -80,6 +83,8 @@ struct Score {
 #[body_limit("16KB")]
 #[rate_limit("3/minute")]
 #[require_api_key]
+#[utoipa::path(post, path = "/score", request_body = ScoreRequest,
+    responses((status = 200, description = "The score", body = Score), AppError))]
 async fn score(key: ApiKeyId, Json(request): Json<ScoreRequest>) -> Result<Json<Score>, AppError> {
     if request.text.trim().is_empty() {
         return Err(AppError::EmptyText);
@@ -95,6 +100,8 @@ async fn score(key: ApiKeyId, Json(request): Json<ScoreRequest>) -> Result<Json<
 
 /// Public lookup, with the Flask backend's default limits.
 #[rate_limit("200/day; 50/hour")]
+#[utoipa::path(get, path = "/words/{id}", params(("id" = u32, Path, description = "The word's id")),
+    responses((status = 200, description = "The word", body = String), AppError))]
 async fn word(Path(id): Path<u32>) -> Result<String, AppError> {
     match id {
         1 => Ok("hello".into()),
@@ -104,6 +111,7 @@ async fn word(Path(id): Path<u32>) -> Result<String, AppError> {
 
 /// Sign-ups: 5 an hour per client IP, literally (strict: never 6 in any hour).
 #[rate_limit("5 per hour", strict)]
+#[utoipa::path(post, path = "/auth/register", responses((status = 200, description = "Registered", body = String)))]
 async fn register() -> &'static str {
     "registered"
 }
@@ -111,18 +119,21 @@ async fn register() -> &'static str {
 /// Search: one budget shared with `/suggest`, per API key, with room for bursts.
 #[require_api_key]
 #[rate_limit("30/minute", key = api_key, burst = 60, scope = "search")]
+#[utoipa::path(get, path = "/search", responses((status = 200, description = "Results", body = String)))]
 async fn search() -> &'static str {
     "results"
 }
 
 #[require_api_key]
 #[rate_limit("30/minute", key = api_key, burst = 60, scope = "search")]
+#[utoipa::path(get, path = "/suggest", responses((status = 200, description = "Suggestions", body = String)))]
 async fn suggest() -> &'static str {
     "suggestions"
 }
 
 /// Login attempts: limits set by the operator (`POLICY_LIMIT_LOGIN`), 10/hour here.
 #[rate_limit(policy = "login")]
+#[utoipa::path(post, path = "/auth/login", responses((status = 200, description = "Welcome", body = String)))]
 async fn login() -> &'static str {
     "welcome"
 }
@@ -135,12 +146,14 @@ async fn about() -> &'static str {
 
 /// Operators only: a key with the `admin` scope (the demo key has none: 403).
 #[require_api_key(scope = "admin")]
+#[utoipa::path(get, path = "/admin", responses((status = 200, description = "The admin area", body = String)))]
 async fn admin() -> &'static str {
     "admin area"
 }
 
 /// Prometheus metrics, for keys with the `metrics` scope.
 #[require_api_key(scope = "metrics")]
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus metrics", body = String)))]
 async fn metrics() -> Response {
     Metrics::scrape()
 }
@@ -151,7 +164,7 @@ struct ReportClaims {
     sub: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Reports {
     user: String,
     reports: [&'static str; 2],
@@ -161,6 +174,7 @@ struct Reports {
 /// and 1000 an hour per user (the token's `sub`), whatever their address.
 #[require_jwt(scope = "reports:read")]
 #[rate_limit("60/minute; 1000/hour", key = subject)]
+#[utoipa::path(get, path = "/reports", responses((status = 200, description = "The user's reports", body = Reports)))]
 async fn reports(Claims(claims): Claims<ReportClaims>) -> Json<Reports> {
     Json(Reports {
         user: claims.sub,
@@ -177,13 +191,48 @@ struct SlowQuery {
 /// its own 2 s: 504 `TIMEOUT` (the engine's timeout is 30 s).
 #[timeout("2s")]
 #[rate_limit("10/minute")]
+#[utoipa::path(get, path = "/slow", params(("seconds" = Option<u64>, Query, description = "How long the job takes (3 s)")),
+    responses((status = 200, description = "Done", body = String)))]
 async fn slow(Query(query): Query<SlowQuery>) -> String {
     let seconds = query.seconds.unwrap_or(3);
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     format!("done after {seconds}s")
 }
 
+/// The API's OpenAPI document: the handlers' own `#[utoipa::path]`, and
+/// (added by `Engine::document` in `app`) what their policies require and answer.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "policy-runtime quickstart"),
+    paths(
+        score, word, register, search, suggest, login, admin, metrics, reports, slow
+    )
+)]
+struct ApiDoc;
+
+/// A page to browse `/openapi.json`: Redoc, which the browser loads from its
+/// CDN (nothing is downloaded at build time).
+async fn docs() -> Html<&'static str> {
+    Html(
+        r#"<!doctype html>
+<html>
+  <head><meta charset="utf-8"><title>policy-runtime quickstart API</title></head>
+  <body>
+    <redoc spec-url="/openapi.json"></redoc>
+    <script src="https://cdn.redoc.ly/redoc/v2.1.5/bundles/redoc.standalone.js"></script>
+  </body>
+</html>"#,
+    )
+}
+
 fn app(engine: Engine) -> Router {
+    // The OpenAPI document, with every policy-wrapped handler's security,
+    // error responses, rate-limit headers and quotas added by the engine.
+    let mut openapi = ApiDoc::openapi();
+    let report = engine.document(&mut openapi);
+    if !report.is_complete() {
+        tracing::warn!(%report, "some policy-wrapped handlers are not in the OpenAPI document");
+    }
     // /health, /health/live and /health/ready (which checks the limiter store).
     let health = Health::new(env!("CARGO_PKG_VERSION"))
         .engine(&engine)
@@ -202,6 +251,11 @@ fn app(engine: Engine) -> Router {
         .route("/metrics", get(metrics))
         .route("/reports", get(reports))
         .route("/slow", get(slow))
+        .route(
+            "/openapi.json",
+            get(move || std::future::ready(Json(openapi.clone()))),
+        )
+        .route("/docs", get(docs))
         // JSON 404 and 405 (with `Allow`): after the last route, before the engine.
         .json_fallbacks()
         .layer(engine.clone())
@@ -385,6 +439,11 @@ async fn main() {
     println!(
         "curl -si -X OPTIONS http://{address}/reports -H 'Origin: https://evil.example' -H 'Access-Control-Request-Method: GET'"
     );
+    println!(
+        "# the OpenAPI document (security, 401/403/429 responses, rate-limit headers), and a page to browse it:"
+    );
+    println!("curl -s http://{address}/openapi.json");
+    println!("open http://{address}/docs");
 
     let service = app(engine).into_make_service_with_connect_info::<SocketAddr>();
     if let Err(error) = axum::serve(listener, service).await {
