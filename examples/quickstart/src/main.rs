@@ -28,8 +28,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use jsonwebtoken::{EncodingKey, Header};
 use policy_runtime::{
-    ApiKeyId, Claims, Engine, Environment, Health, JsonFallbacks, Metrics, RequestLayer, api_error,
-    body_limit, rate_limit, require_api_key, require_jwt, timeout,
+    ApiKeyId, Claims, Engine, EngineBuilder, Environment, Health, JsonFallbacks, Metrics,
+    RequestLayer, api_error, body_limit, rate_limit, require_api_key, require_jwt, timeout,
 };
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -292,6 +292,24 @@ fn development_token(subject: &str) -> Result<String, jsonwebtoken::errors::Erro
     )
 }
 
+/// The quickstart's engine settings, before the environment is read.
+fn engine_builder() -> EngineBuilder {
+    Engine::builder()
+        .environment(Environment::Development)
+        .api_key("demo-client", DEMO_KEY)
+        .policy("login", "10/hour")
+        .default_limits("3/minute")
+        .max_body_size(1_000_000) // 1 MB; REQUEST_MAX_BODY_SIZE overrides it
+        .request_timeout(Duration::from_secs(30)) // REQUEST_TIMEOUT overrides it
+        .cors_origins([DEV_ORIGIN]) // CORS_ORIGINS replaces the list
+        .jwt_secret(DEMO_JWT_SECRET)
+        .jwt_issuer(JWT_ISSUER)
+        .jwt_audience(JWT_AUDIENCE)
+    // `main` then reads ENVIRONMENT, API_KEYS, TRUSTED_PROXIES,
+    // POLICY_LIMIT_LOGIN, REQUEST_MAX_BODY_SIZE, REQUEST_TIMEOUT,
+    // CORS_ORIGINS, JWT_*, ... over these.
+}
+
 #[tokio::main]
 async fn main() {
     // `token [subject]`: print a development token and exit, before any
@@ -338,22 +356,7 @@ async fn main() {
 
     // Development must be asked for: production (the default) refuses the demo
     // key. ENVIRONMENT=production in the environment still overrides this.
-    let engine = match Engine::builder()
-        .environment(Environment::Development)
-        .api_key("demo-client", DEMO_KEY)
-        .policy("login", "10/hour")
-        .default_limits("3/minute")
-        .max_body_size(1_000_000) // 1 MB; REQUEST_MAX_BODY_SIZE overrides it
-        .request_timeout(Duration::from_secs(30)) // REQUEST_TIMEOUT overrides it
-        .cors_origins([DEV_ORIGIN]) // CORS_ORIGINS replaces the list
-        .jwt_secret(DEMO_JWT_SECRET)
-        .jwt_issuer(JWT_ISSUER)
-        .jwt_audience(JWT_AUDIENCE)
-        // ENVIRONMENT, API_KEYS, TRUSTED_PROXIES, POLICY_LIMIT_LOGIN,
-        // REQUEST_MAX_BODY_SIZE, REQUEST_TIMEOUT, CORS_ORIGINS, JWT_*, ...
-        .from_env()
-        .build()
-    {
+    let engine = match engine_builder().from_env().build() {
         Ok(engine) => engine,
         Err(error) => {
             eprintln!("{error}");
@@ -449,5 +452,132 @@ async fn main() {
     if let Err(error) = axum::serve(listener, service).await {
         eprintln!("server error: {error}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The quickstart's OpenAPI document, as `/openapi.json` serves it.
+
+    use super::*;
+    use axum::body::{Body, to_bytes};
+    use axum::http::Request;
+    use serde_json::{Value, json};
+    use tower::ServiceExt;
+
+    async fn spec() -> Value {
+        let engine = engine_builder()
+            .build()
+            .expect("the quickstart's engine builds");
+        let response = app(engine)
+            .oneshot(Request::get("/openapi.json").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    fn keys(value: &Value) -> Vec<&str> {
+        let mut keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    #[tokio::test]
+    async fn three_handlers_tell_their_policies() {
+        let spec = spec().await;
+        assert_eq!(spec["openapi"], "3.1.0");
+        let schemes = &spec["components"]["securitySchemes"];
+        assert_eq!(keys(schemes), ["api_key", "api_key_bearer", "jwt"]);
+        assert_eq!(
+            schemes["api_key"],
+            json!({"type": "apiKey", "in": "header", "name": "X-API-Key",
+                   "description": "An API key in the `X-API-Key` header."})
+        );
+        assert_eq!(
+            schemes["jwt"],
+            json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                   "description": "A JWT as a bearer token: `Authorization: Bearer <token>`."})
+        );
+
+        // An API key with a scope, and the engine's body limit and timeout.
+        let admin = &spec["paths"]["/admin"]["get"];
+        assert_eq!(
+            admin["security"],
+            json!([{"api_key": ["admin"]}, {"api_key_bearer": ["admin"]}])
+        );
+        assert_eq!(
+            keys(&admin["responses"]),
+            ["200", "401", "403", "413", "429", "504"]
+        );
+        assert_eq!(
+            keys(&admin["responses"]["401"]["headers"]),
+            ["WWW-Authenticate"]
+        );
+
+        // Two quotas per client IP, no credential, an `#[api_error]` enum.
+        let word = &spec["paths"]["/words/{id}"]["get"];
+        assert!(word.get("security").is_none());
+        assert_eq!(
+            keys(&word["responses"]),
+            ["200", "400", "404", "413", "429", "502", "504"]
+        );
+        assert_eq!(
+            word["x-rate-limit"],
+            json!([
+                "200 per 1 day, per client IP",
+                "50 per 1 hour, per client IP"
+            ])
+        );
+        assert_eq!(
+            keys(&word["responses"]["429"]["headers"]),
+            [
+                "RateLimit",
+                "RateLimit-Policy",
+                "Retry-After",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset"
+            ]
+        );
+
+        // A JWT with a scope, counted per subject: a token without `sub` is a 400.
+        let reports = &spec["paths"]["/reports"]["get"];
+        assert_eq!(reports["security"], json!([{"jwt": ["reports:read"]}]));
+        assert_eq!(
+            keys(&reports["responses"]),
+            ["200", "400", "401", "403", "413", "429", "504"]
+        );
+        assert_eq!(
+            reports["x-rate-limit"],
+            json!([
+                "60 per 1 minute, per JWT subject",
+                "1000 per 1 hour, per JWT subject"
+            ])
+        );
+
+        // Every error has the engine's (Compact) error schema.
+        for (path, method, status) in [
+            ("/admin", "get", "403"),
+            ("/words/{id}", "get", "429"),
+            ("/reports", "get", "401"),
+        ] {
+            let content = &spec["paths"][path][method]["responses"][status]["content"];
+            assert_eq!(keys(content), ["application/json"], "{path} {status}");
+            assert_eq!(
+                content["application/json"]["schema"],
+                json!({"$ref": "#/components/schemas/PolicyError"}),
+                "{path} {status}"
+            );
+        }
+        let schema = &spec["components"]["schemas"]["PolicyError"];
+        assert_eq!(keys(&schema["properties"]), ["code", "details", "error"]);
+        assert_eq!(schema["required"], json!(["error", "code"]));
     }
 }
