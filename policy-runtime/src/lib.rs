@@ -759,6 +759,12 @@ pub use policy_macros::api_error;
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
+/// The examples of the Flask-Limiter migration guide (`MIGRATING.md`),
+/// compiled and run as doctests, as the README's are.
+#[cfg(doctest)]
+#[doc = include_str!("../../MIGRATING.md")]
+pub struct MigratingDoctests;
+
 /// Support for the code the macros generate. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
