@@ -45,7 +45,9 @@ fn app(pairs: &[(&str, &str)]) -> Router {
 async fn statuses(app: &Router, count: usize) -> Vec<StatusCode> {
     let mut statuses = Vec::new();
     for _ in 0..count {
-        let request = from("192.0.2.40", "GET", "/limited").body(Body::empty()).unwrap();
+        let request = from("192.0.2.40", "GET", "/limited")
+            .body(Body::empty())
+            .unwrap();
         statuses.push(send(app, request).await.status);
     }
     statuses
@@ -125,9 +127,15 @@ async fn neither_swallowing_nor_falling_back_fails_closed() {
         let mut all = vec![("RATELIMIT_STORAGE_URI", NOWHERE)];
         all.extend(settings);
         let app = app(&all);
-        let request = from("192.0.2.40", "GET", "/limited").body(Body::empty()).unwrap();
+        let request = from("192.0.2.40", "GET", "/limited")
+            .body(Body::empty())
+            .unwrap();
         let reply = send(&app, request).await;
-        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{settings:?}");
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{settings:?}"
+        );
         assert_eq!(
             reply.body,
             r#"{"error":"Service Unavailable","code":"SERVICE_UNAVAILABLE"}"#
@@ -166,5 +174,9 @@ fn a_bad_redis_uri_is_a_problem_that_does_not_repeat_it() {
         "{:?}",
         error.problems()
     );
-    assert!(!error.problems()[0].contains("secret"), "{:?}", error.problems());
+    assert!(
+        !error.problems()[0].contains("secret"),
+        "{:?}",
+        error.problems()
+    );
 }

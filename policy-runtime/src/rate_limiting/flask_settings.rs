@@ -131,11 +131,13 @@ pub(crate) fn read_vars(config: &mut RateLimitConfig, vars: &[(String, String)])
                     config.switch.off_allowed_in_production = allowed;
                 }
             }
-            HEADERS_ENABLED => match boolean(variable, value) {
-                Some(false) => config.header_style = HeaderStyle::None,
+            HEADERS_ENABLED => {
+                let off = boolean(variable, value) == Some(false);
                 // On: whatever style the engine has (both families by default).
-                Some(true) | None => {}
-            },
+                if off {
+                    config.header_style = HeaderStyle::None;
+                }
+            }
             SWALLOW_ERRORS => {
                 values.swallow_errors = boolean(variable, value).or(values.swallow_errors)
             }
