@@ -477,3 +477,38 @@ fn a_redis_storage_without_the_feature_names_the_feature() {
         );
     }
 }
+
+/// Months and years stay within the supported range of 3,650 days, for
+/// the period and for the time a burst takes to refill.
+#[test]
+fn months_and_years_keep_the_longest_period() {
+    let ten_years = policy_runtime::Quota::parse_list("1 per 10 years").unwrap();
+    assert_eq!(ten_years[0].period(), Duration::from_secs(3_600 * 86_400));
+    assert!(ten_years[0].period() <= policy_runtime::Quota::MAX_PERIOD);
+    let error = builder()
+        .from_vars(vars(&[("POLICY_LIMIT_ARCHIVE", "1 per 11 years")]))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        error.problems(),
+        [
+            "POLICY_LIMIT_ARCHIVE: the period of `1 per 11 years` is too long; the longest supported is 3650 days"
+        ]
+    );
+    // A burst of 10 refills in 3,600 days; 11 would take 3,960.
+    assert!(
+        RateLimit::builder("flask-burst", "1/year")
+            .burst(10)
+            .build()
+            .is_ok()
+    );
+    let error = RateLimit::builder("flask-burst", "1/year")
+        .burst(11)
+        .build()
+        .unwrap_err();
+    assert!(
+        error.problems()[0]
+            .contains("a burst of 11 at 1 per 360 days takes 3960 days to replenish"),
+        "{error}"
+    );
+}
