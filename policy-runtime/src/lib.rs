@@ -780,6 +780,11 @@ macro_rules! __policy_utoipa_impl {
 macro_rules! __policy_utoipa_impl {
     ($($tokens:tt)*) => {};
 }
+/// The examples of the Flask-Limiter migration guide (`MIGRATING.md`),
+/// compiled and run as doctests, as the README's are.
+#[cfg(doctest)]
+#[doc = include_str!("../../MIGRATING.md")]
+pub struct MigratingDoctests;
 
 /// Support for the code the macros generate. Not a public API: it may change in any release.
 #[doc(hidden)]

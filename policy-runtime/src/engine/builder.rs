@@ -206,6 +206,12 @@ impl EngineBuilder {
     /// | `RATELIMIT_EXEMPT_IPS` | comma list of addresses or networks never limited |
     /// | `POLICY_LIMIT_<NAME>` | the limits of `#[rate_limit(policy = "name")]` |
     /// | `CORS_ORIGINS` | comma list of the origins allowed to call from a browser (feature `cors`, see `cors_origins`) |
+    /// | `RATELIMIT_ENABLED` | `false` turns every rate limit off, see [`EngineBuilder::rate_limits_enabled`] |
+    /// | `RATELIMIT_ALLOW_DISABLED_IN_PRODUCTION` | `true` lets production run with rate limits off |
+    /// | `RATELIMIT_STORAGE_URI` | `memory://` (the default) or `redis://host:6379[/db]` (feature `redis`): the store |
+    /// | `RATELIMIT_KEY_PREFIX` | the Redis key prefix (default `policy`) |
+    /// | `RATELIMIT_HEADERS_ENABLED` | `false`: no rate-limit headers (only `Retry-After` on a 429) |
+    /// | `RATELIMIT_SWALLOW_ERRORS`, `RATELIMIT_IN_MEMORY_FALLBACK_ENABLED` | the Redis store's failure mode: admit (`Open`), or count in memory (`FallbackToMemory`, which wins when both are `true`) |
     ///
     /// A value that does not parse is a build error naming the variable.
     ///
@@ -285,6 +291,11 @@ impl EngineBuilder {
         }
         let problems = self.rate_limit.read_vars(&vars);
         self.problems.extend(problems);
+        let flask = rate_limiting::flask_settings::read_vars(&mut self.rate_limit, &vars);
+        self.problems.extend(flask.problems);
+        if let Some(storage) = flask.storage {
+            self.limiter = storage.into_store();
+        }
         let problems = self.request_limits.read_vars(&vars);
         self.problems.extend(problems);
         #[cfg(feature = "jwt")]
@@ -526,6 +537,8 @@ impl EngineBuilder {
         #[cfg(feature = "cors")]
         self.problems.extend(self.cors.problems(self.environment));
         self.problems.extend(self.jwt_problems());
+        let switch = self.rate_limit.switch;
+        self.problems.extend(switch.problem(self.environment));
         self.problems.dedup();
         if !self.problems.is_empty() {
             return Err(BuildError {
@@ -534,6 +547,7 @@ impl EngineBuilder {
         }
         let engine = self.assemble();
         startup::report(&engine.inner);
+        switch.report();
         Ok(engine)
     }
 
@@ -741,6 +755,78 @@ impl EngineBuilder {
         if let Err(problem) = self.rate_limit.set_penalty(penalty) {
             self.problems.push(problem);
         }
+        self
+    }
+
+    /// Turns every rate limit of the engine on (the default) or off: the
+    /// handlers' `#[rate_limit]`s, [`RateLimit`](crate::RateLimit) layers,
+    /// the default limits and the penalty box. Off, requests are admitted
+    /// without being counted and without rate-limit headers; API keys, JWTs
+    /// and every other policy still apply. Also `RATELIMIT_ENABLED=false`
+    /// (Flask-Limiter's name). A built engine with limits off logs it once
+    /// at warn.
+    ///
+    /// Production refuses limits turned off, as a build problem, unless
+    /// [`EngineBuilder::allow_disabled_rate_limits_in_production`] (or
+    /// `RATELIMIT_ALLOW_DISABLED_IN_PRODUCTION=true`) says it is meant.
+    ///
+    /// ```
+    /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
+    /// use policy_runtime::{rate_limit, Engine, Environment};
+    /// use std::net::SocketAddr;
+    /// use tower::ServiceExt;
+    ///
+    /// #[rate_limit("1/hour")]
+    /// async fn report() -> &'static str {
+    ///     "report"
+    /// }
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let engine = Engine::builder()
+    ///         .environment(Environment::Development)
+    ///         .rate_limits_enabled(false)
+    ///         .build()?;
+    ///     let app = Router::new()
+    ///         .route("/report", get(report))
+    ///         .layer(engine)
+    ///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+    ///     for _ in 0..3 {
+    ///         let response = app.clone().oneshot(Request::get("/report").body(Body::empty())?).await?;
+    ///         assert_eq!(response.status(), 200);
+    ///         assert!(response.headers().get("x-ratelimit-limit").is_none());
+    ///     }
+    ///
+    ///     let error = Engine::builder().rate_limits_enabled(false).build().unwrap_err();
+    ///     assert_eq!(
+    ///         error.problems(),
+    ///         ["every rate limit is off (RATELIMIT_ENABLED=false or `rate_limits_enabled(false)`), which production \
+    ///           refuses; to mean it, also set RATELIMIT_ALLOW_DISABLED_IN_PRODUCTION=true or call \
+    ///           `allow_disabled_rate_limits_in_production(true)`"]
+    ///     );
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn rate_limits_enabled(mut self, enabled: bool) -> Self {
+        self.rate_limit.switch.off = !enabled;
+        self
+    }
+
+    /// Lets a production engine run with its rate limits off (see
+    /// [`EngineBuilder::rate_limits_enabled`]); also
+    /// `RATELIMIT_ALLOW_DISABLED_IN_PRODUCTION=true`. It turns nothing off by itself.
+    ///
+    /// ```
+    /// use policy_runtime::Engine;
+    ///
+    /// let engine = Engine::builder()
+    ///     .rate_limits_enabled(false)
+    ///     .allow_disabled_rate_limits_in_production(true)
+    ///     .build();
+    /// assert!(engine.is_ok());
+    /// ```
+    pub fn allow_disabled_rate_limits_in_production(mut self, allowed: bool) -> Self {
+        self.rate_limit.switch.off_allowed_in_production = allowed;
         self
     }
 

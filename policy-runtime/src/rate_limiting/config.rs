@@ -6,6 +6,7 @@
 //! returned) or the environment, and the resolution of named policies. It
 //! decides nothing per request beyond simple lookups.
 
+use super::flask_settings::RateLimitSwitch;
 use super::headers::{HeaderStyle, QuotaHeaders};
 use super::key::KeyContext;
 use super::penalty::{Penalty, PenaltyBox};
@@ -21,6 +22,8 @@ use std::sync::{Arc, OnceLock};
 /// Rate-limit settings of one engine.
 #[derive(Default)]
 pub(crate) struct RateLimitConfig {
+    /// Whether rate limits are on at all (`RATELIMIT_ENABLED`).
+    pub(crate) switch: RateLimitSwitch,
     pub(crate) header_style: HeaderStyle,
     pub(crate) penalty: Option<PenaltyBox>,
     pub(crate) defaults: Option<Box<[Quota]>>,

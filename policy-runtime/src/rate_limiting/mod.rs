@@ -12,6 +12,7 @@
 pub(crate) mod checks;
 pub(crate) mod client_map;
 pub(crate) mod config;
+pub(crate) mod flask_settings;
 pub(crate) mod headers;
 pub(crate) mod key;
 pub(crate) mod memory;
@@ -48,7 +49,8 @@ pub(crate) struct RateLimits {
 
 impl RateLimits {
     /// Checks consecutive `#[rate_limit]` attributes of one request together: the
-    /// request counts against all of them or none. `Ok(None)` when exempt, or
+    /// request counts against all of them or none. `Ok(None)` when exempt or
+    /// rate limits are off, or
     /// admitted under [`HeaderStyle::None`]: no header to show.
     /// `run` is the checks, each a [`Check::RateLimit`], as long as the run
     /// goes; what they need is worked out once ([`RateLimitConfig::plan`]).
@@ -105,12 +107,17 @@ impl RateLimits {
         )
     }
 
-    /// The plan and the keys of a run, or `None` for an exempt client.
+    /// The plan and the keys of a run, or `None` for an exempt client or
+    /// when rate limits are off.
     fn prepare<'a>(
         &'a self,
         run: &'static [Check],
         context: &KeyContext<'_>,
     ) -> Result<Option<Checked<'a>>, Response> {
+        if self.config.switch.off {
+            // `RATELIMIT_ENABLED=false`: nothing is counted, nothing shown.
+            return Ok(None);
+        }
         let plan = self.config.plan(run);
         if self.config.is_exempt(context) {
             let scope = plan.limits[0].spec.scope;
@@ -157,6 +164,9 @@ impl RateLimits {
         client_ip: Option<IpAddr>,
         resolver: &ClientIpResolver,
     ) -> Result<Option<RateLimitHeaders>, Response> {
+        if self.config.switch.off {
+            return Ok(None);
+        }
         let Some(ip) = client_ip else {
             tracing::error!(
                 policy = "rate_limit",
