@@ -48,8 +48,21 @@ pub(crate) struct Limit {
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
-    Gcra { interval: u64, capacity: u64 },
-    Strict { period: u64, count: u64 },
+    Gcra {
+        interval: u64,
+        capacity: u64,
+    },
+    Strict {
+        period: u64,
+        count: u64,
+    },
+    /// Two slots: the fixed window of the newest admission, plus one (zero
+    /// for no state), and the counts of that window (low half) and of the
+    /// one before it (high half).
+    Sliding {
+        period: u64,
+        count: u64,
+    },
 }
 
 /// How a scope's limits lay out their state: that many GCRA slots and logs.
@@ -65,7 +78,14 @@ pub(crate) fn layout(quotas: &[Quota]) -> (Box<[Limit]>, Layout) {
     let limits = quotas
         .iter()
         .map(|quota| {
-            let (kind, offset) = if quota.is_strict() {
+            let (kind, offset) = if quota.is_sliding() {
+                let kind = Kind::Sliding {
+                    period: nanos(quota.period()).max(1),
+                    count: u64::from(quota.count()),
+                };
+                shape.slots += 2;
+                (kind, shape.slots - 2)
+            } else if quota.is_strict() {
                 let kind = Kind::Strict {
                     period: nanos(quota.period()),
                     count: u64::from(quota.count()),
@@ -220,6 +240,37 @@ impl Limit {
                     busy: log.back().map_or(period, |newest| after(*newest)),
                 }
             }
+            Kind::Sliding { period, count } => {
+                let window = now / period;
+                let elapsed = now - window * period;
+                let (previous, current) = sliding_counts(&slots[self.offset..], window);
+                let weighted = weighted(previous, period - elapsed, period) + current;
+                if weighted + cost <= count {
+                    return Verdict::Admit {
+                        remaining: saturate(count - weighted - cost),
+                        // Whole again once this window's count has aged out.
+                        reset: 2 * period - elapsed,
+                    };
+                }
+                let busy = match current {
+                    0 => period - elapsed,
+                    _ => 2 * period - elapsed,
+                };
+                let wait = match count.checked_sub(cost) {
+                    // More than the count at once: never; say one period.
+                    None => period,
+                    Some(room) if current <= room => {
+                        // Within this window, once the previous one's weight is low enough.
+                        earliest(previous, room - current, period).saturating_sub(elapsed)
+                    }
+                    // In the next window, where this one's count is the previous.
+                    Some(room) => (period - elapsed) + earliest(current, room, period),
+                };
+                Verdict::Refuse {
+                    wait: wait.max(1),
+                    busy,
+                }
+            }
         }
     }
 
@@ -242,7 +293,7 @@ impl Limit {
     /// more (after [`Limit::prune`]): it doubles, up to its count.
     fn growth(&self, logs: &[Log], cost: u64) -> usize {
         match self.kind {
-            Kind::Gcra { .. } => 0,
+            Kind::Gcra { .. } | Kind::Sliding { .. } => 0,
             Kind::Strict { count, .. } => {
                 let log = &logs[self.offset];
                 let needed = log.len() + cost as usize;
@@ -268,6 +319,12 @@ impl Limit {
                 let log = &mut logs[self.offset];
                 log.extend(std::iter::repeat_n(now, cost as usize));
             }
+            Kind::Sliding { period, .. } => {
+                let window = now / period;
+                let state = &mut slots[self.offset..];
+                let (previous, current) = sliding_counts(state, window);
+                set_sliding(state, window, previous, current.saturating_add(cost));
+            }
         }
     }
 
@@ -285,6 +342,43 @@ impl Limit {
                     }
                 }
             }
+            Kind::Sliding { period, .. } => {
+                let window = now / period;
+                let state = &mut slots[self.offset..];
+                let (previous, current) = sliding_counts(state, window);
+                set_sliding(state, window, previous, current.saturating_sub(cost));
+            }
+        }
+    }
+
+    /// Gives back `cost` that an earlier [`decide`] counted, at any time
+    /// since: the count goes down by exactly `cost` (unless it aged out
+    /// already). A GCRA time moves back by `cost` intervals; a strict log
+    /// loses its newest `cost` entries (the request's own, or ones as recent
+    /// as it when others came since, which leave the window later); a sliding
+    /// counter loses `cost` from the window it was counted in, or from the
+    /// newest window that holds it.
+    fn refund(&self, slots: &mut [u64], logs: &mut [Log], cost: u64) {
+        match self.kind {
+            Kind::Gcra { interval, .. } => {
+                let slot = &mut slots[self.offset];
+                *slot = slot.saturating_sub(interval.saturating_mul(cost));
+            }
+            Kind::Strict { .. } => {
+                let log = &mut logs[self.offset];
+                let keep = log.len().saturating_sub(cost as usize);
+                log.truncate(keep);
+            }
+            Kind::Sliding { .. } => {
+                let state = &mut slots[self.offset..];
+                let Some(window) = state[0].checked_sub(1) else {
+                    return;
+                };
+                let (previous, current) = (state[1] >> 32, state[1] & u64::from(u32::MAX));
+                let from_current = current.min(cost);
+                let previous = previous.saturating_sub(cost - from_current);
+                set_sliding(state, window, previous, current - from_current);
+            }
         }
     }
 
@@ -294,8 +388,50 @@ impl Limit {
             Kind::Strict { period, .. } => logs[self.offset]
                 .back()
                 .is_none_or(|newest| newest.saturating_add(period) <= now),
+            Kind::Sliding { period, .. } => {
+                sliding_counts(&slots[self.offset..], now / period) == (0, 0)
+            }
         }
     }
+}
+
+/// The counts of the previous and the current window at `window`, from a
+/// sliding counter's two slots (see [`Kind::Sliding`]).
+fn sliding_counts(state: &[u64], window: u64) -> (u64, u64) {
+    let Some(stored) = state[0].checked_sub(1) else {
+        return (0, 0);
+    };
+    let (previous, current) = (state[1] >> 32, state[1] & u64::from(u32::MAX));
+    match window.checked_sub(stored) {
+        // The same window, or a clock that went back: as stored.
+        None | Some(0) => (previous, current),
+        Some(1) => (current, 0),
+        Some(_) => (0, 0),
+    }
+}
+
+fn set_sliding(state: &mut [u64], window: u64, previous: u64, current: u64) {
+    let half = |count: u64| count.min(u64::from(u32::MAX));
+    state[0] = window.saturating_add(1);
+    state[1] = (half(previous) << 32) | half(current);
+}
+
+/// The previous window's weight: its count times the share of it still in
+/// the last period (`left` of `period`), rounded down as `limits` does.
+fn weighted(previous: u64, left: u64, period: u64) -> u64 {
+    (u128::from(previous) * u128::from(left) / u128::from(period)) as u64
+}
+
+/// How far into a window the previous one's `previous` requests weigh at
+/// most `room`: the least `elapsed` with `weighted(previous, period -
+/// elapsed, period) <= room`.
+fn earliest(previous: u64, room: u64, period: u64) -> u64 {
+    if previous == 0 {
+        return 0;
+    }
+    // floor(previous × left / period) <= room  ⟺  previous × left < (room + 1) × period.
+    let most_left = ((u128::from(room) + 1) * u128::from(period) - 1) / u128::from(previous);
+    period.saturating_sub(u64::try_from(most_left).unwrap_or(u64::MAX))
 }
 
 fn saturate(value: u64) -> u32 {
@@ -469,6 +605,16 @@ pub(crate) fn undo(limits: &[Limit], slots: &mut [u64], logs: &mut [Log], now: u
     let cost = u64::from(cost.max(1));
     for limit in limits {
         limit.undo(slots, logs, now, cost);
+    }
+}
+
+/// Gives back a request of weight `cost` that [`decide`] admitted earlier,
+/// on a conditional limit whose response was not to be counted (see
+/// `Limit::refund`).
+pub(crate) fn refund(limits: &[Limit], slots: &mut [u64], logs: &mut [Log], cost: u32) {
+    let cost = u64::from(cost.max(1));
+    for limit in limits {
+        limit.refund(slots, logs, cost);
     }
 }
 

@@ -14,6 +14,7 @@ use crate::Engine;
 use crate::engine::Admitted;
 use crate::handler_policy::{HandlerPolicy, Policy};
 use crate::rate_limiting::headers::RateLimitHeaders;
+use crate::rate_limiting::reservation::Reservation;
 use crate::request_limits;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -32,6 +33,8 @@ use std::task::{Context, Poll};
 /// extractor for the router's state (see the rustdoc of `__PolicyOf_handler`).
 pub struct Guard<P> {
     rate_limit: Option<RateLimitHeaders>,
+    /// The conditional limits (`count = ...`) counted before the handler.
+    reservation: Option<Box<Reservation>>,
     policy: PhantomData<fn() -> P>,
 }
 
@@ -117,6 +120,7 @@ fn admit<P>(
     }
     Ok(Guard {
         rate_limit: admitted.rate_limit,
+        reservation: admitted.reservation,
         policy: PhantomData,
     })
 }
@@ -149,6 +153,25 @@ impl<P> Guard<P> {
     pub fn finish(self, output: impl IntoResponse) -> Response {
         let mut response = output.into_response();
         if let Some(headers) = &self.rate_limit {
+            headers.apply(response.headers_mut());
+        }
+        response
+    }
+
+    /// [`Guard::finish`] for a handler with a conditional limit
+    /// (`count = failures`): the limits that the response's status does not
+    /// count give back what they reserved before the handler, and the
+    /// headers show it.
+    pub async fn finish_counted(self, output: impl IntoResponse) -> Response {
+        let mut response = output.into_response();
+        let mut headers = self.rate_limit;
+        if let Some(reservation) = self.reservation {
+            let back = reservation.settle(response.status()).await;
+            if let Some(headers) = &mut headers {
+                headers.give_back(back);
+            }
+        }
+        if let Some(headers) = &headers {
             headers.apply(response.headers_mut());
         }
         response

@@ -13,9 +13,11 @@ use crate::api_key::scope::{KeyRequirement, scope_name_problem};
 use crate::forward::{forward, take_ready};
 use crate::guard::no_engine;
 use crate::handler_policy::{Check, HandlerPolicy, register_layered};
-use crate::rate_limiting::spec::{CustomKey, KeySource, Limits, OnMissingKey, RateLimitSpec};
+use crate::rate_limiting::spec::{
+    CountWhen, CustomKey, KeySource, Limits, OnMissingKey, RateLimitSpec,
+};
 use crate::{ApiKeyId, BuildError, Engine, Quota};
-use axum::http::{HeaderName, Request};
+use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::Response;
 use std::future::Future;
 use std::pin::Pin;
@@ -79,6 +81,7 @@ pub struct RateLimitBuilder {
     burst: Option<u32>,
     cost: u32,
     strict: bool,
+    count: CountWhen,
 }
 
 // The variants mirror `KeySource`'s and the attribute's `key = api_key`.
@@ -137,6 +140,7 @@ impl RateLimit {
             burst: None,
             cost: 1,
             strict: false,
+            count: CountWhen::Always,
         }
     }
 }
@@ -218,6 +222,70 @@ impl RateLimitBuilder {
     /// At most the count in any window of the period.
     pub fn strict(mut self) -> Self {
         self.strict = true;
+        self
+    }
+
+    /// Counts only the requests whose response is a failure, a status of 400
+    /// or more (`count = failures` on the attribute), such as failed logins.
+    /// A client over the limit is still refused before the service runs.
+    /// Each request reserves its cost before the service runs and gives it
+    /// back when the response is not a failure, so concurrent requests
+    /// never count past the limit.
+    ///
+    /// ```rust,standalone_crate
+    /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::{Request, StatusCode}};
+    /// use axum::{routing::post, Router};
+    /// use policy_runtime::{Engine, RateLimit};
+    /// use std::net::SocketAddr;
+    /// use tower::ServiceExt;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let failed_logins = RateLimit::builder("login", "2/hour").count_failures().build()?;
+    ///     let app = Router::new()
+    ///         .route("/login", post(|body: String| async move {
+    ///             if body == "right" { StatusCode::OK } else { StatusCode::UNAUTHORIZED }
+    ///         }))
+    ///         .route_layer(failed_logins)
+    ///         .layer(Engine::builder().build()?)
+    ///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+    ///     let login = |password: &'static str| {
+    ///         let app = app.clone();
+    ///         async move {
+    ///             let request = Request::post("/login").body(Body::from(password)).unwrap();
+    ///             app.oneshot(request).await.unwrap().status().as_u16()
+    ///         }
+    ///     };
+    ///     assert_eq!(login("right").await, 200); // not counted
+    ///     assert_eq!(login("wrong").await, 401);
+    ///     assert_eq!(login("wrong").await, 401);
+    ///     assert_eq!(login("right").await, 429); // two failures: refused before the handler
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn count_failures(mut self) -> Self {
+        self.count = CountWhen::Failures;
+        self
+    }
+
+    /// Counts only the requests whose response status `condition` accepts
+    /// (`count = responses(path::to::fn)` on the attribute); otherwise as
+    /// [`RateLimitBuilder::count_failures`].
+    ///
+    /// ```rust,standalone_crate
+    /// use axum::http::StatusCode;
+    ///
+    /// fn server_errors(status: StatusCode) -> bool {
+    ///     status.is_server_error()
+    /// }
+    ///
+    /// let limit = policy_runtime::RateLimit::builder("upstream", "10/minute")
+    ///     .count_responses(server_errors)
+    ///     .build();
+    /// assert!(limit.is_ok());
+    /// ```
+    pub fn count_responses(mut self, condition: fn(StatusCode) -> bool) -> Self {
+        self.count = CountWhen::Responses(condition);
         self
     }
 
@@ -312,6 +380,8 @@ impl RateLimitBuilder {
             key,
             on_missing: self.on_missing,
             cost: self.cost,
+            count: self.count,
+            add_to_defaults: false,
         };
         Ok(RateLimit {
             policy: leak_policy(scope, Check::RateLimit(spec)),
@@ -596,7 +666,17 @@ where
                 parts.extensions.insert(claims);
             }
             let request = Request::from_parts(parts, body);
-            forward(inner, request, admitted.rate_limit.as_ref()).await
+            let Some(reservation) = admitted.reservation else {
+                return forward(inner, request, admitted.rate_limit.as_ref()).await;
+            };
+            // A conditional limit: the response says whether the request counts.
+            let mut response = forward(inner, request, None).await?;
+            let back = reservation.settle(response.status()).await;
+            if let Some(mut headers) = admitted.rate_limit {
+                headers.give_back(back);
+                headers.apply(response.headers_mut());
+            }
+            Ok(response)
         })
     }
 }

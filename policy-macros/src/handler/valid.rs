@@ -310,7 +310,7 @@ fn check_rate_limit(
         }
     }
     if let Some(exempt) = &args.exempt {
-        let others: [Option<TokenStream>; 6] = [
+        let others: [Option<TokenStream>; 7] = [
             args.key
                 .as_ref()
                 .map(|(name, _)| quote::ToTokens::to_token_stream(name)),
@@ -321,6 +321,9 @@ fn check_rate_limit(
             args.on_missing
                 .as_ref()
                 .map(quote::ToTokens::to_token_stream),
+            args.count
+                .as_ref()
+                .map(|(name, _)| quote::ToTokens::to_token_stream(name)),
         ];
         for other in others.into_iter().flatten() {
             errors.spanned(

@@ -24,6 +24,7 @@ use crate::handler_policy::{Check, HandlerPolicy};
 use crate::rate_limiting::RateLimits;
 use crate::rate_limiting::headers::RateLimitHeaders;
 use crate::rate_limiting::key::KeyContext;
+use crate::rate_limiting::reservation::{Reservation, ReservedLimit};
 use crate::request_limits::RequestLimits;
 use crate::{Environment, ErrorFormat};
 use axum::http::request::Parts;
@@ -138,11 +139,40 @@ impl Engine {
     }
 
     /// [`Engine::enforce`], with the API key a layer further out admitted.
+    /// The conditional limits the request reserved go with the admission; a
+    /// request refused after reserving settles them with the refusal.
     pub(crate) async fn enforce_with(
         &self,
         policy: &'static HandlerPolicy,
         parts: &Parts,
         known_key: Option<ApiKeyId>,
+    ) -> Result<Admitted, Response> {
+        let mut reserved = Vec::new();
+        let result = self
+            .run_checks(policy, parts, known_key, &mut reserved)
+            .await;
+        if reserved.is_empty() {
+            return result;
+        }
+        let reservation = Reservation::new(self.clone(), reserved);
+        match result {
+            Ok(mut admitted) => {
+                admitted.reservation = Some(reservation);
+                Ok(admitted)
+            }
+            Err(refusal) => {
+                reservation.settle(refusal.status()).await;
+                Err(refusal)
+            }
+        }
+    }
+
+    async fn run_checks(
+        &self,
+        policy: &'static HandlerPolicy,
+        parts: &Parts,
+        known_key: Option<ApiKeyId>,
+        reserved: &mut Vec<ReservedLimit>,
     ) -> Result<Admitted, Response> {
         let client_ip = self.client_ip(policy, parts);
         let mut admitted = Admitted {
@@ -159,7 +189,7 @@ impl Engine {
                     let headers = self
                         .inner
                         .rate_limits
-                        .enforce(&checks[..run], &context)
+                        .enforce(&checks[..run], &context, reserved)
                         .await?;
                     admitted.show(headers);
                     checks = &checks[run..];
@@ -196,6 +226,30 @@ impl Engine {
         policy: &'static HandlerPolicy,
         parts: &Parts,
     ) -> Result<Admitted, Response> {
+        let mut reserved = Vec::new();
+        let result = self.run_checks_now(policy, parts, &mut reserved);
+        if reserved.is_empty() {
+            return result;
+        }
+        let reservation = Reservation::new(self.clone(), reserved);
+        match result {
+            Ok(mut admitted) => {
+                admitted.reservation = Some(reservation);
+                Ok(admitted)
+            }
+            Err(refusal) => {
+                reservation.settle_now(refusal.status());
+                Err(refusal)
+            }
+        }
+    }
+
+    fn run_checks_now(
+        &self,
+        policy: &'static HandlerPolicy,
+        parts: &Parts,
+        reserved: &mut Vec<ReservedLimit>,
+    ) -> Result<Admitted, Response> {
         let client_ip = self.client_ip(policy, parts);
         let mut admitted = Admitted::default();
         let mut checks = policy.checks;
@@ -205,10 +259,10 @@ impl Engine {
                     // Consecutive limits are checked together: all or nothing.
                     let run = run_length(rest);
                     let context = self.key_context(parts, client_ip, &admitted);
-                    let headers = self
-                        .inner
-                        .rate_limits
-                        .enforce_now(&checks[..run], &context)?;
+                    let headers =
+                        self.inner
+                            .rate_limits
+                            .enforce_now(&checks[..run], &context, reserved)?;
                     admitted.show(headers);
                     checks = &checks[run..];
                     continue;
@@ -409,6 +463,8 @@ fn warn_if_under_default_limits(policy: &'static HandlerPolicy, parts: &Parts) {
 #[derive(Default)]
 pub(crate) struct Admitted {
     pub(crate) rate_limit: Option<RateLimitHeaders>,
+    /// The conditional limits counted before the handler, to settle after it.
+    pub(crate) reservation: Option<Box<Reservation>>,
     pub(crate) api_key: Option<ApiKeyId>,
     /// The claims of the JWT that admitted the request.
     #[cfg(feature = "jwt")]

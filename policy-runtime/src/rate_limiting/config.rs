@@ -9,7 +9,7 @@
 use super::headers::{HeaderStyle, QuotaHeaders};
 use super::key::KeyContext;
 use super::penalty::{Penalty, PenaltyBox};
-use super::spec::{Limits, RateLimitSpec};
+use super::spec::{CountWhen, Limits, RateLimitSpec};
 use crate::Quota;
 use crate::handler_policy::Check;
 use dashmap::DashMap;
@@ -55,6 +55,8 @@ pub(crate) struct RunPlan {
     /// The header values of every quota of the run, in order; `None` when a
     /// named policy is undefined (such a check answers 500).
     pub(crate) headers: Option<&'static QuotaHeaders>,
+    /// Whether a limit of the run counts only some responses (`count = ...`).
+    pub(crate) conditional: bool,
 }
 
 /// One limit of a [`RunPlan`].
@@ -239,7 +241,14 @@ impl RateLimitConfig {
             .map(|limit| limit.quotas.as_deref())
             .collect::<Option<Vec<&[Quota]>>>()
             .map(|quotas| QuotaHeaders::of(&quotas.concat()));
-        RunPlan { limits, headers }
+        let conditional = limits
+            .iter()
+            .any(|limit| !matches!(limit.spec.count, CountWhen::Always));
+        RunPlan {
+            limits,
+            headers,
+            conditional,
+        }
     }
 
     /// The header values of the default limits.

@@ -666,4 +666,22 @@ where
         }
         StoreFuture::ready(Ok(()))
     }
+
+    fn refund<'a>(&'a self, requests: &'a [LimitRequest<'a>]) -> StoreFuture<'a, ()> {
+        let now = self.now();
+        for request in requests {
+            // A scope that is gone, or laid out for other quotas, holds
+            // nothing of the request any more.
+            let Some(scope) = self
+                .existing_scope(request.scope)
+                .filter(|scope| *scope.quotas == *request.quotas)
+            else {
+                continue;
+            };
+            scope.with_state(request.key, now, |slots, logs| {
+                gcra::refund(&scope.limits, slots, logs, request.cost)
+            });
+        }
+        StoreFuture::ready(Ok(()))
+    }
 }

@@ -19,6 +19,7 @@ pub(crate) mod penalty;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 pub(crate) mod refusal;
+pub(crate) mod reservation;
 pub(crate) mod spec;
 pub(crate) mod store;
 
@@ -32,6 +33,7 @@ use config::{LimitPlan, PlanRef, RateLimitConfig};
 use headers::{HeaderStyle, QuotaHeaders, RateLimitHeaders};
 use key::KeyContext;
 use refusal::{Reason, too_many_requests};
+use reservation::ReservedLimit;
 use smallvec::SmallVec;
 use spec::{Limits, RateLimitSpec};
 use std::fmt::Write;
@@ -52,10 +54,13 @@ impl RateLimits {
     /// admitted under [`HeaderStyle::None`]: no header to show.
     /// `run` is the checks, each a [`Check::RateLimit`], as long as the run
     /// goes; what they need is worked out once ([`RateLimitConfig::plan`]).
+    /// An admitted request's conditional limits (`count = ...`) are pushed
+    /// on `reserved`, to be settled once the response is known.
     pub(crate) async fn enforce(
         &self,
         run: &'static [Check],
         context: &KeyContext<'_>,
+        reserved: &mut Vec<ReservedLimit>,
     ) -> Result<Option<RateLimitHeaders>, Response> {
         let Some(checked) = self.prepare(run, context)? else {
             return Ok(None);
@@ -64,13 +69,16 @@ impl RateLimits {
         let judged = Judged::from(context);
         self.before_store(&requests, checked.counts(), checked.headers, &judged)?;
         let answer = self.store.check(&requests).await;
-        self.after_store(
+        let decisive = checked.decisive(&answer);
+        let headers = self.after_store(
             answer,
             &requests,
             checked.counts(),
             checked.headers,
             &judged,
-        )
+        )?;
+        checked.reserve(decisive, reserved);
+        Ok(headers)
     }
 
     /// [`RateLimits::enforce`] to the end before returning, for a store that
@@ -80,6 +88,7 @@ impl RateLimits {
         &self,
         run: &'static [Check],
         context: &KeyContext<'_>,
+        reserved: &mut Vec<ReservedLimit>,
     ) -> Result<Option<RateLimitHeaders>, Response> {
         let Some(checked) = self.prepare(run, context)? else {
             return Ok(None);
@@ -96,13 +105,16 @@ impl RateLimits {
             );
             return Err(ErrorBody::internal_error());
         };
-        self.after_store(
+        let decisive = checked.decisive(&answer);
+        let headers = self.after_store(
             answer,
             &requests,
             checked.counts(),
             checked.headers,
             &judged,
-        )
+        )?;
+        checked.reserve(decisive, reserved);
+        Ok(headers)
     }
 
     /// The plan and the keys of a run, or `None` for an exempt client.
@@ -457,6 +469,40 @@ impl Checked<'_> {
     fn counts(&self) -> Counts<'_> {
         Counts::Plan(&self.plan.limits)
     }
+
+    /// The quota the store's answer shows, for a run with a conditional limit.
+    fn decisive(&self, answer: &Result<Decision, StoreError>) -> Option<Quota> {
+        match (self.plan.conditional, answer) {
+            (true, Ok(decision)) => Some(decision.quota),
+            _ => None,
+        }
+    }
+
+    /// Pushes the run's conditional limits on `reserved`: the request was
+    /// admitted, so each counted it. `decisive` is the quota the headers show.
+    fn reserve(&self, decisive: Option<Quota>, reserved: &mut Vec<ReservedLimit>) {
+        if !self.plan.conditional {
+            return;
+        }
+        for (index, limit) in self.plan.limits.iter().enumerate() {
+            if matches!(limit.spec.count, spec::CountWhen::Always) {
+                continue;
+            }
+            let key = match &self.keys {
+                Keys::One(key) => key,
+                Keys::Many(keys) => &keys[index],
+            };
+            let quotas: Box<[Quota]> = limit.quotas.as_deref().unwrap_or_default().into();
+            reserved.push(ReservedLimit {
+                scope: limit.spec.scope,
+                key: key.clone(),
+                shown: decisive.is_some_and(|quota| quotas.contains(&quota)),
+                quotas,
+                cost: limit.spec.cost,
+                count: limit.spec.count,
+            });
+        }
+    }
 }
 
 impl<'r> From<&KeyContext<'r>> for Judged<'r> {
@@ -518,6 +564,11 @@ pub(crate) fn describe(handler: &str, spec: &RateLimitSpec, named: Option<&[Quot
     if spec.cost != 1 {
         let _ = write!(text, " cost {}", spec.cost);
     }
+    match spec.count {
+        spec::CountWhen::Always => {}
+        spec::CountWhen::Failures => text.push_str(" counting failures"),
+        spec::CountWhen::Responses(_) => text.push_str(" counting chosen responses"),
+    }
     if spec.scope != handler {
         let _ = write!(text, " scope `{}`", spec.scope);
     }
@@ -531,6 +582,8 @@ fn quotas_text(quotas: &[Quota]) -> String {
             let mut text = quota.to_string();
             if quota.is_strict() {
                 text.push_str(" strict");
+            } else if quota.is_sliding() {
+                text.push_str(" sliding");
             } else if quota.burst() != quota.count() {
                 let _ = write!(text, " burst {}", quota.burst());
             }
