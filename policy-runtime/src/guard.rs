@@ -11,7 +11,7 @@
 //! `policy_runtime::__private`.
 
 use crate::Engine;
-use crate::engine::Admitted;
+use crate::engine::{Admitted, DefaultsShown};
 use crate::handler_policy::{HandlerPolicy, Policy};
 use crate::rate_limiting::headers::RateLimitHeaders;
 use crate::rate_limiting::reservation::Reservation;
@@ -35,6 +35,9 @@ pub struct Guard<P> {
     rate_limit: Option<RateLimitHeaders>,
     /// The conditional limits (`count = ...`) counted before the handler.
     reservation: Option<Box<Reservation>>,
+    /// Whether the headers show the default-limits layer's decision too
+    /// (`add_to_defaults`), so that the layer leaves them as they are.
+    shows_defaults: bool,
     policy: PhantomData<fn() -> P>,
 }
 
@@ -121,6 +124,7 @@ fn admit<P>(
     Ok(Guard {
         rate_limit: admitted.rate_limit,
         reservation: admitted.reservation,
+        shows_defaults: admitted.shows_defaults,
         policy: PhantomData,
     })
 }
@@ -155,6 +159,9 @@ impl<P> Guard<P> {
         if let Some(headers) = &self.rate_limit {
             headers.apply(response.headers_mut());
         }
+        if self.shows_defaults {
+            response.extensions_mut().insert(DefaultsShown);
+        }
         response
     }
 
@@ -173,6 +180,9 @@ impl<P> Guard<P> {
         }
         if let Some(headers) = &headers {
             headers.apply(response.headers_mut());
+        }
+        if self.shows_defaults {
+            response.extensions_mut().insert(DefaultsShown);
         }
         response
     }

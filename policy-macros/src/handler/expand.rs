@@ -263,7 +263,7 @@ fn rate_limit_check(ident: &syn::Ident, args: &RateLimitArgs, nth: usize) -> Tok
             quote!(::policy_runtime::__private::CountWhen::Responses(#function))
         }
     };
-    let add_to_defaults = false;
+    let add_to_defaults = args.add_to_defaults.is_some();
     let cost = args
         .cost
         .as_ref()

@@ -310,7 +310,7 @@ fn check_rate_limit(
         }
     }
     if let Some(exempt) = &args.exempt {
-        let others: [Option<TokenStream>; 7] = [
+        let others: [Option<TokenStream>; 8] = [
             args.key
                 .as_ref()
                 .map(|(name, _)| quote::ToTokens::to_token_stream(name)),
@@ -324,6 +324,9 @@ fn check_rate_limit(
             args.count
                 .as_ref()
                 .map(|(name, _)| quote::ToTokens::to_token_stream(name)),
+            args.add_to_defaults
+                .as_ref()
+                .map(quote::ToTokens::to_token_stream),
         ];
         for other in others.into_iter().flatten() {
             errors.spanned(

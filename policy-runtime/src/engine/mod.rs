@@ -150,7 +150,8 @@ impl Engine {
         let mut reserved = Vec::new();
         let result = self
             .run_checks(policy, parts, known_key, &mut reserved)
-            .await;
+            .await
+            .map_err(|refusal| self.refused(policy, parts, refusal));
         if reserved.is_empty() {
             return result;
         }
@@ -179,6 +180,18 @@ impl Engine {
             api_key: known_key,
             ..Admitted::default()
         };
+        match self.defaults_to_add(policy, parts) {
+            AddedDefaults::None => {}
+            AddedDefaults::Counted(headers) => admitted.show_defaults(headers),
+            AddedDefaults::Charge(defaults, scope) => {
+                let inner = &*self.inner;
+                let headers = inner
+                    .rate_limits
+                    .enforce_defaults(defaults, &scope, client_ip, &inner.resolver)
+                    .await?;
+                admitted.show(headers);
+            }
+        }
         let mut checks = policy.checks;
         while let Some((first, rest)) = checks.split_first() {
             match first {
@@ -227,7 +240,9 @@ impl Engine {
         parts: &Parts,
     ) -> Result<Admitted, Response> {
         let mut reserved = Vec::new();
-        let result = self.run_checks_now(policy, parts, &mut reserved);
+        let result = self
+            .run_checks_now(policy, parts, &mut reserved)
+            .map_err(|refusal| self.refused(policy, parts, refusal));
         if reserved.is_empty() {
             return result;
         }
@@ -252,6 +267,20 @@ impl Engine {
     ) -> Result<Admitted, Response> {
         let client_ip = self.client_ip(policy, parts);
         let mut admitted = Admitted::default();
+        match self.defaults_to_add(policy, parts) {
+            AddedDefaults::None => {}
+            AddedDefaults::Counted(headers) => admitted.show_defaults(headers),
+            AddedDefaults::Charge(defaults, scope) => {
+                let inner = &*self.inner;
+                let headers = inner.rate_limits.enforce_defaults_now(
+                    defaults,
+                    &scope,
+                    client_ip,
+                    &inner.resolver,
+                )?;
+                admitted.show(headers);
+            }
+        }
         let mut checks = policy.checks;
         while let Some((first, rest)) = checks.split_first() {
             match first {
@@ -292,6 +321,44 @@ impl Engine {
             warn_if_under_default_limits(policy, parts);
         }
         client_ip::peer_ip(parts).map(|peer| inner.resolver.resolve(peer, &parts.headers))
+    }
+
+    /// A refusal of a handler with `add_to_defaults` under the default-limits
+    /// layer keeps its own headers: the layer's would say the request may go on.
+    fn refused(
+        &self,
+        policy: &'static HandlerPolicy,
+        parts: &Parts,
+        mut refusal: Response,
+    ) -> Response {
+        if self.inner.rate_limits.config.defaults.is_some()
+            && adds_to_defaults(policy)
+            && parts.extensions.get::<DefaultLimitsCounted>().is_some()
+        {
+            refusal.extensions_mut().insert(DefaultsShown);
+        }
+        refusal
+    }
+
+    /// What a handler with `add_to_defaults` does about the engine's
+    /// default limits: show what the default-limits layer counted, or, when
+    /// no layer counted the request, charge them itself in the route's
+    /// default scope, wherever its route is.
+    fn defaults_to_add(&self, policy: &'static HandlerPolicy, parts: &Parts) -> AddedDefaults<'_> {
+        let Some(defaults) = self.inner.rate_limits.config.defaults.as_deref() else {
+            return AddedDefaults::None;
+        };
+        if !adds_to_defaults(policy) {
+            return AddedDefaults::None;
+        }
+        if let Some(counted) = parts.extensions.get::<DefaultLimitsCounted>() {
+            return AddedDefaults::Counted(counted.0);
+        }
+        let scope = match parts.extensions.get::<axum::extract::MatchedPath>() {
+            Some(route) => format!("default:{}", route.as_str()),
+            None => "default:<unmatched>".to_owned(),
+        };
+        AddedDefaults::Charge(defaults, scope)
     }
 
     fn key_context<'r>(
@@ -427,7 +494,20 @@ fn jwt_feature_off(policy: &'static HandlerPolicy) -> Response {
 /// Put on a request by [`crate::DefaultLimits`] once the default limits
 /// counted it.
 #[derive(Clone, Copy)]
-pub(crate) struct DefaultLimitsCounted;
+pub(crate) struct DefaultLimitsCounted(pub(crate) Option<RateLimitHeaders>);
+
+/// Put on a response by a handler with `add_to_defaults` whose headers show
+/// the default limits' decision with its own: the default-limits layer then
+/// leaves them as they are.
+#[derive(Clone, Copy)]
+pub(crate) struct DefaultsShown;
+
+/// See [`Engine::defaults_to_add`].
+enum AddedDefaults<'e> {
+    None,
+    Counted(Option<RateLimitHeaders>),
+    Charge(&'e [crate::Quota], String),
+}
 
 /// A handler with its own limit (or `exempt`) under `engine.default_limits()`
 /// was charged the defaults too: the routes were composed against the rules.
@@ -440,7 +520,10 @@ fn warn_if_under_default_limits(policy: &'static HandlerPolicy, parts: &Parts) {
         .checks
         .iter()
         .any(|check| matches!(check, Check::RateLimit(_) | Check::Exempt));
-    if !own_limit || parts.extensions.get::<DefaultLimitsCounted>().is_none() {
+    if !own_limit
+        || parts.extensions.get::<DefaultLimitsCounted>().is_none()
+        || adds_to_defaults(policy)
+    {
         return;
     }
     let mut reported = REPORTED
@@ -459,12 +542,23 @@ fn warn_if_under_default_limits(policy: &'static HandlerPolicy, parts: &Parts) {
     }
 }
 
+/// Whether a handler's own limit applies on top of the default limits
+/// (`#[rate_limit(.., add_to_defaults)]`) instead of replacing them.
+pub(crate) fn adds_to_defaults(policy: &HandlerPolicy) -> bool {
+    policy
+        .checks
+        .iter()
+        .any(|check| matches!(check, Check::RateLimit(spec) if spec.add_to_defaults))
+}
+
 /// What a handler's checks produced when every one passed.
 #[derive(Default)]
 pub(crate) struct Admitted {
     pub(crate) rate_limit: Option<RateLimitHeaders>,
     /// The conditional limits counted before the handler, to settle after it.
     pub(crate) reservation: Option<Box<Reservation>>,
+    /// Whether the headers weigh the default-limits layer's decision too.
+    pub(crate) shows_defaults: bool,
     pub(crate) api_key: Option<ApiKeyId>,
     /// The claims of the JWT that admitted the request.
     #[cfg(feature = "jwt")]
@@ -472,6 +566,12 @@ pub(crate) struct Admitted {
 }
 
 impl Admitted {
+    /// The decision of the default-limits layer, weighed with the handler's own.
+    fn show_defaults(&mut self, headers: Option<RateLimitHeaders>) {
+        self.shows_defaults = true;
+        self.show(headers);
+    }
+
     /// With several limits, the one with the fewest requests left is shown.
     fn show(&mut self, headers: Option<RateLimitHeaders>) {
         if let Some(headers) = headers {

@@ -169,6 +169,69 @@ impl RateLimits {
         client_ip: Option<IpAddr>,
         resolver: &ClientIpResolver,
     ) -> Result<Option<RateLimitHeaders>, Response> {
+        let Some((key, headers)) = self.defaults_check(defaults, scope, client_ip, resolver)?
+        else {
+            return Ok(None);
+        };
+        let requests = [LimitRequest {
+            scope,
+            key: &key,
+            quotas: defaults,
+            cost: 1,
+        }];
+        let judged = Judged {
+            client_ip,
+            resolver,
+            // The default limits' layer does not say how errors are rendered.
+            keeps_body: true,
+        };
+        self.judge(&requests, Counts::Scopes, headers, &judged)
+            .await
+    }
+
+    /// [`RateLimits::enforce_defaults`] to the end before returning, for a
+    /// store that answers at once: the defaults a handler with
+    /// `add_to_defaults` is charged when no default-limits layer charged them.
+    pub(crate) fn enforce_defaults_now(
+        &self,
+        defaults: &[Quota],
+        scope: &str,
+        client_ip: Option<IpAddr>,
+        resolver: &ClientIpResolver,
+    ) -> Result<Option<RateLimitHeaders>, Response> {
+        let Some((key, headers)) = self.defaults_check(defaults, scope, client_ip, resolver)?
+        else {
+            return Ok(None);
+        };
+        let requests = [LimitRequest {
+            scope,
+            key: &key,
+            quotas: defaults,
+            cost: 1,
+        }];
+        let judged = Judged {
+            client_ip,
+            resolver,
+            keeps_body: true,
+        };
+        self.before_store(&requests, Counts::Scopes, headers, &judged)?;
+        let answer = self.store.check(&requests).now().unwrap_or_else(|| {
+            Err(StoreError::new(
+                "the rate-limit store said it answers at once but did not",
+            ))
+        });
+        self.after_store(answer, &requests, Counts::Scopes, headers, &judged)
+    }
+
+    /// What checking the default limits needs: the client's key and the
+    /// header values, or `None` for an exempt client.
+    fn defaults_check(
+        &self,
+        defaults: &[Quota],
+        scope: &str,
+        client_ip: Option<IpAddr>,
+        resolver: &ClientIpResolver,
+    ) -> Result<Option<(ClientKey, &'static QuotaHeaders)>, Response> {
         let Some(ip) = client_ip else {
             tracing::error!(
                 policy = "rate_limit",
@@ -185,26 +248,13 @@ impl RateLimits {
             return Ok(None);
         }
         let key = ClientKey::Ip(resolver.group(ip));
-        let requests = [LimitRequest {
-            scope,
-            key: &key,
-            quotas: defaults,
-            cost: 1,
-        }];
         // The engine's own defaults, the only ones passed here, have their
         // header values made once.
         let headers = match self.config.defaults_headers() {
             Some(headers) if self.config.defaults.as_deref() == Some(defaults) => headers,
             _ => QuotaHeaders::of(defaults),
         };
-        let judged = Judged {
-            client_ip,
-            resolver,
-            // The default limits' layer does not say how errors are rendered.
-            keeps_body: true,
-        };
-        self.judge(&requests, Counts::Scopes, headers, &judged)
-            .await
+        Ok(Some((key, headers)))
     }
 
     /// The default limits' checks: [`RateLimits::before_store`], the store,

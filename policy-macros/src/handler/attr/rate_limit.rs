@@ -9,6 +9,7 @@
 //! #[rate_limit("20/hour", key = claim("tenant_id"))]
 //! #[rate_limit("5/15 minutes", count = failures)]
 //! #[rate_limit("5/minute", count = responses(crate::limits::server_errors))]
+//! #[rate_limit("10/minute", add_to_defaults)]
 //! #[rate_limit(policy = "login")]
 //! #[rate_limit(exempt)]
 //! ```
@@ -32,6 +33,8 @@ pub(crate) struct RateLimitArgs {
     pub(crate) on_missing: Option<Ident>,
     /// `count = failures` or `count = responses(path)`, with the `count` token.
     pub(crate) count: Option<(Ident, CountArg)>,
+    /// `add_to_defaults`: the engine's default limits apply too.
+    pub(crate) add_to_defaults: Option<Ident>,
 }
 
 /// The value of `count = ...`.
@@ -55,8 +58,7 @@ pub(crate) enum KeyArg {
     Custom(Path),
 }
 
-const ARGUMENTS: &str =
-    "`key`, `burst`, `cost`, `count`, `scope`, `strict`, `on_missing`, `policy` or `exempt`";
+const ARGUMENTS: &str = "`key`, `burst`, `cost`, `count`, `scope`, `strict`, `on_missing`, `add_to_defaults`, `policy` or `exempt`";
 
 impl Parse for RateLimitArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
@@ -81,6 +83,9 @@ impl Parse for RateLimitArgs {
             match name.to_string().as_str() {
                 "exempt" => set(&mut args.exempt, name.clone()).map_err(|_| duplicate())?,
                 "strict" => set(&mut args.strict, name.clone()).map_err(|_| duplicate())?,
+                "add_to_defaults" => {
+                    set(&mut args.add_to_defaults, name.clone()).map_err(|_| duplicate())?
+                }
                 "policy" => {
                     input.parse::<Token![=]>()?;
                     set(&mut args.policy, input.parse()?).map_err(|_| duplicate())?;
