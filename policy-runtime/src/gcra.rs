@@ -941,4 +941,140 @@ mod tests {
         }
         assert_eq!(admitted, 3_650);
     }
+
+    #[test]
+    fn sliding_weighs_the_previous_window_by_what_is_left_of_it() {
+        // 10 per minute, windows [0, 60 s), [60 s, 120 s), ...
+        let mut client = setup(&[per(10, 60).sliding()]);
+        for remaining in (0..10).rev() {
+            let decision = client.decide(0, 1);
+            assert!(decision.allowed);
+            assert_eq!(decision.remaining, remaining);
+        }
+        let refused = client.decide(0, 1);
+        assert!(!refused.allowed);
+        // Not before the next window, and there only once the 10 weigh 9.
+        assert_eq!(refused.retry_after, Duration::from_nanos(60 * SECOND + 1));
+        assert_eq!(refused.reset_after, Duration::from_secs(120));
+        assert!(!client.decide(59 * SECOND, 1).allowed);
+        // The previous window is whole at the boundary: floor(10 × 60/60) = 10.
+        assert!(!client.decide(60 * SECOND, 1).allowed);
+        // A nanosecond later it weighs floor(10 × (60 s - 1 ns) / 60 s) = 9.
+        let one = client.decide(60 * SECOND + 1, 1);
+        assert!(one.allowed);
+        assert_eq!(one.remaining, 0);
+        assert!(!client.decide(60 * SECOND + 1, 1).allowed);
+        // Half way: the previous 10 weigh 5, with the 1 of this window 6.
+        for remaining in (0..4).rev() {
+            let decision = client.decide(90 * SECOND, 1);
+            assert!(decision.allowed);
+            assert_eq!(decision.remaining, remaining);
+        }
+        let refused = client.decide(90 * SECOND, 1);
+        assert!(!refused.allowed);
+        // The previous 10 weigh one less every 6 s: 4 a nanosecond later.
+        assert_eq!(refused.retry_after, Duration::from_nanos(1));
+        assert!(client.decide(90 * SECOND + 1, 1).allowed);
+        let refused = client.decide(90 * SECOND + 1, 1);
+        assert_eq!(refused.retry_after, Duration::from_secs(6));
+        assert!(!client.decide(96 * SECOND, 1).allowed);
+        assert!(client.decide(96 * SECOND + 1, 1).allowed);
+        // One more every 6 s, until this window holds 10 by itself: then the
+        // next request passes a nanosecond into the next window.
+        assert!(client.decide(102 * SECOND + 1, 1).allowed);
+        assert!(client.decide(108 * SECOND + 1, 1).allowed);
+        assert!(client.decide(114 * SECOND + 1, 1).allowed);
+        let refused = client.decide(115 * SECOND, 1);
+        assert_eq!(refused.retry_after, Duration::from_nanos(5 * SECOND + 1));
+        assert!(client.decide(120 * SECOND + 1, 1).allowed);
+        // Two windows later nothing is left: a fresh client.
+        assert!(!is_idle(
+            &client.limits,
+            &client.slots,
+            &client.logs,
+            179 * SECOND
+        ));
+        assert!(is_idle(
+            &client.limits,
+            &client.slots,
+            &client.logs,
+            240 * SECOND
+        ));
+        assert_eq!(client.decide(240 * SECOND, 1).remaining, 9);
+    }
+
+    #[test]
+    fn sliding_admits_at_most_the_count_per_fixed_window_and_twice_it_in_any_window() {
+        let mut client = setup(&[per(10, 60).sliding()]);
+        let mut admitted = Vec::new();
+        // A client that sends as much as it may, every second for 10 minutes.
+        for second in 0..600 {
+            while client.decide(second * SECOND, 1).allowed {
+                admitted.push(second);
+            }
+        }
+        for window in 0..10 {
+            let inside = admitted
+                .iter()
+                .filter(|s| (window * 60..window * 60 + 60).contains(*s))
+                .count();
+            assert!(inside <= 10, "{inside} in fixed window {window}");
+        }
+        for start in 0..540 {
+            let inside = admitted
+                .iter()
+                .filter(|s| (start..start + 60).contains(*s))
+                .count();
+            assert!(inside <= 20, "{inside} in the window from second {start}");
+        }
+        // Sustained, it is the count per period: 10 in the first minute,
+        // then about 10 a minute.
+        assert_eq!(admitted.iter().filter(|s| **s < 60).count(), 10);
+        let last_five = admitted.iter().filter(|s| **s >= 300).count();
+        assert!((45..=55).contains(&last_five), "{last_five} in 5 minutes");
+    }
+
+    #[test]
+    fn sliding_worst_case_is_twice_the_count_across_a_boundary() {
+        // 10 at the very end of one window, then as many as admitted just
+        // before the end of the next: 20 within a minute, never more.
+        let mut client = setup(&[per(10, 60).sliding()]);
+        let late = 60 * SECOND - 1;
+        while client.decide(late, 1).allowed {}
+        let edge = 120 * SECOND - 1;
+        let mut second = 0;
+        while client.decide(edge, 1).allowed {
+            second += 1;
+        }
+        // floor(10 × 1 ns / 60 s) = 0: the previous window weighs nothing.
+        assert_eq!(second, 10);
+    }
+
+    #[test]
+    fn sliding_undo_and_refund_take_back_exactly_the_cost() {
+        let mut client = setup(&[per(3, 60).sliding()]);
+        assert!(client.decide(0, 2).allowed);
+        client.undo(0, 2);
+        assert_eq!(client.decide(0, 3).remaining, 0);
+        refund(&client.limits, &mut client.slots, &mut client.logs, 1);
+        assert_eq!(client.decide(10 * SECOND, 1).remaining, 0);
+        assert!(!client.decide(10 * SECOND, 1).allowed);
+        // In the next window the count is the previous one's: a refund takes
+        // from it once the newest window holds nothing.
+        let mut client = setup(&[per(2, 60).sliding()]);
+        assert!(client.decide(0, 1).allowed);
+        assert!(client.decide(0, 1).allowed);
+        refund(&client.limits, &mut client.slots, &mut client.logs, 1);
+        refund(&client.limits, &mut client.slots, &mut client.logs, 1);
+        assert_eq!(client.state().0[1], 0);
+        assert!(client.decide(0, 2).allowed);
+    }
+
+    #[test]
+    fn sliding_keeps_two_slots_and_no_log() {
+        let (_, shape) = layout(&[per(10_000, 3600).sliding()]);
+        assert_eq!(shape, Layout { slots: 2, logs: 0 });
+        let (_, shape) = layout(&[per(10, 60), per(10_000, 3600).sliding()]);
+        assert_eq!(shape, Layout { slots: 3, logs: 0 });
+    }
 }

@@ -81,6 +81,7 @@ pub struct RateLimitBuilder {
     burst: Option<u32>,
     cost: u32,
     strict: bool,
+    sliding: bool,
     count: CountWhen,
 }
 
@@ -140,6 +141,7 @@ impl RateLimit {
             burst: None,
             cost: 1,
             strict: false,
+            sliding: false,
             count: CountWhen::Always,
         }
     }
@@ -222,6 +224,22 @@ impl RateLimitBuilder {
     /// At most the count in any window of the period.
     pub fn strict(mut self) -> Self {
         self.strict = true;
+        self
+    }
+
+    /// About the count in any window of the period, by a sliding window
+    /// counter: two counters per client whatever the count (see
+    /// [`Quota::sliding`]). Takes no burst and excludes
+    /// [`RateLimitBuilder::strict`].
+    ///
+    /// ```rust,standalone_crate
+    /// let limit = policy_runtime::RateLimit::builder("exports", "10000/hour").sliding().build();
+    /// assert!(limit.is_ok());
+    /// let both = policy_runtime::RateLimit::builder("exports", "10/hour").sliding().strict().build();
+    /// assert!(both.is_err());
+    /// ```
+    pub fn sliding(mut self) -> Self {
+        self.sliding = true;
         self
     }
 
@@ -314,6 +332,16 @@ impl RateLimitBuilder {
                 "rate-limit layer `{scope}`: `strict` admits at most the count in any window, so it takes no burst"
             ));
         }
+        if self.sliding && self.strict {
+            problems.push(format!(
+                "rate-limit layer `{scope}`: `sliding` and `strict` are two ways of counting; keep one"
+            ));
+        }
+        if self.sliding && self.burst.is_some() {
+            problems.push(format!(
+                "rate-limit layer `{scope}`: a sliding window counter takes no burst"
+            ));
+        }
         if self.burst == Some(0) || self.cost == 0 {
             problems.push(format!(
                 "rate-limit layer `{scope}`: burst and cost must be at least 1"
@@ -325,6 +353,9 @@ impl RateLimitBuilder {
             }
             if self.strict {
                 *quota = quota.strict();
+            }
+            if self.sliding {
+                *quota = quota.sliding();
             }
             // A burst from the builder gets the same range check as one
             // from a limit string.

@@ -56,6 +56,11 @@ async fn strict_login(headers: HeaderMap) -> StatusCode {
     asked(&headers)
 }
 
+#[rate_limit("3/hour", sliding)]
+async fn sliding() -> &'static str {
+    "ok"
+}
+
 /// One app instance on `store`.
 fn app(store: &RedisStore) -> Router {
     let engine = Engine::builder()
@@ -65,6 +70,7 @@ fn app(store: &RedisStore) -> Router {
     Router::new()
         .route("/gated", get(gated))
         .route("/strict", get(strict_login))
+        .route("/sliding", get(sliding))
         .layer(engine)
 }
 
@@ -199,4 +205,77 @@ async fn refund_gives_back_the_cost_of_every_quota_kind() {
         .exists(store.key("gcra", &stranger))
         .unwrap();
     assert!(!exists);
+}
+
+/// The server's clock, in microseconds.
+fn server_micros(server: &RedisServer) -> u64 {
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query(&mut server.connection()).unwrap();
+    secs * 1_000_000 + micros
+}
+
+#[tokio::test]
+async fn a_sliding_limit_keeps_two_counters_in_the_state_string() {
+    let server = RedisServer::start();
+    let store = store_on(&server);
+    let app = app(&store);
+    let ip = "192.0.2.94";
+    let before = server_micros(&server);
+    for _ in 0..3 {
+        assert_eq!(call(&app, ip, "/sliding", 200).await, 200);
+    }
+    assert_eq!(call(&app, ip, "/sliding", 200).await, 429);
+    let key = store.key(
+        "redis_conditional::sliding",
+        &ClientKey::Ip(ip.parse().unwrap()),
+    );
+    let state: String = server.connection().get(&key).unwrap();
+    let window = before / 3_600_000_000;
+    let after = server_micros(&server) / 3_600_000_000;
+    // The window of the admissions, no previous count, 3 in this one.
+    assert!(
+        state == format!("w:3600000000:3={window},0,3")
+            || state == format!("w:3600000000:3={after},0,3"),
+        "{state}"
+    );
+    // Kept until both counts have aged out: up to two periods.
+    let ttl: i64 = server.connection().pttl(&key).unwrap();
+    assert!(ttl > 3_600_000 && ttl <= 7_200_000, "{ttl}");
+}
+
+/// The previous window's count weighs what is left of it, as the
+/// in-memory store's does: a client with 10 in the previous window of
+/// 10/hour gets 10 - floor(10 × left / period) now.
+#[tokio::test]
+async fn the_previous_windows_count_is_weighted_by_the_server_clock() {
+    let server = RedisServer::start();
+    let store = store_on(&server);
+    const PERIOD: u64 = 3_600_000_000;
+    let quotas = [Quota::new(10, HOUR).sliding()];
+    let key = ClientKey::Ip("192.0.2.95".parse().unwrap());
+    let redis_key = store.key("weighted", &key);
+    let now = server_micros(&server);
+    let window = now / PERIOD;
+    let left = PERIOD - (now - window * PERIOD);
+    let _: () = server
+        .connection()
+        .set_ex(
+            &redis_key,
+            format!("w:{PERIOD}:10={},0,10", window - 1),
+            3600,
+        )
+        .unwrap();
+    let request = [LimitRequest {
+        scope: "weighted",
+        key: &key,
+        quotas: &quotas,
+        cost: 1,
+    }];
+    let mut admitted = 0;
+    while store.check(&request).await.unwrap().allowed {
+        admitted += 1;
+    }
+    let weighted = 10 * left / PERIOD;
+    assert_eq!(admitted, 10 - weighted);
+    let state: String = server.connection().get(&redis_key).unwrap();
+    assert_eq!(state, format!("w:{PERIOD}:10={window},10,{admitted}"));
 }

@@ -219,13 +219,14 @@ fn rate_limit_check(ident: &syn::Ident, args: &RateLimitArgs, nth: usize) -> Tok
         (Some((_, Ok(quotas))), None) => {
             let burst = args.burst.as_ref().map(|burst| quote!(.with_burst(#burst)));
             let strict = args.strict.as_ref().map(|_| quote!(.strict()));
+            let sliding = args.sliding.as_ref().map(|_| quote!(.sliding()));
             let quotas = quotas.iter().map(|quota| {
                 let count = quota.count;
                 let secs = quota.period_secs;
                 quote!(::policy_runtime::__private::Quota::new(
                     #count,
                     ::policy_runtime::__private::Duration::from_secs(#secs),
-                ) #burst #strict)
+                ) #burst #strict #sliding)
             });
             quote!(::policy_runtime::__private::Limits::Fixed(&[#(#quotas),*]))
         }

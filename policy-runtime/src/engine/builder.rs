@@ -532,6 +532,7 @@ impl EngineBuilder {
                 problems: self.problems,
             });
         }
+        self.rate_limit.apply_strategy();
         let engine = self.assemble();
         startup::report(&engine.inner);
         Ok(engine)

@@ -10,6 +10,7 @@
 //! #[rate_limit("5/15 minutes", count = failures)]
 //! #[rate_limit("5/minute", count = responses(crate::limits::server_errors))]
 //! #[rate_limit("10/minute", add_to_defaults)]
+//! #[rate_limit("10000/hour", sliding)]
 //! #[rate_limit(policy = "login")]
 //! #[rate_limit(exempt)]
 //! ```
@@ -30,6 +31,7 @@ pub(crate) struct RateLimitArgs {
     pub(crate) cost: Option<LitInt>,
     pub(crate) scope: Option<LitStr>,
     pub(crate) strict: Option<Ident>,
+    pub(crate) sliding: Option<Ident>,
     pub(crate) on_missing: Option<Ident>,
     /// `count = failures` or `count = responses(path)`, with the `count` token.
     pub(crate) count: Option<(Ident, CountArg)>,
@@ -58,7 +60,7 @@ pub(crate) enum KeyArg {
     Custom(Path),
 }
 
-const ARGUMENTS: &str = "`key`, `burst`, `cost`, `count`, `scope`, `strict`, `on_missing`, `add_to_defaults`, `policy` or `exempt`";
+const ARGUMENTS: &str = "`key`, `burst`, `cost`, `count`, `scope`, `strict`, `sliding`, `on_missing`, `add_to_defaults`, `policy` or `exempt`";
 
 impl Parse for RateLimitArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
@@ -83,6 +85,7 @@ impl Parse for RateLimitArgs {
             match name.to_string().as_str() {
                 "exempt" => set(&mut args.exempt, name.clone()).map_err(|_| duplicate())?,
                 "strict" => set(&mut args.strict, name.clone()).map_err(|_| duplicate())?,
+                "sliding" => set(&mut args.sliding, name.clone()).map_err(|_| duplicate())?,
                 "add_to_defaults" => {
                     set(&mut args.add_to_defaults, name.clone()).map_err(|_| duplicate())?
                 }

@@ -364,6 +364,27 @@ mod tests {
     }
 
     #[test]
+    fn sliding_quotas_are_period_and_count_and_never_take_the_short_form() {
+        let quota = Quota::new(10_000, HOUR).sliding();
+        let shape = Shape::of(&quota);
+        assert_eq!(
+            shape,
+            Shape::Sliding {
+                period: 3_600_000_000,
+                count: 10_000
+            }
+        );
+        assert_eq!(shape.field(), "w:3600000000:10000");
+        let quotas = [quota];
+        let check = Check {
+            key: "k",
+            quotas: &quotas,
+            cost: 1,
+        };
+        assert_eq!(Short::of(Op::Check, &[check]), None);
+    }
+
+    #[test]
     fn sub_microsecond_intervals_are_raised_to_one_microsecond() {
         let shape = Shape::of(&Quota::new(4_000_000, Duration::from_secs(1)));
         assert_eq!(

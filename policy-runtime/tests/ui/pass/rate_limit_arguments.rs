@@ -69,4 +69,11 @@ pub async fn counted() -> Result<&'static str, StatusCode> {
     Ok("ok")
 }
 
+#[rate_limit("10000/hour", sliding, key = global)]
+pub async fn sliding() {}
+
+#[rate_limit("10/minute", add_to_defaults)]
+#[rate_limit("100/day", sliding, add_to_defaults, scope = "daily-sliding")]
+pub async fn on_top_of_defaults() {}
+
 fn main() {}
