@@ -14,7 +14,7 @@ use crate::Engine;
 use crate::engine::{Admitted, DefaultsShown};
 use crate::handler_policy::{HandlerPolicy, Policy};
 use crate::rate_limiting::headers::RateLimitHeaders;
-use crate::rate_limiting::reservation::Reservation;
+use crate::rate_limiting::reservation::AfterHandler;
 use crate::request_limits;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -33,11 +33,11 @@ use std::task::{Context, Poll};
 /// extractor for the router's state (see the rustdoc of `__PolicyOf_handler`).
 pub struct Guard<P> {
     rate_limit: Option<RateLimitHeaders>,
-    /// The conditional limits (`count = ...`) counted before the handler.
-    reservation: Option<Box<Reservation>>,
-    /// Whether the headers show the default-limits layer's decision too
-    /// (`add_to_defaults`), so that the layer leaves them as they are.
-    shows_defaults: bool,
+    /// What the response settles: the conditional limits (`count = ...`)
+    /// counted before the handler, and whether the headers show the
+    /// default-limits layer's decision too (`add_to_defaults`), so that the
+    /// layer leaves them as they are.
+    after: Option<Box<AfterHandler>>,
     policy: PhantomData<fn() -> P>,
 }
 
@@ -123,8 +123,7 @@ fn admit<P>(
     }
     Ok(Guard {
         rate_limit: admitted.rate_limit,
-        reservation: admitted.reservation,
-        shows_defaults: admitted.shows_defaults,
+        after: admitted.after,
         policy: PhantomData,
     })
 }
@@ -159,7 +158,7 @@ impl<P> Guard<P> {
         if let Some(headers) = &self.rate_limit {
             headers.apply(response.headers_mut());
         }
-        if self.shows_defaults {
+        if self.after.is_some_and(|after| after.shows_defaults) {
             response.extensions_mut().insert(DefaultsShown);
         }
         response
@@ -172,7 +171,8 @@ impl<P> Guard<P> {
     pub async fn finish_counted(self, output: impl IntoResponse) -> Response {
         let mut response = output.into_response();
         let mut headers = self.rate_limit;
-        if let Some(reservation) = self.reservation {
+        let after = self.after.map(|after| *after).unwrap_or_default();
+        if let Some(reservation) = after.reservation {
             let back = reservation.settle(response.status()).await;
             if let Some(headers) = &mut headers {
                 headers.give_back(back);
@@ -181,7 +181,7 @@ impl<P> Guard<P> {
         if let Some(headers) = &headers {
             headers.apply(response.headers_mut());
         }
-        if self.shows_defaults {
+        if after.shows_defaults {
             response.extensions_mut().insert(DefaultsShown);
         }
         response

@@ -697,7 +697,7 @@ where
                 parts.extensions.insert(claims);
             }
             let request = Request::from_parts(parts, body);
-            let Some(reservation) = admitted.reservation else {
+            let Some(reservation) = admitted.after.and_then(|after| after.reservation) else {
                 return forward(inner, request, admitted.rate_limit.as_ref()).await;
             };
             // A conditional limit: the response says whether the request counts.

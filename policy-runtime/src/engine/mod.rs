@@ -24,7 +24,7 @@ use crate::handler_policy::{Check, HandlerPolicy};
 use crate::rate_limiting::RateLimits;
 use crate::rate_limiting::headers::RateLimitHeaders;
 use crate::rate_limiting::key::KeyContext;
-use crate::rate_limiting::reservation::{Reservation, ReservedLimit};
+use crate::rate_limiting::reservation::{AfterHandler, Reservation};
 use crate::request_limits::RequestLimits;
 use crate::{Environment, ErrorFormat};
 use axum::http::request::Parts;
@@ -147,49 +147,41 @@ impl Engine {
         parts: &Parts,
         known_key: Option<ApiKeyId>,
     ) -> Result<Admitted, Response> {
-        let mut reserved = Vec::new();
-        let result = self
-            .run_checks(policy, parts, known_key, &mut reserved)
-            .await
-            .map_err(|refusal| self.refused(policy, parts, refusal));
-        if reserved.is_empty() {
-            return result;
+        // A refusal: marked for the default-limits layer, and what the
+        // request reserved settled with it (rare: not on the admitted path).
+        macro_rules! refused {
+            ($refusal:expr, $reserved:expr) => {{
+                let mut refusal = $refusal;
+                self.mark_refusal(policy, parts, &mut refusal);
+                if !$reserved.is_empty() {
+                    Reservation::new(self.clone(), std::mem::take(&mut $reserved))
+                        .settle(refusal.status())
+                        .await;
+                }
+                return Err(refusal);
+            }};
         }
-        let reservation = Reservation::new(self.clone(), reserved);
-        match result {
-            Ok(mut admitted) => {
-                admitted.reservation = Some(reservation);
-                Ok(admitted)
-            }
-            Err(refusal) => {
-                reservation.settle(refusal.status()).await;
-                Err(refusal)
-            }
-        }
-    }
-
-    async fn run_checks(
-        &self,
-        policy: &'static HandlerPolicy,
-        parts: &Parts,
-        known_key: Option<ApiKeyId>,
-        reserved: &mut Vec<ReservedLimit>,
-    ) -> Result<Admitted, Response> {
         let client_ip = self.client_ip(policy, parts);
         let mut admitted = Admitted {
             api_key: known_key,
             ..Admitted::default()
         };
-        match self.defaults_to_add(policy, parts) {
-            AddedDefaults::None => {}
-            AddedDefaults::Counted(headers) => admitted.show_defaults(headers),
-            AddedDefaults::Charge(defaults, scope) => {
-                let inner = &*self.inner;
-                let headers = inner
-                    .rate_limits
-                    .enforce_defaults(defaults, &scope, client_ip, &inner.resolver)
-                    .await?;
-                admitted.show(headers);
+        let mut reserved = Vec::new();
+        if self.inner.rate_limits.config.defaults.is_some() {
+            match self.defaults_to_add(policy, parts) {
+                AddedDefaults::None => {}
+                AddedDefaults::Counted(headers) => admitted.show_defaults(headers),
+                AddedDefaults::Charge(defaults, scope) => {
+                    let inner = &*self.inner;
+                    match inner
+                        .rate_limits
+                        .enforce_defaults(defaults, &scope, client_ip, &inner.resolver)
+                        .await
+                    {
+                        Ok(headers) => admitted.show(headers),
+                        Err(refusal) => refused!(refusal, reserved),
+                    }
+                }
             }
         }
         let mut checks = policy.checks;
@@ -199,34 +191,51 @@ impl Engine {
                     // Consecutive limits are checked together: all or nothing.
                     let run = run_length(rest);
                     let context = self.key_context(parts, client_ip, &admitted);
-                    let headers = self
+                    match self
                         .inner
                         .rate_limits
-                        .enforce(&checks[..run], &context, reserved)
-                        .await?;
-                    admitted.show(headers);
+                        .enforce(&checks[..run], &context, &mut reserved)
+                        .await
+                    {
+                        Ok(headers) => admitted.show(headers),
+                        Err(refusal) => refused!(refusal, reserved),
+                    }
                     checks = &checks[run..];
                     continue;
                 }
                 Check::ApiKey(requirement) => {
-                    let id = self.check_key(policy, requirement, parts, client_ip)?;
-                    admitted.api_key = Some(id);
+                    match self.check_key(policy, requirement, parts, client_ip) {
+                        Ok(id) => admitted.api_key = Some(id),
+                        Err(refusal) => refused!(refusal, reserved),
+                    }
                 }
                 Check::Jwt(requirement) => {
                     #[cfg(feature = "jwt")]
                     self.inner.jwt.refresh_if_due(parts).await;
-                    self.check_jwt(policy, requirement, parts, client_ip, &mut admitted)?;
+                    if let Err(refusal) =
+                        self.check_jwt(policy, requirement, parts, client_ip, &mut admitted)
+                    {
+                        refused!(refusal, reserved);
+                    }
                 }
                 Check::ApiKeyOrJwt(requirement) => {
                     #[cfg(feature = "jwt")]
                     if crate::jwt::presents_jwt(&parts.headers) {
                         self.inner.jwt.refresh_if_due(parts).await;
                     }
-                    self.check_key_or_jwt(policy, requirement, parts, client_ip, &mut admitted)?;
+                    if let Err(refusal) =
+                        self.check_key_or_jwt(policy, requirement, parts, client_ip, &mut admitted)
+                    {
+                        refused!(refusal, reserved);
+                    }
                 }
                 Check::Exempt => {}
             }
             checks = rest;
+        }
+        if !reserved.is_empty() {
+            admitted.after.get_or_insert_default().reservation =
+                Some(Reservation::new(self.clone(), reserved));
         }
         Ok(admitted)
     }
@@ -239,46 +248,37 @@ impl Engine {
         policy: &'static HandlerPolicy,
         parts: &Parts,
     ) -> Result<Admitted, Response> {
-        let mut reserved = Vec::new();
-        let result = self
-            .run_checks_now(policy, parts, &mut reserved)
-            .map_err(|refusal| self.refused(policy, parts, refusal));
-        if reserved.is_empty() {
-            return result;
+        // See `enforce_with`.
+        macro_rules! refused {
+            ($refusal:expr, $reserved:expr) => {{
+                let mut refusal = $refusal;
+                self.mark_refusal(policy, parts, &mut refusal);
+                if !$reserved.is_empty() {
+                    Reservation::new(self.clone(), std::mem::take(&mut $reserved))
+                        .settle_now(refusal.status());
+                }
+                return Err(refusal);
+            }};
         }
-        let reservation = Reservation::new(self.clone(), reserved);
-        match result {
-            Ok(mut admitted) => {
-                admitted.reservation = Some(reservation);
-                Ok(admitted)
-            }
-            Err(refusal) => {
-                reservation.settle_now(refusal.status());
-                Err(refusal)
-            }
-        }
-    }
-
-    fn run_checks_now(
-        &self,
-        policy: &'static HandlerPolicy,
-        parts: &Parts,
-        reserved: &mut Vec<ReservedLimit>,
-    ) -> Result<Admitted, Response> {
         let client_ip = self.client_ip(policy, parts);
         let mut admitted = Admitted::default();
-        match self.defaults_to_add(policy, parts) {
-            AddedDefaults::None => {}
-            AddedDefaults::Counted(headers) => admitted.show_defaults(headers),
-            AddedDefaults::Charge(defaults, scope) => {
-                let inner = &*self.inner;
-                let headers = inner.rate_limits.enforce_defaults_now(
-                    defaults,
-                    &scope,
-                    client_ip,
-                    &inner.resolver,
-                )?;
-                admitted.show(headers);
+        let mut reserved = Vec::new();
+        if self.inner.rate_limits.config.defaults.is_some() {
+            match self.defaults_to_add(policy, parts) {
+                AddedDefaults::None => {}
+                AddedDefaults::Counted(headers) => admitted.show_defaults(headers),
+                AddedDefaults::Charge(defaults, scope) => {
+                    let inner = &*self.inner;
+                    match inner.rate_limits.enforce_defaults_now(
+                        defaults,
+                        &scope,
+                        client_ip,
+                        &inner.resolver,
+                    ) {
+                        Ok(headers) => admitted.show(headers),
+                        Err(refusal) => refused!(refusal, reserved),
+                    }
+                }
             }
         }
         let mut checks = policy.checks;
@@ -288,27 +288,44 @@ impl Engine {
                     // Consecutive limits are checked together: all or nothing.
                     let run = run_length(rest);
                     let context = self.key_context(parts, client_ip, &admitted);
-                    let headers =
-                        self.inner
-                            .rate_limits
-                            .enforce_now(&checks[..run], &context, reserved)?;
-                    admitted.show(headers);
+                    match self.inner.rate_limits.enforce_now(
+                        &checks[..run],
+                        &context,
+                        &mut reserved,
+                    ) {
+                        Ok(headers) => admitted.show(headers),
+                        Err(refusal) => refused!(refusal, reserved),
+                    }
                     checks = &checks[run..];
                     continue;
                 }
                 Check::ApiKey(requirement) => {
-                    let id = self.check_key(policy, requirement, parts, client_ip)?;
-                    admitted.api_key = Some(id);
+                    match self.check_key(policy, requirement, parts, client_ip) {
+                        Ok(id) => admitted.api_key = Some(id),
+                        Err(refusal) => refused!(refusal, reserved),
+                    }
                 }
                 Check::Jwt(requirement) => {
-                    self.check_jwt(policy, requirement, parts, client_ip, &mut admitted)?;
+                    if let Err(refusal) =
+                        self.check_jwt(policy, requirement, parts, client_ip, &mut admitted)
+                    {
+                        refused!(refusal, reserved);
+                    }
                 }
                 Check::ApiKeyOrJwt(requirement) => {
-                    self.check_key_or_jwt(policy, requirement, parts, client_ip, &mut admitted)?;
+                    if let Err(refusal) =
+                        self.check_key_or_jwt(policy, requirement, parts, client_ip, &mut admitted)
+                    {
+                        refused!(refusal, reserved);
+                    }
                 }
                 Check::Exempt => {}
             }
             checks = rest;
+        }
+        if !reserved.is_empty() {
+            admitted.after.get_or_insert_default().reservation =
+                Some(Reservation::new(self.clone(), reserved));
         }
         Ok(admitted)
     }
@@ -325,19 +342,13 @@ impl Engine {
 
     /// A refusal of a handler with `add_to_defaults` under the default-limits
     /// layer keeps its own headers: the layer's would say the request may go on.
-    fn refused(
-        &self,
-        policy: &'static HandlerPolicy,
-        parts: &Parts,
-        mut refusal: Response,
-    ) -> Response {
+    fn mark_refusal(&self, policy: &'static HandlerPolicy, parts: &Parts, refusal: &mut Response) {
         if self.inner.rate_limits.config.defaults.is_some()
             && adds_to_defaults(policy)
             && parts.extensions.get::<DefaultLimitsCounted>().is_some()
         {
             refusal.extensions_mut().insert(DefaultsShown);
         }
-        refusal
     }
 
     /// What a handler with `add_to_defaults` does about the engine's
@@ -555,10 +566,9 @@ pub(crate) fn adds_to_defaults(policy: &HandlerPolicy) -> bool {
 #[derive(Default)]
 pub(crate) struct Admitted {
     pub(crate) rate_limit: Option<RateLimitHeaders>,
-    /// The conditional limits counted before the handler, to settle after it.
-    pub(crate) reservation: Option<Box<Reservation>>,
-    /// Whether the headers weigh the default-limits layer's decision too.
-    pub(crate) shows_defaults: bool,
+    /// What the response has to settle: conditional limits counted before
+    /// the handler, headers that weigh the default-limits layer's decision.
+    pub(crate) after: Option<Box<AfterHandler>>,
     pub(crate) api_key: Option<ApiKeyId>,
     /// The claims of the JWT that admitted the request.
     #[cfg(feature = "jwt")]
@@ -568,7 +578,7 @@ pub(crate) struct Admitted {
 impl Admitted {
     /// The decision of the default-limits layer, weighed with the handler's own.
     fn show_defaults(&mut self, headers: Option<RateLimitHeaders>) {
-        self.shows_defaults = true;
+        self.after.get_or_insert_default().shows_defaults = true;
         self.show(headers);
     }
 

@@ -69,6 +69,15 @@ impl RateLimits {
         let judged = Judged::from(context);
         self.before_store(&requests, checked.counts(), checked.headers, &judged)?;
         let answer = self.store.check(&requests).await;
+        if !checked.plan.conditional {
+            return self.after_store(
+                answer,
+                &requests,
+                checked.counts(),
+                checked.headers,
+                &judged,
+            );
+        }
         let decisive = checked.decisive(&answer);
         let headers = self.after_store(
             answer,
@@ -105,6 +114,15 @@ impl RateLimits {
             );
             return Err(ErrorBody::internal_error());
         };
+        if !checked.plan.conditional {
+            return self.after_store(
+                answer,
+                &requests,
+                checked.counts(),
+                checked.headers,
+                &judged,
+            );
+        }
         let decisive = checked.decisive(&answer);
         let headers = self.after_store(
             answer,
@@ -520,20 +538,14 @@ impl Checked<'_> {
         Counts::Plan(&self.plan.limits)
     }
 
-    /// The quota the store's answer shows, for a run with a conditional limit.
+    /// The quota the store's answer shows.
     fn decisive(&self, answer: &Result<Decision, StoreError>) -> Option<Quota> {
-        match (self.plan.conditional, answer) {
-            (true, Ok(decision)) => Some(decision.quota),
-            _ => None,
-        }
+        answer.as_ref().ok().map(|decision| decision.quota)
     }
 
     /// Pushes the run's conditional limits on `reserved`: the request was
     /// admitted, so each counted it. `decisive` is the quota the headers show.
     fn reserve(&self, decisive: Option<Quota>, reserved: &mut Vec<ReservedLimit>) {
-        if !self.plan.conditional {
-            return;
-        }
         for (index, limit) in self.plan.limits.iter().enumerate() {
             if matches!(limit.spec.count, spec::CountWhen::Always) {
                 continue;

@@ -30,6 +30,16 @@ pub(crate) struct ReservedLimit {
     pub(crate) shown: bool,
 }
 
+/// What a handler's response has to settle, when anything: the conditional
+/// limits' reservation, and whether its headers show the default-limits
+/// layer's decision with its own (`add_to_defaults`). Boxed, and absent on
+/// the common path.
+#[derive(Default)]
+pub(crate) struct AfterHandler {
+    pub(crate) reservation: Option<Reservation>,
+    pub(crate) shows_defaults: bool,
+}
+
 /// Every conditional limit a request reserved, with the engine whose store
 /// counted them.
 pub(crate) struct Reservation {
@@ -38,8 +48,8 @@ pub(crate) struct Reservation {
 }
 
 impl Reservation {
-    pub(crate) fn new(engine: Engine, limits: Vec<ReservedLimit>) -> Box<Self> {
-        Box::new(Reservation { engine, limits })
+    pub(crate) fn new(engine: Engine, limits: Vec<ReservedLimit>) -> Self {
+        Reservation { engine, limits }
     }
 
     /// The store's requests of the limits that a response with `status`
@@ -68,7 +78,7 @@ impl Reservation {
 
     /// Gives back what a response with `status` does not count; returns how
     /// many units went back to the quota the headers show.
-    pub(crate) async fn settle(self: Box<Self>, status: StatusCode) -> u32 {
+    pub(crate) async fn settle(self, status: StatusCode) -> u32 {
         let (requests, shown) = self.refunds(status);
         if requests.is_empty() {
             return 0;
