@@ -18,6 +18,15 @@
 //!   times, at most `N`); its entries count against the scope's [`LogBudget`].
 //!   A refusal finds the entry whose expiry frees room by a binary search over
 //!   the log, never a sort.
+//! - A sliding quota (the `limits` library's sliding window counter) keeps
+//!   two slots: the fixed window of its newest admission, and the counts of
+//!   that window and the one before it. A request of cost `c` is admitted
+//!   when `floor(previous × (period − elapsed) / period) + current + c <= N`:
+//!   at most `N` per fixed window, at most `2N` in a window of length
+//!   `period` that straddles two, exact for evenly spread traffic.
+//!
+//! A request admitted earlier can be given back ([`refund`]), for a limit
+//! that counts only some responses.
 //!
 //! All arithmetic on configured values is checked: quotas outside the
 //! supported range ([`Quota::validate`]) are refused by every validated path,

@@ -10,7 +10,10 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use common::{Logs, from, send};
-use policy_runtime::{Engine, ManualClock, RateLimit, rate_limit};
+use policy_runtime::{
+    ClientKey, Decision, Engine, LimitRequest, LimiterStore, ManualClock, MemoryStore, RateLimit,
+    StoreFuture, rate_limit, require_api_key,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -54,6 +57,21 @@ async fn costly(headers: HeaderMap) -> StatusCode {
     asked(&headers)
 }
 
+const KEY: &str = "conditional-key-0123456789";
+
+/// The limit runs first and reserves; the key check after it may refuse.
+#[rate_limit("2/hour", count = responses(server_errors))]
+#[require_api_key]
+async fn keyed_upstream() -> StatusCode {
+    StatusCode::OK
+}
+
+#[rate_limit("2/hour", count = failures)]
+#[require_api_key]
+async fn keyed_login() -> StatusCode {
+    StatusCode::OK
+}
+
 static ENTERED: AtomicUsize = AtomicUsize::new(0);
 static GATE: Semaphore = Semaphore::const_new(0);
 
@@ -66,8 +84,14 @@ async fn gated(headers: HeaderMap) -> StatusCode {
 }
 
 fn app(clock: &ManualClock) -> Router {
-    let engine = Engine::builder().clock(clock.clone()).build().unwrap();
+    let engine = Engine::builder()
+        .clock(clock.clone())
+        .api_key("client", KEY)
+        .build()
+        .unwrap();
     Router::new()
+        .route("/keyed-upstream", get(keyed_upstream))
+        .route("/keyed-login", get(keyed_login))
         .route("/login", get(login))
         .route("/upstream", get(upstream))
         .route("/strict", get(strict_login))
@@ -261,7 +285,7 @@ async fn the_layer_counts_failures_as_the_attribute_does() {
         .count_responses(server_errors)
         .build()
         .unwrap();
-    let engine = Engine::builder().build().unwrap();
+    let engine = Engine::builder().api_key("client", KEY).build().unwrap();
     let app = Router::new()
         .route(
             "/layered",
@@ -288,4 +312,76 @@ async fn the_layer_counts_failures_as_the_attribute_does() {
         (500, Some(0))
     );
     assert_eq!(call(&app, ip, "/layered-upstream", 200).await.0, 429);
+}
+
+/// A store of the application's own that does not implement `refund`.
+struct NoRefund(MemoryStore);
+
+impl LimiterStore for NoRefund {
+    fn check<'a>(&'a self, requests: &'a [LimitRequest<'a>]) -> StoreFuture<'a> {
+        self.0.check(requests)
+    }
+
+    fn peek<'a>(&'a self, request: LimitRequest<'a>) -> StoreFuture<'a, Option<Decision>> {
+        self.0.peek(request)
+    }
+
+    fn reset<'a>(&'a self, scope: &'a str, key: &'a ClientKey) -> StoreFuture<'a, ()> {
+        self.0.reset(scope, key)
+    }
+
+    fn answers_at_once(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_give_back_counts_every_response_and_says_so() {
+    let (logs, _guard) = Logs::capture();
+    let engine = Engine::builder()
+        .limiter_store(NoRefund(MemoryStore::new()))
+        .api_key("client", KEY)
+        .build()
+        .unwrap();
+    let app = Router::new().route("/login", get(login)).layer(engine);
+    let ip = "192.0.2.90";
+    for left in [2, 1, 0] {
+        assert_eq!(call(&app, ip, "/login", 200).await, (200, Some(left)));
+    }
+    assert_eq!(call(&app, ip, "/login", 200).await.0, 429);
+    let errors = logs.containing(
+        "ERROR",
+        "could not give back a conditional limit's reservation",
+    );
+    assert_eq!(errors.len(), 3, "{}", logs.text());
+    assert!(
+        errors[0]["fields"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not implement `LimiterStore::refund`")
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_by_a_later_check_settles_the_reservation_by_its_status() {
+    let clock = ManualClock::new();
+    let app = app(&clock);
+    let ip = "192.0.2.91";
+    let with_key = |uri: &str| {
+        from(ip, "GET", uri)
+            .header("x-api-key", KEY)
+            .body(Body::empty())
+            .unwrap()
+    };
+    // A 401 from the key check is not a server error: given back each time.
+    for _ in 0..5 {
+        assert_eq!(call(&app, ip, "/keyed-upstream", 200).await.0, 401);
+    }
+    let reply = send(&app, with_key("/keyed-upstream")).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("x-ratelimit-remaining"), "2");
+    // Under `count = failures` the 401 counts.
+    assert_eq!(call(&app, ip, "/keyed-login", 200).await.0, 401);
+    assert_eq!(call(&app, ip, "/keyed-login", 200).await.0, 401);
+    assert_eq!(send(&app, with_key("/keyed-login")).await.status, 429);
 }

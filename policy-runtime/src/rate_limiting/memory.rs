@@ -188,8 +188,10 @@ const DEFAULT_STRICT_LOG_CAP: usize = 1 << 22;
 ///
 /// `N/period` lets a burst of `N` through, then one more request every
 /// `period / N` (GCRA); strict quotas admit at most `N` in any window of length
-/// `period`. When a request meets several quotas, it is counted against all of
-/// them or, if any refuses it, against none. Clients whose state has fully
+/// `period`; sliding quotas keep two counters per client (see
+/// [`Quota::sliding`]). When a request meets several quotas, it is counted
+/// against all of them or, if any refuses it, against none; a request
+/// counted earlier can be given back ([`LimiterStore::refund`]) exactly. Clients whose state has fully
 /// replenished are evicted as new clients arrive (amortised, no background
 /// task), one eighth of a scope's clients at a time: after every eighth as
 /// many new clients as the scope holds, and on each of the first eight
