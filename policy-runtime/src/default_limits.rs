@@ -15,7 +15,7 @@
 //! plus `default:<unmatched>` for requests it sees without a matched route
 //! (a router's fallback, or the layer put around a whole router).
 
-use crate::engine::DefaultLimitsCounted;
+use crate::engine::{DefaultLimitsCounted, DefaultsShown};
 use crate::forward::{forward, take_ready};
 use crate::{Engine, client_ip};
 use axum::extract::MatchedPath;
@@ -237,8 +237,20 @@ where
                 Err(refusal) => Ok(refusal),
                 Ok(headers) => {
                     let mut request = request;
-                    request.extensions_mut().insert(DefaultLimitsCounted);
-                    forward(inner, request, headers.as_ref()).await
+                    request
+                        .extensions_mut()
+                        .insert(DefaultLimitsCounted(headers));
+                    let mut response = forward(inner, request, None).await?;
+                    // A handler with `add_to_defaults` showed them with its own.
+                    if let Some(headers) = headers.filter(|_| {
+                        response
+                            .extensions_mut()
+                            .remove::<DefaultsShown>()
+                            .is_none()
+                    }) {
+                        headers.apply(response.headers_mut());
+                    }
+                    Ok(response)
                 }
             }
         })

@@ -18,6 +18,15 @@
 //!   times, at most `N`); its entries count against the scope's [`LogBudget`].
 //!   A refusal finds the entry whose expiry frees room by a binary search over
 //!   the log, never a sort.
+//! - A sliding quota (the `limits` library's sliding window counter) keeps
+//!   two slots: the fixed window of its newest admission, and the counts of
+//!   that window and the one before it. A request of cost `c` is admitted
+//!   when `floor(previous × (period − elapsed) / period) + current + c <= N`:
+//!   at most `N` per fixed window, at most `2N` in a window of length
+//!   `period` that straddles two, exact for evenly spread traffic.
+//!
+//! A request admitted earlier can be given back ([`refund`]), for a limit
+//! that counts only some responses.
 //!
 //! All arithmetic on configured values is checked: quotas outside the
 //! supported range ([`Quota::validate`]) are refused by every validated path,
@@ -48,8 +57,21 @@ pub(crate) struct Limit {
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
-    Gcra { interval: u64, capacity: u64 },
-    Strict { period: u64, count: u64 },
+    Gcra {
+        interval: u64,
+        capacity: u64,
+    },
+    Strict {
+        period: u64,
+        count: u64,
+    },
+    /// Two slots: the fixed window of the newest admission, plus one (zero
+    /// for no state), and the counts of that window (low half) and of the
+    /// one before it (high half).
+    Sliding {
+        period: u64,
+        count: u64,
+    },
 }
 
 /// How a scope's limits lay out their state: that many GCRA slots and logs.
@@ -65,7 +87,14 @@ pub(crate) fn layout(quotas: &[Quota]) -> (Box<[Limit]>, Layout) {
     let limits = quotas
         .iter()
         .map(|quota| {
-            let (kind, offset) = if quota.is_strict() {
+            let (kind, offset) = if quota.is_sliding() {
+                let kind = Kind::Sliding {
+                    period: nanos(quota.period()).max(1),
+                    count: u64::from(quota.count()),
+                };
+                shape.slots += 2;
+                (kind, shape.slots - 2)
+            } else if quota.is_strict() {
                 let kind = Kind::Strict {
                     period: nanos(quota.period()),
                     count: u64::from(quota.count()),
@@ -220,6 +249,37 @@ impl Limit {
                     busy: log.back().map_or(period, |newest| after(*newest)),
                 }
             }
+            Kind::Sliding { period, count } => {
+                let window = now / period;
+                let elapsed = now - window * period;
+                let (previous, current) = sliding_counts(&slots[self.offset..], window);
+                let weighted = weighted(previous, period - elapsed, period) + current;
+                if weighted + cost <= count {
+                    return Verdict::Admit {
+                        remaining: saturate(count - weighted - cost),
+                        // Whole again once this window's count has aged out.
+                        reset: 2 * period - elapsed,
+                    };
+                }
+                let busy = match current {
+                    0 => period - elapsed,
+                    _ => 2 * period - elapsed,
+                };
+                let wait = match count.checked_sub(cost) {
+                    // More than the count at once: never; say one period.
+                    None => period,
+                    Some(room) if current <= room => {
+                        // Within this window, once the previous one's weight is low enough.
+                        earliest(previous, room - current, period).saturating_sub(elapsed)
+                    }
+                    // In the next window, where this one's count is the previous.
+                    Some(room) => (period - elapsed) + earliest(current, room, period),
+                };
+                Verdict::Refuse {
+                    wait: wait.max(1),
+                    busy,
+                }
+            }
         }
     }
 
@@ -242,7 +302,7 @@ impl Limit {
     /// more (after [`Limit::prune`]): it doubles, up to its count.
     fn growth(&self, logs: &[Log], cost: u64) -> usize {
         match self.kind {
-            Kind::Gcra { .. } => 0,
+            Kind::Gcra { .. } | Kind::Sliding { .. } => 0,
             Kind::Strict { count, .. } => {
                 let log = &logs[self.offset];
                 let needed = log.len() + cost as usize;
@@ -268,6 +328,12 @@ impl Limit {
                 let log = &mut logs[self.offset];
                 log.extend(std::iter::repeat_n(now, cost as usize));
             }
+            Kind::Sliding { period, .. } => {
+                let window = now / period;
+                let state = &mut slots[self.offset..];
+                let (previous, current) = sliding_counts(state, window);
+                set_sliding(state, window, previous, current.saturating_add(cost));
+            }
         }
     }
 
@@ -285,6 +351,43 @@ impl Limit {
                     }
                 }
             }
+            Kind::Sliding { period, .. } => {
+                let window = now / period;
+                let state = &mut slots[self.offset..];
+                let (previous, current) = sliding_counts(state, window);
+                set_sliding(state, window, previous, current.saturating_sub(cost));
+            }
+        }
+    }
+
+    /// Gives back `cost` that an earlier [`decide`] counted, at any time
+    /// since: the count goes down by exactly `cost` (unless it aged out
+    /// already). A GCRA time moves back by `cost` intervals; a strict log
+    /// loses its newest `cost` entries (the request's own, or ones as recent
+    /// as it when others came since, which leave the window later); a sliding
+    /// counter loses `cost` from the window it was counted in, or from the
+    /// newest window that holds it.
+    fn refund(&self, slots: &mut [u64], logs: &mut [Log], cost: u64) {
+        match self.kind {
+            Kind::Gcra { interval, .. } => {
+                let slot = &mut slots[self.offset];
+                *slot = slot.saturating_sub(interval.saturating_mul(cost));
+            }
+            Kind::Strict { .. } => {
+                let log = &mut logs[self.offset];
+                let keep = log.len().saturating_sub(cost as usize);
+                log.truncate(keep);
+            }
+            Kind::Sliding { .. } => {
+                let state = &mut slots[self.offset..];
+                let Some(window) = state[0].checked_sub(1) else {
+                    return;
+                };
+                let (previous, current) = (state[1] >> 32, state[1] & u64::from(u32::MAX));
+                let from_current = current.min(cost);
+                let previous = previous.saturating_sub(cost - from_current);
+                set_sliding(state, window, previous, current - from_current);
+            }
         }
     }
 
@@ -294,8 +397,50 @@ impl Limit {
             Kind::Strict { period, .. } => logs[self.offset]
                 .back()
                 .is_none_or(|newest| newest.saturating_add(period) <= now),
+            Kind::Sliding { period, .. } => {
+                sliding_counts(&slots[self.offset..], now / period) == (0, 0)
+            }
         }
     }
+}
+
+/// The counts of the previous and the current window at `window`, from a
+/// sliding counter's two slots (see [`Kind::Sliding`]).
+fn sliding_counts(state: &[u64], window: u64) -> (u64, u64) {
+    let Some(stored) = state[0].checked_sub(1) else {
+        return (0, 0);
+    };
+    let (previous, current) = (state[1] >> 32, state[1] & u64::from(u32::MAX));
+    match window.checked_sub(stored) {
+        // The same window, or a clock that went back: as stored.
+        None | Some(0) => (previous, current),
+        Some(1) => (current, 0),
+        Some(_) => (0, 0),
+    }
+}
+
+fn set_sliding(state: &mut [u64], window: u64, previous: u64, current: u64) {
+    let half = |count: u64| count.min(u64::from(u32::MAX));
+    state[0] = window.saturating_add(1);
+    state[1] = (half(previous) << 32) | half(current);
+}
+
+/// The previous window's weight: its count times the share of it still in
+/// the last period (`left` of `period`), rounded down as `limits` does.
+fn weighted(previous: u64, left: u64, period: u64) -> u64 {
+    (u128::from(previous) * u128::from(left) / u128::from(period)) as u64
+}
+
+/// How far into a window the previous one's `previous` requests weigh at
+/// most `room`: the least `elapsed` with `weighted(previous, period -
+/// elapsed, period) <= room`.
+fn earliest(previous: u64, room: u64, period: u64) -> u64 {
+    if previous == 0 {
+        return 0;
+    }
+    // floor(previous × left / period) <= room  ⟺  previous × left < (room + 1) × period.
+    let most_left = ((u128::from(room) + 1) * u128::from(period) - 1) / u128::from(previous);
+    period.saturating_sub(u64::try_from(most_left).unwrap_or(u64::MAX))
 }
 
 fn saturate(value: u64) -> u32 {
@@ -469,6 +614,16 @@ pub(crate) fn undo(limits: &[Limit], slots: &mut [u64], logs: &mut [Log], now: u
     let cost = u64::from(cost.max(1));
     for limit in limits {
         limit.undo(slots, logs, now, cost);
+    }
+}
+
+/// Gives back a request of weight `cost` that [`decide`] admitted earlier,
+/// on a conditional limit whose response was not to be counted (see
+/// `Limit::refund`).
+pub(crate) fn refund(limits: &[Limit], slots: &mut [u64], logs: &mut [Log], cost: u32) {
+    let cost = u64::from(cost.max(1));
+    for limit in limits {
+        limit.refund(slots, logs, cost);
     }
 }
 
@@ -794,5 +949,141 @@ mod tests {
             admitted += 1;
         }
         assert_eq!(admitted, 3_650);
+    }
+
+    #[test]
+    fn sliding_weighs_the_previous_window_by_what_is_left_of_it() {
+        // 10 per minute, windows [0, 60 s), [60 s, 120 s), ...
+        let mut client = setup(&[per(10, 60).sliding()]);
+        for remaining in (0..10).rev() {
+            let decision = client.decide(0, 1);
+            assert!(decision.allowed);
+            assert_eq!(decision.remaining, remaining);
+        }
+        let refused = client.decide(0, 1);
+        assert!(!refused.allowed);
+        // Not before the next window, and there only once the 10 weigh 9.
+        assert_eq!(refused.retry_after, Duration::from_nanos(60 * SECOND + 1));
+        assert_eq!(refused.reset_after, Duration::from_secs(120));
+        assert!(!client.decide(59 * SECOND, 1).allowed);
+        // The previous window is whole at the boundary: floor(10 × 60/60) = 10.
+        assert!(!client.decide(60 * SECOND, 1).allowed);
+        // A nanosecond later it weighs floor(10 × (60 s - 1 ns) / 60 s) = 9.
+        let one = client.decide(60 * SECOND + 1, 1);
+        assert!(one.allowed);
+        assert_eq!(one.remaining, 0);
+        assert!(!client.decide(60 * SECOND + 1, 1).allowed);
+        // Half way: the previous 10 weigh 5, with the 1 of this window 6.
+        for remaining in (0..4).rev() {
+            let decision = client.decide(90 * SECOND, 1);
+            assert!(decision.allowed);
+            assert_eq!(decision.remaining, remaining);
+        }
+        let refused = client.decide(90 * SECOND, 1);
+        assert!(!refused.allowed);
+        // The previous 10 weigh one less every 6 s: 4 a nanosecond later.
+        assert_eq!(refused.retry_after, Duration::from_nanos(1));
+        assert!(client.decide(90 * SECOND + 1, 1).allowed);
+        let refused = client.decide(90 * SECOND + 1, 1);
+        assert_eq!(refused.retry_after, Duration::from_secs(6));
+        assert!(!client.decide(96 * SECOND, 1).allowed);
+        assert!(client.decide(96 * SECOND + 1, 1).allowed);
+        // One more every 6 s, until this window holds 10 by itself: then the
+        // next request passes a nanosecond into the next window.
+        assert!(client.decide(102 * SECOND + 1, 1).allowed);
+        assert!(client.decide(108 * SECOND + 1, 1).allowed);
+        assert!(client.decide(114 * SECOND + 1, 1).allowed);
+        let refused = client.decide(115 * SECOND, 1);
+        assert_eq!(refused.retry_after, Duration::from_nanos(5 * SECOND + 1));
+        assert!(client.decide(120 * SECOND + 1, 1).allowed);
+        // Two windows later nothing is left: a fresh client.
+        assert!(!is_idle(
+            &client.limits,
+            &client.slots,
+            &client.logs,
+            179 * SECOND
+        ));
+        assert!(is_idle(
+            &client.limits,
+            &client.slots,
+            &client.logs,
+            240 * SECOND
+        ));
+        assert_eq!(client.decide(240 * SECOND, 1).remaining, 9);
+    }
+
+    #[test]
+    fn sliding_admits_at_most_the_count_per_fixed_window_and_twice_it_in_any_window() {
+        let mut client = setup(&[per(10, 60).sliding()]);
+        let mut admitted = Vec::new();
+        // A client that sends as much as it may, every second for 10 minutes.
+        for second in 0..600 {
+            while client.decide(second * SECOND, 1).allowed {
+                admitted.push(second);
+            }
+        }
+        for window in 0..10 {
+            let inside = admitted
+                .iter()
+                .filter(|s| (window * 60..window * 60 + 60).contains(*s))
+                .count();
+            assert!(inside <= 10, "{inside} in fixed window {window}");
+        }
+        for start in 0..540 {
+            let inside = admitted
+                .iter()
+                .filter(|s| (start..start + 60).contains(*s))
+                .count();
+            assert!(inside <= 20, "{inside} in the window from second {start}");
+        }
+        // Sustained, it is the count per period: 10 in the first minute,
+        // then about 10 a minute.
+        assert_eq!(admitted.iter().filter(|s| **s < 60).count(), 10);
+        let last_five = admitted.iter().filter(|s| **s >= 300).count();
+        assert!((45..=55).contains(&last_five), "{last_five} in 5 minutes");
+    }
+
+    #[test]
+    fn sliding_worst_case_is_twice_the_count_across_a_boundary() {
+        // 10 at the very end of one window, then as many as admitted just
+        // before the end of the next: 20 within a minute, never more.
+        let mut client = setup(&[per(10, 60).sliding()]);
+        let late = 60 * SECOND - 1;
+        while client.decide(late, 1).allowed {}
+        let edge = 120 * SECOND - 1;
+        let mut second = 0;
+        while client.decide(edge, 1).allowed {
+            second += 1;
+        }
+        // floor(10 × 1 ns / 60 s) = 0: the previous window weighs nothing.
+        assert_eq!(second, 10);
+    }
+
+    #[test]
+    fn sliding_undo_and_refund_take_back_exactly_the_cost() {
+        let mut client = setup(&[per(3, 60).sliding()]);
+        assert!(client.decide(0, 2).allowed);
+        client.undo(0, 2);
+        assert_eq!(client.decide(0, 3).remaining, 0);
+        refund(&client.limits, &mut client.slots, &mut client.logs, 1);
+        assert_eq!(client.decide(10 * SECOND, 1).remaining, 0);
+        assert!(!client.decide(10 * SECOND, 1).allowed);
+        // In the next window the count is the previous one's: a refund takes
+        // from it once the newest window holds nothing.
+        let mut client = setup(&[per(2, 60).sliding()]);
+        assert!(client.decide(0, 1).allowed);
+        assert!(client.decide(0, 1).allowed);
+        refund(&client.limits, &mut client.slots, &mut client.logs, 1);
+        refund(&client.limits, &mut client.slots, &mut client.logs, 1);
+        assert_eq!(client.state().0[1], 0);
+        assert!(client.decide(0, 2).allowed);
+    }
+
+    #[test]
+    fn sliding_keeps_two_slots_and_no_log() {
+        let (_, shape) = layout(&[per(10_000, 3600).sliding()]);
+        assert_eq!(shape, Layout { slots: 2, logs: 0 });
+        let (_, shape) = layout(&[per(10, 60), per(10_000, 3600).sliding()]);
+        assert_eq!(shape, Layout { slots: 3, logs: 0 });
     }
 }

@@ -11,9 +11,10 @@
 //! `policy_runtime::__private`.
 
 use crate::Engine;
-use crate::engine::Admitted;
+use crate::engine::{Admitted, DefaultsShown};
 use crate::handler_policy::{HandlerPolicy, Policy};
 use crate::rate_limiting::headers::RateLimitHeaders;
+use crate::rate_limiting::reservation::AfterHandler;
 use crate::request_limits;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -32,6 +33,11 @@ use std::task::{Context, Poll};
 /// extractor for the router's state (see the rustdoc of `__PolicyOf_handler`).
 pub struct Guard<P> {
     rate_limit: Option<RateLimitHeaders>,
+    /// What the response settles: the conditional limits (`count = ...`)
+    /// counted before the handler, and whether the headers show the
+    /// default-limits layer's decision too (`add_to_defaults`), so that the
+    /// layer leaves them as they are.
+    after: Option<Box<AfterHandler>>,
     policy: PhantomData<fn() -> P>,
 }
 
@@ -117,6 +123,7 @@ fn admit<P>(
     }
     Ok(Guard {
         rate_limit: admitted.rate_limit,
+        after: admitted.after,
         policy: PhantomData,
     })
 }
@@ -150,6 +157,32 @@ impl<P> Guard<P> {
         let mut response = output.into_response();
         if let Some(headers) = &self.rate_limit {
             headers.apply(response.headers_mut());
+        }
+        if self.after.is_some_and(|after| after.shows_defaults) {
+            response.extensions_mut().insert(DefaultsShown);
+        }
+        response
+    }
+
+    /// [`Guard::finish`] for a handler with a conditional limit
+    /// (`count = failures`): the limits that the response's status does not
+    /// count give back what they reserved before the handler, and the
+    /// headers show it.
+    pub async fn finish_counted(self, output: impl IntoResponse) -> Response {
+        let mut response = output.into_response();
+        let mut headers = self.rate_limit;
+        let after = self.after.map(|after| *after).unwrap_or_default();
+        if let Some(reservation) = after.reservation {
+            let back = reservation.settle(response.status()).await;
+            if let Some(headers) = &mut headers {
+                headers.give_back(back);
+            }
+        }
+        if let Some(headers) = &headers {
+            headers.apply(response.headers_mut());
+        }
+        if after.shows_defaults {
+            response.extensions_mut().insert(DefaultsShown);
         }
         response
     }

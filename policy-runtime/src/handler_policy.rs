@@ -9,7 +9,7 @@
 //! through `policy_runtime::__private`; it runs no check itself.
 
 pub use crate::api_key::scope::KeyRequirement;
-pub use crate::rate_limiting::spec::{KeySource, Limits, OnMissingKey, RateLimitSpec};
+pub use crate::rate_limiting::spec::{CountWhen, KeySource, Limits, OnMissingKey, RateLimitSpec};
 
 /// The checks of one handler, in the order they run (the top attribute first).
 #[derive(Debug)]

@@ -45,6 +45,9 @@ impl Engine {
         if inner.rate_limits.config.defaults.is_some()
             && !inner.default_limits_layered.load(Ordering::Relaxed)
             && !inner.unused_defaults_reported.swap(true, Ordering::Relaxed)
+            && !crate::handler_policy::every_policy()
+                .into_iter()
+                .any(crate::engine::adds_to_defaults)
         {
             tracing::warn!(
                 "the engine has default limits but no route takes them; add \

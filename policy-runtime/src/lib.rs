@@ -795,7 +795,7 @@ pub mod __private {
     pub use crate::guard::Guard;
     pub use crate::handler_checks::{HandlerResponse, send_future};
     pub use crate::handler_policy::{
-        Check, HandlerPolicy, KeyRequirement, KeySource, Limits, OnMissingKey, Policy,
+        Check, CountWhen, HandlerPolicy, KeyRequirement, KeySource, Limits, OnMissingKey, Policy,
         RateLimitSpec, Registration,
     };
     pub use crate::{FieldError, Severity};

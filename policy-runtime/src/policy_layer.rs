@@ -13,9 +13,11 @@ use crate::api_key::scope::{KeyRequirement, scope_name_problem};
 use crate::forward::{forward, take_ready};
 use crate::guard::no_engine;
 use crate::handler_policy::{Check, HandlerPolicy, register_layered};
-use crate::rate_limiting::spec::{CustomKey, KeySource, Limits, OnMissingKey, RateLimitSpec};
+use crate::rate_limiting::spec::{
+    CountWhen, CustomKey, KeySource, Limits, OnMissingKey, RateLimitSpec,
+};
 use crate::{ApiKeyId, BuildError, Engine, Quota};
-use axum::http::{HeaderName, Request};
+use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::Response;
 use std::future::Future;
 use std::pin::Pin;
@@ -79,6 +81,8 @@ pub struct RateLimitBuilder {
     burst: Option<u32>,
     cost: u32,
     strict: bool,
+    sliding: bool,
+    count: CountWhen,
 }
 
 // The variants mirror `KeySource`'s and the attribute's `key = api_key`.
@@ -137,6 +141,8 @@ impl RateLimit {
             burst: None,
             cost: 1,
             strict: false,
+            sliding: false,
+            count: CountWhen::Always,
         }
     }
 }
@@ -221,6 +227,86 @@ impl RateLimitBuilder {
         self
     }
 
+    /// About the count in any window of the period, by a sliding window
+    /// counter: two counters per client whatever the count (see
+    /// [`Quota::sliding`]). Takes no burst and excludes
+    /// [`RateLimitBuilder::strict`].
+    ///
+    /// ```rust,standalone_crate
+    /// let limit = policy_runtime::RateLimit::builder("exports", "10000/hour").sliding().build();
+    /// assert!(limit.is_ok());
+    /// let both = policy_runtime::RateLimit::builder("exports", "10/hour").sliding().strict().build();
+    /// assert!(both.is_err());
+    /// ```
+    pub fn sliding(mut self) -> Self {
+        self.sliding = true;
+        self
+    }
+
+    /// Counts only the requests whose response is a failure, a status of 400
+    /// or more (`count = failures` on the attribute), such as failed logins.
+    /// A client over the limit is still refused before the service runs.
+    /// Each request reserves its cost before the service runs and gives it
+    /// back when the response is not a failure, so concurrent requests
+    /// never count past the limit.
+    ///
+    /// ```rust,standalone_crate
+    /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::{Request, StatusCode}};
+    /// use axum::{routing::post, Router};
+    /// use policy_runtime::{Engine, RateLimit};
+    /// use std::net::SocketAddr;
+    /// use tower::ServiceExt;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let failed_logins = RateLimit::builder("login", "2/hour").count_failures().build()?;
+    ///     let app = Router::new()
+    ///         .route("/login", post(|body: String| async move {
+    ///             if body == "right" { StatusCode::OK } else { StatusCode::UNAUTHORIZED }
+    ///         }))
+    ///         .route_layer(failed_logins)
+    ///         .layer(Engine::builder().build()?)
+    ///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+    ///     let login = |password: &'static str| {
+    ///         let app = app.clone();
+    ///         async move {
+    ///             let request = Request::post("/login").body(Body::from(password)).unwrap();
+    ///             app.oneshot(request).await.unwrap().status().as_u16()
+    ///         }
+    ///     };
+    ///     assert_eq!(login("right").await, 200); // not counted
+    ///     assert_eq!(login("wrong").await, 401);
+    ///     assert_eq!(login("wrong").await, 401);
+    ///     assert_eq!(login("right").await, 429); // two failures: refused before the handler
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn count_failures(mut self) -> Self {
+        self.count = CountWhen::Failures;
+        self
+    }
+
+    /// Counts only the requests whose response status `condition` accepts
+    /// (`count = responses(path::to::fn)` on the attribute); otherwise as
+    /// [`RateLimitBuilder::count_failures`].
+    ///
+    /// ```rust,standalone_crate
+    /// use axum::http::StatusCode;
+    ///
+    /// fn server_errors(status: StatusCode) -> bool {
+    ///     status.is_server_error()
+    /// }
+    ///
+    /// let limit = policy_runtime::RateLimit::builder("upstream", "10/minute")
+    ///     .count_responses(server_errors)
+    ///     .build();
+    /// assert!(limit.is_ok());
+    /// ```
+    pub fn count_responses(mut self, condition: fn(StatusCode) -> bool) -> Self {
+        self.count = CountWhen::Responses(condition);
+        self
+    }
+
     /// Checks the settings and returns the layer, or every problem found:
     /// a limit string that does not parse, an empty scope or one beginning
     /// with `default:`, an invalid header name, `burst` with `strict`, a zero
@@ -246,6 +332,16 @@ impl RateLimitBuilder {
                 "rate-limit layer `{scope}`: `strict` admits at most the count in any window, so it takes no burst"
             ));
         }
+        if self.sliding && self.strict {
+            problems.push(format!(
+                "rate-limit layer `{scope}`: `sliding` and `strict` are two ways of counting; keep one"
+            ));
+        }
+        if self.sliding && self.burst.is_some() {
+            problems.push(format!(
+                "rate-limit layer `{scope}`: a sliding window counter takes no burst"
+            ));
+        }
         if self.burst == Some(0) || self.cost == 0 {
             problems.push(format!(
                 "rate-limit layer `{scope}`: burst and cost must be at least 1"
@@ -257,6 +353,9 @@ impl RateLimitBuilder {
             }
             if self.strict {
                 *quota = quota.strict();
+            }
+            if self.sliding {
+                *quota = quota.sliding();
             }
             // A burst from the builder gets the same range check as one
             // from a limit string.
@@ -312,6 +411,8 @@ impl RateLimitBuilder {
             key,
             on_missing: self.on_missing,
             cost: self.cost,
+            count: self.count,
+            add_to_defaults: false,
         };
         Ok(RateLimit {
             policy: leak_policy(scope, Check::RateLimit(spec)),
@@ -596,7 +697,17 @@ where
                 parts.extensions.insert(claims);
             }
             let request = Request::from_parts(parts, body);
-            forward(inner, request, admitted.rate_limit.as_ref()).await
+            let Some(reservation) = admitted.after.and_then(|after| after.reservation) else {
+                return forward(inner, request, admitted.rate_limit.as_ref()).await;
+            };
+            // A conditional limit: the response says whether the request counts.
+            let mut response = forward(inner, request, None).await?;
+            let back = reservation.settle(response.status()).await;
+            if let Some(mut headers) = admitted.rate_limit {
+                headers.give_back(back);
+                headers.apply(response.headers_mut());
+            }
+            Ok(response)
         })
     }
 }

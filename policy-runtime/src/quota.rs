@@ -27,7 +27,18 @@ pub struct Quota {
     count: u32,
     period: Duration,
     burst: u32,
-    strict: bool,
+    mode: Mode,
+}
+
+/// How a quota is counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Mode {
+    /// GCRA, the default.
+    Gcra,
+    /// A log of admission times: exactly `count` in any window.
+    Strict,
+    /// Two fixed-window counters, the previous one weighted.
+    Sliding,
 }
 
 /// A limit string that does not parse, or a quota out of the supported
@@ -66,7 +77,7 @@ impl Quota {
             count,
             period,
             burst: count,
-            strict: false,
+            mode: Mode::Gcra,
         }
     }
 
@@ -150,9 +161,49 @@ impl Quota {
     /// ```
     pub const fn strict(self) -> Self {
         Self {
-            strict: true,
+            mode: Mode::Strict,
             ..self
         }
+    }
+
+    /// The same quota counted by a sliding window counter (the `limits`
+    /// library's "sliding window counter"): two counters per client, the
+    /// requests of the current fixed window of length `period` and of the
+    /// previous one, the previous weighted by how much of it still overlaps
+    /// the last `period`. A request is admitted when the weighted count plus
+    /// its cost is at most `count`. Constant memory per client whatever the
+    /// count, unlike [`Quota::strict`]; approximate: exact when the previous
+    /// window's requests were spread evenly, and at worst `2 × count` in a
+    /// window of length `period` that straddles two fixed windows (never
+    /// more than `count` within one fixed window).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use policy_runtime::Quota;
+    ///
+    /// let quota = Quota::new(10_000, Duration::from_secs(3600)).sliding();
+    /// assert!(quota.is_sliding());
+    /// assert!(!quota.is_strict());
+    /// ```
+    pub const fn sliding(self) -> Self {
+        Self {
+            mode: Mode::Sliding,
+            burst: self.count,
+            ..self
+        }
+    }
+
+    /// Whether the quota is counted by a sliding window counter (see
+    /// [`Quota::sliding`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use policy_runtime::Quota;
+    ///
+    /// assert!(!Quota::new(20, Duration::from_secs(3600)).is_sliding());
+    /// ```
+    pub const fn is_sliding(&self) -> bool {
+        matches!(self.mode, Mode::Sliding)
     }
 
     /// How many requests may arrive at once (the count, unless set with
@@ -177,7 +228,7 @@ impl Quota {
     /// assert!(!Quota::new(20, Duration::from_secs(3600)).is_strict());
     /// ```
     pub const fn is_strict(&self) -> bool {
-        self.strict
+        matches!(self.mode, Mode::Strict)
     }
 
     /// How many requests the quota admits per period.

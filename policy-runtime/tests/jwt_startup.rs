@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use common::{Logs, from, send};
 use policy_runtime::__private::{
-    Check, Guard, HandlerPolicy, KeyRequirement, KeySource, Limits, OnMissingKey, Policy, Quota,
-    RateLimitSpec, Registration, inventory,
+    Check, CountWhen, Guard, HandlerPolicy, KeyRequirement, KeySource, Limits, OnMissingKey,
+    Policy, Quota, RateLimitSpec, Registration, inventory,
 };
 use policy_runtime::{Claims, Engine, Environment};
 use serde_json::json;
@@ -38,6 +38,8 @@ impl Policy for ReportPolicy {
                     key: KeySource::Subject,
                     on_missing: OnMissingKey::Reject,
                     cost: 1,
+                    count: CountWhen::Always,
+                    add_to_defaults: false,
                 }),
             ],
             takes_key_id: false,

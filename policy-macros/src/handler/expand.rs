@@ -19,7 +19,7 @@
 
 use super::assertions;
 use super::ast::Handler;
-use super::attr::{KeyArg, PolicyAttr, RateLimitArgs, ScopeArg};
+use super::attr::{CountArg, KeyArg, PolicyAttr, RateLimitArgs, ScopeArg};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -132,6 +132,16 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
 
     let takes_key_id = handler.key_identity_arguments().next().is_some();
     let output = assertions::output(handler, &call_args);
+    // A conditional limit settles its reservation once the response is known.
+    let counted = handler
+        .policies
+        .iter()
+        .any(|(_, policy)| matches!(policy, PolicyAttr::RateLimit(args) if args.count.is_some()));
+    let finish = if counted {
+        quote!(.finish_counted(#output).await)
+    } else {
+        quote!(.finish(#output))
+    };
     let marker_doc = assertions::marker_doc(handler);
     let openapi = super::openapi::shadow(handler, &marker);
 
@@ -142,7 +152,7 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
             #(#outer_inputs),*
         ) -> ::policy_runtime::__private::Response #where_clause {
             #inner
-            __policy_guard.finish(#output)
+            __policy_guard #finish
         }
 
         #marker_doc
@@ -212,13 +222,14 @@ fn rate_limit_check(ident: &syn::Ident, args: &RateLimitArgs, nth: usize) -> Tok
         (Some((_, Ok(quotas))), None) => {
             let burst = args.burst.as_ref().map(|burst| quote!(.with_burst(#burst)));
             let strict = args.strict.as_ref().map(|_| quote!(.strict()));
+            let sliding = args.sliding.as_ref().map(|_| quote!(.sliding()));
             let quotas = quotas.iter().map(|quota| {
                 let count = quota.count;
                 let secs = quota.period_secs;
                 quote!(::policy_runtime::__private::Quota::new(
                     #count,
                     ::policy_runtime::__private::Duration::from_secs(#secs),
-                ) #burst #strict)
+                ) #burst #strict #sliding)
             });
             quote!(::policy_runtime::__private::Limits::Fixed(&[#(#quotas),*]))
         }
@@ -247,6 +258,16 @@ fn rate_limit_check(ident: &syn::Ident, args: &RateLimitArgs, nth: usize) -> Tok
         Some(value) if value == "ip" => quote!(::policy_runtime::__private::OnMissingKey::Ip),
         _ => quote!(::policy_runtime::__private::OnMissingKey::Reject),
     };
+    let count = match &args.count {
+        None => quote!(::policy_runtime::__private::CountWhen::Always),
+        Some((_, CountArg::Failures)) => quote!(::policy_runtime::__private::CountWhen::Failures),
+        Some((_, CountArg::Responses(path))) => {
+            // Spanned on the path, so a wrong signature is reported there.
+            let function = quote_spanned!(path.span()=> #path);
+            quote!(::policy_runtime::__private::CountWhen::Responses(#function))
+        }
+    };
+    let add_to_defaults = args.add_to_defaults.is_some();
     let cost = args
         .cost
         .as_ref()
@@ -259,6 +280,8 @@ fn rate_limit_check(ident: &syn::Ident, args: &RateLimitArgs, nth: usize) -> Tok
             key: #key,
             on_missing: #on_missing,
             cost: #cost,
+            count: #count,
+            add_to_defaults: #add_to_defaults,
         }
     ))
 }

@@ -106,8 +106,9 @@ fn check_key_identity(handler: &Handler, errors: &mut Errors) {
     }
 }
 
-/// One quota as emitted: its count, period in seconds, burst and strictness.
-type WrittenQuota = (u32, u64, u32, bool);
+/// One quota as emitted: its count, period in seconds, burst and how it is
+/// counted (`""`, `"strict"` or `"sliding"`).
+type WrittenQuota = (u32, u64, u32, &'static str);
 
 /// The limits of a `#[rate_limit]` written in the attribute, as they are
 /// emitted.
@@ -132,7 +133,11 @@ fn written_limits(args: &RateLimitArgs) -> Option<Vec<WrittenQuota>> {
                     quota.count,
                     quota.period_secs,
                     burst.unwrap_or(quota.count),
-                    args.strict.is_some(),
+                    match (&args.strict, &args.sliding) {
+                        (Some(_), _) => "strict",
+                        (None, Some(_)) => "sliding",
+                        (None, None) => "",
+                    },
                 )
             })
             .collect(),
@@ -150,7 +155,7 @@ fn describe(limits: &[WrittenQuota]) -> String {
     ];
     limits
         .iter()
-        .map(|&(count, secs, burst, strict)| {
+        .map(|&(count, secs, burst, mode)| {
             let (size, unit) = UNITS
                 .into_iter()
                 .find(|(size, _)| secs % size == 0)
@@ -159,8 +164,9 @@ fn describe(limits: &[WrittenQuota]) -> String {
             if burst != count {
                 text.push_str(&format!(", burst {burst}"));
             }
-            if strict {
-                text.push_str(", strict");
+            if !mode.is_empty() {
+                text.push_str(", ");
+                text.push_str(mode);
             }
             text
         })
@@ -299,6 +305,10 @@ fn check_rate_limit(
                 "strict",
                 args.strict.as_ref().map(quote::ToTokens::to_token_stream),
             ),
+            (
+                "sliding",
+                args.sliding.as_ref().map(quote::ToTokens::to_token_stream),
+            ),
         ];
         for (name, token) in shapes {
             if let Some(token) = token {
@@ -310,7 +320,7 @@ fn check_rate_limit(
         }
     }
     if let Some(exempt) = &args.exempt {
-        let others: [Option<TokenStream>; 6] = [
+        let others: [Option<TokenStream>; 9] = [
             args.key
                 .as_ref()
                 .map(|(name, _)| quote::ToTokens::to_token_stream(name)),
@@ -321,6 +331,13 @@ fn check_rate_limit(
             args.on_missing
                 .as_ref()
                 .map(quote::ToTokens::to_token_stream),
+            args.count
+                .as_ref()
+                .map(|(name, _)| quote::ToTokens::to_token_stream(name)),
+            args.add_to_defaults
+                .as_ref()
+                .map(quote::ToTokens::to_token_stream),
+            args.sliding.as_ref().map(quote::ToTokens::to_token_stream),
         ];
         for other in others.into_iter().flatten() {
             errors.spanned(
@@ -359,6 +376,20 @@ fn check_rate_limit(
             burst_token,
             "a strict limit has no burst: it admits at most its count in any window",
         );
+    }
+    if let Some(sliding) = &args.sliding {
+        if args.strict.is_some() {
+            errors.spanned(
+                sliding,
+                "`sliding` and `strict` are two ways of counting a limit; keep one: `strict` is exact and keeps a timestamp per request, `sliding` keeps two counters",
+            );
+        }
+        if let Some(burst) = &args.burst {
+            errors.spanned(
+                burst,
+                "a sliding window counter has no burst: it admits about its count in any window; drop `burst`, or `sliding` for GCRA with a burst",
+            );
+        }
     }
     if let Some(strict) = &args.strict {
         if let Some(big) = quotas.iter().find(|quota| quota.count > MAX_STRICT_COUNT) {

@@ -545,6 +545,7 @@ impl EngineBuilder {
                 problems: self.problems,
             });
         }
+        self.rate_limit.apply_strategy();
         let engine = self.assemble();
         startup::report(&engine.inner);
         switch.report();

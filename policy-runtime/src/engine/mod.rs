@@ -24,6 +24,7 @@ use crate::handler_policy::{Check, HandlerPolicy};
 use crate::rate_limiting::RateLimits;
 use crate::rate_limiting::headers::RateLimitHeaders;
 use crate::rate_limiting::key::KeyContext;
+use crate::rate_limiting::reservation::{AfterHandler, Reservation};
 use crate::request_limits::RequestLimits;
 use crate::{Environment, ErrorFormat};
 use axum::http::request::Parts;
@@ -138,17 +139,51 @@ impl Engine {
     }
 
     /// [`Engine::enforce`], with the API key a layer further out admitted.
+    /// The conditional limits the request reserved go with the admission; a
+    /// request refused after reserving settles them with the refusal.
     pub(crate) async fn enforce_with(
         &self,
         policy: &'static HandlerPolicy,
         parts: &Parts,
         known_key: Option<ApiKeyId>,
     ) -> Result<Admitted, Response> {
+        // A refusal: marked for the default-limits layer, and what the
+        // request reserved settled with it (rare: not on the admitted path).
+        macro_rules! refused {
+            ($refusal:expr, $reserved:expr) => {{
+                let mut refusal = $refusal;
+                self.mark_refusal(policy, parts, &mut refusal);
+                if !$reserved.is_empty() {
+                    Reservation::new(self.clone(), std::mem::take(&mut $reserved))
+                        .settle(refusal.status())
+                        .await;
+                }
+                return Err(refusal);
+            }};
+        }
         let client_ip = self.client_ip(policy, parts);
         let mut admitted = Admitted {
             api_key: known_key,
             ..Admitted::default()
         };
+        let mut reserved = Vec::new();
+        if self.inner.rate_limits.config.defaults.is_some() {
+            match self.defaults_to_add(policy, parts) {
+                AddedDefaults::None => {}
+                AddedDefaults::Counted(headers) => admitted.show_defaults(headers),
+                AddedDefaults::Charge(defaults, scope) => {
+                    let inner = &*self.inner;
+                    match inner
+                        .rate_limits
+                        .enforce_defaults(defaults, &scope, client_ip, &inner.resolver)
+                        .await
+                    {
+                        Ok(headers) => admitted.show(headers),
+                        Err(refusal) => refused!(refusal, reserved),
+                    }
+                }
+            }
+        }
         let mut checks = policy.checks;
         while let Some((first, rest)) = checks.split_first() {
             match first {
@@ -156,34 +191,51 @@ impl Engine {
                     // Consecutive limits are checked together: all or nothing.
                     let run = run_length(rest);
                     let context = self.key_context(parts, client_ip, &admitted);
-                    let headers = self
+                    match self
                         .inner
                         .rate_limits
-                        .enforce(&checks[..run], &context)
-                        .await?;
-                    admitted.show(headers);
+                        .enforce(&checks[..run], &context, &mut reserved)
+                        .await
+                    {
+                        Ok(headers) => admitted.show(headers),
+                        Err(refusal) => refused!(refusal, reserved),
+                    }
                     checks = &checks[run..];
                     continue;
                 }
                 Check::ApiKey(requirement) => {
-                    let id = self.check_key(policy, requirement, parts, client_ip)?;
-                    admitted.api_key = Some(id);
+                    match self.check_key(policy, requirement, parts, client_ip) {
+                        Ok(id) => admitted.api_key = Some(id),
+                        Err(refusal) => refused!(refusal, reserved),
+                    }
                 }
                 Check::Jwt(requirement) => {
                     #[cfg(feature = "jwt")]
                     self.inner.jwt.refresh_if_due(parts).await;
-                    self.check_jwt(policy, requirement, parts, client_ip, &mut admitted)?;
+                    if let Err(refusal) =
+                        self.check_jwt(policy, requirement, parts, client_ip, &mut admitted)
+                    {
+                        refused!(refusal, reserved);
+                    }
                 }
                 Check::ApiKeyOrJwt(requirement) => {
                     #[cfg(feature = "jwt")]
                     if crate::jwt::presents_jwt(&parts.headers) {
                         self.inner.jwt.refresh_if_due(parts).await;
                     }
-                    self.check_key_or_jwt(policy, requirement, parts, client_ip, &mut admitted)?;
+                    if let Err(refusal) =
+                        self.check_key_or_jwt(policy, requirement, parts, client_ip, &mut admitted)
+                    {
+                        refused!(refusal, reserved);
+                    }
                 }
                 Check::Exempt => {}
             }
             checks = rest;
+        }
+        if !reserved.is_empty() {
+            admitted.after.get_or_insert_default().reservation =
+                Some(Reservation::new(self.clone(), reserved));
         }
         Ok(admitted)
     }
@@ -196,8 +248,39 @@ impl Engine {
         policy: &'static HandlerPolicy,
         parts: &Parts,
     ) -> Result<Admitted, Response> {
+        // See `enforce_with`.
+        macro_rules! refused {
+            ($refusal:expr, $reserved:expr) => {{
+                let mut refusal = $refusal;
+                self.mark_refusal(policy, parts, &mut refusal);
+                if !$reserved.is_empty() {
+                    Reservation::new(self.clone(), std::mem::take(&mut $reserved))
+                        .settle_now(refusal.status());
+                }
+                return Err(refusal);
+            }};
+        }
         let client_ip = self.client_ip(policy, parts);
         let mut admitted = Admitted::default();
+        let mut reserved = Vec::new();
+        if self.inner.rate_limits.config.defaults.is_some() {
+            match self.defaults_to_add(policy, parts) {
+                AddedDefaults::None => {}
+                AddedDefaults::Counted(headers) => admitted.show_defaults(headers),
+                AddedDefaults::Charge(defaults, scope) => {
+                    let inner = &*self.inner;
+                    match inner.rate_limits.enforce_defaults_now(
+                        defaults,
+                        &scope,
+                        client_ip,
+                        &inner.resolver,
+                    ) {
+                        Ok(headers) => admitted.show(headers),
+                        Err(refusal) => refused!(refusal, reserved),
+                    }
+                }
+            }
+        }
         let mut checks = policy.checks;
         while let Some((first, rest)) = checks.split_first() {
             match first {
@@ -205,27 +288,44 @@ impl Engine {
                     // Consecutive limits are checked together: all or nothing.
                     let run = run_length(rest);
                     let context = self.key_context(parts, client_ip, &admitted);
-                    let headers = self
-                        .inner
-                        .rate_limits
-                        .enforce_now(&checks[..run], &context)?;
-                    admitted.show(headers);
+                    match self.inner.rate_limits.enforce_now(
+                        &checks[..run],
+                        &context,
+                        &mut reserved,
+                    ) {
+                        Ok(headers) => admitted.show(headers),
+                        Err(refusal) => refused!(refusal, reserved),
+                    }
                     checks = &checks[run..];
                     continue;
                 }
                 Check::ApiKey(requirement) => {
-                    let id = self.check_key(policy, requirement, parts, client_ip)?;
-                    admitted.api_key = Some(id);
+                    match self.check_key(policy, requirement, parts, client_ip) {
+                        Ok(id) => admitted.api_key = Some(id),
+                        Err(refusal) => refused!(refusal, reserved),
+                    }
                 }
                 Check::Jwt(requirement) => {
-                    self.check_jwt(policy, requirement, parts, client_ip, &mut admitted)?;
+                    if let Err(refusal) =
+                        self.check_jwt(policy, requirement, parts, client_ip, &mut admitted)
+                    {
+                        refused!(refusal, reserved);
+                    }
                 }
                 Check::ApiKeyOrJwt(requirement) => {
-                    self.check_key_or_jwt(policy, requirement, parts, client_ip, &mut admitted)?;
+                    if let Err(refusal) =
+                        self.check_key_or_jwt(policy, requirement, parts, client_ip, &mut admitted)
+                    {
+                        refused!(refusal, reserved);
+                    }
                 }
                 Check::Exempt => {}
             }
             checks = rest;
+        }
+        if !reserved.is_empty() {
+            admitted.after.get_or_insert_default().reservation =
+                Some(Reservation::new(self.clone(), reserved));
         }
         Ok(admitted)
     }
@@ -238,6 +338,38 @@ impl Engine {
             warn_if_under_default_limits(policy, parts);
         }
         client_ip::peer_ip(parts).map(|peer| inner.resolver.resolve(peer, &parts.headers))
+    }
+
+    /// A refusal of a handler with `add_to_defaults` under the default-limits
+    /// layer keeps its own headers: the layer's would say the request may go on.
+    fn mark_refusal(&self, policy: &'static HandlerPolicy, parts: &Parts, refusal: &mut Response) {
+        if self.inner.rate_limits.config.defaults.is_some()
+            && adds_to_defaults(policy)
+            && parts.extensions.get::<DefaultLimitsCounted>().is_some()
+        {
+            refusal.extensions_mut().insert(DefaultsShown);
+        }
+    }
+
+    /// What a handler with `add_to_defaults` does about the engine's
+    /// default limits: show what the default-limits layer counted, or, when
+    /// no layer counted the request, charge them itself in the route's
+    /// default scope, wherever its route is.
+    fn defaults_to_add(&self, policy: &'static HandlerPolicy, parts: &Parts) -> AddedDefaults<'_> {
+        let Some(defaults) = self.inner.rate_limits.config.defaults.as_deref() else {
+            return AddedDefaults::None;
+        };
+        if !adds_to_defaults(policy) {
+            return AddedDefaults::None;
+        }
+        if let Some(counted) = parts.extensions.get::<DefaultLimitsCounted>() {
+            return AddedDefaults::Counted(counted.0);
+        }
+        let scope = match parts.extensions.get::<axum::extract::MatchedPath>() {
+            Some(route) => format!("default:{}", route.as_str()),
+            None => "default:<unmatched>".to_owned(),
+        };
+        AddedDefaults::Charge(defaults, scope)
     }
 
     fn key_context<'r>(
@@ -373,7 +505,20 @@ fn jwt_feature_off(policy: &'static HandlerPolicy) -> Response {
 /// Put on a request by [`crate::DefaultLimits`] once the default limits
 /// counted it.
 #[derive(Clone, Copy)]
-pub(crate) struct DefaultLimitsCounted;
+pub(crate) struct DefaultLimitsCounted(pub(crate) Option<RateLimitHeaders>);
+
+/// Put on a response by a handler with `add_to_defaults` whose headers show
+/// the default limits' decision with its own: the default-limits layer then
+/// leaves them as they are.
+#[derive(Clone, Copy)]
+pub(crate) struct DefaultsShown;
+
+/// See [`Engine::defaults_to_add`].
+enum AddedDefaults<'e> {
+    None,
+    Counted(Option<RateLimitHeaders>),
+    Charge(&'e [crate::Quota], String),
+}
 
 /// A handler with its own limit (or `exempt`) under `engine.default_limits()`
 /// was charged the defaults too: the routes were composed against the rules.
@@ -386,7 +531,10 @@ fn warn_if_under_default_limits(policy: &'static HandlerPolicy, parts: &Parts) {
         .checks
         .iter()
         .any(|check| matches!(check, Check::RateLimit(_) | Check::Exempt));
-    if !own_limit || parts.extensions.get::<DefaultLimitsCounted>().is_none() {
+    if !own_limit
+        || parts.extensions.get::<DefaultLimitsCounted>().is_none()
+        || adds_to_defaults(policy)
+    {
         return;
     }
     let mut reported = REPORTED
@@ -405,10 +553,22 @@ fn warn_if_under_default_limits(policy: &'static HandlerPolicy, parts: &Parts) {
     }
 }
 
+/// Whether a handler's own limit applies on top of the default limits
+/// (`#[rate_limit(.., add_to_defaults)]`) instead of replacing them.
+pub(crate) fn adds_to_defaults(policy: &HandlerPolicy) -> bool {
+    policy
+        .checks
+        .iter()
+        .any(|check| matches!(check, Check::RateLimit(spec) if spec.add_to_defaults))
+}
+
 /// What a handler's checks produced when every one passed.
 #[derive(Default)]
 pub(crate) struct Admitted {
     pub(crate) rate_limit: Option<RateLimitHeaders>,
+    /// What the response has to settle: conditional limits counted before
+    /// the handler, headers that weigh the default-limits layer's decision.
+    pub(crate) after: Option<Box<AfterHandler>>,
     pub(crate) api_key: Option<ApiKeyId>,
     /// The claims of the JWT that admitted the request.
     #[cfg(feature = "jwt")]
@@ -416,6 +576,12 @@ pub(crate) struct Admitted {
 }
 
 impl Admitted {
+    /// The decision of the default-limits layer, weighed with the handler's own.
+    fn show_defaults(&mut self, headers: Option<RateLimitHeaders>) {
+        self.after.get_or_insert_default().shows_defaults = true;
+        self.show(headers);
+    }
+
     /// With several limits, the one with the fewest requests left is shown.
     fn show(&mut self, headers: Option<RateLimitHeaders>) {
         if let Some(headers) = headers {

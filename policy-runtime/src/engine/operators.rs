@@ -9,7 +9,7 @@
 
 use super::builder::protected_handlers;
 use super::{BuildError, Engine};
-use crate::handler_policy::{self, Check, Limits};
+use crate::handler_policy::{self, Check};
 use crate::{ApiKeyStore, ClientKey, Decision, LockoutStatus, Quota, ScopeStats, StoreError};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -144,10 +144,8 @@ impl Engine {
                 Check::RateLimit(spec) if spec.scope == scope => Some(spec),
                 _ => None,
             })
-            .and_then(|spec| match &spec.limits {
-                Limits::Fixed(quotas) => Some(quotas.to_vec()),
-                Limits::Named(name) => self.inner.rate_limits.config.named(name).map(<[_]>::to_vec),
-            })
+            .and_then(|spec| self.inner.rate_limits.config.quotas_of(spec))
+            .map(Vec::from)
     }
     /// Replaces the engine's API keys with `keys`, from the next request on.
     ///

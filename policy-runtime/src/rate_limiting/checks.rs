@@ -52,6 +52,9 @@ fn describe(quotas: &[Quota]) -> String {
             if quota.is_strict() {
                 text.push_str(", strict");
             }
+            if quota.is_sliding() {
+                text.push_str(", sliding");
+            }
             text
         })
         .collect::<Vec<_>>()
@@ -95,12 +98,20 @@ pub(crate) fn shared_scope_problems<'q>(
         }
         let mut sorted = (first_quotas.to_vec(), quotas.to_vec());
         let order = |a: &Quota, b: &Quota| {
-            (a.period(), a.count(), a.burst(), a.is_strict()).cmp(&(
-                b.period(),
-                b.count(),
-                b.burst(),
-                b.is_strict(),
-            ))
+            (
+                a.period(),
+                a.count(),
+                a.burst(),
+                a.is_strict(),
+                a.is_sliding(),
+            )
+                .cmp(&(
+                    b.period(),
+                    b.count(),
+                    b.burst(),
+                    b.is_strict(),
+                    b.is_sliding(),
+                ))
         };
         sorted.0.sort_by(order);
         sorted.1.sort_by(order);
@@ -196,7 +207,7 @@ pub(crate) fn policy_name_problems<'d>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rate_limiting::spec::{KeySource, OnMissingKey};
+    use crate::rate_limiting::spec::{CountWhen, KeySource, OnMissingKey};
     use std::time::Duration;
 
     const HOUR: Duration = Duration::from_secs(3600);
@@ -208,6 +219,8 @@ mod tests {
             key: KeySource::Ip,
             on_missing: OnMissingKey::Reject,
             cost,
+            count: CountWhen::Always,
+            add_to_defaults: false,
         }
     }
 

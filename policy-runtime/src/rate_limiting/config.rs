@@ -10,7 +10,7 @@ use super::flask_settings::RateLimitSwitch;
 use super::headers::{HeaderStyle, QuotaHeaders};
 use super::key::KeyContext;
 use super::penalty::{Penalty, PenaltyBox};
-use super::spec::{Limits, RateLimitSpec};
+use super::spec::{CountWhen, Limits, RateLimitSpec};
 use crate::Quota;
 use crate::handler_policy::Check;
 use dashmap::DashMap;
@@ -47,6 +47,59 @@ pub(crate) struct RateLimitConfig {
     late_plans: DashMap<usize, Arc<RunPlan>, foldhash::fast::RandomState>,
     /// The header values of the default limits, once a request needed them.
     defaults_headers: OnceLock<&'static QuotaHeaders>,
+    /// `RATELIMIT_STRATEGY`: how limits that name no way of counting are counted.
+    pub(crate) strategy: Strategy,
+}
+
+/// How the limits that name no way of counting (no `strict`, `sliding` or
+/// `burst`) are counted: `RATELIMIT_STRATEGY`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Strategy {
+    /// GCRA (the default).
+    #[default]
+    Gcra,
+    /// `moving-window`: strict.
+    Strict,
+    /// `sliding-window-counter`: sliding.
+    Sliding,
+}
+
+impl Strategy {
+    /// The strategy a `RATELIMIT_STRATEGY` value names, or the problem.
+    fn parse(value: &str) -> Result<Self, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "gcra" => Ok(Strategy::Gcra),
+            "moving-window" => Ok(Strategy::Strict),
+            "sliding-window-counter" => Ok(Strategy::Sliding),
+            "fixed-window" | "fixed-window-elastic-expiry" => Err(format!(
+                "`{}` is not offered: a fixed window admits twice its count around a window's edge. \
+                 Use `sliding-window-counter` (two counters per client, the closest to it), \
+                 `moving-window` (exact, a timestamp per request), or leave it unset for GCRA \
+                 (the default: a burst of the count, then one request every period / count)",
+                value.trim()
+            )),
+            other => Err(format!(
+                "`{other}` is not a strategy; use `moving-window`, `sliding-window-counter` or `gcra` (the default)"
+            )),
+        }
+    }
+
+    /// `quotas` with this strategy given to each quota that names no way of
+    /// counting: not strict, not sliding, and no burst of its own.
+    pub(crate) fn shape(self, quotas: &[Quota]) -> Box<[Quota]> {
+        quotas
+            .iter()
+            .map(|quota| {
+                let plain =
+                    !quota.is_strict() && !quota.is_sliding() && quota.burst() == quota.count();
+                match (self, plain) {
+                    (Strategy::Strict, true) => quota.strict(),
+                    (Strategy::Sliding, true) => quota.sliding(),
+                    _ => *quota,
+                }
+            })
+            .collect()
+    }
 }
 
 /// What one run of consecutive `#[rate_limit]` checks of a handler (checked
@@ -58,6 +111,8 @@ pub(crate) struct RunPlan {
     /// The header values of every quota of the run, in order; `None` when a
     /// named policy is undefined (such a check answers 500).
     pub(crate) headers: Option<&'static QuotaHeaders>,
+    /// Whether a limit of the run counts only some responses (`count = ...`).
+    pub(crate) conditional: bool,
 }
 
 /// One limit of a [`RunPlan`].
@@ -230,10 +285,7 @@ impl RateLimitConfig {
             })
             .map(|spec| LimitPlan {
                 spec,
-                quotas: match spec.limits {
-                    Limits::Fixed(quotas) => Some(quotas.into()),
-                    Limits::Named(name) => self.named(name).map(Into::into),
-                },
+                quotas: self.quotas_of(spec),
                 counts: self.counts_of(spec.scope),
             })
             .collect();
@@ -242,7 +294,39 @@ impl RateLimitConfig {
             .map(|limit| limit.quotas.as_deref())
             .collect::<Option<Vec<&[Quota]>>>()
             .map(|quotas| QuotaHeaders::of(&quotas.concat()));
-        RunPlan { limits, headers }
+        let conditional = limits
+            .iter()
+            .any(|limit| !matches!(limit.spec.count, CountWhen::Always));
+        RunPlan {
+            limits,
+            headers,
+            conditional,
+        }
+    }
+
+    /// A limit's quotas as counted: its own or its named policy's (`None`
+    /// when undefined), with the engine's strategy given to those that name
+    /// none. Named policies and the defaults have it from the start.
+    pub(crate) fn quotas_of(&self, spec: &RateLimitSpec) -> Option<Box<[Quota]>> {
+        match spec.limits {
+            Limits::Fixed(quotas) => Some(self.strategy.shape(quotas)),
+            Limits::Named(name) => self.named(name).map(Into::into),
+        }
+    }
+
+    /// Gives the strategy to the default limits and the named policies, once
+    /// every one is known (when the engine is built).
+    pub(crate) fn apply_strategy(&mut self) {
+        let strategy = self.strategy;
+        if strategy == Strategy::Gcra {
+            return;
+        }
+        if let Some(defaults) = &mut self.defaults {
+            *defaults = strategy.shape(defaults);
+        }
+        for quotas in self.named.values_mut() {
+            *quotas = strategy.shape(quotas);
+        }
     }
 
     /// The header values of the default limits.
@@ -374,6 +458,11 @@ impl RateLimitConfig {
                 match Quota::parse_list(value) {
                     Ok(quotas) => self.defaults = Some(quotas.into()),
                     Err(error) => problems.push(format!("{variable}: {error}")),
+                }
+            } else if variable == "RATELIMIT_STRATEGY" {
+                match Strategy::parse(value) {
+                    Ok(strategy) => self.strategy = strategy,
+                    Err(problem) => problems.push(format!("{variable}: {problem}")),
                 }
             } else if variable == "RATELIMIT_EXEMPT_IPS" {
                 let entries: Vec<&str> = value

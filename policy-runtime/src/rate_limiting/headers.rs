@@ -132,6 +132,14 @@ impl RateLimitHeaders {
         self.remaining
     }
 
+    /// Shows `units` given back to the decisive quota (a conditional limit's
+    /// reservation that the response did not count).
+    pub(crate) fn give_back(&mut self, units: u32) {
+        if self.allowed {
+            self.remaining = self.remaining.saturating_add(units);
+        }
+    }
+
     pub(crate) fn apply(&self, headers: &mut HeaderMap) {
         if self.style == HeaderStyle::Both {
             // Five fields and the `Content-Length` axum adds outgrow a map

@@ -188,8 +188,10 @@ const DEFAULT_STRICT_LOG_CAP: usize = 1 << 22;
 ///
 /// `N/period` lets a burst of `N` through, then one more request every
 /// `period / N` (GCRA); strict quotas admit at most `N` in any window of length
-/// `period`. When a request meets several quotas, it is counted against all of
-/// them or, if any refuses it, against none. Clients whose state has fully
+/// `period`; sliding quotas keep two counters per client (see
+/// [`Quota::sliding`]). When a request meets several quotas, it is counted
+/// against all of them or, if any refuses it, against none; a request
+/// counted earlier can be given back ([`LimiterStore::refund`]) exactly. Clients whose state has fully
 /// replenished are evicted as new clients arrive (amortised, no background
 /// task), one eighth of a scope's clients at a time: after every eighth as
 /// many new clients as the scope holds, and on each of the first eight
@@ -663,6 +665,24 @@ where
     fn reset<'a>(&'a self, scope: &'a str, key: &'a ClientKey) -> StoreFuture<'a, ()> {
         if let Some(scope) = self.existing_scope(scope) {
             scope.forget(key);
+        }
+        StoreFuture::ready(Ok(()))
+    }
+
+    fn refund<'a>(&'a self, requests: &'a [LimitRequest<'a>]) -> StoreFuture<'a, ()> {
+        let now = self.now();
+        for request in requests {
+            // A scope that is gone, or laid out for other quotas, holds
+            // nothing of the request any more.
+            let Some(scope) = self
+                .existing_scope(request.scope)
+                .filter(|scope| *scope.quotas == *request.quotas)
+            else {
+                continue;
+            };
+            scope.with_state(request.key, now, |slots, logs| {
+                gcra::refund(&scope.limits, slots, logs, request.cost)
+            });
         }
         StoreFuture::ready(Ok(()))
     }

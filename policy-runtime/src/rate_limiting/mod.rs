@@ -20,6 +20,7 @@ pub(crate) mod penalty;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 pub(crate) mod refusal;
+pub(crate) mod reservation;
 pub(crate) mod spec;
 pub(crate) mod store;
 
@@ -33,6 +34,7 @@ use config::{LimitPlan, PlanRef, RateLimitConfig};
 use headers::{HeaderStyle, QuotaHeaders, RateLimitHeaders};
 use key::KeyContext;
 use refusal::{Reason, too_many_requests};
+use reservation::ReservedLimit;
 use smallvec::SmallVec;
 use spec::{Limits, RateLimitSpec};
 use std::fmt::Write;
@@ -54,10 +56,13 @@ impl RateLimits {
     /// admitted under [`HeaderStyle::None`]: no header to show.
     /// `run` is the checks, each a [`Check::RateLimit`], as long as the run
     /// goes; what they need is worked out once ([`RateLimitConfig::plan`]).
+    /// An admitted request's conditional limits (`count = ...`) are pushed
+    /// on `reserved`, to be settled once the response is known.
     pub(crate) async fn enforce(
         &self,
         run: &'static [Check],
         context: &KeyContext<'_>,
+        reserved: &mut Vec<ReservedLimit>,
     ) -> Result<Option<RateLimitHeaders>, Response> {
         let Some(checked) = self.prepare(run, context)? else {
             return Ok(None);
@@ -66,13 +71,25 @@ impl RateLimits {
         let judged = Judged::from(context);
         self.before_store(&requests, checked.counts(), checked.headers, &judged)?;
         let answer = self.store.check(&requests).await;
-        self.after_store(
+        if !checked.plan.conditional {
+            return self.after_store(
+                answer,
+                &requests,
+                checked.counts(),
+                checked.headers,
+                &judged,
+            );
+        }
+        let decisive = checked.decisive(&answer);
+        let headers = self.after_store(
             answer,
             &requests,
             checked.counts(),
             checked.headers,
             &judged,
-        )
+        )?;
+        checked.reserve(decisive, reserved);
+        Ok(headers)
     }
 
     /// [`RateLimits::enforce`] to the end before returning, for a store that
@@ -82,6 +99,7 @@ impl RateLimits {
         &self,
         run: &'static [Check],
         context: &KeyContext<'_>,
+        reserved: &mut Vec<ReservedLimit>,
     ) -> Result<Option<RateLimitHeaders>, Response> {
         let Some(checked) = self.prepare(run, context)? else {
             return Ok(None);
@@ -98,13 +116,25 @@ impl RateLimits {
             );
             return Err(ErrorBody::internal_error());
         };
-        self.after_store(
+        if !checked.plan.conditional {
+            return self.after_store(
+                answer,
+                &requests,
+                checked.counts(),
+                checked.headers,
+                &judged,
+            );
+        }
+        let decisive = checked.decisive(&answer);
+        let headers = self.after_store(
             answer,
             &requests,
             checked.counts(),
             checked.headers,
             &judged,
-        )
+        )?;
+        checked.reserve(decisive, reserved);
+        Ok(headers)
     }
 
     /// The plan and the keys of a run, or `None` for an exempt client or
@@ -164,6 +194,69 @@ impl RateLimits {
         client_ip: Option<IpAddr>,
         resolver: &ClientIpResolver,
     ) -> Result<Option<RateLimitHeaders>, Response> {
+        let Some((key, headers)) = self.defaults_check(defaults, scope, client_ip, resolver)?
+        else {
+            return Ok(None);
+        };
+        let requests = [LimitRequest {
+            scope,
+            key: &key,
+            quotas: defaults,
+            cost: 1,
+        }];
+        let judged = Judged {
+            client_ip,
+            resolver,
+            // The default limits' layer does not say how errors are rendered.
+            keeps_body: true,
+        };
+        self.judge(&requests, Counts::Scopes, headers, &judged)
+            .await
+    }
+
+    /// [`RateLimits::enforce_defaults`] to the end before returning, for a
+    /// store that answers at once: the defaults a handler with
+    /// `add_to_defaults` is charged when no default-limits layer charged them.
+    pub(crate) fn enforce_defaults_now(
+        &self,
+        defaults: &[Quota],
+        scope: &str,
+        client_ip: Option<IpAddr>,
+        resolver: &ClientIpResolver,
+    ) -> Result<Option<RateLimitHeaders>, Response> {
+        let Some((key, headers)) = self.defaults_check(defaults, scope, client_ip, resolver)?
+        else {
+            return Ok(None);
+        };
+        let requests = [LimitRequest {
+            scope,
+            key: &key,
+            quotas: defaults,
+            cost: 1,
+        }];
+        let judged = Judged {
+            client_ip,
+            resolver,
+            keeps_body: true,
+        };
+        self.before_store(&requests, Counts::Scopes, headers, &judged)?;
+        let answer = self.store.check(&requests).now().unwrap_or_else(|| {
+            Err(StoreError::new(
+                "the rate-limit store said it answers at once but did not",
+            ))
+        });
+        self.after_store(answer, &requests, Counts::Scopes, headers, &judged)
+    }
+
+    /// What checking the default limits needs: the client's key and the
+    /// header values, or `None` for an exempt client.
+    fn defaults_check(
+        &self,
+        defaults: &[Quota],
+        scope: &str,
+        client_ip: Option<IpAddr>,
+        resolver: &ClientIpResolver,
+    ) -> Result<Option<(ClientKey, &'static QuotaHeaders)>, Response> {
         if self.config.switch.off {
             return Ok(None);
         }
@@ -183,26 +276,13 @@ impl RateLimits {
             return Ok(None);
         }
         let key = ClientKey::Ip(resolver.group(ip));
-        let requests = [LimitRequest {
-            scope,
-            key: &key,
-            quotas: defaults,
-            cost: 1,
-        }];
         // The engine's own defaults, the only ones passed here, have their
         // header values made once.
         let headers = match self.config.defaults_headers() {
             Some(headers) if self.config.defaults.as_deref() == Some(defaults) => headers,
             _ => QuotaHeaders::of(defaults),
         };
-        let judged = Judged {
-            client_ip,
-            resolver,
-            // The default limits' layer does not say how errors are rendered.
-            keeps_body: true,
-        };
-        self.judge(&requests, Counts::Scopes, headers, &judged)
-            .await
+        Ok(Some((key, headers)))
     }
 
     /// The default limits' checks: [`RateLimits::before_store`], the store,
@@ -467,6 +547,34 @@ impl Checked<'_> {
     fn counts(&self) -> Counts<'_> {
         Counts::Plan(&self.plan.limits)
     }
+
+    /// The quota the store's answer shows.
+    fn decisive(&self, answer: &Result<Decision, StoreError>) -> Option<Quota> {
+        answer.as_ref().ok().map(|decision| decision.quota)
+    }
+
+    /// Pushes the run's conditional limits on `reserved`: the request was
+    /// admitted, so each counted it. `decisive` is the quota the headers show.
+    fn reserve(&self, decisive: Option<Quota>, reserved: &mut Vec<ReservedLimit>) {
+        for (index, limit) in self.plan.limits.iter().enumerate() {
+            if matches!(limit.spec.count, spec::CountWhen::Always) {
+                continue;
+            }
+            let key = match &self.keys {
+                Keys::One(key) => key,
+                Keys::Many(keys) => &keys[index],
+            };
+            let quotas: Box<[Quota]> = limit.quotas.as_deref().unwrap_or_default().into();
+            reserved.push(ReservedLimit {
+                scope: limit.spec.scope,
+                key: key.clone(),
+                shown: decisive.is_some_and(|quota| quotas.contains(&quota)),
+                quotas,
+                cost: limit.spec.cost,
+                count: limit.spec.count,
+            });
+        }
+    }
 }
 
 impl<'r> From<&KeyContext<'r>> for Judged<'r> {
@@ -528,6 +636,11 @@ pub(crate) fn describe(handler: &str, spec: &RateLimitSpec, named: Option<&[Quot
     if spec.cost != 1 {
         let _ = write!(text, " cost {}", spec.cost);
     }
+    match spec.count {
+        spec::CountWhen::Always => {}
+        spec::CountWhen::Failures => text.push_str(" counting failures"),
+        spec::CountWhen::Responses(_) => text.push_str(" counting chosen responses"),
+    }
     if spec.scope != handler {
         let _ = write!(text, " scope `{}`", spec.scope);
     }
@@ -541,6 +654,8 @@ fn quotas_text(quotas: &[Quota]) -> String {
             let mut text = quota.to_string();
             if quota.is_strict() {
                 text.push_str(" strict");
+            } else if quota.is_sliding() {
+                text.push_str(" sliding");
             } else if quota.burst() != quota.count() {
                 let _ = write!(text, " burst {}", quota.burst());
             }

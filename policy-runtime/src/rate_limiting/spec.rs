@@ -4,6 +4,7 @@
 //! [`super::key`]'s job and counting is the store's.
 
 use crate::{ErrorBody, Quota};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 
 /// One `#[rate_limit]` attribute.
@@ -19,6 +20,40 @@ pub struct RateLimitSpec {
     pub on_missing: OnMissingKey,
     /// How many requests one request counts as.
     pub cost: u32,
+    /// Which requests are counted: every one, or only those whose response
+    /// matches (`count = failures`, `count = responses(path::to::fn)`).
+    pub count: CountWhen,
+    /// `add_to_defaults`: the engine's default limits apply to the handler
+    /// too, on top of this limit, instead of being replaced by it.
+    pub add_to_defaults: bool,
+}
+
+/// Which requests a limit counts (Flask-Limiter's `deduct_when`).
+///
+/// A conditional limit reserves its cost before the handler runs (so a
+/// client over the limit is refused with 429 before the handler, and
+/// concurrent requests cannot overshoot it), and gives the reservation back
+/// when the response does not match.
+#[derive(Clone, Copy, Debug)]
+pub enum CountWhen {
+    /// Every admitted request (the default).
+    Always,
+    /// `count = failures`: responses with a status of 400 or more.
+    Failures,
+    /// `count = responses(path::to::fn)`: responses whose status the
+    /// function says to count.
+    Responses(fn(StatusCode) -> bool),
+}
+
+impl CountWhen {
+    /// Whether a response with `status` is counted.
+    pub fn counts(self, status: StatusCode) -> bool {
+        match self {
+            CountWhen::Always => true,
+            CountWhen::Failures => status.as_u16() >= 400,
+            CountWhen::Responses(condition) => condition(status),
+        }
+    }
 }
 
 /// Where a limit's quotas come from.

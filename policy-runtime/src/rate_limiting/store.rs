@@ -290,6 +290,40 @@ pub trait LimiterStore: Send + Sync + 'static {
     /// Forgets a client's state in a scope, so its next request starts afresh.
     fn reset<'a>(&'a self, scope: &'a str, key: &'a ClientKey) -> StoreFuture<'a, ()>;
 
+    /// Gives back requests that [`LimiterStore::check`] admitted and counted,
+    /// for a limit that counts only some responses (`count = failures`): the
+    /// request was counted before its handler ran, as a reservation, and its
+    /// response turned out not to be one to count. Each request's `cost`
+    /// goes back to every quota of its check, so that the count is exactly
+    /// that of the responses that matched.
+    ///
+    /// The default gives nothing back and says so: a store that cannot take
+    /// a request back counts every response of a conditional limit (stricter,
+    /// never more lenient), and the engine logs the error.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use policy_runtime::{ClientKey, LimitRequest, LimiterStore, MemoryStore, Quota};
+    ///
+    /// #[tokio::main]
+    /// async fn main() {
+    ///     let store = MemoryStore::new();
+    ///     let quotas = [Quota::new(1, Duration::from_secs(3600))];
+    ///     let request = [LimitRequest { scope: "login", key: &ClientKey::Global, quotas: &quotas, cost: 1 }];
+    ///     assert!(store.check(&request).await.unwrap().allowed);
+    ///     assert!(!store.check(&request).await.unwrap().allowed);
+    ///     store.refund(&request).await.unwrap();
+    ///     assert!(store.check(&request).await.unwrap().allowed);
+    /// }
+    /// ```
+    fn refund<'a>(&'a self, requests: &'a [LimitRequest<'a>]) -> StoreFuture<'a, ()> {
+        let _ = requests;
+        StoreFuture::ready(Err(StoreError::new(
+            "this rate-limit store cannot give a request back (it does not implement `LimiterStore::refund`), \
+             so a conditional limit counts every response",
+        )))
+    }
+
     /// Whether every [`LimiterStore::check`] answers with
     /// [`StoreFuture::ready`], never waiting: then a handler's checks run to
     /// the end before its guard returns, and nothing is allocated for them.

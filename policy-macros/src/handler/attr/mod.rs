@@ -11,7 +11,7 @@ use syn::parse::Parser;
 
 pub(crate) use api_key::{ApiKeyArgs, ScopeArg};
 pub(crate) use jwt::JwtArgs;
-pub(crate) use rate_limit::{KeyArg, RateLimitArgs};
+pub(crate) use rate_limit::{CountArg, KeyArg, RateLimitArgs};
 pub(crate) use request_limit::{BodyLimitArg, LimitArg, TimeoutArg};
 
 /// Which policy attribute this is.

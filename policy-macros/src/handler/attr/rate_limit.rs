@@ -7,6 +7,10 @@
 //! #[rate_limit("20/hour", key = crate::keys::tenant)]
 //! #[rate_limit("20/hour", key = subject)]
 //! #[rate_limit("20/hour", key = claim("tenant_id"))]
+//! #[rate_limit("5/15 minutes", count = failures)]
+//! #[rate_limit("5/minute", count = responses(crate::limits::server_errors))]
+//! #[rate_limit("10/minute", add_to_defaults)]
+//! #[rate_limit("10000/hour", sliding)]
 //! #[rate_limit(policy = "login")]
 //! #[rate_limit(exempt)]
 //! ```
@@ -27,7 +31,20 @@ pub(crate) struct RateLimitArgs {
     pub(crate) cost: Option<LitInt>,
     pub(crate) scope: Option<LitStr>,
     pub(crate) strict: Option<Ident>,
+    pub(crate) sliding: Option<Ident>,
     pub(crate) on_missing: Option<Ident>,
+    /// `count = failures` or `count = responses(path)`, with the `count` token.
+    pub(crate) count: Option<(Ident, CountArg)>,
+    /// `add_to_defaults`: the engine's default limits apply too.
+    pub(crate) add_to_defaults: Option<Ident>,
+}
+
+/// The value of `count = ...`.
+pub(crate) enum CountArg {
+    /// `failures`: responses with a status of 400 or more.
+    Failures,
+    /// `responses(path::to::fn)`: a `fn(StatusCode) -> bool`.
+    Responses(Path),
 }
 
 /// The value of `key = ...`.
@@ -43,8 +60,7 @@ pub(crate) enum KeyArg {
     Custom(Path),
 }
 
-const ARGUMENTS: &str =
-    "`key`, `burst`, `cost`, `scope`, `strict`, `on_missing`, `policy` or `exempt`";
+const ARGUMENTS: &str = "`key`, `burst`, `cost`, `count`, `scope`, `strict`, `sliding`, `on_missing`, `add_to_defaults`, `policy` or `exempt`";
 
 impl Parse for RateLimitArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
@@ -69,6 +85,10 @@ impl Parse for RateLimitArgs {
             match name.to_string().as_str() {
                 "exempt" => set(&mut args.exempt, name.clone()).map_err(|_| duplicate())?,
                 "strict" => set(&mut args.strict, name.clone()).map_err(|_| duplicate())?,
+                "sliding" => set(&mut args.sliding, name.clone()).map_err(|_| duplicate())?,
+                "add_to_defaults" => {
+                    set(&mut args.add_to_defaults, name.clone()).map_err(|_| duplicate())?
+                }
                 "policy" => {
                     input.parse::<Token![=]>()?;
                     set(&mut args.policy, input.parse()?).map_err(|_| duplicate())?;
@@ -95,6 +115,11 @@ impl Parse for RateLimitArgs {
                         ));
                     }
                     set(&mut args.on_missing, value).map_err(|_| duplicate())?;
+                }
+                "count" => {
+                    input.parse::<Token![=]>()?;
+                    let count = parse_count(input)?;
+                    set(&mut args.count, (name.clone(), count)).map_err(|_| duplicate())?;
                 }
                 "key" => {
                     input.parse::<Token![=]>()?;
@@ -125,6 +150,32 @@ fn set<T>(slot: &mut Option<T>, value: T) -> Result<(), ()> {
     }
     *slot = Some(value);
     Ok(())
+}
+
+const COUNT_VALUES: &str = "`count` is `failures` (responses with a status of 400 or more) or `responses(path::to::fn)` with a `fn(StatusCode) -> bool`";
+
+fn parse_count(input: ParseStream) -> syn::Result<CountArg> {
+    let name: Ident = input
+        .parse()
+        .map_err(|error| syn::Error::new(error.span(), COUNT_VALUES))?;
+    match name.to_string().as_str() {
+        "failures" => Ok(CountArg::Failures),
+        "responses" if input.peek(syn::token::Paren) => {
+            let content;
+            syn::parenthesized!(content in input);
+            let path: Path = content.parse().map_err(|error| {
+                syn::Error::new(
+                    error.span(),
+                    "`responses(...)` takes the path of a `fn(StatusCode) -> bool`, as in `responses(crate::limits::server_errors)`",
+                )
+            })?;
+            if !content.is_empty() {
+                return Err(content.error("`responses(...)` takes one function"));
+            }
+            Ok(CountArg::Responses(path))
+        }
+        _ => Err(syn::Error::new(name.span(), COUNT_VALUES)),
+    }
 }
 
 fn parse_key(input: ParseStream) -> syn::Result<KeyArg> {

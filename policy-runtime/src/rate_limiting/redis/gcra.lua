@@ -10,9 +10,14 @@
 --          - "s:<period>:<count>" (strict): when its log empties, i.e. a
 --            period after the newest admission. The log itself is a sorted
 --            set of admission times at "<state key>:<field>".
+--          - "w:<period>:<count>" (sliding window counter): not a time but
+--            "<window>,<previous>,<current>": the fixed window of the newest
+--            admission (floor(time / period)) and the counts of the window
+--            before it and of it. It is kept until both have aged out, the
+--            end of the window after it.
 --
--- ARGV[1]  "check", "peek" or "reset", or the field of a GCRA quota for
---          the short form of a check.
+-- ARGV[1]  "check", "peek", "refund" or "reset", or the field of a GCRA
+--          quota for the short form of a check.
 --          Short form, the common case of a check of one GCRA quota:
 --          KEYS[1] the state key, ARGV[1] the quota's field (below), which
 --          holds its interval and burst, and ARGV[2] the cost (how many
@@ -21,11 +26,11 @@
 --          For "reset", KEYS[1] is the state key and there are no other
 --          arguments. Otherwise, per check j in KEYS order: its cost (at
 --          least 1) and its number of quotas, then four arguments per quota:
---   kind   "gcra" or "strict"
+--   kind   "gcra", "strict" or "sliding"
 --   field  the quota's field (above): its kind and every parameter that
 --          shapes its state, so a changed quota starts afresh
 --   a, b   gcra: emission interval (period / count) and burst;
---          strict: period and count
+--          strict and sliding: period and count
 --          All numbers are integers in decimal.
 --
 -- The clock is the server's TIME, so every instance agrees on it.
@@ -37,6 +42,17 @@
 -- fall in the last period: never more than count in any window. An
 -- admission dated after now (written before the clock went back) counts as
 -- made now, so a client waits at most one period, as with GCRA.
+-- Sliding: a request of cost c is admitted when floor(previous * (period -
+-- elapsed) / period) + current + c <= count, elapsed being the time since
+-- the current fixed window began: the previous window's count weighted by
+-- how much of it is still in the last period (the arithmetic of the
+-- in-memory store, exact while previous * period stays below 2^53 µs).
+--
+-- "refund" gives back requests that a check counted, for a limit that
+-- counts only some responses: per check, its cost leaves every quota (a
+-- GCRA time moves back cost intervals, a strict log loses its newest cost
+-- entries, a sliding counter loses cost from its newest window first). Its
+-- reply is 0.
 --
 -- Reply to the short form: an integer d. d > 0: admitted, and the client's
 -- TAT is now d µs ahead of now (reset_after_us = d); d <= 0: refused, the
@@ -45,7 +61,7 @@
 -- admitted, retry_after_us = -d + cost * interval - interval * burst when
 -- refused.
 -- Reply otherwise: nil for a peek at a client with no state, the number of
--- keys deleted for a reset, else
+-- keys deleted for a reset, 0 for a refund, else
 --   { allowed (1 or 0), check (1-based), quota (1-based), remaining,
 --     reset_after_us, retry_after_us }
 -- On a refusal the decisive quota is the one that makes the client wait
@@ -121,8 +137,8 @@ if short_interval then
   args = { op, ARGV[2] or '1', '1', 'gcra', ARGV[1], short_interval, short_burst }
 end
 local peek = op == 'peek'
-if op ~= 'check' and op ~= 'reset' and not peek then
-  return redis.error_reply('POLICYARGS the first argument must be "check", "peek", "reset" or a GCRA field')
+if op ~= 'check' and op ~= 'reset' and op ~= 'refund' and not peek then
+  return redis.error_reply('POLICYARGS the first argument must be "check", "peek", "refund", "reset" or a GCRA field')
 end
 
 local function not_ours(key, what)
@@ -147,12 +163,30 @@ local function valid_time(text)
   return nil
 end
 
--- Reads a state string into field -> time, or returns nil and an error reply.
+-- A sliding counter's value, { window, previous, current, period }, or nil.
+local function sliding_value(field, value)
+  local period = tonumber(string.match(field, '^w:(%d+):%d+$') or '')
+  local window, previous, current = string.match(value, '^(%d+),(%d+),(%d+)$')
+  if period and period >= 1 and window then
+    local parsed = { tonumber(window), tonumber(previous), tonumber(current), period }
+    if (parsed[1] + 2) * period < MAX_TIME then
+      return parsed
+    end
+  end
+  return nil
+end
+
+-- Reads a state string into field -> time (a sliding counter's field ->
+-- its value), or returns nil and an error reply.
 local function parse(key, raw)
   local state, parsed = {}, 0
   for field, value in string.gmatch(raw, '([^;=]+)=([^;=]*)') do
     parsed = parsed + #field + #value + 2
-    state[field] = valid_time(value)
+    if string.sub(field, 1, 2) == 'w:' then
+      state[field] = sliding_value(field, value)
+    else
+      state[field] = valid_time(value)
+    end
     if state[field] == nil then
       return nil, not_ours(key, 'holds a field ' .. field .. ' that is not a time')
     end
@@ -161,6 +195,122 @@ local function parse(key, raw)
     return nil, not_ours(key, 'holds a string that is not a rate-limit state')
   end
   return state
+end
+
+-- Writes a state back: only the fields still ahead of now (a quota without
+-- one behaves as for a new client), expiring when the last of them is
+-- reached; a state left with none is deleted.
+local function save(key, state, now)
+  local parts, last = {}, now
+  for field, value in pairs(state) do
+    local ends, text = value, nil
+    if type(value) == 'table' then
+      ends = (value[1] + 2) * value[4]
+      text = string.format('%d,%d,%d', value[1], value[2], value[3])
+    else
+      text = string.format('%d', value)
+    end
+    if ends > now then
+      parts[#parts + 1] = field .. '=' .. text
+      if ends > last then
+        last = ends
+      end
+    end
+  end
+  if #parts == 0 then
+    redis.call('DEL', key)
+  else
+    redis.call('SET', key, table.concat(parts, ';'), 'PX', math.ceil((last - now) / 1000))
+  end
+end
+
+-- A sliding counter's previous and current counts in `window`.
+local function sliding_counts(value, window)
+  if value == nil then
+    return 0, 0
+  end
+  if value[1] >= window then
+    -- The same window, or a clock that went back: as stored.
+    return value[2], value[3]
+  elseif value[1] + 1 == window then
+    return value[3], 0
+  end
+  return 0, 0
+end
+
+-- How far into a window the previous one's `previous` requests weigh at
+-- most `room`.
+local function earliest(previous, room, period)
+  if previous == 0 then
+    return 0
+  end
+  local most_left = math.floor(((room + 1) * period - 1) / previous)
+  return math.max(period - most_left, 0)
+end
+
+if op == 'refund' then
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+  local arg = 2
+  for check = 1, #KEYS do
+    local key = KEYS[check]
+    local cost = tonumber(args[arg])
+    local n = tonumber(args[arg + 1])
+    arg = arg + 2
+    if cost == nil or cost < 1 or n == nil or n < 1 then
+      return redis.error_reply('POLICYARGS bad cost or quota count for check ' .. check)
+    end
+    local raw = redis.pcall('GET', key)
+    if type(raw) == 'table' and raw.err then
+      return not_ours(key, 'holds a ' .. type_of(key) .. ', not a rate-limit state')
+    end
+    local state = {}
+    if raw then
+      local failure
+      state, failure = parse(key, raw)
+      if state == nil then
+        return failure
+      end
+    end
+    local changed = false
+    for quota = 1, n do
+      local kind, field = args[arg], args[arg + 1]
+      local a = tonumber(args[arg + 2])
+      arg = arg + ARGS_PER_QUOTA
+      if field == nil or a == nil or a < 1 then
+        return redis.error_reply('POLICYARGS bad parameters for quota ' .. quota .. ' of check ' .. check)
+      end
+      local value = state[field]
+      if kind == 'gcra' then
+        if value then
+          state[field] = value - cost * a
+          changed = true
+        end
+      elseif kind == 'strict' then
+        local log = key .. ':' .. field
+        local newest = redis.pcall('ZREVRANGE', log, 0, cost - 1)
+        if type(newest) == 'table' and newest.err then
+          return not_ours(log, 'holds a ' .. type_of(log) .. ', not a rate-limit log')
+        end
+        if #newest > 0 then
+          redis.call('ZREM', log, unpack(newest))
+        end
+      elseif kind == 'sliding' then
+        if value then
+          local from_current = math.min(value[3], cost)
+          value[3] = value[3] - from_current
+          value[2] = math.max(value[2] - (cost - from_current), 0)
+          changed = true
+        end
+      else
+        return redis.error_reply('POLICYARGS unknown quota kind ' .. tostring(kind))
+      end
+    end
+    if changed then
+      save(key, state, now)
+    end
+  end
+  return 0
 end
 
 if op == 'reset' then
@@ -315,6 +465,32 @@ for check = 1, #KEYS do
         updates[#updates + 1] = field
         updates[#updates + 1] = now + a
       end
+    elseif kind == 'sliding' then
+      local window = math.floor(now / a)
+      local elapsed = now - window * a
+      local previous, current = sliding_counts(state[field], window)
+      local weighted = math.floor(previous * (a - elapsed) / a) + current
+      if weighted + cost <= b then
+        admit, remaining, reset = true, b - weighted - cost, 2 * a - elapsed
+        updates[#updates + 1] = field
+        updates[#updates + 1] = { window, previous, current + cost, a }
+      else
+        admit = false
+        if current > 0 then
+          reset = 2 * a - elapsed
+        else
+          reset = a - elapsed
+        end
+        local room = b - cost
+        if room < 0 then
+          -- More than the count at once: never; say one period.
+          wait = a
+        elseif current <= room then
+          wait = math.max(earliest(previous, room - current, a) - elapsed, 1)
+        else
+          wait = (a - elapsed) + earliest(current, room, a)
+        end
+      end
     else
       return redis.error_reply('POLICYARGS unknown quota kind ' .. tostring(kind))
     end
@@ -354,20 +530,10 @@ if not allowed then
   return { 0, best_check, best_quota, 0, best_reset, longest_wait }
 end
 
--- Record the admission. A state keeps only the times still ahead of now (a
--- quota without one behaves as for a new client) and expires when the last
--- of them is reached. A changed state has at least what this request set.
+-- Record the admission (see `save`). A changed state has at least what
+-- this request set.
 for key in pairs(dirty) do
-  local parts, last = {}, now
-  for field, value in pairs(states[key]) do
-    if value > now then
-      parts[#parts + 1] = field .. '=' .. string.format('%d', value)
-      if value > last then
-        last = value
-      end
-    end
-  end
-  redis.call('SET', key, table.concat(parts, ';'), 'PX', math.ceil((last - now) / 1000))
+  save(key, states[key], now)
 end
 
 -- A strict log drops what left the window, records this request's

@@ -394,6 +394,32 @@ impl RedisStore {
         }
     }
 
+    async fn refund_remote(
+        &self,
+        keys: Vec<String>,
+        requests: &[LimitRequest<'_>],
+    ) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        // A refusal remembered for these keys may no longer hold.
+        for key in &keys {
+            inner.blocked.forget(key);
+        }
+        let Some(attempt) = inner.outage.attempt() else {
+            return inner.degraded_refund(requests, None).await;
+        };
+        let checks = checks(&keys, requests);
+        match inner.eval(Op::Refund, &checks).await {
+            Ok(_) => {
+                inner.succeeded(attempt);
+                Ok(())
+            }
+            Err(error) => {
+                inner.failed(attempt, &error, requests);
+                inner.degraded_refund(requests, Some(&error)).await
+            }
+        }
+    }
+
     async fn reset_remote(
         &self,
         key: String,
@@ -559,6 +585,20 @@ impl Inner {
         }
     }
 
+    /// Giving back a reservation when Redis cannot take it: to the fallback
+    /// store, which counted it; nothing to give back when failing open.
+    async fn degraded_refund(
+        &self,
+        requests: &[LimitRequest<'_>],
+        error: Option<&RedisError>,
+    ) -> Result<(), StoreError> {
+        match self.mode {
+            FailureMode::Open => Ok(()),
+            FailureMode::Closed => Err(closed(error)),
+            FailureMode::FallbackToMemory => self.fallback().refund(requests).await,
+        }
+    }
+
     /// A client's state when Redis cannot give it: unknown when failing open.
     async fn degraded_peek(
         &self,
@@ -643,6 +683,21 @@ impl LimiterStore for RedisStore {
     fn reset<'a>(&'a self, scope: &'a str, key: &'a ClientKey) -> StoreFuture<'a, ()> {
         let redis_key = self.inner.keys.key(scope, key);
         StoreFuture::boxed(self.reset_remote(redis_key, scope, key))
+    }
+
+    /// Gives the requests back in one call of the script: a GCRA time moves
+    /// back, a strict log loses its newest entries, a sliding counter its
+    /// newest counts. A refusal this instance remembers for the keys is
+    /// forgotten.
+    fn refund<'a>(&'a self, requests: &'a [LimitRequest<'a>]) -> StoreFuture<'a, ()> {
+        if requests.is_empty() {
+            return StoreFuture::ready(Ok(()));
+        }
+        let keys: Vec<String> = requests
+            .iter()
+            .map(|request| self.inner.keys.key(request.scope, request.key))
+            .collect();
+        StoreFuture::boxed(self.refund_remote(keys, requests))
     }
 
     /// Fails while Redis is known to be away. One call per retry interval

@@ -45,6 +45,8 @@ pub(super) enum Op {
     Check,
     /// Report the state without counting anything.
     Peek,
+    /// Give back what a check counted (a conditional limit's reservation).
+    Refund,
 }
 
 /// `EVALSHA <sha> <number of keys>`: the start of every call of the script,
@@ -87,11 +89,18 @@ enum Shape {
     Gcra { interval: u64, burst: u64 },
     /// At most `count` requests in any window of `period`.
     Strict { period: u64, count: u64 },
+    /// About `count` requests in any window of `period`, by two counters.
+    Sliding { period: u64, count: u64 },
 }
 
 impl Shape {
     fn of(quota: &Quota) -> Self {
-        if quota.is_strict() {
+        if quota.is_sliding() {
+            Shape::Sliding {
+                period: micros_of(quota.period()).clamp(1, MAX_SPAN_MICROS),
+                count: u64::from(quota.count().max(1)),
+            }
+        } else if quota.is_strict() {
             let count = u64::from(quota.count().max(1));
             Shape::Strict {
                 period: micros_of(quota.period()).clamp(1, MAX_SPAN_MICROS),
@@ -119,6 +128,7 @@ impl Shape {
         let _ = match self {
             Shape::Gcra { interval, burst } => write!(out, "g:{interval}:{burst}"),
             Shape::Strict { period, count } => write!(out, "s:{period}:{count}"),
+            Shape::Sliding { period, count } => write!(out, "w:{period}:{count}"),
         };
     }
 
@@ -126,6 +136,7 @@ impl Shape {
         let (kind, a, b) = match *self {
             Shape::Gcra { interval, burst } => ("gcra", interval, burst),
             Shape::Strict { period, count } => ("strict", period, count),
+            Shape::Sliding { period, count } => ("sliding", period, count),
         };
         command.arg(kind).arg(self.field()).arg(a).arg(b);
     }
@@ -158,7 +169,7 @@ impl Short {
                 burst,
                 cost: u64::from(check.cost.max(1)),
             }),
-            Shape::Strict { .. } => None,
+            Shape::Strict { .. } | Shape::Sliding { .. } => None,
         }
     }
 
@@ -230,6 +241,7 @@ pub(super) fn call(script: &::redis::Script, op: Op, checks: &[Check<'_>]) -> Cm
     command.arg(match op {
         Op::Check => "check",
         Op::Peek => "peek",
+        Op::Refund => "refund",
     });
     for check in checks {
         command.arg(check.cost.max(1)).arg(check.quotas.len());
@@ -349,6 +361,27 @@ mod tests {
             }
         );
         assert_eq!(shape.field(), "s:3600000000:5");
+    }
+
+    #[test]
+    fn sliding_quotas_are_period_and_count_and_never_take_the_short_form() {
+        let quota = Quota::new(10_000, HOUR).sliding();
+        let shape = Shape::of(&quota);
+        assert_eq!(
+            shape,
+            Shape::Sliding {
+                period: 3_600_000_000,
+                count: 10_000
+            }
+        );
+        assert_eq!(shape.field(), "w:3600000000:10000");
+        let quotas = [quota];
+        let check = Check {
+            key: "k",
+            quotas: &quotas,
+            cost: 1,
+        };
+        assert_eq!(Short::of(Op::Check, &[check]), None);
     }
 
     #[test]

@@ -53,4 +53,27 @@ pub async fn exempt() {}
 #[rate_limit("1000/day", key = global, scope = "daily")]
 pub async fn stacked() {}
 
+/// Counts only server errors.
+pub fn server_errors(status: StatusCode) -> bool {
+    status.is_server_error()
+}
+
+#[rate_limit("5/15 minutes", count = failures)]
+pub async fn failed_logins() -> StatusCode {
+    StatusCode::UNAUTHORIZED
+}
+
+#[rate_limit("10/minute", count = responses(crate::server_errors), strict, cost = 2)]
+#[rate_limit(policy = "login", count = failures)]
+pub async fn counted() -> Result<&'static str, StatusCode> {
+    Ok("ok")
+}
+
+#[rate_limit("10000/hour", sliding, key = global)]
+pub async fn sliding() {}
+
+#[rate_limit("10/minute", add_to_defaults)]
+#[rate_limit("100/day", sliding, add_to_defaults, scope = "daily-sliding")]
+pub async fn on_top_of_defaults() {}
+
 fn main() {}
