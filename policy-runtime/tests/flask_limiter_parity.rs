@@ -37,6 +37,12 @@ async fn mixed_case() -> &'static str {
     "mixed"
 }
 
+/// Counts only failures, as Flask-Limiter's `deduct_when` does.
+#[rate_limit("1/hour", count = failures)]
+async fn failing() -> axum::http::StatusCode {
+    axum::http::StatusCode::UNAUTHORIZED
+}
+
 #[require_api_key]
 #[rate_limit("1/hour", key = api_key)]
 async fn keyed() -> &'static str {
@@ -64,6 +70,7 @@ fn router(engine: &Engine) -> Router {
         .route("/yearly", get(yearly))
         .route("/mixed", get(mixed_case))
         .route("/keyed", get(keyed))
+        .route("/failing", get(failing))
         .route("/layered", get(|| async { "layered" }).route_layer(layered))
         .layer(engine.clone())
 }
@@ -223,6 +230,10 @@ async fn ratelimit_enabled_false_turns_every_rate_limit_off() {
         )
         .await;
         assert_eq!(keyed.status, StatusCode::OK);
+        // A limit that counts only failures is off too.
+        let failing = get_from(&app, "192.0.2.13", "/failing").await;
+        assert_eq!(failing.status, StatusCode::UNAUTHORIZED);
+        assert!(failing.headers.get("x-ratelimit-remaining").is_none());
     }
     // Nothing was counted anywhere.
     assert!(engine.rate_limit_stats().is_empty());
