@@ -14,6 +14,7 @@
 //! `policy-runtime` parses and shows durations with it, so both accept and
 //! write exactly the same forms.
 
+use crate::measure::{self, Measure};
 use core::time::Duration;
 
 /// The longest duration accepted, in seconds: 24 hours.
@@ -36,27 +37,21 @@ const UNITS: &str = "ms, s, m or h (also millisecond(s), second(s), min, minute(
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err(format!("the duration is empty; {EXAMPLE}"));
-    }
-    let digits_end = trimmed
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(trimmed.len());
-    let (digits, rest) = trimmed.split_at(digits_end);
-    if digits.is_empty() {
-        return Err(format!(
-            "`{trimmed}` does not start with a number; {EXAMPLE}"
-        ));
-    }
-    if rest.starts_with(['.', ',', '_']) {
-        return Err(format!(
-            "`{trimmed}` is not a whole number of a unit; write a smaller unit instead, as in \"1500ms\" for 1.5 s"
-        ));
-    }
-    let unit = rest.trim_start();
-    if unit.is_empty() {
-        return Err(format!("`{trimmed}` has no time unit; expected {UNITS}"));
-    }
+    let (digits, unit) = match measure::split(trimmed) {
+        Measure::Split { digits, unit } => (digits, unit),
+        Measure::Empty => return Err(format!("the duration is empty; {EXAMPLE}")),
+        Measure::NoNumber => {
+            return Err(format!(
+                "`{trimmed}` does not start with a number; {EXAMPLE}"
+            ));
+        }
+        Measure::Fraction => {
+            return Err(format!(
+                "`{trimmed}` is not a whole number of a unit; write a smaller unit instead, as in \"1500ms\" for 1.5 s"
+            ));
+        }
+        Measure::NoUnit => return Err(format!("`{trimmed}` has no time unit; expected {UNITS}")),
+    };
     let Some(unit_millis) = unit_millis(unit) else {
         let hint = match unit_millis(&unit.to_ascii_lowercase()) {
             Some(_) => format!("; write it in lowercase: `{}`", unit.to_ascii_lowercase()),

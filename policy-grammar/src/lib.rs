@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod duration;
+mod measure;
 pub mod quota;
 pub mod reserved_members;
 pub mod scope_name;

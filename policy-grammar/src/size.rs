@@ -13,6 +13,8 @@
 //! `policy-runtime` parses and shows sizes with it, so both accept and write
 //! exactly the same forms.
 
+use crate::measure::{self, Measure};
+
 const EXAMPLE: &str = "write a size such as \"1MB\", \"512KiB\" or \"100B\"";
 const UNITS: &str = "B, KB, MB, GB (1000-based) or KiB, MiB, GiB (1024-based)";
 
@@ -40,27 +42,21 @@ const UNIT_BYTES: [(&str, u64); 7] = [
 /// ```
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err(format!("the size is empty; {EXAMPLE}"));
-    }
-    let digits_end = trimmed
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(trimmed.len());
-    let (digits, rest) = trimmed.split_at(digits_end);
-    if digits.is_empty() {
-        return Err(format!(
-            "`{trimmed}` does not start with a number of bytes; {EXAMPLE}"
-        ));
-    }
-    if rest.starts_with(['.', ',', '_']) {
-        return Err(format!(
-            "`{trimmed}` is not a whole number of a unit; write a smaller unit instead, as in \"1536KiB\" for 1.5 MiB"
-        ));
-    }
-    let unit = rest.trim_start();
-    if unit.is_empty() {
-        return Err(format!("`{trimmed}` has no unit; expected {UNITS}"));
-    }
+    let (digits, unit) = match measure::split(trimmed) {
+        Measure::Split { digits, unit } => (digits, unit),
+        Measure::Empty => return Err(format!("the size is empty; {EXAMPLE}")),
+        Measure::NoNumber => {
+            return Err(format!(
+                "`{trimmed}` does not start with a number of bytes; {EXAMPLE}"
+            ));
+        }
+        Measure::Fraction => {
+            return Err(format!(
+                "`{trimmed}` is not a whole number of a unit; write a smaller unit instead, as in \"1536KiB\" for 1.5 MiB"
+            ));
+        }
+        Measure::NoUnit => return Err(format!("`{trimmed}` has no unit; expected {UNITS}")),
+    };
     let Some(unit_bytes) = unit_bytes(unit) else {
         return Err(format!(
             "unknown size unit `{unit}` in `{trimmed}`; expected {UNITS}"
