@@ -148,15 +148,15 @@ where
             StateProjection::Stopped => return Poll::Pending,
         };
         Poll::Ready(response.map(|mut response| {
-            // An error response is rendered by the engine closest to its
-            // route, which takes the body it was rendered from out of the
-            // response: engines layered further out find none and leave it
-            // alone.
             if *this.json_413 && request_limits::is_plain_payload_too_large(&response) {
                 // axum's own body-limit rejection in a handler the policies
                 // do not wrap: answered as the engine answers it.
                 response = request_limits::too_large_response();
             }
+            // An error response is rendered by the engine closest to its
+            // route, which takes the body it was rendered from out of the
+            // response: engines layered further out find none and leave it
+            // alone.
             let Some(RenderedError(body)) = response.extensions_mut().remove::<RenderedError>()
             else {
                 return response;
