@@ -66,7 +66,7 @@ where
         {
             // The request limits come first, before anything is counted.
             let body = engine.inner.request_limits.body_default();
-            if let Err(refused) = request_limits::admit(policy, body, parts) {
+            if let Err(refused) = request_limits::admit(policy.own_limits(), body, parts) {
                 return GuardFuture::Ready(Some(Err(refused)));
             }
             // They changed the extensions: find the engine in them again.

@@ -30,6 +30,16 @@ pub struct HandlerPolicy {
     pub timeout: Option<std::time::Duration>,
 }
 
+impl HandlerPolicy {
+    /// The handler's own body limit and timeout.
+    pub(crate) fn own_limits(&self) -> crate::request_limits::OwnLimits {
+        crate::request_limits::OwnLimits {
+            body_limit: self.body_limit,
+            timeout: self.timeout,
+        }
+    }
+}
+
 /// One check of a handler.
 #[derive(Debug)]
 pub enum Check {

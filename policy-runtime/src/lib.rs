@@ -177,13 +177,13 @@ pub use gcra::Decision;
 pub use health::Health;
 #[cfg(feature = "jwt")]
 pub use jwt::claims::{Claims, RegisteredClaims};
-#[cfg(feature = "jwt")]
-pub use jwt::layer::RequireJwt;
 #[cfg(feature = "prometheus")]
 pub use metrics::{Metrics, MetricsError};
 #[cfg(feature = "utoipa")]
 #[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
 pub use openapi::{Documented, DocumentedOperation};
+#[cfg(feature = "jwt")]
+pub use policy_layer::jwt::RequireJwt;
 pub use policy_layer::{RateLimit, RateLimitBuilder, RequireApiKey};
 pub use quota::{Quota, QuotaError};
 pub use rate_limiting::config::ScopeStats;

@@ -29,7 +29,6 @@
 //!   the same reason: its deadline is fixed per layer.
 
 use crate::ErrorBody;
-use crate::handler_policy::HandlerPolicy;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -94,12 +93,15 @@ impl RequestLimitsConfig {
         problems
     }
 
-    /// The engine's request limits, given every handler policy in the
-    /// program (their own limits decide what the engine layer may refuse
-    /// alone, and whether it needs a timer).
-    pub(crate) fn build(&self, handlers: &[&'static HandlerPolicy]) -> RequestLimits {
-        let largest_own = handlers.iter().filter_map(|policy| policy.body_limit).max();
-        let any_timeout = handlers.iter().any(|policy| policy.timeout.is_some());
+    /// The engine's request limits, given the limits of every handler in
+    /// the program (they decide what the engine layer may refuse alone, and
+    /// whether it needs a timer).
+    pub(crate) fn build(&self, handlers: impl IntoIterator<Item = OwnLimits>) -> RequestLimits {
+        let (mut largest_own, mut any_timeout) = (None, false);
+        for own in handlers {
+            largest_own = largest_own.max(own.body_limit);
+            any_timeout |= own.timeout.is_some();
+        }
         let body = self.max_body_size.map(|limit| BodyDefault {
             limit,
             refused_above: largest_own.map_or(limit, |own| own.max(limit)),
@@ -113,6 +115,13 @@ impl RequestLimitsConfig {
             })),
         }
     }
+}
+
+/// A handler's own request limits: `#[body_limit]` and `#[timeout]`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct OwnLimits {
+    pub(crate) body_limit: Option<u64>,
+    pub(crate) timeout: Option<Duration>,
 }
 
 /// An engine's request limits, as the engine layer applies them. `None`
@@ -290,7 +299,7 @@ fn nanos(duration: Duration) -> u64 {
 /// extractors read up to that limit, and move the request's deadline to the
 /// handler's timeout.
 pub(crate) fn admit(
-    policy: &HandlerPolicy,
+    policy: OwnLimits,
     engine_body: Option<BodyDefault>,
     parts: &mut axum::http::request::Parts,
 ) -> Result<(), Response> {

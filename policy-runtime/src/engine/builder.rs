@@ -50,7 +50,7 @@ pub struct EngineBuilder {
     request_limits: RequestLimitsConfig,
     #[cfg(feature = "cors")]
     cors: crate::cors::CorsSettings,
-    /// The JWT settings; their methods are in `crate::jwt::builder`.
+    /// The JWT settings; their methods are in `jwt_settings.rs`.
     #[cfg(feature = "jwt")]
     pub(crate) jwt: crate::jwt::config::JwtConfig,
 }
@@ -569,7 +569,11 @@ impl EngineBuilder {
                 resolver: self.resolver,
                 environment: self.environment,
                 error_format: self.error_format,
-                request_limits: self.request_limits.build(&handler_policy::every_policy()),
+                request_limits: self.request_limits.build(
+                    handler_policy::every_policy()
+                        .into_iter()
+                        .map(HandlerPolicy::own_limits),
+                ),
                 #[cfg(feature = "cors")]
                 cors: self.cors.config(),
                 default_limits_layered: Default::default(),

@@ -11,6 +11,8 @@
 //! engine: it hands them what they need.
 
 mod builder;
+#[cfg(feature = "jwt")]
+mod jwt_settings;
 mod operators;
 mod startup;
 

@@ -7,16 +7,15 @@
 //! `or_api_key`, and the one log event of each decision. Key material is
 //! [`keys`]'s business, fetching and caching JWKS [`jwks`]'s, token
 //! validation [`validate`]'s, configuration [`config`]'s, the handler's view
-//! of the claims [`claims`]'s, the responses [`refusal`]'s, and the
-//! macro-free layer [`layer`]'s. Brute-force lockout is the API keys' log,
-//! shared: a bad token counts as a bad key does.
+//! of the claims [`claims`]'s, and the responses [`refusal`]'s; the
+//! macro-free layer, `RequireJwt`, is with the other policy layers, and the
+//! builder's JWT methods are the engine's. Brute-force lockout is the API
+//! keys' log, shared: a bad token counts as a bad key does.
 
-pub(crate) mod builder;
 pub(crate) mod claims;
 pub(crate) mod config;
 pub(crate) mod jwks;
 pub(crate) mod keys;
-pub(crate) mod layer;
 pub(crate) mod refusal;
 pub(crate) mod validate;
 

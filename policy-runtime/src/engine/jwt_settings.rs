@@ -2,10 +2,11 @@
 //! [`EngineBuilder::build_async`], which fetches remote keys before the
 //! engine starts.
 //!
-//! Each method hands its setting to [`super::config::JwtConfig`] and
-//! collects the problem it returns, as the other builder methods do.
+//! Each method hands its setting to the JWT policy's configuration
+//! (`crate::jwt::config::JwtConfig`) and collects the problem it returns, as
+//! the other builder methods do; the policy never sees the builder.
 
-use super::jwks::{self, Remote};
+use crate::jwt::jwks::{self, Remote};
 use crate::{BuildError, Engine, EngineBuilder};
 use std::path::Path;
 use std::time::Duration;

@@ -9,6 +9,9 @@
 //! the layer is built, and lives as long as the program (a layer is
 //! configuration, built a bounded number of times).
 
+#[cfg(feature = "jwt")]
+pub(crate) mod jwt;
+
 use crate::api_key::scope::{KeyRequirement, scope_name_problem};
 use crate::forward::{forward, take_ready};
 use crate::guard::no_engine;

@@ -5,10 +5,10 @@
 //! the other policies' ([`WithPolicy`]), so the checks, answers and logs
 //! are the attribute's.
 
+use super::{WithPolicy, check_scopes, leak_policy, leak_scopes, leak_str};
 use crate::BuildError;
 use crate::api_key::scope::KeyRequirement;
 use crate::handler_policy::{Check, HandlerPolicy};
-use crate::policy_layer::{WithPolicy, check_scopes, leak_policy, leak_scopes, leak_str};
 use tower::Layer;
 
 /// `#[require_jwt]` as a layer: requires a valid bearer JWT (and scopes)
