@@ -71,25 +71,7 @@ impl RateLimits {
         let judged = Judged::from(context);
         self.before_store(&requests, checked.counts(), checked.headers, &judged)?;
         let answer = self.store.check(&requests).await;
-        if !checked.plan.conditional {
-            return self.after_store(
-                answer,
-                &requests,
-                checked.counts(),
-                checked.headers,
-                &judged,
-            );
-        }
-        let decisive = checked.decisive(&answer);
-        let headers = self.after_store(
-            answer,
-            &requests,
-            checked.counts(),
-            checked.headers,
-            &judged,
-        )?;
-        checked.reserve(decisive, reserved);
-        Ok(headers)
+        self.after_run(&checked, answer, &requests, &judged, reserved)
     }
 
     /// [`RateLimits::enforce`] to the end before returning, for a store that
@@ -116,24 +98,31 @@ impl RateLimits {
             );
             return Err(ErrorBody::internal_error());
         };
-        if !checked.plan.conditional {
-            return self.after_store(
-                answer,
-                &requests,
-                checked.counts(),
-                checked.headers,
-                &judged,
-            );
+        self.after_run(&checked, answer, &requests, &judged, reserved)
+    }
+
+    /// [`RateLimits::after_store`] for a run of checks; an admitted run's
+    /// conditional limits (`count = ...`) are pushed on `reserved`, to be
+    /// settled once the response is known.
+    fn after_run(
+        &self,
+        checked: &Checked<'_>,
+        answer: Result<Decision, StoreError>,
+        requests: &[LimitRequest<'_>],
+        judged: &Judged<'_>,
+        reserved: &mut Vec<ReservedLimit>,
+    ) -> Result<Option<RateLimitHeaders>, Response> {
+        // Only a conditional run needs the quota the answer shows.
+        let decisive = checked
+            .plan
+            .conditional
+            .then(|| checked.decisive(&answer))
+            .flatten();
+        let headers =
+            self.after_store(answer, requests, checked.counts(), checked.headers, judged)?;
+        if checked.plan.conditional {
+            checked.reserve(decisive, reserved);
         }
-        let decisive = checked.decisive(&answer);
-        let headers = self.after_store(
-            answer,
-            &requests,
-            checked.counts(),
-            checked.headers,
-            &judged,
-        )?;
-        checked.reserve(decisive, reserved);
         Ok(headers)
     }
 
@@ -204,12 +193,7 @@ impl RateLimits {
             quotas: defaults,
             cost: 1,
         }];
-        let judged = Judged {
-            client_ip,
-            resolver,
-            // The default limits' layer does not say how errors are rendered.
-            keeps_body: true,
-        };
+        let judged = Judged::defaults(client_ip, resolver);
         self.judge(&requests, Counts::Scopes, headers, &judged)
             .await
     }
@@ -234,11 +218,7 @@ impl RateLimits {
             quotas: defaults,
             cost: 1,
         }];
-        let judged = Judged {
-            client_ip,
-            resolver,
-            keeps_body: true,
-        };
+        let judged = Judged::defaults(client_ip, resolver);
         self.before_store(&requests, Counts::Scopes, headers, &judged)?;
         let answer = self.store.check(&requests).now().unwrap_or_else(|| {
             Err(StoreError::new(
@@ -479,7 +459,17 @@ struct Judged<'r> {
     keeps_body: bool,
 }
 
-impl Judged<'_> {
+impl<'r> Judged<'r> {
+    /// How the default limits are judged: the default limits' layer does
+    /// not say how errors are rendered, so a 429 keeps its body.
+    fn defaults(client_ip: Option<IpAddr>, resolver: &'r ClientIpResolver) -> Self {
+        Judged {
+            client_ip,
+            resolver,
+            keeps_body: true,
+        }
+    }
+
     /// A penalty on a `global` limit counts by client IP, grouped as IP
     /// keys are (an IPv6 /64 is one client); only a penalty needs it.
     fn penalty_ip(&self) -> Option<IpAddr> {
