@@ -3,7 +3,7 @@
 //!
 //! Without these, a mistake in the handler's own code (a return type that is
 //! not a response, a future that is not `Send`, a body-reading extractor
-//! before the last argument) makes the wrapper invalid, and rustc reports it
+//! before the last argument, a `u32` instead of `Path<u32>`) makes the wrapper invalid, and rustc reports it
 //! on the attribute, inside the library, or at the router as a `Handler`
 //! error naming generated types. Here each is one error on its cause, and
 //! the wrapper stays a valid handler so that nothing else is reported:
@@ -15,7 +15,12 @@
 //! - an argument that reads the request body but is not the last one is a
 //!   `compile_error!` spanned on its type; the wrapper extracts `()` in its
 //!   place, which every router state allows, so the router reports nothing
-//!   more.
+//!   more;
+//! - so is an argument that can never be an extractor, whatever the state (a
+//!   primitive such as `u32`, a reference, or an `Option` of one). Whether
+//!   any other type is an extractor depends on the router's state, which
+//!   only the router knows: that mistake stays the router's `Handler` error,
+//!   explained by the rustdoc of the generated policy type.
 //!
 //! Nothing is added at run time: both helpers are inlined identities (the
 //! `impl Future + Send` that `send_future` returns is the handler's own
@@ -166,6 +171,10 @@ pub(crate) fn argument(
     name: &syn::Ident,
 ) -> (TokenStream, TokenStream) {
     let last = index + 1 == handler.function.sig.inputs.len();
+    if let Some(message) = not_an_extractor(ty) {
+        let error = syn::Error::new_spanned(ty, message).to_compile_error();
+        return (quote!(()), error);
+    }
     match body_reader(ty) {
         Some(reader) if !last => {
             let message = format!(
@@ -178,6 +187,97 @@ pub(crate) fn argument(
         }
         _ => (quote!(#ty), quote!(#name.0)),
     }
+}
+
+/// Why `ty` can never be an extractor, whatever the router's state, or
+/// `None` when it may be one.
+///
+/// Decided from the type's tokens, so that the error is on the argument and
+/// the router reports nothing more (the wrapper extracts `()` in its place).
+/// Only types no crate can make an extractor are named: Rust's primitive
+/// types, references (extractors own what they take from the request), and
+/// `Option`, `Result` or tuples of those. Neither `FromRequestParts` nor
+/// `FromRequest` is implemented for them by axum, and the orphan rule stops
+/// any other crate from doing it. Whether any other type is an extractor
+/// depends on the router's state, which only the router knows.
+fn not_an_extractor(ty: &syn::Type) -> Option<String> {
+    let (shown, hint) = never_extractor(ty)?;
+    Some(format!(
+        "`{shown}` is not an extractor: every argument of a handler takes its value from the \
+         request through `FromRequestParts` (or `FromRequest`, for the last argument), {hint}"
+    ))
+}
+
+/// The type as the message shows it, and what to take instead.
+fn never_extractor(ty: &syn::Type) -> Option<(String, String)> {
+    match ty {
+        syn::Type::Reference(reference) => {
+            let shown = reference.to_token_stream().to_string().replace("& ", "&");
+            let hint = "and owns it: take an owned type, such as `Path<String>` for a path \
+                        parameter or `String` for the body (as the last argument)"
+                .to_owned();
+            Some((shown, hint))
+        }
+        syn::Type::Paren(inner) => never_extractor(&inner.elem),
+        syn::Type::Group(inner) => never_extractor(&inner.elem),
+        syn::Type::Tuple(tuple) => {
+            tuple
+                .elems
+                .iter()
+                .find_map(never_extractor)
+                .map(|(inner, hint)| {
+                    let shown = format!("({inner}, ..)");
+                    (shown, hint)
+                })
+        }
+        syn::Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last()?;
+            let name = last.ident.to_string();
+            match (&last.arguments, name.as_str()) {
+                (syn::PathArguments::None, _) if is_primitive(&path.path) => {
+                    let hint = format!(
+                        "which `{name}` does not implement: take `Path<{name}>` for a path \
+                         parameter, or `Query<T>` with a `{name}` field for a query parameter"
+                    );
+                    Some((name, hint))
+                }
+                (syn::PathArguments::AngleBracketed(args), "Option" | "Result") => {
+                    let syn::GenericArgument::Type(inner) = args.args.first()? else {
+                        return None;
+                    };
+                    never_extractor(inner).map(|(inner, hint)| {
+                        let shown = match name.as_str() {
+                            "Result" => format!("Result<{inner}, _>"),
+                            _ => format!("Option<{inner}>"),
+                        };
+                        (shown, hint)
+                    })
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Whether `path` names one of Rust's primitive types: `u32`, or
+/// `std::primitive::u32` and `core::primitive::u32`.
+fn is_primitive(path: &syn::Path) -> bool {
+    const PRIMITIVES: [&str; 17] = [
+        "bool", "char", "str", "f32", "f64", "i8", "i16", "i32", "i64", "i128", "isize", "u8",
+        "u16", "u32", "u64", "u128", "usize",
+    ];
+    let segments: Vec<String> = path
+        .segments
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect();
+    let name = match segments.as_slice() {
+        [name] => name,
+        [root, module, name] if (root == "std" || root == "core") && module == "primitive" => name,
+        _ => return false,
+    };
+    PRIMITIVES.contains(&name.as_str())
 }
 
 /// The name of the body-reading extractor `ty` is, as the message shows it:
@@ -297,6 +397,42 @@ mod tests {
             reader("Result<Bytes, BytesRejection>").as_deref(),
             Some("Result<Bytes, _>")
         );
+    }
+
+    fn not_extractor(ty: &str) -> Option<String> {
+        super::never_extractor(&syn::parse_str(ty).unwrap()).map(|(shown, _)| shown)
+    }
+
+    #[test]
+    fn primitives_and_references_are_never_extractors() {
+        for (ty, shown) in [
+            ("u32", "u32"),
+            ("std::primitive::bool", "bool"),
+            ("&str", "&str"),
+            ("&'static [u8]", "&'static [u8]"),
+            ("Option<u64>", "Option<u64>"),
+            ("Result<i32, Rejection>", "Result<i32, _>"),
+            ("(Path<u32>, f64)", "(f64, ..)"),
+        ] {
+            assert_eq!(not_extractor(ty).as_deref(), Some(shown), "{ty}");
+        }
+    }
+
+    #[test]
+    fn types_that_may_be_extractors_are_left_to_the_router() {
+        for ty in [
+            "Path<u32>",
+            "State<AppState>",
+            "CurrentUser",
+            "u32::Wrapper",
+            "my::u32",
+            "Option<Path<u32>>",
+            "(Method, HeaderMap)",
+            "String",
+            "Json<u32>",
+        ] {
+            assert_eq!(not_extractor(ty), None, "{ty}");
+        }
     }
 
     #[test]
