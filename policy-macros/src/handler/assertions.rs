@@ -3,9 +3,9 @@
 //!
 //! Without these, a mistake in the handler's own code (a return type that is
 //! not a response, a future that is not `Send`, a body-reading extractor
-//! before the last argument, a `u32` instead of `Path<u32>`) makes the wrapper invalid, and rustc reports it
-//! on the attribute, inside the library, or at the router as a `Handler`
-//! error naming generated types. Here each is one error on its cause, and
+//! before the last argument, a `u32` instead of `Path<u32>`) makes the
+//! wrapper invalid, and rustc reports it on the attribute, inside the
+//! library, or at the router as a `Handler` error naming generated types. Here each is one error on its cause, and
 //! the wrapper stays a valid handler so that nothing else is reported:
 //!
 //! - the call of the user's function goes through
