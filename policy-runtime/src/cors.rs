@@ -25,8 +25,9 @@ pub(crate) const VARIABLE: &str = "CORS_ORIGINS";
 /// How long a browser may keep a preflight's answer.
 const MAX_AGE: Duration = Duration::from_secs(600);
 
-const DEFAULT_METHODS: [Method; 5] = [
+const DEFAULT_METHODS: [Method; 6] = [
     Method::GET,
+    Method::HEAD,
     Method::POST,
     Method::PUT,
     Method::PATCH,
@@ -179,7 +180,8 @@ impl CorsSettings {
 }
 
 /// `scheme://host[:port]`, as a browser sends it in `Origin`: no path, no
-/// query, no user; in lower case.
+/// query, no user; in lower case, and without the scheme's default port
+/// (`:443` for `https`, `:80` for `http`), which browsers leave out.
 fn parse_origin(text: &str) -> Option<HeaderValue> {
     let (_, rest) = text.split_once("://")?;
     if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
@@ -191,12 +193,19 @@ fn parse_origin(text: &str) -> Option<HeaderValue> {
         return None;
     }
     let port = authority.as_str().strip_prefix(authority.host())?;
-    if !port.is_empty() {
-        port.strip_prefix(':')?.parse::<u16>().ok()?;
-    }
+    let port = match port {
+        "" => None,
+        _ => Some(port.strip_prefix(':')?.parse::<u16>().ok()?),
+    };
     // Scheme and host are case-insensitive, and browsers send them in
-    // lower case.
-    HeaderValue::from_str(&text.to_ascii_lowercase()).ok()
+    // lower case; they send no port when it is the scheme's default.
+    let origin = text.to_ascii_lowercase();
+    let origin = match (uri.scheme_str().map(str::to_ascii_lowercase), port) {
+        (Some(scheme), Some(443)) if scheme == "https" => origin.trim_end_matches(":443"),
+        (Some(scheme), Some(80)) if scheme == "http" => origin.trim_end_matches(":80"),
+        _ => &origin,
+    };
+    HeaderValue::from_str(origin).ok()
 }
 
 /// A method token; `*` is not one here, the methods are listed.

@@ -76,7 +76,7 @@ async fn an_allowed_preflight_is_answered_with_the_cors_headers() {
     assert_eq!(reply.header("access-control-allow-origin"), APP);
     assert_eq!(
         reply.header("access-control-allow-methods"),
-        "GET,POST,PUT,PATCH,DELETE"
+        "GET,HEAD,POST,PUT,PATCH,DELETE"
     );
     assert_eq!(
         reply.header("access-control-allow-headers"),
@@ -103,6 +103,35 @@ async fn an_allowed_preflight_is_answered_with_the_cors_headers() {
     assert_eq!(
         reply.header("access-control-allow-origin"),
         "https://admin.example.com"
+    );
+}
+
+#[tokio::test]
+async fn an_origin_written_with_its_default_port_matches_what_browsers_send() {
+    let engine = builder(Environment::Production)
+        .cors_origins([
+            "https://app.example.com:443",
+            "HTTP://Local.Example.com:80",
+            "https://admin.example.com:8443",
+        ])
+        .build()
+        .unwrap();
+    let server = start(engine).await;
+    for origin in [
+        "https://app.example.com",
+        "http://local.example.com",
+        "https://admin.example.com:8443",
+    ] {
+        let reply = preflight(&server, origin, "HEAD", "x-api-key").await;
+        assert_eq!(reply.status, 200, "{origin}");
+        assert_eq!(reply.header("access-control-allow-origin"), origin);
+    }
+    // A port that is not the scheme's default stays part of the origin.
+    let refused = preflight(&server, "https://admin.example.com", "GET", "x-api-key").await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        refused.json(),
+        serde_json::json!({"error": "CORS: origin not allowed", "code": "CORS_FORBIDDEN"})
     );
 }
 
