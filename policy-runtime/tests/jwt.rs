@@ -645,6 +645,42 @@ async fn bad_tokens_count_toward_the_lockout_expired_ones_do_not() {
 }
 
 #[tokio::test]
+async fn without_connect_info_a_token_check_with_lockout_answers_500_and_logs_the_fix_as_jwt() {
+    let engine = builder()
+        .lockout(Lockout::new(
+            3,
+            Duration::from_secs(600),
+            Duration::from_secs(600),
+        ))
+        .build()
+        .unwrap();
+    let app = app(engine, RequireJwt::new());
+    let (logs, _guard) = Logs::capture();
+    let request = axum::http::Request::get("/me")
+        .header(
+            "authorization",
+            format!("Bearer {}", hs256(&claims(json!({})))),
+        )
+        .body(Body::empty())
+        .unwrap();
+    let reply = send(&app, request).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        reply.json(),
+        json!({"error": "Internal Server Error", "code": "INTERNAL_ERROR"})
+    );
+    let events = logs.policy_events("jwt");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["level"], "ERROR");
+    let message = events[0]["fields"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("into_make_service_with_connect_info"),
+        "{message}"
+    );
+    assert!(logs.policy_events("api_key").is_empty());
+}
+
+#[tokio::test]
 async fn jwks_keys_are_fetched_at_start_and_a_new_kid_triggers_one_refresh() {
     let server = KeyServer::start(vec![jwk(&rsa1(), Algorithm::RS256, "k1")]).await;
     let clock = ManualClock::new();

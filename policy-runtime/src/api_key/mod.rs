@@ -75,7 +75,7 @@ impl ApiKeys {
         };
         let keys = self.keys.load();
         if self.lockout.is_some() && !keys.is_empty() && client_ip.is_none() {
-            return Err(missing_connect_info(handler));
+            return Err(missing_connect_info("api_key", handler));
         }
         // With no key configured there is nothing to guess, so nothing to lock.
         let lockout = self
@@ -274,12 +274,13 @@ fn unauthorized(message: &'static str) -> Response {
     response
 }
 
-/// The 500 of a key-protected request whose client address is unknown while
-/// the lockout is on: without it, failures could not be counted, so the
-/// request is refused (as rate limits refuse it) and the fix is logged.
-pub(crate) fn missing_connect_info(handler: &'static str) -> Response {
+/// The 500 of a key- or token-protected request whose client address is
+/// unknown while the lockout is on: without it, failures could not be
+/// counted, so the request is refused (as rate limits refuse it) and the fix
+/// is logged under `policy` (`"api_key"` or `"jwt"`).
+pub(crate) fn missing_connect_info(policy: &'static str, handler: &'static str) -> Response {
     tracing::error!(
-        policy = "api_key",
+        policy,
         scope = handler,
         outcome = "error",
         "{}",

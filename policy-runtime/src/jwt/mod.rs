@@ -177,7 +177,7 @@ impl Jwt {
         let configured = self.keys.has_source();
         let lockout = api_keys.lockout.as_ref().filter(|_| configured);
         if lockout.is_some() && client_ip.is_none() {
-            return Err(crate::api_key::missing_connect_info(handler));
+            return Err(crate::api_key::missing_connect_info("jwt", handler));
         }
         let lockout = lockout.zip(client_ip.map(|ip| resolver.group(ip)));
         let now = api_keys.clock.now();
