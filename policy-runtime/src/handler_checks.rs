@@ -12,7 +12,13 @@
 //! own future under an `impl Future + Send` type, and
 //! [`HandlerResponse::into_handler_response`] is `IntoResponse::into_response`.
 //! They are reachable only through `policy_runtime::__private`.
+//!
+//! A handler whose attribute names its state (`state = AppState`) also has
+//! each argument checked against that state, on the argument's type, with
+//! [`parts_extractor`] (every argument but the last) and [`body_extractor`]
+//! (the last); `named_state` keeps the wrapper valid when one fails.
 
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::response::{IntoResponse, Response};
 use std::future::Future;
 
@@ -74,3 +80,70 @@ impl<T: IntoResponse> HandlerResponse for T {
 pub fn send_future<F: Future + Send>(future: F) -> impl Future<Output = F::Output> + Send {
     future
 }
+
+/// A handler argument before the last, checked against the state its
+/// policy attribute names (`state = AppState`): an extractor that does not
+/// read the body.
+///
+/// Implemented for every `FromRequestParts<S>` type. An error that names
+/// this trait means the argument cannot be extracted for a router of that
+/// state: take an extractor (`Path<u32>`, not `u32`), give a `State<T>` a
+/// `T` that is the state or `FromRef` of it, or implement
+/// `FromRequestParts<S>` for your own type.
+///
+/// ```
+/// use axum::extract::{Path, State};
+/// use policy_runtime::__private::parts_extractor;
+///
+/// #[derive(Clone)]
+/// struct AppState;
+///
+/// parts_extractor::<Path<u32>, AppState>();
+/// parts_extractor::<State<AppState>, AppState>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an extractor for the state `{S}`",
+    label = "not an extractor for `{S}`",
+    note = "each argument of a handler but the last must implement `FromRequestParts<{S}>`: \
+            take an extractor (`Path<u32>`, not `u32`), a `State<T>` whose `T` is `{S}` or \
+            `FromRef<{S}>`, or implement `FromRequestParts<{S}>` for your type"
+)]
+pub trait PartsExtractor<S> {}
+
+impl<S, T: FromRequestParts<S>> PartsExtractor<S> for T {}
+
+/// The last argument of a handler, checked against the state its policy
+/// attribute names: any extractor, which may read the body.
+///
+/// Implemented for every `FromRequest<S, M>` type (which includes every
+/// `FromRequestParts<S>` type); see [`PartsExtractor`].
+///
+/// ```
+/// use axum::Json;
+/// use axum::extract::Path;
+/// use policy_runtime::__private::body_extractor;
+///
+/// #[derive(Clone)]
+/// struct AppState;
+///
+/// body_extractor::<Json<u32>, AppState, _>();
+/// body_extractor::<Path<u32>, AppState, _>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an extractor for the state `{S}`",
+    label = "not an extractor for `{S}`",
+    note = "the last argument of a handler must implement `FromRequest<{S}>` or \
+            `FromRequestParts<{S}>`: take an extractor (`Json<T>`, `Path<u32>`, not `u32`), a \
+            `State<T>` whose `T` is `{S}` or `FromRef<{S}>`, or implement one of them for your type"
+)]
+pub trait BodyExtractor<S, M> {}
+
+impl<S, M, T: FromRequest<S, M>> BodyExtractor<S, M> for T {}
+
+/// Asserts that `T` is an extractor for the state `S` (see [`PartsExtractor`]).
+#[inline(always)]
+pub fn parts_extractor<T: PartsExtractor<S>, S>() {}
+
+/// Asserts that `T` is an extractor for the state `S`, last (see [`BodyExtractor`]).
+#[inline(always)]
+pub fn body_extractor<T: BodyExtractor<S, M>, S, M>() {}

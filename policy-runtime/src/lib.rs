@@ -143,6 +143,7 @@ mod health;
 mod jwt;
 mod layer;
 mod metrics;
+mod named_state;
 #[cfg(feature = "utoipa")]
 mod openapi;
 mod policy_layer;
@@ -793,12 +794,17 @@ pub mod __private {
     pub use crate::Quota;
     pub use crate::extract::{Extracted, ExtractedLast, Via};
     pub use crate::guard::Guard;
-    pub use crate::handler_checks::{HandlerResponse, send_future};
+    pub use crate::handler_checks::{
+        BodyExtractor, HandlerResponse, PartsExtractor, body_extractor, parts_extractor,
+        send_future,
+    };
     pub use crate::handler_policy::{
         Check, CountWhen, HandlerPolicy, KeyRequirement, KeySource, Limits, OnMissingKey, Policy,
         RateLimitSpec, Registration,
     };
+    pub use crate::named_state::{ExtractLast, ExtractParts, NotAnExtractor, Probe};
     pub use crate::{FieldError, Severity};
+    pub use axum::extract::{FromRequest, FromRequestParts, Request};
     pub use axum::http::StatusCode;
     pub use axum::http::request::Parts;
     pub use axum::response::{IntoResponse, Response};

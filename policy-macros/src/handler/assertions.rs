@@ -77,7 +77,9 @@ pub(crate) fn marker_doc(handler: &Handler) -> TokenStream {
          extractor for that state. Either its type implements neither `FromRequestParts` \
          nor `FromRequest` (take `Path<u32>`, not `u32`), or it is a `State<T>` (or an \
          extractor that needs a state) whose `T` is neither the state given to \
-         `Router::with_state` nor `FromRef` of it."
+         `Router::with_state` nor `FromRef` of it. Name the router's state on one of the \
+         policy attributes (`state = AppState`) to have each argument checked against it, \
+         with the error on the argument."
     );
     quote!(#[doc = #doc])
 }
@@ -88,8 +90,9 @@ pub(crate) fn marker_doc(handler: &Handler) -> TokenStream {
 /// `debug_handler` below the policies checks the wrapper, whose arguments are
 /// `Extracted<State<T>>`: it would not find `T` there and would check every
 /// extractor against the state `()`, refusing a valid handler. Given `state =
-/// T` (when every `State<_>` argument names the same `T`, as it infers
-/// itself), it checks what it would check on the user's function.
+/// T` (the state the policy attribute names, or else the `T` every
+/// `State<_>` argument names, as it infers itself), it checks what it would
+/// check on the user's function.
 pub(crate) fn wrapper_attributes(handler: &Handler) -> Vec<syn::Attribute> {
     let mut states = handler
         .function
@@ -100,10 +103,11 @@ pub(crate) fn wrapper_attributes(handler: &Handler) -> Vec<syn::Attribute> {
             syn::FnArg::Typed(typed) => state_type(&typed.ty),
             syn::FnArg::Receiver(_) => None,
         });
-    let state = states.next().filter(|first| {
+    let inferred = states.next().filter(|first| {
         let first = first.to_token_stream().to_string();
         states.all(|other| other.to_token_stream().to_string() == first)
     });
+    let state = handler.named_state().or(inferred);
     // `#[utoipa::path]` goes on a copy of the user's signature instead (see `openapi`).
     let mut attributes: Vec<syn::Attribute> = handler
         .wrapper_attrs

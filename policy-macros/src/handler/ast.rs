@@ -142,6 +142,15 @@ impl Handler {
         }
     }
 
+    /// The router's state, as the handler's `state = ...` names it (checked
+    /// in `valid` to be given once).
+    pub(crate) fn named_state(&self) -> Option<&syn::Type> {
+        self.policies
+            .iter()
+            .find_map(|(_, policy)| policy.named_state())
+            .map(|state| &state.ty)
+    }
+
     /// The `#[utoipa::path(...)]` attributes below the policy attributes:
     /// the wrapper does not take them, a copy of the user's signature does
     /// (see `openapi`).

@@ -15,11 +15,15 @@
 //! function is kept whole as an inner fn, so `return`, `?` and `impl Trait`
 //! keep their meaning and lints still fire on the user's code. The call and
 //! the arguments go through [`assertions`], so that a mistake in the user's
-//! function is reported on it, not on the wrapper.
+//! function is reported on it, not on the wrapper. When an attribute names
+//! the router's state (`state = AppState`), each argument's wrapper is the
+//! handler's own `__PolicyArgOf_<fn>` instead of `Extracted`, checked and
+//! extracted for that state (see [`named_state`]).
 
 use super::assertions;
 use super::ast::Handler;
 use super::attr::{CountArg, KeyArg, PolicyAttr, RateLimitArgs, ScopeArg};
+use super::named_state;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -34,8 +38,11 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
     let params = &signature.generics.params;
     let where_clause = &signature.generics.where_clause;
 
+    let named_state = handler.named_state();
+    let arg_type = format_ident!("__PolicyArgOf_{}", ident);
     let mut outer_inputs = Vec::new();
     let mut call_args = Vec::new();
+    let mut state_checked = Vec::new();
     for (index, input) in signature.inputs.iter().enumerate() {
         let syn::FnArg::Typed(typed) = input else {
             continue; // receivers were refused by validation
@@ -57,11 +64,23 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
             quote!(Extracted)
         };
         let (written, value) = assertions::argument(handler, index, ty, &name);
-        outer_inputs.push(
-            quote_spanned!(ty.span()=> #name: ::policy_runtime::__private::#wrapper<#written>),
-        );
+        match named_state {
+            None => outer_inputs.push(
+                quote_spanned!(ty.span()=> #name: ::policy_runtime::__private::#wrapper<#written>),
+            ),
+            Some(state) => {
+                let position = proc_macro2::Literal::usize_unsuffixed(index);
+                outer_inputs
+                    .push(quote_spanned!(ty.span()=> #name: #arg_type<#written, #position>));
+                state_checked.push(named_state::argument(
+                    &arg_type, state, ty, &written, index, last,
+                ));
+            }
+        }
         call_args.push(value);
     }
+    let state_checked =
+        named_state.map(|_| named_state::wrapper_type(&arg_type, vis, state_checked));
 
     let inner = syn::ItemFn {
         attrs: Vec::new(),
@@ -183,6 +202,8 @@ pub(crate) fn handler(handler: &Handler) -> TokenStream {
         }
 
         #openapi
+
+        #state_checked
     }
 }
 

@@ -9,13 +9,16 @@
 //!
 //! Steps: [`attr`] parses each attribute's arguments, [`ast`] builds the
 //! handler model, [`valid`] checks it, [`expand`] writes the wrapper, with
-//! [`assertions`] on the user's code for what the wrapper needs of it, and
-//! [`openapi`] puts a `#[utoipa::path]` below them on the user's signature.
+//! [`assertions`] on the user's code for what the wrapper needs of it,
+//! [`named_state`] checks and extracts the arguments against the state a
+//! `state = ...` names, and [`openapi`] puts a `#[utoipa::path]` below them
+//! on the user's signature.
 
 mod assertions;
 mod ast;
 mod attr;
 mod expand;
+mod named_state;
 mod openapi;
 mod valid;
 

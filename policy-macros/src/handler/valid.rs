@@ -62,6 +62,7 @@ pub(crate) fn check(handler: &Handler, errors: &mut Errors) {
         }
     }
     check_shared_scopes(handler, errors);
+    check_named_state(handler, errors);
     if !above.api_key {
         check_key_identity(handler, errors);
     }
@@ -229,6 +230,37 @@ fn check_scopes(scope: Option<&ScopeArg>, errors: &mut Errors) {
         {
             errors.spanned(name, format!("the scope \"{value}\" is listed twice"));
         }
+    }
+}
+
+/// `state = ...` is written once per handler, on a handler without generic
+/// parameters: the arguments are checked against that one concrete state.
+fn check_named_state(handler: &Handler, errors: &mut Errors) {
+    let mut states = handler
+        .policies
+        .iter()
+        .filter_map(|(_, policy)| policy.named_state());
+    let Some(first) = states.next() else {
+        return;
+    };
+    for again in states {
+        errors.spanned(
+            &again.name,
+            "`state` is given twice on this handler; give the router's state once, on any one of its policy attributes",
+        );
+    }
+    if let Some(param) = handler.function.sig.generics.params.first() {
+        let name = match param {
+            syn::GenericParam::Type(param) => param.ident.to_string(),
+            syn::GenericParam::Const(param) => param.ident.to_string(),
+            syn::GenericParam::Lifetime(param) => param.lifetime.to_string(),
+        };
+        errors.spanned(
+            &first.name,
+            format!(
+                "`state` names one concrete state, and this handler is generic over `{name}`; remove `state`, or the generic parameter"
+            ),
+        );
     }
 }
 

@@ -6,8 +6,10 @@
 //! #[require_api_key(scope = "admin")]
 //! #[require_api_key(scope = any("read", "write"))]
 //! #[require_api_key(scope = all("reports:read", "reports:export"))]
+//! #[require_api_key(state = AppState)]
 //! ```rust
 
+use super::state::NamedState;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Ident, LitStr, Token};
@@ -16,6 +18,8 @@ use syn::{Ident, LitStr, Token};
 #[derive(Default)]
 pub(crate) struct ApiKeyArgs {
     pub(crate) scope: Option<ScopeArg>,
+    /// `state = AppState`: the router's state, to check the handler's arguments against.
+    pub(crate) state: Option<NamedState>,
 }
 
 /// The value of `scope = ...`.
@@ -38,35 +42,36 @@ impl ScopeArg {
     }
 }
 
-const ARGUMENTS: &str =
-    "`scope = \"admin\"`, `scope = any(\"read\", \"write\")` or `scope = all(\"read\", \"write\")`";
+const ARGUMENTS: &str = "`scope = \"admin\"`, `scope = any(\"read\", \"write\")`, `scope = all(\"read\", \"write\")` or `state = AppState`";
 
 impl Parse for ApiKeyArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let (scope, _) = parse_key_check(input, "require_api_key", &[])?;
-        Ok(ApiKeyArgs { scope })
+        let (scope, _, state) = parse_key_check(input, "require_api_key", &[])?;
+        Ok(ApiKeyArgs { scope, state })
     }
 }
 
 /// The arguments of a credential check, `#[require_api_key]` or
-/// `#[require_jwt]`: `scope = ...` at most once, and the bare `flags` the
-/// attribute takes, each at most once. Returns the scope and the flags written.
+/// `#[require_jwt]`: `scope = ...` and `state = ...` at most once each, and
+/// the bare `flags` the attribute takes, each at most once. Returns the
+/// scope, the flags written and the state.
 pub(crate) fn parse_key_check(
     input: ParseStream,
     attribute: &str,
     flags: &[&str],
-) -> syn::Result<(Option<ScopeArg>, Vec<Ident>)> {
+) -> syn::Result<(Option<ScopeArg>, Vec<Ident>, Option<NamedState>)> {
     let arguments = match flags {
         [] => ARGUMENTS.to_owned(),
         _ => {
             let flags: Vec<String> = flags.iter().map(|flag| format!("`{flag}`")).collect();
             format!(
-                "`scope = \"admin\"`, `scope = any(\"read\", \"write\")`, `scope = all(\"read\", \"write\")` or {}",
+                "`scope = \"admin\"`, `scope = any(\"read\", \"write\")`, `scope = all(\"read\", \"write\")`, `state = AppState` or {}",
                 flags.join(", ")
             )
         }
     };
     let mut scope = None;
+    let mut state: Option<NamedState> = None;
     let mut written: Vec<Ident> = Vec::new();
     while !input.is_empty() {
         let name: Ident = input.parse().map_err(|error| {
@@ -92,6 +97,11 @@ pub(crate) fn parse_key_check(
             }
             input.parse::<Token![=]>()?;
             scope = Some(parse_scope(input)?);
+        } else if name == "state" {
+            if state.is_some() {
+                return Err(syn::Error::new(name.span(), "duplicate argument `state`"));
+            }
+            state = Some(NamedState::parse_value(name, input)?);
         } else {
             return Err(syn::Error::new(
                 name.span(),
@@ -103,7 +113,7 @@ pub(crate) fn parse_key_check(
         }
         input.parse::<Token![,]>()?;
     }
-    Ok((scope, written))
+    Ok((scope, written, state))
 }
 
 fn parse_scope(input: ParseStream) -> syn::Result<ScopeArg> {

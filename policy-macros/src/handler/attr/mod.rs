@@ -4,6 +4,7 @@ mod api_key;
 mod jwt;
 mod rate_limit;
 mod request_limit;
+mod state;
 
 use crate::errors::Errors;
 use proc_macro2::TokenStream;
@@ -13,6 +14,7 @@ pub(crate) use api_key::{ApiKeyArgs, ScopeArg};
 pub(crate) use jwt::JwtArgs;
 pub(crate) use rate_limit::{CountArg, KeyArg, RateLimitArgs};
 pub(crate) use request_limit::{BodyLimitArg, LimitArg, TimeoutArg};
+pub(crate) use state::NamedState;
 
 /// Which policy attribute this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +68,16 @@ pub(crate) enum PolicyAttr {
 }
 
 impl PolicyAttr {
+    /// The `state = ...` written on this attribute, if any.
+    pub(crate) fn named_state(&self) -> Option<&NamedState> {
+        match self {
+            PolicyAttr::RateLimit(args) => args.state.as_ref(),
+            PolicyAttr::ApiKey(args) => args.state.as_ref(),
+            PolicyAttr::Jwt(args) => args.state.as_ref(),
+            PolicyAttr::BodyLimit(_) | PolicyAttr::Timeout(_) => None,
+        }
+    }
+
     pub(crate) fn kind(&self) -> PolicyKind {
         match self {
             PolicyAttr::RateLimit(_) => PolicyKind::RateLimit,

@@ -13,8 +13,10 @@
 //! #[rate_limit("10000/hour", sliding)]
 //! #[rate_limit(policy = "login")]
 //! #[rate_limit(exempt)]
+//! #[rate_limit("20/hour", state = AppState)]
 //! ```
 
+use super::state::NamedState;
 use policy_grammar::quota::{QuotaSpec, parse_limits};
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, LitInt, LitStr, Path, Token};
@@ -37,6 +39,8 @@ pub(crate) struct RateLimitArgs {
     pub(crate) count: Option<(Ident, CountArg)>,
     /// `add_to_defaults`: the engine's default limits apply too.
     pub(crate) add_to_defaults: Option<Ident>,
+    /// `state = AppState`: the router's state, to check the handler's arguments against.
+    pub(crate) state: Option<NamedState>,
 }
 
 /// The value of `count = ...`.
@@ -60,7 +64,7 @@ pub(crate) enum KeyArg {
     Custom(Path),
 }
 
-const ARGUMENTS: &str = "`key`, `burst`, `cost`, `count`, `scope`, `strict`, `sliding`, `on_missing`, `add_to_defaults`, `policy` or `exempt`";
+const ARGUMENTS: &str = "`key`, `burst`, `cost`, `count`, `scope`, `strict`, `sliding`, `on_missing`, `add_to_defaults`, `state`, `policy` or `exempt`";
 
 impl Parse for RateLimitArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
@@ -120,6 +124,10 @@ impl Parse for RateLimitArgs {
                     input.parse::<Token![=]>()?;
                     let count = parse_count(input)?;
                     set(&mut args.count, (name.clone(), count)).map_err(|_| duplicate())?;
+                }
+                "state" => {
+                    let state = NamedState::parse_value(name.clone(), input)?;
+                    set(&mut args.state, state).map_err(|_| duplicate())?;
                 }
                 "key" => {
                     input.parse::<Token![=]>()?;
