@@ -18,7 +18,7 @@ use axum::routing::get;
 use common::{Reply, from, send};
 use policy_runtime::{
     ApiKey, Engine, ErrorBody, ErrorFormat, OpenApiRouterExt, Penalty, RateLimit, RequireApiKey,
-    rate_limit,
+    rate_limit, require_api_key,
 };
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -117,6 +117,14 @@ async fn per_tenant() -> &'static str {
 #[utoipa::path(get, path = "/session", responses((status = 200, description = "Per session")))]
 async fn per_session() -> &'static str {
     "session"
+}
+
+/// A key check first, then a limit per session: two kinds of 401.
+#[require_api_key]
+#[rate_limit("10/minute", key = session)]
+#[utoipa::path(get, path = "/keyed-session", responses((status = 200, description = "Keyed")))]
+async fn keyed_session() -> &'static str {
+    "keyed"
 }
 
 /// The plain-Router handlers, documented by `#[derive(OpenApi)]`.
@@ -531,6 +539,7 @@ async fn a_key_function_refusal_is_documented_as_the_runtime_answers_it() {
         let (router, mut openapi) = OpenApiRouter::new()
             .routes(routes!(per_tenant))
             .routes(routes!(per_session))
+            .routes(routes!(keyed_session))
             .split_for_parts();
         engine.document(&mut openapi);
         let spec = json_of(&openapi);
@@ -566,6 +575,18 @@ async fn a_key_function_refusal_is_documented_as_the_runtime_answers_it() {
         assert_documented(&signed_out, session_op, "NO_SESSION");
         let admitted = send(&app, request("/tenant", &[("x-tenant", "acme")])).await;
         assert_eq!(admitted.status, 200);
+
+        // The key check's 401s and the key function's, in one response.
+        let keyed_op = &spec["paths"]["/keyed-session"]["get"];
+        assert_eq!(
+            example_names(keyed_op, "401"),
+            ["NO_SESSION", "invalid_api_key", "missing_api_key"]
+        );
+        let no_key = send(&app, request("/keyed-session", &[])).await;
+        assert_documented(&no_key, keyed_op, "missing_api_key");
+        let no_session = send(&app, request("/keyed-session", &[("x-api-key", OPS)])).await;
+        assert_eq!(no_session.status, 401);
+        assert_eq!(no_session.json(), example(keyed_op, "401", "NO_SESSION"));
     }
 }
 
@@ -683,4 +704,58 @@ async fn an_engine_without_default_limits_documents_none() {
     let op = &spec["paths"]["/about"]["get"];
     assert!(op["x-rate-limit"].is_null());
     assert_eq!(keys_of(&op["responses"]), ["200"]);
+}
+
+/// Uploads, for the README's example of layers in order.
+#[utoipa::path(post, path = "/upload", responses((status = 200, body = String)))]
+async fn upload() -> &'static str {
+    "stored"
+}
+
+#[test]
+fn layers_are_listed_outermost_first_with_their_quotas_in_that_order() {
+    let engine = Engine::builder()
+        .api_key("ops", "ops-key-0123456789abcdef")
+        .default_limits("50/hour")
+        .build()
+        .unwrap();
+    let (_router, mut openapi) = OpenApiRouter::<()>::new()
+        .routes(routes!(upload))
+        .policy_layer(RateLimit::new("uploads", "20/hour").unwrap()) // `/upload`
+        .routes(routes!(admin_users))
+        .policy_layer(RequireApiKey::scope("admin").unwrap()) // `/upload` and `/admin/users`
+        .routes(routes!(about))
+        .default_limits(&engine) // all three
+        .split_for_parts();
+    let report = engine.document(&mut openapi);
+
+    let layers_of = |path: &str| {
+        report
+            .operations()
+            .iter()
+            .find(|op| op.path == path)
+            .unwrap()
+            .layers
+            .clone()
+    };
+    assert_eq!(
+        layers_of("/upload"),
+        ["DefaultLimits", "RequireApiKey", "RateLimit(\"uploads\")"]
+    );
+    assert_eq!(
+        layers_of("/admin/users"),
+        ["DefaultLimits", "RequireApiKey"]
+    );
+    assert_eq!(layers_of("/about"), ["DefaultLimits"]);
+    let json = serde_json::to_value(&openapi).unwrap();
+    let upload = &json["paths"]["/upload"]["post"];
+    assert_eq!(upload["security"][0]["api_key"][0], "admin");
+    assert_eq!(
+        upload["x-rate-limit"],
+        json!([
+            "50 per 1 hour, per client IP (default limits)",
+            "20 per 1 hour, per client IP"
+        ])
+    );
+    assert!(json["paths"]["/about"]["get"]["security"].is_null());
 }

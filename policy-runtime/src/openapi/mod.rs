@@ -8,8 +8,10 @@
 //! and no other handler or operation claims it), what is added to an
 //! operation ([`security`]: schemes and requirements; [`responses`]: error
 //! responses in the engine's format, rate-limit headers), the report of what
-//! could not be matched ([`Documented`]), and `#[api_error]` enums as
-//! utoipa responses ([`api_error`]). It never changes what a handler does.
+//! could not be matched ([`Documented`]), the policy layers and default
+//! limits marked on the operations they wrap ([`layers`], and `router`
+//! for `utoipa-axum`), and `#[api_error]` enums as utoipa responses
+//! ([`api_error`]). It never changes what a handler does.
 
 pub(crate) mod api_error;
 mod layers;
@@ -200,23 +202,32 @@ impl Slot {
 }
 
 impl Engine {
-    /// Adds what the policies of every handler require and answer to the
-    /// operations of `openapi`: the one call that documents them.
+    /// Adds what the policies of every handler, and the layers marked on
+    /// operations, require and answer to the operations of `openapi`: the
+    /// one call that documents them.
     ///
-    /// For each policy-wrapped handler's operation:
+    /// For each policy-wrapped handler's operation, and each operation a
+    /// policy layer or the default limits wrap (marked by
+    /// [`Engine::document_layer`] or `OpenApiRouterExt`, feature
+    /// `utoipa-axum`), with all that runs for it together:
     ///
     /// - **security**: the schemes `api_key` (`X-API-Key` header) and
-    ///   `api_key_bearer` (HTTP bearer) for `#[require_api_key]`, `jwt`
-    ///   (HTTP bearer, format `JWT`) for `#[require_jwt]`, and the
-    ///   operation's requirements with their scopes;
+    ///   `api_key_bearer` (HTTP bearer) for `#[require_api_key]` and
+    ///   [`RequireApiKey`](crate::RequireApiKey), `jwt` (HTTP bearer, format
+    ///   `JWT`) for `#[require_jwt]` and `RequireJwt`, and the operation's
+    ///   requirements with their scopes (a layer's and the handler's must
+    ///   both be met, so they combine in each requirement);
     /// - **responses**, each with the schema of the engine's
     ///   [`ErrorFormat`](crate::ErrorFormat) (component `PolicyError`; the
     ///   `problem` format as `application/problem+json`) and examples of the
     ///   exact bodies: 401 (with `WWW-Authenticate`), 403 where scopes
-    ///   apply, 429 where a rate limit or the lockout of failed keys and
-    ///   tokens applies (with `Retry-After`), 400 `MISSING_RATE_LIMIT_KEY`
-    ///   where a limit's key
-    ///   (a header, a JWT's subject or claim) can be missing, 413 where
+    ///   apply, 429 where a rate limit, the default limits or the lockout of
+    ///   failed keys and tokens applies (with `Retry-After`; with an example
+    ///   `PENALTY_BOX` when the engine has a [`Penalty`](crate::Penalty)),
+    ///   400 `MISSING_RATE_LIMIT_KEY` where a limit's key (a header, a JWT's
+    ///   subject or claim, an API key no check before it admitted) can be
+    ///   missing, the answer of a key function (`key = my_fn`) to a request
+    ///   with no header under its own status and code, 413 where
     ///   `#[body_limit]` or the engine's body limit applies, 504 where
     ///   `#[timeout]` or the engine's timeout applies. A status the operation
     ///   already documents is kept as written;
@@ -225,8 +236,14 @@ impl Engine {
     ///   rate-limited operation;
     /// - **`x-rate-limit`**: the operation's quotas in words, as
     ///   `["20 per 1 hour, per client IP"]` or `["30 per 1 minute, burst 60,
-    ///   per API key"]` (`strict` too, and the cost when over 1);
+    ///   per API key"]` (`strict` too, and the cost when over 1); the default
+    ///   limits as `"50 per 1 hour, per client IP (default limits)"`;
     ///   `["no limit (exempt)"]` for `#[rate_limit(exempt)]`.
+    ///
+    /// The default limits are documented where the runtime charges them: on
+    /// the operations [`DefaultLimits`](crate::DefaultLimits) wraps (a
+    /// handler with a limit of its own under it is charged both), and on a
+    /// handler with `#[rate_limit(.., add_to_defaults)]` wherever it is.
     ///
     /// `#[api_error]` responses (`#[utoipa::path(responses(AppError))]`) of
     /// every operation are rendered again in the engine's format.
@@ -237,7 +254,8 @@ impl Engine {
     /// it is the only one. A handler the document does not mention, or
     /// whose name fits several operations, is reported in the returned
     /// [`Documented`] and left alone. Call it once, when the document is
-    /// complete (after `OpenApiRouter::split_for_parts` or `ApiDoc::openapi()`).
+    /// complete (after `OpenApiRouter::split_for_parts` or `ApiDoc::openapi()`)
+    /// and every layer is marked; it takes the marks off.
     ///
     /// ```rust,standalone_crate
     /// use policy_runtime::{rate_limit, require_api_key, Engine};
@@ -665,6 +683,9 @@ impl Engine {
             }
         }
         let responses = &mut operation.responses;
+        // The statuses made here: a second refusal with one of them (a key
+        // function's 401 beside a key check's) adds its examples to it.
+        let mut made: BTreeSet<u16> = BTreeSet::new();
         let mut add =
             |status: u16,
              description: &str,
@@ -674,9 +695,16 @@ impl Engine {
                     return;
                 }
                 added.errors = true;
+                let again = made.contains(&status);
+                if !responses.responses.contains_key(&status.to_string()) {
+                    made.insert(status);
+                }
                 if let Some(response) = responses::entry(responses, status, || {
                     renderer.response(description, examples, path).build()
                 }) {
+                    if again {
+                        renderer.add_examples(response, examples, path);
+                    }
                     responses::add_headers(response, headers);
                 }
             };
