@@ -759,3 +759,86 @@ fn layers_are_listed_outermost_first_with_their_quotas_in_that_order() {
     );
     assert!(json["paths"]["/about"]["get"]["security"].is_null());
 }
+
+/// Behind a `RequireJwt` layer, on a plain Router.
+#[cfg(feature = "jwt")]
+#[utoipa::path(get, path = "/jwt/reports", responses((status = 200, description = "Reports")))]
+async fn jwt_reports() -> &'static str {
+    "reports"
+}
+
+#[cfg(feature = "jwt")]
+#[tokio::test]
+async fn a_jwt_layer_is_documented_with_the_answers_of_the_jwt_policy() {
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use policy_runtime::RequireJwt;
+
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(jwt_reports))]
+    struct JwtDoc;
+
+    const SECRET: &str = "a-test-secret-of-32-bytes-or-more!";
+    let engine = keys(Engine::builder())
+        .jwt_secret(SECRET)
+        .jwt_issuer("https://issuer.example")
+        .jwt_audience("reports")
+        .build()
+        .unwrap();
+    let layer = RequireJwt::scope("reports:read").unwrap();
+    let app: Router = Router::new()
+        .route("/jwt/reports", get(jwt_reports))
+        .route_layer(layer)
+        .layer(engine.clone());
+    let mut openapi = JwtDoc::openapi();
+    let marked = engine.document_layer(&mut openapi, &layer, ["jwt_reports"]);
+    assert_eq!(marked.operations(), ["GET /jwt/reports"]);
+    let report = engine.document(&mut openapi);
+    let documented = report
+        .operations()
+        .iter()
+        .find(|op| op.path == "/jwt/reports")
+        .unwrap();
+    assert_eq!(
+        (documented.handler, documented.layers.clone()),
+        ("", vec!["RequireJwt".to_owned()])
+    );
+
+    let spec = json_of(&openapi);
+    let op = &spec["paths"]["/jwt/reports"]["get"];
+    assert_eq!(op["security"], json!([{"jwt": ["reports:read"]}]));
+    assert_eq!(keys_of(&op["responses"]), ["200", "401", "403", "429"]);
+    assert_eq!(
+        example_names(op, "401"),
+        ["expired_token", "missing_bearer_token"]
+    );
+    assert_eq!(
+        spec["components"]["securitySchemes"]["jwt"],
+        json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A JWT as a bearer token: `Authorization: Bearer <token>`."})
+    );
+
+    let token = |scope: &str| {
+        let claims = json!({
+            "sub": "ada", "iss": "https://issuer.example", "aud": "reports",
+            "exp": 4_000_000_000u64, "scope": scope,
+        });
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let missing = send(&app, request("/jwt/reports", &[])).await;
+    assert_eq!(missing.status, 401);
+    assert_documented(&missing, op, "missing_bearer_token");
+    let bearer = format!("Bearer {}", token("billing:read"));
+    let forbidden = send(&app, request("/jwt/reports", &[("authorization", &bearer)])).await;
+    assert_eq!(forbidden.status, 403);
+    assert_documented(&forbidden, op, "insufficient_scope");
+    let bearer = format!("Bearer {}", token("reports:read"));
+    let admitted = send(&app, request("/jwt/reports", &[("authorization", &bearer)])).await;
+    assert_eq!(
+        (admitted.status, admitted.body.as_str()),
+        (StatusCode::OK, "reports")
+    );
+}
