@@ -842,3 +842,50 @@ async fn a_jwt_layer_is_documented_with_the_answers_of_the_jwt_policy() {
         (StatusCode::OK, "reports")
     );
 }
+
+#[tokio::test]
+async fn the_default_limits_headers_follow_the_engines_header_style() {
+    use policy_runtime::HeaderStyle;
+
+    for (style, admitted_names) in [
+        (HeaderStyle::Ietf, vec!["ratelimit", "ratelimit-policy"]),
+        (HeaderStyle::None, vec![]),
+    ] {
+        let engine = keys(Engine::builder())
+            .default_limits("1/minute")
+            .rate_limit_headers(style)
+            .build()
+            .unwrap();
+        let (router, mut openapi) = OpenApiRouter::new()
+            .routes(routes!(about))
+            .default_limits(&engine)
+            .split_for_parts();
+        engine.document(&mut openapi);
+        let spec = json_of(&openapi);
+        let op = &spec["paths"]["/about"]["get"];
+        assert_eq!(
+            lower_sorted(header_names(op, "200")),
+            admitted_names,
+            "{style:?}"
+        );
+        let mut refused_names = admitted_names.clone();
+        refused_names.push("retry-after");
+        refused_names.sort();
+        assert_eq!(
+            lower_sorted(header_names(op, "429")),
+            refused_names,
+            "{style:?}"
+        );
+
+        let app = router.layer(engine);
+        let admitted = send(&app, request("/about", &[])).await;
+        assert_eq!(
+            limit_headers(&admitted.headers),
+            admitted_names,
+            "{style:?}"
+        );
+        let over = send(&app, request("/about", &[])).await;
+        assert_documented(&over, op, "RATE_LIMITED");
+        assert_eq!(limit_headers(&over.headers), refused_names, "{style:?}");
+    }
+}
