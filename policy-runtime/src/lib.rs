@@ -109,7 +109,8 @@
 //! | `redis` | off | [`RedisStore`]: limits shared by every instance, in Redis | `redis`, `tokio` |
 //! | `cors` | off | [`Cors`]: CORS from `cors_origins` or `CORS_ORIGINS`, with JSON 403s for refused preflights | `tower-http` |
 //! | `jwt` | off | `RequireJwt`, `Claims`: bearer JWTs from a secret, PEM keys, JWKS or OpenID Connect discovery | `jsonwebtoken` (pure Rust), `reqwest` (rustls), `base64`, `tokio` |
-//! | `utoipa` | off | `Engine::document`: the policies' security, error responses, rate-limit headers and quotas in a utoipa `OpenApi`; `#[api_error]` enums as `utoipa::IntoResponses` | `utoipa` 5 |
+//! | `utoipa` | off | `Engine::document`: the policies' security, error responses, rate-limit headers and quotas in a utoipa `OpenApi`; `#[api_error]` enums as `utoipa::IntoResponses`; `Engine::document_layer` for the policy layers and the default limits | `utoipa` 5 |
+//! | `utoipa-axum` | off | `OpenApiRouterExt`: the policy layers and the default limits on a `utoipa_axum` `OpenApiRouter`, documented on the operations they wrap (turns on `utoipa`) | `utoipa-axum` 0.2 |
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
@@ -180,9 +181,12 @@ pub use health::Health;
 pub use jwt::claims::{Claims, RegisteredClaims};
 #[cfg(feature = "prometheus")]
 pub use metrics::{Metrics, MetricsError};
+#[cfg(feature = "utoipa-axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "utoipa-axum")))]
+pub use openapi::router::OpenApiRouterExt;
 #[cfg(feature = "utoipa")]
 #[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
-pub use openapi::{Documented, DocumentedOperation};
+pub use openapi::{Documented, DocumentedOperation, LayerDocumented, PolicyLayer};
 #[cfg(feature = "jwt")]
 pub use policy_layer::jwt::RequireJwt;
 pub use policy_layer::{RateLimit, RateLimitBuilder, RequireApiKey};

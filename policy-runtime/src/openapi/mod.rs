@@ -8,20 +8,28 @@
 //! and no other handler or operation claims it), what is added to an
 //! operation ([`security`]: schemes and requirements; [`responses`]: error
 //! responses in the engine's format, rate-limit headers), the report of what
-//! could not be matched ([`Documented`]), and `#[api_error]` enums as
-//! utoipa responses ([`api_error`]). It never changes what a handler does.
+//! could not be matched ([`Documented`]), the policy layers and default
+//! limits marked on the operations they wrap ([`layers`], and `router`
+//! for `utoipa-axum`), and `#[api_error]` enums as utoipa responses
+//! ([`api_error`]). It never changes what a handler does.
 
 pub(crate) mod api_error;
+mod layers;
 pub(crate) mod link;
 mod responses;
+#[cfg(feature = "utoipa-axum")]
+pub(crate) mod router;
 mod security;
+
+pub use layers::{LayerDocumented, PolicyLayer};
 
 use crate::Engine;
 use crate::ErrorBody;
 use crate::handler_policy::{Check, HandlerPolicy, KeySource, Limits, OnMissingKey};
 use axum::http::StatusCode;
+use layers::Enforced;
 use responses::{ERROR_SCHEMA, Renderer};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use utoipa::openapi::path::{HttpMethod, Operation, PathItem};
 use utoipa::openapi::{Components, OpenApi, RefOr};
@@ -55,10 +63,11 @@ pub struct Documented {
     ambiguous: Vec<(&'static str, Vec<String>)>,
 }
 
-/// One operation a handler's policies were added to.
+/// One operation a handler's policies, or layers, were added to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DocumentedOperation {
-    /// The handler's module path and name.
+    /// The handler's module path and name; empty when only layers were
+    /// documented on the operation (a handler without policy attributes).
     pub handler: &'static str,
     /// The method, upper case, as `GET`.
     pub method: &'static str,
@@ -66,8 +75,14 @@ pub struct DocumentedOperation {
     pub path: String,
     /// `true` when the operation was found by the handler's name (its
     /// `#[utoipa::path]` sat above the policy attributes), `false` when by
-    /// the link the policy attributes recorded.
+    /// the link the policy attributes recorded; `false` too when there is
+    /// no handler.
     pub by_name: bool,
+    /// The layers documented on the operation, outermost first, as
+    /// `RateLimit("uploads")`, `RequireApiKey`, `RequireJwt` or
+    /// `DefaultLimits`: those marked by [`Engine::document_layer`] or
+    /// `OpenApiRouterExt` (feature `utoipa-axum`).
+    pub layers: Vec<String>,
 }
 
 impl Documented {
@@ -187,23 +202,32 @@ impl Slot {
 }
 
 impl Engine {
-    /// Adds what the policies of every handler require and answer to the
-    /// operations of `openapi`: the one call that documents them.
+    /// Adds what the policies of every handler, and the layers marked on
+    /// operations, require and answer to the operations of `openapi`: the
+    /// one call that documents them.
     ///
-    /// For each policy-wrapped handler's operation:
+    /// For each policy-wrapped handler's operation, and each operation a
+    /// policy layer or the default limits wrap (marked by
+    /// [`Engine::document_layer`] or `OpenApiRouterExt`, feature
+    /// `utoipa-axum`), with all that runs for it together:
     ///
     /// - **security**: the schemes `api_key` (`X-API-Key` header) and
-    ///   `api_key_bearer` (HTTP bearer) for `#[require_api_key]`, `jwt`
-    ///   (HTTP bearer, format `JWT`) for `#[require_jwt]`, and the
-    ///   operation's requirements with their scopes;
+    ///   `api_key_bearer` (HTTP bearer) for `#[require_api_key]` and
+    ///   [`RequireApiKey`](crate::RequireApiKey), `jwt` (HTTP bearer, format
+    ///   `JWT`) for `#[require_jwt]` and `RequireJwt`, and the operation's
+    ///   requirements with their scopes (a layer's and the handler's must
+    ///   both be met, so they combine in each requirement);
     /// - **responses**, each with the schema of the engine's
     ///   [`ErrorFormat`](crate::ErrorFormat) (component `PolicyError`; the
     ///   `problem` format as `application/problem+json`) and examples of the
     ///   exact bodies: 401 (with `WWW-Authenticate`), 403 where scopes
-    ///   apply, 429 where a rate limit or the lockout of failed keys and
-    ///   tokens applies (with `Retry-After`), 400 `MISSING_RATE_LIMIT_KEY`
-    ///   where a limit's key
-    ///   (a header, a JWT's subject or claim) can be missing, 413 where
+    ///   apply, 429 where a rate limit, the default limits or the lockout of
+    ///   failed keys and tokens applies (with `Retry-After`; with an example
+    ///   `PENALTY_BOX` when the engine has a [`Penalty`](crate::Penalty)),
+    ///   400 `MISSING_RATE_LIMIT_KEY` where a limit's key (a header, a JWT's
+    ///   subject or claim, an API key no check before it admitted) can be
+    ///   missing, the answer of a key function (`key = my_fn`) to a request
+    ///   with no header under its own status and code, 413 where
     ///   `#[body_limit]` or the engine's body limit applies, 504 where
     ///   `#[timeout]` or the engine's timeout applies. A status the operation
     ///   already documents is kept as written;
@@ -212,8 +236,14 @@ impl Engine {
     ///   rate-limited operation;
     /// - **`x-rate-limit`**: the operation's quotas in words, as
     ///   `["20 per 1 hour, per client IP"]` or `["30 per 1 minute, burst 60,
-    ///   per API key"]` (`strict` too, and the cost when over 1);
+    ///   per API key"]` (`strict` too, and the cost when over 1); the default
+    ///   limits as `"50 per 1 hour, per client IP (default limits)"`;
     ///   `["no limit (exempt)"]` for `#[rate_limit(exempt)]`.
+    ///
+    /// The default limits are documented where the runtime charges them: on
+    /// the operations [`DefaultLimits`](crate::DefaultLimits) wraps (a
+    /// handler with a limit of its own under it is charged both), and on a
+    /// handler with `#[rate_limit(.., add_to_defaults)]` wherever it is.
     ///
     /// `#[api_error]` responses (`#[utoipa::path(responses(AppError))]`) of
     /// every operation are rendered again in the engine's format.
@@ -224,7 +254,8 @@ impl Engine {
     /// it is the only one. A handler the document does not mention, or
     /// whose name fits several operations, is reported in the returned
     /// [`Documented`] and left alone. Call it once, when the document is
-    /// complete (after `OpenApiRouter::split_for_parts` or `ApiDoc::openapi()`).
+    /// complete (after `OpenApiRouter::split_for_parts` or `ApiDoc::openapi()`)
+    /// and every layer is marked; it takes the marks off.
     ///
     /// ```rust,standalone_crate
     /// use policy_runtime::{rate_limit, require_api_key, Engine};
@@ -341,21 +372,38 @@ impl Engine {
         };
         let mut schemes: BTreeSet<&'static str> = BTreeSet::new();
         let mut uses_errors = false;
-        for (policy, slots, by_name) in &targets {
-            for slot in slots {
-                let Some(operation) = operation_mut(openapi, slot) else {
-                    continue;
-                };
-                let added = self.document_operation(policy, operation, &slot.path, &renderer);
-                schemes.extend(added.schemes);
-                uses_errors |= added.errors;
-                report.operations.push(DocumentedOperation {
-                    handler: policy.handler,
-                    method: slot.method,
-                    path: slot.path.clone(),
-                    by_name: *by_name,
-                });
+        // Each operation with a handler's policies, or layers marked on it,
+        // or both: documented once, with all of them.
+        for slot in &slots {
+            let handler = targets.iter().find_map(|(policy, slots, by_name)| {
+                slots
+                    .iter()
+                    .any(|target| target.path == slot.path && target.method == slot.method)
+                    .then_some((*policy, *by_name))
+            });
+            let Some(operation) = operation_mut(openapi, slot) else {
+                continue;
+            };
+            let layers = layers::take_marks(operation);
+            if handler.is_none() && layers.is_empty() {
+                continue;
             }
+            let added = self.document_operation(
+                handler.map(|(policy, _)| policy),
+                &layers,
+                operation,
+                slot,
+                &renderer,
+            );
+            schemes.extend(added.schemes);
+            uses_errors |= added.errors;
+            report.operations.push(DocumentedOperation {
+                handler: handler.map_or("", |(policy, _)| policy.handler),
+                method: slot.method,
+                path: slot.path.clone(),
+                by_name: handler.is_some_and(|(_, by_name)| by_name),
+                layers: layers.iter().map(|layer| layer.name()).collect(),
+            });
         }
         for (path, item) in openapi.paths.paths.iter_mut() {
             for (_, _, operation) in operations(item) {
@@ -386,16 +434,49 @@ impl Engine {
         report
     }
 
-    /// Adds one handler's policies to its operation.
+    /// Adds one operation's policies to it: its handler's, and those of the
+    /// layers that wrap it (outermost first), as the runtime runs them.
     fn document_operation(
         &self,
-        policy: &HandlerPolicy,
+        handler: Option<&'static HandlerPolicy>,
+        layers: &[Enforced],
         operation: &mut Operation,
-        path: &str,
+        slot: &Slot,
         renderer: &Renderer<'_>,
     ) -> Added {
+        let path = slot.path.as_str();
         let mut added = Added::default();
-        let requirements = security::requirements(policy.checks);
+        let defaults = self.inner.rate_limits.config.defaults.as_deref();
+        // What runs, in order: the layers' checks, then the handler's. A
+        // handler with `add_to_defaults` that no default-limits layer wraps
+        // charges the defaults itself.
+        let mut steps: Vec<Step<'_>> = Vec::new();
+        for layer in layers {
+            match layer {
+                Enforced::Policy(policy) => steps.extend(policy.checks.iter().map(Step::Check)),
+                Enforced::Defaults => steps.extend(defaults.map(Step::Defaults)),
+            }
+        }
+        if let Some(policy) = handler {
+            if crate::engine::adds_to_defaults(policy)
+                && !layers
+                    .iter()
+                    .any(|layer| matches!(layer, Enforced::Defaults))
+            {
+                steps.extend(defaults.map(Step::Defaults));
+            }
+            steps.extend(policy.checks.iter().map(Step::Check));
+        }
+
+        let checks: Vec<Check> = steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Check(check) => Some(credential_only(check)),
+                Step::Defaults(_) => None,
+            })
+            .flatten()
+            .collect();
+        let requirements = security::requirements(&checks);
         for requirement in &requirements {
             added
                 .schemes
@@ -408,14 +489,42 @@ impl Engine {
         let mut unauthorized: Vec<(String, ErrorBody)> = Vec::new();
         let mut forbidden: Vec<(String, ErrorBody)> = Vec::new();
         let mut too_many: Vec<(String, ErrorBody)> = Vec::new();
-        let mut missing_key: Vec<(String, ErrorBody)> = Vec::new();
+        // The refusals before counting, by status: a missing key (400) and
+        // what key functions answer.
+        let mut refused_keys: BTreeMap<u16, Vec<(String, ErrorBody)>> = BTreeMap::new();
+        let mut missing_key = false;
+        let mut key_function = false;
         let mut quotas_in_words: Vec<String> = Vec::new();
         let mut rate_limited = false;
         let mut exempt = false;
+        let mut key_known = false;
         let body = |status: StatusCode, code: &'static str, message: String| {
             ErrorBody::new(status, code, message)
         };
-        for check in policy.checks {
+        let refuse_quota = |too_many: &mut Vec<(String, ErrorBody)>, quota: &crate::Quota| {
+            let message = format!("Too Many Requests: {quota}");
+            if !too_many.iter().any(|(_, body)| body.message() == message) {
+                too_many.push((
+                    String::new(),
+                    body(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message),
+                ));
+            }
+        };
+        for step in &steps {
+            let check = match step {
+                Step::Defaults(quotas) => {
+                    rate_limited = true;
+                    for quota in *quotas {
+                        quotas_in_words.push(format!(
+                            "{}, per client IP (default limits)",
+                            quota_in_words(quota)
+                        ));
+                        refuse_quota(&mut too_many, quota);
+                    }
+                    continue;
+                }
+                Step::Check(check) => *check,
+            };
             let (api_key, jwt, requirement) = match check {
                 Check::ApiKey(requirement) => (true, false, Some(requirement)),
                 Check::Jwt(requirement) => (false, true, Some(requirement)),
@@ -437,31 +546,35 @@ impl Engine {
                     };
                     let key = key_in_words(&spec.key);
                     for quota in quotas {
-                        let mut words = quota.to_string();
-                        if quota.burst() != quota.count() {
-                            words.push_str(&format!(", burst {}", quota.burst()));
-                        }
-                        if quota.is_strict() {
-                            words.push_str(", strict");
-                        }
+                        let mut words = quota_in_words(quota);
                         words.push_str(&format!(", per {key}"));
                         if spec.cost > 1 {
                             words.push_str(&format!(", each request counting {}", spec.cost));
                         }
                         quotas_in_words.push(words);
-                        let message = format!("Too Many Requests: {quota}");
-                        if !too_many.iter().any(|(_, body)| body.message() == message) {
-                            too_many.push((
-                                String::new(),
-                                body(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message),
-                            ));
-                        }
+                        refuse_quota(&mut too_many, quota);
                     }
-                    if let Some(message) = missing_key_message(&spec.key, spec.on_missing) {
-                        missing_key.push((
-                            String::new(),
+                    if let Some(message) =
+                        missing_key_message(&spec.key, spec.on_missing, key_known)
+                    {
+                        missing_key = true;
+                        add_example(
+                            refused_keys.entry(400).or_default(),
+                            "MISSING_RATE_LIMIT_KEY".to_owned(),
                             body(StatusCode::BAD_REQUEST, "MISSING_RATE_LIMIT_KEY", message),
-                        ));
+                        );
+                    }
+                    if let KeySource::Custom(key_of) = spec.key {
+                        // What the function answers a request to this
+                        // operation with no header: the runtime's refusal.
+                        if let Err(refusal) = key_of(&bare_request(slot)) {
+                            key_function = true;
+                            add_example(
+                                refused_keys.entry(refusal.status().as_u16()).or_default(),
+                                refusal.code().to_owned(),
+                                refusal,
+                            );
+                        }
                     }
                     (false, false, None)
                 }
@@ -483,6 +596,9 @@ impl Engine {
                         "Invalid API key".to_owned(),
                     ),
                 ));
+            }
+            if matches!(check, Check::ApiKey(_)) {
+                key_known = true;
             }
             // The lockout counts failed keys and tokens alike.
             if (api_key || jwt)
@@ -528,21 +644,34 @@ impl Engine {
                 } else {
                     missing
                 };
-                forbidden.push((
+                add_example(
+                    &mut forbidden,
                     "insufficient_scope".to_owned(),
                     body(
                         StatusCode::FORBIDDEN,
                         "FORBIDDEN",
                         format!("Forbidden: {missing}"),
                     ),
-                ));
+                );
             }
         }
+        // Several credential checks: each example once.
+        dedupe(&mut unauthorized);
         name_examples(&mut too_many, "RATE_LIMITED");
-        name_examples(&mut missing_key, "MISSING_RATE_LIMIT_KEY");
+        // A client in the penalty box is refused by every limit.
+        if rate_limited && self.inner.rate_limits.config.penalty.is_some() {
+            too_many.push((
+                PENALTY_EXAMPLE.to_owned(),
+                body(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "RATE_LIMITED",
+                    PENALTY_MESSAGE.to_owned(),
+                ),
+            ));
+        }
 
         let style = self.inner.rate_limits.config.header_style;
-        let limit_headers = if rate_limited && !exempt {
+        let limit_headers = if rate_limited {
             responses::rate_limit_headers(style)
         } else {
             Vec::new()
@@ -554,6 +683,9 @@ impl Engine {
             }
         }
         let responses = &mut operation.responses;
+        // The statuses made here: a second refusal with one of them (a key
+        // function's 401 beside a key check's) adds its examples to it.
+        let mut made: BTreeSet<u16> = BTreeSet::new();
         let mut add =
             |status: u16,
              description: &str,
@@ -563,9 +695,16 @@ impl Engine {
                     return;
                 }
                 added.errors = true;
+                let again = made.contains(&status);
+                if !responses.responses.contains_key(&status.to_string()) {
+                    made.insert(status);
+                }
                 if let Some(response) = responses::entry(responses, status, || {
                     renderer.response(description, examples, path).build()
                 }) {
+                    if again {
+                        renderer.add_examples(response, examples, path);
+                    }
                     responses::add_headers(response, headers);
                 }
             };
@@ -590,15 +729,23 @@ impl Engine {
             &too_many,
             &refused_headers,
         );
-        add(
-            400,
-            "Bad Request: the rate limit's key is missing from the request.",
-            &missing_key,
-            &[],
-        );
+        for (status, examples) in &refused_keys {
+            let reason = StatusCode::from_u16(*status)
+                .ok()
+                .and_then(|status| status.canonical_reason())
+                .unwrap_or("Refused");
+            let why = match (*status == 400 && missing_key, key_function) {
+                (true, true) => {
+                    "the rate limit's key is missing from the request, or its key function refused it"
+                }
+                (true, false) => "the rate limit's key is missing from the request",
+                _ => "the rate limit's key function refused the request",
+            };
+            add(*status, &format!("{reason}: {why}."), examples, &[]);
+        }
         let request_limits = self.inner.request_limits.active.as_deref();
-        let body_limit = policy
-            .body_limit
+        let body_limit = handler
+            .and_then(|policy| policy.body_limit)
             .or_else(|| request_limits.and_then(|limits| limits.body.map(|body| body.limit)));
         if let Some(limit) = body_limit {
             add(
@@ -615,8 +762,8 @@ impl Engine {
                 &[],
             );
         }
-        let timeout = policy
-            .timeout
+        let timeout = handler
+            .and_then(|policy| policy.timeout)
             .or_else(|| request_limits.and_then(|limits| limits.timeout));
         if let Some(timeout) = timeout {
             let limit = policy_grammar::duration::display_duration(timeout);
@@ -636,10 +783,10 @@ impl Engine {
         }
 
         if rate_limited || exempt {
-            let words = if exempt {
-                vec!["no limit (exempt)".to_owned()]
-            } else {
+            let words = if rate_limited {
                 quotas_in_words
+            } else {
+                vec!["no limit (exempt)".to_owned()]
             };
             operation
                 .extensions
@@ -648,6 +795,72 @@ impl Engine {
         }
         added
     }
+}
+
+/// The name of the penalty box's example in a 429.
+const PENALTY_EXAMPLE: &str = "PENALTY_BOX";
+
+/// What a limit answers a client in the penalty box, whichever quota it
+/// broke.
+const PENALTY_MESSAGE: &str = "Too Many Requests: blocked after repeated violations";
+
+/// One thing that runs for a request: a check, or the default limits.
+enum Step<'a> {
+    Check(&'a Check),
+    Defaults(&'a [crate::Quota]),
+}
+
+/// A check's credential part, for the security requirements.
+fn credential_only(check: &Check) -> Option<Check> {
+    match check {
+        Check::ApiKey(requirement) => Some(Check::ApiKey(*requirement)),
+        Check::Jwt(requirement) => Some(Check::Jwt(*requirement)),
+        Check::ApiKeyOrJwt(requirement) => Some(Check::ApiKeyOrJwt(*requirement)),
+        Check::RateLimit(_) | Check::Exempt => None,
+    }
+}
+
+/// A quota in words, with its burst and strictness.
+fn quota_in_words(quota: &crate::Quota) -> String {
+    let mut words = quota.to_string();
+    if quota.burst() != quota.count() {
+        words.push_str(&format!(", burst {}", quota.burst()));
+    }
+    if quota.is_strict() {
+        words.push_str(", strict");
+    }
+    words
+}
+
+/// Adds an example unless one with its body is there.
+fn add_example(examples: &mut Vec<(String, ErrorBody)>, name: String, body: ErrorBody) {
+    if examples.iter().any(|(_, known)| known == &body) {
+        return;
+    }
+    let name = if examples.iter().any(|(known, _)| *known == name) {
+        format!("{name}_{}", examples.len() + 1)
+    } else {
+        name
+    };
+    examples.push((name, body));
+}
+
+/// Keeps the first example of each name.
+fn dedupe(examples: &mut Vec<(String, ErrorBody)>) {
+    let mut seen = BTreeSet::new();
+    examples.retain(|(name, _)| seen.insert(name.clone()));
+}
+
+/// A request to `slot`'s method and path with no header, no body and no
+/// peer: what a key function is asked about to document its refusal.
+fn bare_request(slot: &Slot) -> axum::http::request::Parts {
+    let request = axum::http::Request::builder()
+        .method(slot.method)
+        .uri(slot.path.as_str())
+        .body(())
+        .or_else(|_| axum::http::Request::builder().method(slot.method).body(()))
+        .unwrap_or_default();
+    request.into_parts().0
 }
 
 /// What documenting one operation used, for the document's components.
@@ -688,7 +901,11 @@ fn key_in_words(key: &KeySource) -> String {
 /// The 400 message of a limit whose key can be missing from a request, as
 /// the limit answers it; `None` when the key is always there or a missing
 /// one counts by IP. A key function's own refusal is its own, unknown here.
-fn missing_key_message(key: &KeySource, on_missing: OnMissingKey) -> Option<String> {
+fn missing_key_message(
+    key: &KeySource,
+    on_missing: OnMissingKey,
+    key_known: bool,
+) -> Option<String> {
     if matches!(on_missing, OnMissingKey::Ip) {
         return None;
     }
@@ -698,7 +915,9 @@ fn missing_key_message(key: &KeySource, on_missing: OnMissingKey) -> Option<Stri
             Some(format!("This endpoint needs a JWT with the `{name}` claim"))
         }
         KeySource::Subject => Some("This endpoint needs a JWT with a `sub` claim".to_owned()),
-        // `key = api_key` needs `#[require_api_key]` above it: the key is known.
+        // `key = api_key` is known after an API-key check; the attribute
+        // needs `#[require_api_key]` above it, a layer may not have one.
+        KeySource::ApiKey if !key_known => Some("This endpoint needs an API key".to_owned()),
         KeySource::Ip | KeySource::Global | KeySource::ApiKey | KeySource::Custom(_) => None,
     }
 }

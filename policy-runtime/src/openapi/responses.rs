@@ -122,6 +122,29 @@ impl Renderer<'_> {
         serde_json::from_str(&self.format.render(&view)).unwrap_or(Value::Null)
     }
 
+    /// Adds one example per named body to every content of `response`,
+    /// keeping the examples it has: a second kind of refusal with a status
+    /// already documented by this operation's policies.
+    pub(crate) fn add_examples(
+        &self,
+        response: &mut Response,
+        examples: &[(String, ErrorBody)],
+        path: &str,
+    ) {
+        for content in response.content.values_mut() {
+            for (name, body) in examples {
+                content.examples.entry(name.clone()).or_insert_with(|| {
+                    RefOr::T(
+                        ExampleBuilder::new()
+                            .summary(body.message().to_owned())
+                            .value(Some(self.render(body, path)))
+                            .build(),
+                    )
+                });
+            }
+        }
+    }
+
     /// An error response: `description`, the error schema, and one example
     /// per named body.
     pub(crate) fn response(

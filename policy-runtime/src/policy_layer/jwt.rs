@@ -76,6 +76,13 @@ impl Default for RequireJwt {
 }
 
 impl RequireJwt {
+    /// What the layer enforces: the policy its service runs, which the
+    /// OpenAPI document reads (feature `utoipa`).
+    #[cfg_attr(not(feature = "utoipa"), allow(dead_code))]
+    pub(crate) fn policy(&self) -> &'static HandlerPolicy {
+        self.policy
+    }
+
     /// Any valid token.
     ///
     /// ```

@@ -104,6 +104,13 @@ enum Key {
 }
 
 impl RateLimit {
+    /// What the layer enforces: the policy its service runs, which the
+    /// OpenAPI document reads (feature `utoipa`).
+    #[cfg_attr(not(feature = "utoipa"), allow(dead_code))]
+    pub(crate) fn policy(&self) -> &'static HandlerPolicy {
+        self.policy
+    }
+
     /// A limit per client IP in `scope`, from a limit string such as
     /// `"20/hour"` or `"200/day; 50/hour"` (as the attribute takes it).
     ///
@@ -487,6 +494,13 @@ impl Default for RequireApiKey {
 }
 
 impl RequireApiKey {
+    /// What the layer enforces: the policy its service runs, which the
+    /// OpenAPI document reads (feature `utoipa`).
+    #[cfg_attr(not(feature = "utoipa"), allow(dead_code))]
+    pub(crate) fn policy(&self) -> &'static HandlerPolicy {
+        self.policy
+    }
+
     /// Any valid key.
     ///
     /// ```rust,standalone_crate
