@@ -132,6 +132,10 @@ fn logs_of<T>(f: impl FnOnce() -> T) -> (T, String) {
             Ok(())
         }
     }
+    // `tracing` caches per callsite whether anyone listens; a global
+    // subscriber that keeps nothing means someone always does, so a
+    // callsite first hit on another thread is not cached as unheard.
+    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
     let buffer = Buffer::default();
     let writer = buffer.clone();
     let subscriber = tracing_subscriber::fmt()
