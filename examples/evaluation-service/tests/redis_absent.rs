@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{Logs, admitted_at_once, closed_port_url, start, vars};
+use support::{Logs, admitted_in_turn, closed_port_url, start, vars};
 
 const PROD: (&str, &str) = ("ENVIRONMENT", "production");
 
@@ -17,7 +17,7 @@ async fn redis_absent_at_start_runs_on_memory() {
     assert_eq!(logs.count("WARN", at_start), 1);
     let rubrics =
         |instance: &support::Instance| instance.call("GET", "/api/v1/rubrics").from("203.0.113.60");
-    assert_eq!(admitted_at_once(&[&service], 32, rubrics).await, 30);
+    assert_eq!(admitted_in_turn(&[&service], 32, rubrics).await, 30);
     let outage = "Redis is unavailable for rate limiting";
     assert_eq!(logs.count("WARN", outage), 1);
     assert_eq!(service.get("/health/ready").await.status, 503);
