@@ -531,6 +531,13 @@ impl ErrorBody {
         self.hidden_detail().is_some()
     }
 
+    /// Drops the per-field errors, for an engine that hides them.
+    pub(crate) fn clear_field_errors(&mut self) {
+        if let Some(extra) = self.extra.as_mut() {
+            extra.errors.clear();
+        }
+    }
+
     pub(crate) fn hidden_detail(&self) -> Option<&str> {
         self.extra.as_ref()?.hidden_detail.as_deref()
     }

@@ -4,7 +4,11 @@
 //! This module owns the three endpoints and their JSON bodies. Whether a
 //! backend is reachable is the backend's business: the engine's limiter
 //! store answers through [`crate::LimiterStore::ready`], and applications
-//! add their own checks with [`Health::check`].
+//! add their own checks with [`Health::check`]. The routes a service may
+//! add (`/health/ping`, `/health/detailed`, `/health/metrics`, a `/health`
+//! that follows the checks) are [`optional`]'s.
+
+mod optional;
 
 use crate::Engine;
 use axum::http::StatusCode;
@@ -29,7 +33,11 @@ type ReadinessCheck = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
 /// | `GET /health/ready` | 200 `{"checks": {"<name>": "ok", ...}, "status": "ready"}` when every check passes; else 503 `{"checks": {"<name>": "failing", ...}, "failing": ["<name>"], "status": "unavailable"}` |
 ///
 /// Members come in alphabetical order, checks by name; `failing` lists the
-/// failing checks in the order they were added.
+/// failing checks in the order they were added. A service may also ask for
+/// `/health/ping` ([`Health::ping_route`]), `/health/detailed`
+/// ([`Health::detailed_route`]), `/health/metrics` ([`Health::metrics_route`],
+/// feature `prometheus`), and a `/health` that answers 503 while a check
+/// fails ([`Health::status_from_checks`]).
 /// A failing check's error is logged at warn level, never sent: health
 /// endpoints are usually reachable without a key.
 ///
@@ -58,6 +66,7 @@ type ReadinessCheck = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
 pub struct Health {
     version: Cow<'static, str>,
     checks: Vec<(Cow<'static, str>, ReadinessCheck)>,
+    optional: optional::Options,
 }
 
 impl Health {
@@ -80,6 +89,7 @@ impl Health {
         Health {
             version: version.into(),
             checks: Vec::new(),
+            optional: optional::Options::default(),
         }
     }
 
@@ -175,25 +185,29 @@ impl Health {
     {
         let version = self.version.clone();
         let ready = Arc::new(self);
-        Router::new()
-            .route(
-                "/health",
-                get(move || {
-                    let version = version.clone();
-                    async move { Json(json!({"status": "ok", "version": version})) }
-                }),
-            )
+        let health = optional::summary(&ready).unwrap_or_else(|| {
+            get(move || {
+                let version = version.clone();
+                async move { Json(json!({"status": "ok", "version": version})) }
+            })
+        });
+        let router = Router::new()
+            .route("/health", health)
             .route(
                 "/health/live",
                 get(|| async { Json(json!({"status": "ok"})) }),
             )
             .route(
                 "/health/ready",
-                get(move || {
-                    let health = ready.clone();
-                    async move { health.readiness().await }
+                get({
+                    let ready = ready.clone();
+                    move || {
+                        let health = ready.clone();
+                        async move { health.readiness().await }
+                    }
                 }),
-            )
+            );
+        optional::add(router, &ready)
     }
 
     async fn readiness(&self) -> Response {

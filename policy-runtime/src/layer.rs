@@ -182,7 +182,7 @@ struct Finish {
 impl Finish {
     fn of<B>(engine: &Engine, request: &Request<B>) -> Option<Finish> {
         let inner = &engine.inner;
-        if !inner.error_format.rewrites(inner.environment) {
+        if !inner.rewrites_errors() {
             return None;
         }
         let wants_path = matches!(
@@ -204,8 +204,11 @@ impl Finish {
 
     /// Renders an error response again in the engine's format, from the
     /// body it was rendered from.
-    fn apply(self, mut response: Response, body: crate::ErrorBody) -> Response {
+    fn apply(self, mut response: Response, mut body: crate::ErrorBody) -> Response {
         let inner = &self.engine.inner;
+        if inner.hides_field_errors {
+            body.clear_field_errors();
+        }
         let view = ErrorView::new(&body)
             .with_environment(inner.environment)
             .with_request_id(self.request_id.as_ref().and_then(|id| id.to_str().ok()))

@@ -47,6 +47,8 @@ pub struct EngineBuilder {
     rate_limit: RateLimitConfig,
     pub(crate) problems: Vec<String>,
     error_format: ErrorFormat,
+    /// Whether per-field errors reach clients in production.
+    field_errors_in_production: bool,
     request_limits: RequestLimitsConfig,
     #[cfg(feature = "cors")]
     cors: crate::cors::CorsSettings,
@@ -106,6 +108,7 @@ impl Engine {
             rate_limit: RateLimitConfig::default(),
             problems: Vec::new(),
             error_format: ErrorFormat::default(),
+            field_errors_in_production: true,
             request_limits: RequestLimitsConfig::default(),
             #[cfg(feature = "cors")]
             cors: Default::default(),
@@ -569,6 +572,8 @@ impl EngineBuilder {
                 resolver: self.resolver,
                 environment: self.environment,
                 error_format: self.error_format,
+                hides_field_errors: !self.field_errors_in_production
+                    && self.environment == Environment::Production,
                 request_limits: self.request_limits.build(
                     handler_policy::every_policy()
                         .into_iter()
@@ -968,6 +973,58 @@ impl EngineBuilder {
     /// ```
     pub fn error_format(mut self, format: ErrorFormat) -> Self {
         self.error_format = format;
+        self
+    }
+
+    /// Whether per-field errors reach clients in production: `details` in
+    /// the compact and detailed formats, `errors` in the problem format, and
+    /// what a custom renderer gets from [`ErrorView::field_errors`](crate::ErrorView::field_errors).
+    /// `true` by default; with `false`, a production engine sends every
+    /// error without them (an empty `details` in the detailed format), as
+    /// FastAPI services that hide validation details in production do.
+    /// Development and staging show them either way.
+    ///
+    /// ```rust,standalone_crate
+    /// use axum::{body::Body, http::Request, routing::post, Router};
+    /// use policy_runtime::{api_error, Engine, Environment, FieldError};
+    /// use tower::ServiceExt;
+    ///
+    /// #[api_error]
+    /// #[derive(Debug, thiserror::Error)]
+    /// enum AppError {
+    ///     #[error("invalid signup")]
+    ///     #[api(status = 422, code = "VALIDATION_ERROR")]
+    ///     Invalid { #[api(errors)] errors: Vec<FieldError> },
+    /// }
+    ///
+    /// async fn signup() -> Result<(), AppError> {
+    ///     let email = FieldError::new("email", "value_error.email", "not a valid email address");
+    ///     Err(AppError::Invalid { errors: vec![email] })
+    /// }
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     for (environment, expected) in [
+    ///         (Environment::Production, r#"{"error":"invalid signup","code":"VALIDATION_ERROR"}"#),
+    ///         (
+    ///             Environment::Staging,
+    ///             r#"{"error":"invalid signup","code":"VALIDATION_ERROR","details":[{"field":"email","message":"not a valid email address","code":"value_error.email"}]}"#,
+    ///         ),
+    ///     ] {
+    ///         let engine = Engine::builder()
+    ///             .environment(environment)
+    ///             .field_errors_in_production(false)
+    ///             .build()?;
+    ///         let app = Router::new().route("/signup", post(signup)).layer(engine);
+    ///         let response = app.oneshot(Request::post("/signup").body(Body::empty())?).await?;
+    ///         assert_eq!(response.status(), 422);
+    ///         assert_eq!(axum::body::to_bytes(response.into_body(), 1024).await?, expected);
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn field_errors_in_production(mut self, shown: bool) -> Self {
+        self.field_errors_in_production = shown;
         self
     }
 

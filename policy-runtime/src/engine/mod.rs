@@ -94,6 +94,9 @@ pub(crate) struct EngineInner {
     pub(crate) resolver: ClientIpResolver,
     pub(crate) environment: Environment,
     pub(crate) error_format: ErrorFormat,
+    /// Whether error responses lose their per-field errors (production with
+    /// [`EngineBuilder::field_errors_in_production`]`(false)`).
+    pub(crate) hides_field_errors: bool,
     /// The body limit and timeout requests get, unless their handler has its own.
     pub(crate) request_limits: RequestLimits,
     /// The checked CORS settings, for [`Engine::cors`].
@@ -103,6 +106,14 @@ pub(crate) struct EngineInner {
     /// engine warned that none was made.
     pub(crate) default_limits_layered: std::sync::atomic::AtomicBool,
     pub(crate) unused_defaults_reported: std::sync::atomic::AtomicBool,
+}
+
+impl EngineInner {
+    /// Whether an error response must be rendered again on its way out: for
+    /// the format, the environment, or per-field errors to drop.
+    pub(crate) fn rewrites_errors(&self) -> bool {
+        self.error_format.rewrites(self.environment) || self.hides_field_errors
+    }
 }
 
 impl Engine {
@@ -390,7 +401,7 @@ impl Engine {
                 .as_ref()
                 .or_else(|| parts.extensions.get::<crate::jwt::claims::VerifiedClaims>()),
             resolver: &self.inner.resolver,
-            renders_errors: self.inner.error_format.rewrites(self.inner.environment),
+            renders_errors: self.inner.rewrites_errors(),
         }
     }
 
