@@ -16,10 +16,13 @@
 //! | generic error messages | `#[api_error]`: 5xx details logged, never sent outside development |
 //! | JSON logs | [`subscriber`] |
 
-use axum::extract::{Path, State};
+use axum::Router;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+// The library's `Json` and `Path`: their rejections are JSON errors in the
+// engine's format, in plain handlers too.
+use policy_runtime::extract::{Json, Path};
 use policy_runtime::{
     BuildError, Engine, EngineBuilder, Environment, FieldError, Health, JsonFallbacks, RedisStore,
     RequestLayer, api_error, rate_limit,

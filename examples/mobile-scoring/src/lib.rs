@@ -13,9 +13,12 @@
 //! | development, staging, production | `ENVIRONMENT`, read by `from_vars`; [`subscriber`] logs at its level |
 //! | `/health` answers `{"status": "ok"}` | `Health::new(..).without_version()`, outside the limits |
 
-use axum::extract::Path;
+use axum::Router;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+// The library's `Json` and `Path`: their rejections (a body that is not JSON,
+// one over the size limit) are JSON errors in the engine's format, in plain
+// handlers too (policy-wrapped handlers get that with axum's own).
+use policy_runtime::extract::{Json, Path};
 use policy_runtime::{
     BuildError, Engine, EngineBuilder, Environment, ErrorFormat, HeaderStyle, Health,
     JsonFallbacks, RequestLayer, api_error, rate_limit,

@@ -148,6 +148,34 @@ async fn custom_errors_answer_their_status_with_the_flask_body() {
         (500, r#"{"error":"Internal Server Error"}"#)
     );
 
+    // Extractor rejections, in plain handlers too: a body over axum's 2 MB
+    // default and JSON that does not parse.
+    let client = reqwest::Client::new();
+    let big = client
+        .post(format!("{base}/auth/login"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 3_000_000]);
+    let reply = common::Reply::of(big.send().await.unwrap()).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (
+            413,
+            r#"{"error":"Payload Too Large: the request body is over the limit"}"#
+        )
+    );
+    let broken = client
+        .post(format!("{base}/auth/login"))
+        .header("content-type", "application/json")
+        .body("{");
+    let reply = common::Reply::of(broken.send().await.unwrap()).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (
+            400,
+            r#"{"error":"Failed to parse the request body as JSON: EOF while parsing an object at line 1 column 1"}"#
+        )
+    );
+
     // Unknown routes and methods: the same shape.
     let reply = get(&format!("{base}/nowhere")).await;
     assert_eq!(
