@@ -10,10 +10,7 @@ use std::net::SocketAddr;
 async fn main() {
     // The log level follows ENVIRONMENT, which the engine reads too (a bad
     // value is one of the problems its build lists).
-    let environment: Environment = std::env::var(Environment::VARIABLE)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or_default();
+    let environment = Environment::from_env().unwrap_or_default();
     let rust_log = std::env::var("RUST_LOG").ok();
     let logs = subscriber(environment, rust_log.as_deref(), std::io::stdout);
     if let Err(error) = tracing::subscriber::set_global_default(logs) {

@@ -273,3 +273,19 @@ async fn ratelimit_default_replaces_the_default_limits() {
         r#"{"error":"Too Many Requests: 2 per 1 minute"}"#
     );
 }
+
+#[test]
+fn the_binary_refuses_an_unknown_environment() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mobile-scoring"))
+        .env_clear()
+        .env("ENVIRONMENT", "qa")
+        .env("PORT", "0")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        "invalid policy configuration:\n  - ENVIRONMENT: `qa` is not an environment; use development, staging or production\n"
+    );
+}
