@@ -40,6 +40,48 @@ impl Environment {
     /// The environment variable it is read from.
     pub const VARIABLE: &'static str = "ENVIRONMENT";
 
+    /// The environment `ENVIRONMENT` names among `vars` (the last one, if
+    /// repeated), or production when it is absent: for what must follow the
+    /// environment before an engine is built, such as the log level that the
+    /// engine's start-up report is logged at. A value that names no
+    /// environment is an error, as it is a problem for
+    /// [`EngineBuilder::from_vars`](crate::EngineBuilder::from_vars).
+    ///
+    /// ```
+    /// use policy_runtime::Environment;
+    ///
+    /// let vars = [("ENVIRONMENT".to_string(), "staging".to_string())];
+    /// assert_eq!(Environment::from_vars(vars), Ok(Environment::Staging));
+    /// assert_eq!(Environment::from_vars([]), Ok(Environment::Production));
+    /// let vars = [("ENVIRONMENT".to_string(), "qa".to_string())];
+    /// assert!(Environment::from_vars(vars).is_err());
+    /// ```
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, UnknownEnvironment> {
+        vars.into_iter()
+            .filter(|(variable, _)| variable == Self::VARIABLE)
+            .last()
+            .map_or(Ok(Environment::default()), |(_, value)| value.parse())
+    }
+
+    /// [`Environment::from_vars`] on the process's `ENVIRONMENT`.
+    ///
+    /// ```rust,standalone_crate
+    /// use policy_runtime::Environment;
+    ///
+    /// // As if the process were started with ENVIRONMENT=dev (`set_var` is
+    /// // `unsafe` since Rust 2024: sound here, before any other thread runs).
+    /// unsafe { std::env::set_var("ENVIRONMENT", "dev") };
+    /// assert_eq!(Environment::from_env(), Ok(Environment::Development));
+    /// ```
+    pub fn from_env() -> Result<Self, UnknownEnvironment> {
+        match std::env::var_os(Self::VARIABLE) {
+            None => Ok(Environment::default()),
+            Some(value) => value.to_string_lossy().parse(),
+        }
+    }
+
     /// The name, as written in `ENVIRONMENT`.
     ///
     /// ```

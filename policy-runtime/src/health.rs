@@ -183,12 +183,15 @@ impl Health {
     where
         S: Clone + Send + Sync + 'static,
     {
-        let version = self.version.clone();
+        let version = (!self.optional.without_version).then(|| self.version.clone());
         let ready = Arc::new(self);
         let health = optional::summary(&ready).unwrap_or_else(|| {
             get(move || {
-                let version = version.clone();
-                async move { Json(json!({"status": "ok", "version": version})) }
+                let body = match &version {
+                    Some(version) => json!({"status": "ok", "version": version}),
+                    None => json!({"status": "ok"}),
+                };
+                async move { Json(body) }
             })
         });
         let router = Router::new()

@@ -21,6 +21,8 @@ use std::time::Instant;
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Options {
     status_from_checks: bool,
+    /// `/health` leaves the version out ([`Health::without_version`]).
+    pub(super) without_version: bool,
     ping: bool,
     detailed: bool,
     #[cfg(feature = "prometheus")]
@@ -68,6 +70,36 @@ impl Health {
     /// ```
     pub fn status_from_checks(mut self) -> Self {
         self.optional.status_from_checks = true;
+        self
+    }
+
+    /// Leaves the version out of `/health`: `{"status":"ok"}`, as Flask
+    /// backends answer (with [`Health::status_from_checks`], the checks and
+    /// the status alone).
+    ///
+    /// ```
+    /// use axum::{body::Body, http::Request};
+    /// use tower::ServiceExt;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let app: axum::Router = policy_runtime::Health::new("1.0.0").without_version().router();
+    ///     let health = app.clone().oneshot(Request::get("/health").body(Body::empty())?).await?;
+    ///     assert_eq!(axum::body::to_bytes(health.into_body(), 1024).await?, r#"{"status":"ok"}"#);
+    ///
+    ///     let app: axum::Router = policy_runtime::Health::new("1.0.0")
+    ///         .check("database", || async { Ok(()) })
+    ///         .status_from_checks()
+    ///         .without_version()
+    ///         .router();
+    ///     let health = app.oneshot(Request::get("/health").body(Body::empty())?).await?;
+    ///     let body = axum::body::to_bytes(health.into_body(), 1024).await?;
+    ///     assert_eq!(body, r#"{"checks":{"database":"ok"},"status":"ok"}"#);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn without_version(mut self) -> Self {
+        self.optional.without_version = true;
         self
     }
 
@@ -164,10 +196,11 @@ where
         let health = health.clone();
         async move {
             let (checks, failing) = states(&health).await;
-            respond(
-                failing.is_empty(),
-                json!({"checks": checks, "version": health.version}),
-            )
+            let mut body = json!({"checks": checks});
+            if !health.optional.without_version {
+                body["version"] = Value::from(&*health.version);
+            }
+            respond(failing.is_empty(), body)
         }
     }))
 }
