@@ -206,7 +206,21 @@ impl Engine {
                     continue;
                 }
                 Check::ApiKey(requirement) => {
-                    match self.check_key(policy, requirement, parts, client_ip) {
+                    match self
+                        .check_key_shared(policy, requirement, parts, client_ip)
+                        .await
+                    {
+                        Ok(id) => admitted.api_key = Some(id),
+                        Err(refusal) => refused!(refusal, reserved),
+                    }
+                }
+                Check::ApiKeyOrJwt(requirement)
+                    if self.inner.api_keys.shares_lockout() && !presents_jwt(parts) =>
+                {
+                    match self
+                        .check_key_shared(policy, requirement, parts, client_ip)
+                        .await
+                    {
                         Ok(id) => admitted.api_key = Some(id),
                         Err(refusal) => refused!(refusal, reserved),
                     }
@@ -411,6 +425,31 @@ impl Engine {
         )
     }
 
+    /// [`Engine::check_key`] when the lockout is shared between instances:
+    /// a failed attempt is counted in the store.
+    async fn check_key_shared(
+        &self,
+        policy: &'static HandlerPolicy,
+        requirement: &KeyRequirement,
+        parts: &Parts,
+        client_ip: Option<IpAddr>,
+    ) -> Result<ApiKeyId, Response> {
+        let inner = &*self.inner;
+        if !inner.api_keys.shares_lockout() {
+            return self.check_key(policy, requirement, parts, client_ip);
+        }
+        inner
+            .api_keys
+            .enforce_shared(
+                policy.handler,
+                requirement,
+                parts,
+                client_ip,
+                &inner.resolver,
+            )
+            .await
+    }
+
     /// One `#[require_jwt]` check; the claims go to the handler.
     fn check_jwt(
         &self,
@@ -502,6 +541,17 @@ fn jwt_feature_off(policy: &'static HandlerPolicy) -> Response {
          enable it: `policy-runtime = {{ features = [\"jwt\"] }}`"
     );
     crate::ErrorBody::internal_error()
+}
+
+/// Whether the request presents a JWT (never, without the `jwt` feature).
+fn presents_jwt(parts: &Parts) -> bool {
+    #[cfg(feature = "jwt")]
+    return crate::jwt::presents_jwt(&parts.headers);
+    #[cfg(not(feature = "jwt"))]
+    {
+        let _ = parts;
+        false
+    }
 }
 
 /// Put on a request by [`crate::DefaultLimits`] once the default limits
