@@ -53,11 +53,23 @@ fn store_on(server: &RedisServer, mode: FailureMode) -> RedisStore {
         .unwrap()
 }
 
+/// An engine builder; with the `jwt` feature, with the JWT settings that
+/// the JWT handler of this file needs for any engine to build.
+fn builder() -> policy_runtime::EngineBuilder {
+    #[cfg(feature = "jwt")]
+    return Engine::builder()
+        .jwt_secret(jwt_support::SECRET)
+        .jwt_issuer(jwt_support::ISSUER)
+        .jwt_audience(jwt_support::AUDIENCE);
+    #[cfg(not(feature = "jwt"))]
+    Engine::builder()
+}
+
 /// One app instance on `store` (the memory store when `None`): 5 failed
 /// keys within 30 minutes lock a client out for 30 minutes; 3 refusals
 /// within an hour block it for an hour.
 fn instance(store: Option<&RedisStore>) -> (Router, Engine) {
-    let mut builder = Engine::builder()
+    let mut builder = builder()
         .api_key("client", KEY)
         .lockout(Lockout::new(5, HALF_HOUR, HALF_HOUR))
         .penalty(Penalty::new(3, HOUR, HOUR));
@@ -476,4 +488,55 @@ async fn failing_closed_refuses_failed_attempts_and_keeps_known_lockouts() {
     );
     // The quotas fail closed.
     assert_unavailable(&search_from(&a, client).await);
+}
+
+#[cfg(feature = "jwt")]
+#[path = "support/jwt.rs"]
+mod jwt_support;
+
+#[cfg(feature = "jwt")]
+#[policy_runtime::require_jwt]
+async fn token_only() -> &'static str {
+    "ok"
+}
+
+/// A JWT check reads the lockout without waiting, so the engine confirms a
+/// lockout the instance learned before it: a locked-out client's valid
+/// token is refused, and an unlock through another instance lets it in.
+#[cfg(feature = "jwt")]
+#[tokio::test]
+async fn a_jwt_check_sees_a_shared_lockout_and_an_unlock_made_elsewhere() {
+    use jwt_support::{claims, hs256};
+
+    let server = RedisServer::start();
+    let instance = || {
+        let engine = builder()
+            .api_key("client", KEY)
+            .lockout(Lockout::new(5, HALF_HOUR, HALF_HOUR))
+            .limiter_store(store_on(&server, FailureMode::FallbackToMemory))
+            .build()
+            .unwrap();
+        let app = Router::new()
+            .route("/protected", get(protected))
+            .route("/token", get(token_only))
+            .layer(engine.clone());
+        (app, engine)
+    };
+    let (a, _) = instance();
+    let (b, engine_b) = instance();
+    let client = "203.0.113.50";
+    let token = hs256(&claims(serde_json::json!({})));
+    let with_token = async |app: &Router| {
+        let request =
+            from(client, "GET", "/token").header("authorization", format!("Bearer {token}"));
+        send(app, request.body(Body::empty()).unwrap()).await
+    };
+    assert_eq!(with_token(&a).await.status, StatusCode::OK);
+
+    lock_out(&b, client).await;
+    assert_locked_out(&with_key(&a, client, WRONG).await, 1800);
+    assert_locked_out(&with_token(&a).await, 1800);
+
+    assert!(engine_b.unlock_everywhere(ip(client)).await.unwrap());
+    assert_eq!(with_token(&a).await.status, StatusCode::OK);
 }

@@ -169,6 +169,24 @@ impl ApiKeys {
     }
 }
 
+impl ApiKeys {
+    /// With a shared lockout, confirms a lockout this instance learned for
+    /// the client with the store (see [`LockoutLog::locked_shared`]), so that
+    /// a check that reads the lockout without waiting (a JWT's) sees an
+    /// unlock made through another instance.
+    #[cfg(feature = "jwt")]
+    pub(crate) async fn confirm_lockout(
+        &self,
+        client_ip: Option<IpAddr>,
+        resolver: &ClientIpResolver,
+    ) {
+        if let (Some(log), Some(ip)) = (&self.lockout, client_ip) {
+            log.locked_shared(resolver.group(ip), self.clock.now())
+                .await;
+        }
+    }
+}
+
 /// What the presented key came to, before the lockout counts anything.
 enum Attempt<'k> {
     Admitted(ApiKeyId),

@@ -227,7 +227,10 @@ impl Engine {
                 }
                 Check::Jwt(requirement) => {
                     #[cfg(feature = "jwt")]
-                    self.inner.jwt.refresh_if_due(parts).await;
+                    {
+                        self.inner.jwt.refresh_if_due(parts).await;
+                        self.confirm_lockout(client_ip).await;
+                    }
                     if let Err(refusal) =
                         self.check_jwt(policy, requirement, parts, client_ip, &mut admitted)
                     {
@@ -238,6 +241,7 @@ impl Engine {
                     #[cfg(feature = "jwt")]
                     if crate::jwt::presents_jwt(&parts.headers) {
                         self.inner.jwt.refresh_if_due(parts).await;
+                        self.confirm_lockout(client_ip).await;
                     }
                     if let Err(refusal) =
                         self.check_key_or_jwt(policy, requirement, parts, client_ip, &mut admitted)
@@ -254,6 +258,21 @@ impl Engine {
                 Some(Reservation::new(self.clone(), reserved));
         }
         Ok(admitted)
+    }
+
+    /// With a shared lockout, confirms with the store a lockout this
+    /// instance learned for the client (lifted here when the store no longer
+    /// holds it), before a JWT check reads the lockout without waiting. No
+    /// round trip for a client with no known lockout.
+    #[cfg(feature = "jwt")]
+    async fn confirm_lockout(&self, client_ip: Option<IpAddr>) {
+        let inner = &*self.inner;
+        if inner.api_keys.shares_lockout() {
+            inner
+                .api_keys
+                .confirm_lockout(client_ip, &inner.resolver)
+                .await;
+        }
     }
 
     /// Runs a handler's checks to the end before returning, for a store that
