@@ -804,6 +804,143 @@ mod tests {
         assert_eq!(log.tracked.load(Ordering::Relaxed), 4);
     }
 
+    /// A shared store whose answer the test sets: `None` fails.
+    #[derive(Default)]
+    struct Scripted {
+        answer: Mutex<Option<StrikeState>>,
+        closed: bool,
+        calls: AtomicUsize,
+    }
+
+    impl Scripted {
+        fn answer(&self) -> crate::StoreFuture<'_, StrikeState> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            crate::StoreFuture::ready(
+                lock_answer(&self.answer).ok_or_else(|| StoreError::new("down")),
+            )
+        }
+
+        fn set(&self, answer: Option<StrikeState>) {
+            *self.answer.lock().unwrap() = answer;
+        }
+    }
+
+    fn lock_answer(answer: &Mutex<Option<StrikeState>>) -> Option<StrikeState> {
+        *answer.lock().unwrap()
+    }
+
+    impl StrikeStore for Scripted {
+        fn strike<'a>(
+            &'a self,
+            _: StrikeTable<'a>,
+            _: &'a ClientKey,
+            _: StrikeRule,
+        ) -> crate::StoreFuture<'a, crate::StrikeState> {
+            self.answer()
+        }
+
+        fn state<'a>(
+            &'a self,
+            _: StrikeTable<'a>,
+            _: &'a ClientKey,
+            _: StrikeRule,
+        ) -> crate::StoreFuture<'a, crate::StrikeState> {
+            self.answer()
+        }
+
+        fn pardon<'a>(
+            &'a self,
+            _: StrikeTable<'a>,
+            _: &'a ClientKey,
+        ) -> crate::StoreFuture<'a, bool> {
+            crate::StoreFuture::ready(Ok(true))
+        }
+
+        fn fails_closed(&self) -> bool {
+            self.closed
+        }
+    }
+
+    use crate::StrikeState;
+
+    fn shared(store: &Arc<Scripted>) -> LockoutLog {
+        let lockout = Lockout::new(2, Duration::from_secs(60), Duration::from_secs(600));
+        LockoutLog::new(lockout).shared(Some(Arc::clone(store) as Arc<dyn StrikeStore>))
+    }
+
+    fn blocked(secs: u64, started: bool) -> Option<StrikeState> {
+        Some(StrikeState {
+            strikes: 0,
+            blocked_for: Some(Duration::from_secs(secs)),
+            started,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_shared_lockout_is_learned_confirmed_and_lifted_when_the_store_lifts_it() {
+        let store = Arc::new(Scripted::default());
+        let log = shared(&store);
+        let client = ip("192.0.2.1");
+        // A counted failure touches nothing here.
+        store.set(Some(StrikeState::default()));
+        assert_eq!(log.fail_shared(client, 0).await, Counted::Failure(None));
+        assert_eq!(log.tracked(), 0);
+        // No known lockout: no question to the store.
+        assert_eq!(log.locked_shared(client, 0).await, None);
+        assert_eq!(store.calls.load(Ordering::Relaxed), 1);
+        // The store started one: learned here.
+        store.set(blocked(600, true));
+        assert_eq!(
+            log.fail_shared(client, 0).await,
+            Counted::Failure(Some(Duration::from_secs(600)))
+        );
+        assert_eq!(log.locked(client, SECOND), Some(Duration::from_secs(599)));
+        // Confirmed before a refusal; kept while the store cannot answer.
+        assert_eq!(
+            log.locked_shared(client, SECOND).await,
+            Some(Duration::from_secs(600))
+        );
+        store.set(None);
+        assert!(log.locked_shared(client, 2 * SECOND).await.is_some());
+        // Lifted elsewhere: forgotten here.
+        store.set(Some(StrikeState::default()));
+        assert_eq!(log.locked_shared(client, 3 * SECOND).await, None);
+        assert_eq!(log.tracked(), 0);
+        assert_eq!(log.tracked_clients(), 0);
+        // A failure by a client locked through another instance.
+        store.set(blocked(30, false));
+        assert_eq!(
+            log.fail_shared(client, 0).await,
+            Counted::Locked(Duration::from_secs(30))
+        );
+    }
+
+    #[tokio::test]
+    async fn failures_the_store_cannot_take_are_counted_here_and_their_lockout_lasts() {
+        let store = Arc::new(Scripted::default());
+        let log = shared(&store);
+        let client = ip("192.0.2.1");
+        assert_eq!(log.fail_shared(client, 0).await, Counted::Failure(None));
+        assert_eq!(
+            log.fail_shared(client, SECOND).await,
+            Counted::Failure(Some(Duration::from_secs(600)))
+        );
+        // Back, and holding nothing: the lockout counted here still holds.
+        store.set(Some(StrikeState::default()));
+        let calls = store.calls.load(Ordering::Relaxed);
+        assert!(log.locked_shared(client, 2 * SECOND).await.is_some());
+        assert_eq!(store.calls.load(Ordering::Relaxed), calls);
+
+        let closed = Arc::new(Scripted {
+            closed: true,
+            ..Scripted::default()
+        });
+        let log = shared(&closed);
+        assert_eq!(log.fail_shared(client, 0).await, Counted::Unavailable);
+        assert_eq!(log.fail_shared(client, SECOND).await, Counted::Unavailable);
+        assert!(log.locked(client, 2 * SECOND).is_some());
+    }
+
     #[test]
     fn settings_out_of_range_are_problems_naming_the_value() {
         let minute = Duration::from_secs(60);
