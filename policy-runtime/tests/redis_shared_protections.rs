@@ -238,6 +238,11 @@ async fn operators_see_and_lift_a_shared_lockout_from_any_instance() {
         with_key(&a, client, WRONG).await;
     }
     with_key(&b, client, WRONG).await;
+    // The failures expire a window after the newest one.
+    let store = store_on(&server, FailureMode::FallbackToMemory);
+    let key = store.strikes_key(StrikeTable::Lockout, &ClientKey::Ip(ip(client)));
+    let left = pttl(&server, &key);
+    assert!((1_790_000..=1_800_000).contains(&left), "{left} ms");
     // Either instance sees the three failures.
     for engine in [&engine_a, &engine_b] {
         assert_eq!(
@@ -539,4 +544,39 @@ async fn a_jwt_check_sees_a_shared_lockout_and_an_unlock_made_elsewhere() {
 
     assert!(engine_b.unlock_everywhere(ip(client)).await.unwrap());
     assert_eq!(with_token(&a).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_strikes_key_holding_other_data_counts_in_memory_and_locks_nonetheless() {
+    let (logs, _guard) = Logs::capture();
+    let server = RedisServer::start();
+    let store = store_on(&server, FailureMode::FallbackToMemory);
+    let (a, engine_a) = instance(Some(&store));
+    let client = "198.51.100.30";
+    let key = store.strikes_key(StrikeTable::Lockout, &ClientKey::Ip(ip(client)));
+    let _: () = server.connection().rpush(&key, "not ours").unwrap();
+
+    for _ in 0..5 {
+        assert_unauthorized(&with_key(&a, client, WRONG).await, "Invalid API key");
+    }
+    assert_locked_out(&with_key(&a, client, KEY).await, 1800);
+    // Redis answered, so it is not an outage; the key is left for an operator.
+    assert!(store.is_available());
+    assert_eq!(logs.count("WARN", "Redis is unavailable"), 0);
+    let refused = logs.containing("ERROR", "Redis refused a call of the strikes script");
+    assert_eq!(refused.len(), 5, "{}", logs.text());
+    assert_eq!(refused[0]["fields"]["key"], key.as_str());
+    assert!(
+        refused[0]["fields"]["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("POLICYDATA")),
+        "{}",
+        logs.text()
+    );
+    let error = engine_a
+        .shared_lockout_status(ip(client))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("POLICYDATA"), "{error}");
 }

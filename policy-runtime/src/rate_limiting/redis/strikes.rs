@@ -108,7 +108,17 @@ impl RedisStore {
             Err(error) => {
                 match Failure::of(&error) {
                     Failure::Unavailable => inner.unavailable(&error),
-                    Failure::Rejected => inner.succeeded(attempt),
+                    Failure::Rejected => {
+                        // Redis answered, so it is up; only this key is affected.
+                        inner.succeeded(attempt);
+                        tracing::error!(
+                            store = "redis",
+                            key,
+                            %error,
+                            "Redis refused a call of the strikes script for this client; \
+                             its strikes are counted in memory until the key is deleted"
+                        );
+                    }
                 }
                 Err(StoreError::new(format!(
                     "Redis could not {} (key {key}): {error}",
