@@ -340,6 +340,9 @@ pub trait LimiterStore: Send + Sync + 'static {
     /// blocks so that every instance sees them: `None` (the default) keeps
     /// them in each engine's memory, as with [`crate::MemoryStore`]. A store
     /// shared by several instances returns itself (see [`StrikeStore`]).
+    /// The engine asks only a store that does not
+    /// [answer at once](LimiterStore::answers_at_once): one that does lives
+    /// in this process, with nothing to share.
     ///
     /// ```
     /// use policy_runtime::{LimiterStore, MemoryStore};
