@@ -580,3 +580,41 @@ async fn a_strikes_key_holding_other_data_counts_in_memory_and_locks_nonetheless
         .to_string();
     assert!(error.contains("POLICYDATA"), "{error}");
 }
+
+async fn plain() -> &'static str {
+    "plain"
+}
+
+#[tokio::test]
+async fn penalty_strikes_on_the_default_limits_are_shared_too() {
+    let server = RedisServer::start();
+    let instance = || {
+        let engine = builder()
+            .api_key("client", KEY)
+            .default_limits("1/hour")
+            .penalty(Penalty::new(3, HOUR, HOUR))
+            .limiter_store(store_on(&server, FailureMode::FallbackToMemory))
+            .build()
+            .unwrap();
+        Router::new()
+            .route("/plain", get(plain))
+            .route_layer(engine.default_limits())
+            .layer(engine)
+    };
+    let (a, b) = (instance(), instance());
+    let client = "192.0.2.60";
+    let plain_from = async |app: &Router| {
+        send(
+            app,
+            from(client, "GET", "/plain").body(Body::empty()).unwrap(),
+        )
+        .await
+    };
+
+    assert_eq!(plain_from(&a).await.status, StatusCode::OK);
+    assert_exceeded(&plain_from(&b).await);
+    assert_exceeded(&plain_from(&a).await);
+    assert_exceeded(&plain_from(&b).await);
+    assert_blocked(&plain_from(&a).await, 3600);
+    assert_blocked(&plain_from(&b).await, 3600);
+}
