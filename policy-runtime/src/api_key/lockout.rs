@@ -83,6 +83,18 @@ const SWEEP_EVERY: usize = 1024;
 /// hold count in 1,024 buckets shared by network (IPv4 /24, IPv6 /48): the
 /// lockout gets stricter, never off, and a warning is logged the first time.
 ///
+/// **Shared.** With a `RedisStore` (feature `redis`; any store whose
+/// [`strike_store`](crate::LimiterStore::strike_store) shares strikes),
+/// failed attempts are counted in the store, so `failures` is the budget of
+/// all instances together: one round trip per failed attempt, none for an
+/// admitted request. An instance learns of a lockout started elsewhere at
+/// the client's next failed attempt there (refused as locked out), and
+/// confirms a lockout it learned with the store before refusing the client,
+/// so [`Engine::unlock_everywhere`](crate::Engine::unlock_everywhere) lifts
+/// it on every instance. When the store is unavailable, failures are counted
+/// in the instance's memory and known lockouts hold, whatever the store's
+/// `FailureMode`. JWT failures are counted per instance.
+///
 /// ```rust,standalone_crate
 /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
 /// use policy_runtime::{require_api_key, Engine, Lockout};

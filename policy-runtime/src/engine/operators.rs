@@ -218,7 +218,7 @@ impl Engine {
     ///
     /// With a store that shares the lockout between instances
     /// ([`LimiterStore::strike_store`](crate::LimiterStore::strike_store),
-    /// as [`RedisStore`](crate::RedisStore) does) this is what this instance
+    /// as `RedisStore` does) this is what this instance
     /// knows: the lockouts it learned, and failures it counted while the
     /// store was unavailable. [`Engine::shared_lockout_status`] asks the
     /// store.

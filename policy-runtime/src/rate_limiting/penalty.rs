@@ -47,6 +47,15 @@ use std::time::Duration;
 /// are pooled per scope: `strikes` refusals among them block all of them in
 /// that scope (stricter, never off), and the first time is logged.
 ///
+/// With a `RedisStore` (feature `redis`; any store whose
+/// [`strike_store`](crate::LimiterStore::strike_store) shares strikes),
+/// strikes are counted in the store, so refusals on every instance add up
+/// to one block: one round trip per refusal until the block starts, none
+/// for an admitted request. An instance learns of a block started elsewhere
+/// at the client's next refusal there, and refuses it as blocked until the
+/// block ends. When the store is unavailable, strikes are counted in the
+/// instance's memory and known blocks hold.
+///
 /// `strikes` is at most [`Penalty::MAX_STRIKES`]; `within` and `block_for`
 /// at most [`Quota::MAX_PERIOD`]. [`EngineBuilder::build`](crate::EngineBuilder::build)
 /// refuses a penalty out of that range, naming the value.
