@@ -5,8 +5,9 @@
 //! its rate-limit state: see [`super::key`]), the call of the script (one
 //! `EVALSHA`, loaded again after `NOSCRIPT`), and reading its reply. Every
 //! call is bounded by the store's timeout and tracked by its outage state:
-//! during an outage a strike skips Redis (except for the store's probes) and
-//! fails at once, so the policy counts it in memory without waiting.
+//! during an outage a strike or a look at a state skips Redis (except for
+//! the store's probes) and fails at once, so the policy counts in memory
+//! and keeps the blocks it knows without waiting.
 
 use super::outage::Failure;
 use super::{RedisStore, script, worth_retrying};
@@ -69,9 +70,10 @@ impl RedisStore {
         self.inner.keys.suffixed_key(scope, subject, table.name())
     }
 
-    /// Runs the script on `key`. A strike waits its turn during an outage
-    /// (it fails at once, but for the store's probes); an operator's call
-    /// always asks Redis.
+    /// Runs the script on `key`. A strike or a look at a client's state
+    /// (which requests make, to confirm a lockout) skips Redis during an
+    /// outage and fails at once, but for the store's probes, so an outage
+    /// costs a request no wait; a pardon (an operator's) always asks Redis.
     async fn strikes_call(
         &self,
         op: Op,
@@ -80,12 +82,12 @@ impl RedisStore {
     ) -> Result<Value, StoreError> {
         let inner = &self.inner;
         let attempt = match op {
-            Op::Strike => inner.outage.attempt(),
-            Op::State | Op::Pardon => Some(inner.outage.forced_attempt()),
+            Op::Strike | Op::State => inner.outage.attempt(),
+            Op::Pardon => Some(inner.outage.forced_attempt()),
         };
         let Some(attempt) = attempt else {
             return Err(StoreError::new(
-                "Redis is unavailable (outage under way); the strike is counted in memory",
+                "Redis is unavailable (outage under way); strikes are counted in memory",
             ));
         };
         let command = call(op, &key, rule);
