@@ -167,9 +167,7 @@ impl ApiKeys {
             },
         }
     }
-}
 
-impl ApiKeys {
     /// With a shared lockout, confirms a lockout this instance learned for
     /// the client with the store (see [`LockoutLog::locked_shared`]), so that
     /// a check that reads the lockout without waiting (a JWT's) sees an
