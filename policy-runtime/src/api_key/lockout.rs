@@ -29,10 +29,11 @@
 //! [`crate::RedisStore`] does), failures are counted in that store, so every
 //! instance counts toward the same lockout: one round trip per failed
 //! attempt, none for an admitted request. The table above then holds the
-//! lockouts this instance has learned from the store's answers (confirmed
-//! with the store before each refusal, so an unlock made through any
+//! lockouts this instance has learned from the store's answers (each
+//! confirmed with the store before a refusal, so an unlock made through any
 //! instance holds everywhere), and counts the failures the store could not
-//! take (an outage), as the memory store would.
+//! take (an outage), as the memory store would; a lockout counted here lasts
+//! its full time.
 
 use crate::gcra;
 use crate::rate_limiting::store::{ClientKey, StoreError, StrikeRule, StrikeStore, StrikeTable};
