@@ -198,7 +198,10 @@ pub use rate_limiting::penalty::Penalty;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use rate_limiting::redis::{FailureMode, RedisConfigError, RedisStore, RedisStoreBuilder};
-pub use rate_limiting::store::{ClientKey, LimitRequest, LimiterStore, StoreError, StoreFuture};
+pub use rate_limiting::store::{
+    ClientKey, LimitRequest, LimiterStore, StoreError, StoreFuture, StrikeRule, StrikeState,
+    StrikeStore, StrikeTable,
+};
 #[cfg(feature = "request-layer")]
 pub use request_layer::RequestLayer;
 pub use security_headers::SecurityHeaders;

@@ -78,6 +78,40 @@ impl ApiKeys {
         unlocked
     }
 
+    /// A client's lockout state as the shared store holds it (this
+    /// instance's, without one), `ip` grouped as the lockout counts it.
+    pub(crate) async fn lockout_status_shared(
+        &self,
+        ip: IpAddr,
+        resolver: &ClientIpResolver,
+    ) -> Result<LockoutStatus, crate::StoreError> {
+        match &self.lockout {
+            Some(lockout) => {
+                lockout
+                    .status_shared(resolver.group(ip), self.clock.now())
+                    .await
+            }
+            None => Ok(LockoutStatus::default()),
+        }
+    }
+
+    /// Lifts a client's lockout here and in the shared store; whether
+    /// there was anything to forget.
+    pub(crate) async fn unlock_shared(
+        &self,
+        ip: IpAddr,
+        resolver: &ClientIpResolver,
+    ) -> Result<bool, crate::StoreError> {
+        let unlocked = match &self.lockout {
+            Some(lockout) => lockout.unlock_shared(resolver.group(ip)).await?,
+            None => false,
+        };
+        if unlocked {
+            tracing::info!(client_ip = %ip, shared = true, "client unlocked");
+        }
+        Ok(unlocked)
+    }
+
     /// How many clients the lockout tracks now (0 with the lockout off).
     pub(crate) fn lockout_tracked_clients(&self) -> usize {
         self.lockout

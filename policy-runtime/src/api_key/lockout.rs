@@ -23,14 +23,26 @@
 //! of 1,024 shared buckets, chosen by its network (IPv4 /24, IPv6 /48): the
 //! lockout gets stricter (clients sharing a bucket share its failures and its
 //! lockout), never off. The first time the table is full, a warning is logged.
+//!
+//! **Shared.** With a store that shares strikes
+//! ([`LimiterStore::strike_store`](crate::LimiterStore::strike_store), as
+//! [`crate::RedisStore`] does), failures are counted in that store, so every
+//! instance counts toward the same lockout: one round trip per failed
+//! attempt, none for an admitted request. The table above then holds the
+//! lockouts this instance has learned from the store's answers (each
+//! confirmed with the store before a refusal, so an unlock made through any
+//! instance holds everywhere), and counts the failures the store could not
+//! take (an outage), as the memory store would; a lockout counted here lasts
+//! its full time.
 
 use crate::gcra;
+use crate::rate_limiting::store::{ClientKey, StoreError, StrikeRule, StrikeStore, StrikeTable};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 /// Clients the lockout table holds at most, unless set with [`Lockout::with_max_clients`].
@@ -71,6 +83,18 @@ const SWEEP_EVERY: usize = 1024;
 /// lockout. While the table is full, the failures of clients it does not
 /// hold count in 1,024 buckets shared by network (IPv4 /24, IPv6 /48): the
 /// lockout gets stricter, never off, and a warning is logged the first time.
+///
+/// **Shared.** With a `RedisStore` (feature `redis`; any store whose
+/// [`strike_store`](crate::LimiterStore::strike_store) shares strikes),
+/// failed attempts are counted in the store, so `failures` is the budget of
+/// all instances together: one round trip per failed attempt, none for an
+/// admitted request. An instance learns of a lockout started elsewhere at
+/// the client's next failed attempt there (refused as locked out), and
+/// confirms a lockout it learned with the store before refusing the client,
+/// so [`Engine::unlock_everywhere`](crate::Engine::unlock_everywhere) lifts
+/// it on every instance. When the store is unavailable, failures are counted
+/// in the instance's memory and known lockouts hold, whatever the store's
+/// `FailureMode`. JWT failures are counted per instance.
 ///
 /// ```rust,standalone_crate
 /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
@@ -266,6 +290,9 @@ pub struct LockoutStatus {
 struct Record {
     failures: gcra::Log,
     locked_until: u64,
+    /// Whether the lockout was learned from a shared store (so it is
+    /// confirmed there before a refusal) rather than counted here.
+    learned: bool,
 }
 
 impl Record {
@@ -273,6 +300,7 @@ impl Record {
         Self {
             failures: gcra::Log::new(),
             locked_until: 0,
+            learned: false,
         }
     }
 
@@ -281,9 +309,27 @@ impl Record {
     }
 }
 
+/// What a failed attempt came to with a shared lockout
+/// ([`LockoutLog::fail_shared`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Counted {
+    /// Counted; with the lockout's length when this failure started one.
+    Failure(Option<Duration>),
+    /// The client is locked out already (it was locked through another
+    /// instance): it is refused as locked out, for this long.
+    Locked(Duration),
+    /// The store could not count it and fails closed: the request gets a
+    /// 503 (the failure was counted in memory).
+    Unavailable,
+}
+
 /// The failure logs and lockouts of one engine.
 pub(crate) struct LockoutLog {
     lockout: Lockout,
+    /// Where failures are counted for every instance, if anywhere: the
+    /// table below then holds the lockouts learned from it, and what it
+    /// could not count.
+    shared: Option<Arc<dyn StrikeStore>>,
     failures: gcra::EventLimit,
     clients: DashMap<IpAddr, Record, foldhash::fast::RandomState>,
     /// Entries in `clients`; an entry is added only after reserving a place here.
@@ -302,6 +348,7 @@ impl LockoutLog {
     pub(crate) fn new(lockout: Lockout) -> Self {
         Self {
             lockout,
+            shared: None,
             failures: gcra::EventLimit::new(lockout.failures, lockout.within),
             clients: DashMap::default(),
             tracked: AtomicUsize::new(0),
@@ -314,8 +361,27 @@ impl LockoutLog {
         }
     }
 
+    /// The same log, counting failures in `store` for every instance.
+    pub(crate) fn shared(mut self, store: Option<Arc<dyn StrikeStore>>) -> Self {
+        self.shared = store;
+        self
+    }
+
+    /// Whether failures are counted in a store shared by every instance.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
     pub(crate) fn settings(&self) -> Lockout {
         self.lockout
+    }
+
+    fn rule(&self) -> StrikeRule {
+        StrikeRule {
+            strikes: self.lockout.failures,
+            within: self.lockout.within,
+            block_for: self.lockout.lock_for,
+        }
     }
 
     /// How many clients the log tracks now; never more than [`Lockout::max_clients`].
@@ -334,16 +400,22 @@ impl LockoutLog {
     /// Records a failed attempt by `client`; returns the lockout's length if
     /// this failure started one.
     pub(crate) fn fail(&self, client: IpAddr, now: u64) -> Option<Duration> {
+        self.with_record(client, now, |record| self.strike(record, now))
+    }
+
+    /// Runs `change` on the record of `client`: its own, added if there is
+    /// room, else its shared bucket.
+    fn with_record<R>(&self, client: IpAddr, now: u64, change: impl FnOnce(&mut Record) -> R) -> R {
         if let Some(mut record) = self.clients.get_mut(&client) {
-            return self.strike(&mut record, now);
+            return change(&mut record);
         }
         self.sweep_if_due(now);
         match self.clients.entry(client) {
-            Entry::Occupied(mut entry) => return self.strike(entry.get_mut(), now),
+            Entry::Occupied(mut entry) => return change(entry.get_mut()),
             Entry::Vacant(entry) => {
                 if self.reserve() {
                     let mut record = entry.insert(Record::new());
-                    return self.strike(&mut record, now);
+                    return change(&mut record);
                 }
             }
         }
@@ -362,7 +434,151 @@ impl LockoutLog {
                 .map(|_| Mutex::new(Record::new()))
                 .collect()
         });
-        self.strike(&mut lock(&buckets[self.bucket_index(client)]), now)
+        change(&mut lock(&buckets[self.bucket_index(client)]))
+    }
+
+    /// Counts a failed attempt of `client` in the shared store (one round
+    /// trip). A lockout the store answers is remembered here until it ends,
+    /// so the client's next requests are refused without a valid key
+    /// getting through. When the store cannot count it, the failure is
+    /// counted here, as without a shared store.
+    pub(crate) async fn fail_shared(&self, client: IpAddr, now: u64) -> Counted {
+        let Some(store) = &self.shared else {
+            return Counted::Failure(self.fail(client, now));
+        };
+        let subject = ClientKey::Ip(client);
+        match store
+            .strike(StrikeTable::Lockout, &subject, self.rule())
+            .await
+        {
+            Ok(state) => match state.blocked_for {
+                Some(left) => {
+                    self.learn(client, now, left);
+                    if state.started {
+                        Counted::Failure(Some(self.lockout.lock_for))
+                    } else {
+                        Counted::Locked(left)
+                    }
+                }
+                None => Counted::Failure(None),
+            },
+            Err(error) => {
+                tracing::debug!(
+                    policy = "api_key",
+                    client_ip = %client,
+                    %error,
+                    "a failed API-key attempt could not be counted in the shared lockout; counted in this instance's memory"
+                );
+                let locked = self.fail(client, now);
+                if store.fails_closed() {
+                    Counted::Unavailable
+                } else {
+                    Counted::Failure(locked)
+                }
+            }
+        }
+    }
+
+    /// How much longer `client` is locked out, with a shared lockout. A
+    /// lockout this instance learned from the store is confirmed there
+    /// first (one round trip, on the refusal path only): lifted here when
+    /// the store no longer holds it (an operator unlocked the client through
+    /// another instance), kept when the store cannot answer. A lockout
+    /// counted here while the store was away lasts its full time, and a
+    /// client this instance knows no lockout of costs nothing.
+    pub(crate) async fn locked_shared(&self, client: IpAddr, now: u64) -> Option<Duration> {
+        let (known, learned) = self.known_lockout(client, now)?;
+        let Some(store) = self.shared.as_ref().filter(|_| learned) else {
+            // Counted here while the store was away: it lasts its full time.
+            return Some(known);
+        };
+        let subject = ClientKey::Ip(client);
+        match store
+            .state(StrikeTable::Lockout, &subject, self.rule())
+            .await
+        {
+            Ok(state) => match state.blocked_for {
+                Some(left) => {
+                    self.learn(client, now, left);
+                    Some(left)
+                }
+                None => {
+                    self.lift(client);
+                    None
+                }
+            },
+            Err(_) => Some(known),
+        }
+    }
+
+    /// `client`'s state in the shared store (this instance's, without one).
+    pub(crate) async fn status_shared(
+        &self,
+        client: IpAddr,
+        now: u64,
+    ) -> Result<LockoutStatus, StoreError> {
+        let Some(store) = &self.shared else {
+            return Ok(self.status(client, now));
+        };
+        let subject = ClientKey::Ip(client);
+        let state = store
+            .state(StrikeTable::Lockout, &subject, self.rule())
+            .await?;
+        Ok(LockoutStatus {
+            failures: state.strikes,
+            locked_for: state.blocked_for,
+        })
+    }
+
+    /// Lifts `client`'s lockout here and in the shared store, and forgets its
+    /// failures; whether there was anything to forget. Other instances
+    /// confirm a lockout with the store before refusing, so it is lifted
+    /// for them too.
+    pub(crate) async fn unlock_shared(&self, client: IpAddr) -> Result<bool, StoreError> {
+        let here = self.unlock(client);
+        let Some(store) = &self.shared else {
+            return Ok(here);
+        };
+        let there = store
+            .pardon(StrikeTable::Lockout, &ClientKey::Ip(client))
+            .await?;
+        Ok(here || there)
+    }
+
+    /// The lockout this instance knows of for `client`, and whether it
+    /// was learned from the shared store.
+    fn known_lockout(&self, client: IpAddr, now: u64) -> Option<(Duration, bool)> {
+        if let Some(record) = self.clients.get(&client) {
+            return record.locked(now).map(|left| (left, record.learned));
+        }
+        let bucket = self.bucket(client)?;
+        bucket.locked(now).map(|left| (left, bucket.learned))
+    }
+
+    /// Remembers that the shared store holds `client` locked out for `left`.
+    fn learn(&self, client: IpAddr, now: u64, left: Duration) {
+        let until = now.saturating_add(nanos(left));
+        self.with_record(client, now, |record| {
+            if record.locked_until <= now {
+                record.learned = true;
+            }
+            record.locked_until = record.locked_until.max(until);
+        });
+    }
+
+    /// Forgets `client`'s own record when its lockout was learned and the
+    /// store no longer holds it. A shared bucket keeps its lockout: other
+    /// clients may be in it.
+    fn lift(&self, client: IpAddr) {
+        // A learned lockout is all such a record holds: the failures went
+        // to the store.
+        if self
+            .clients
+            .remove_if(&client, |_, record| record.learned)
+            .is_some()
+        {
+            self.tracked.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn status(&self, client: IpAddr, now: u64) -> LockoutStatus {
@@ -404,6 +620,7 @@ impl LockoutLog {
         // `lock_for` is at most 365 days (checked at build) and `now` counts
         // from the engine's start, so this cannot overflow in practice.
         record.locked_until = now.saturating_add(nanos(self.lockout.lock_for));
+        record.learned = false;
         Some(self.lockout.lock_for)
     }
 
@@ -598,6 +815,143 @@ mod tests {
         assert_eq!(log.locked(ip("192.0.2.200"), SECOND), None);
         assert_eq!(log.tracked(), 4);
         assert_eq!(log.tracked.load(Ordering::Relaxed), 4);
+    }
+
+    /// A shared store whose answer the test sets: `None` fails.
+    #[derive(Default)]
+    struct Scripted {
+        answer: Mutex<Option<StrikeState>>,
+        closed: bool,
+        calls: AtomicUsize,
+    }
+
+    impl Scripted {
+        fn answer(&self) -> crate::StoreFuture<'_, StrikeState> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            crate::StoreFuture::ready(
+                lock_answer(&self.answer).ok_or_else(|| StoreError::new("down")),
+            )
+        }
+
+        fn set(&self, answer: Option<StrikeState>) {
+            *self.answer.lock().unwrap() = answer;
+        }
+    }
+
+    fn lock_answer(answer: &Mutex<Option<StrikeState>>) -> Option<StrikeState> {
+        *answer.lock().unwrap()
+    }
+
+    impl StrikeStore for Scripted {
+        fn strike<'a>(
+            &'a self,
+            _: StrikeTable<'a>,
+            _: &'a ClientKey,
+            _: StrikeRule,
+        ) -> crate::StoreFuture<'a, crate::StrikeState> {
+            self.answer()
+        }
+
+        fn state<'a>(
+            &'a self,
+            _: StrikeTable<'a>,
+            _: &'a ClientKey,
+            _: StrikeRule,
+        ) -> crate::StoreFuture<'a, crate::StrikeState> {
+            self.answer()
+        }
+
+        fn pardon<'a>(
+            &'a self,
+            _: StrikeTable<'a>,
+            _: &'a ClientKey,
+        ) -> crate::StoreFuture<'a, bool> {
+            crate::StoreFuture::ready(Ok(true))
+        }
+
+        fn fails_closed(&self) -> bool {
+            self.closed
+        }
+    }
+
+    use crate::StrikeState;
+
+    fn shared(store: &Arc<Scripted>) -> LockoutLog {
+        let lockout = Lockout::new(2, Duration::from_secs(60), Duration::from_secs(600));
+        LockoutLog::new(lockout).shared(Some(Arc::clone(store) as Arc<dyn StrikeStore>))
+    }
+
+    fn blocked(secs: u64, started: bool) -> Option<StrikeState> {
+        Some(StrikeState {
+            strikes: 0,
+            blocked_for: Some(Duration::from_secs(secs)),
+            started,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_shared_lockout_is_learned_confirmed_and_lifted_when_the_store_lifts_it() {
+        let store = Arc::new(Scripted::default());
+        let log = shared(&store);
+        let client = ip("192.0.2.1");
+        // A counted failure touches nothing here.
+        store.set(Some(StrikeState::default()));
+        assert_eq!(log.fail_shared(client, 0).await, Counted::Failure(None));
+        assert_eq!(log.tracked(), 0);
+        // No known lockout: no question to the store.
+        assert_eq!(log.locked_shared(client, 0).await, None);
+        assert_eq!(store.calls.load(Ordering::Relaxed), 1);
+        // The store started one: learned here.
+        store.set(blocked(600, true));
+        assert_eq!(
+            log.fail_shared(client, 0).await,
+            Counted::Failure(Some(Duration::from_secs(600)))
+        );
+        assert_eq!(log.locked(client, SECOND), Some(Duration::from_secs(599)));
+        // Confirmed before a refusal; kept while the store cannot answer.
+        assert_eq!(
+            log.locked_shared(client, SECOND).await,
+            Some(Duration::from_secs(600))
+        );
+        store.set(None);
+        assert!(log.locked_shared(client, 2 * SECOND).await.is_some());
+        // Lifted elsewhere: forgotten here.
+        store.set(Some(StrikeState::default()));
+        assert_eq!(log.locked_shared(client, 3 * SECOND).await, None);
+        assert_eq!(log.tracked(), 0);
+        assert_eq!(log.tracked_clients(), 0);
+        // A failure by a client locked through another instance.
+        store.set(blocked(30, false));
+        assert_eq!(
+            log.fail_shared(client, 0).await,
+            Counted::Locked(Duration::from_secs(30))
+        );
+    }
+
+    #[tokio::test]
+    async fn failures_the_store_cannot_take_are_counted_here_and_their_lockout_lasts() {
+        let store = Arc::new(Scripted::default());
+        let log = shared(&store);
+        let client = ip("192.0.2.1");
+        assert_eq!(log.fail_shared(client, 0).await, Counted::Failure(None));
+        assert_eq!(
+            log.fail_shared(client, SECOND).await,
+            Counted::Failure(Some(Duration::from_secs(600)))
+        );
+        // Back, and holding nothing: the lockout counted here still holds.
+        store.set(Some(StrikeState::default()));
+        let calls = store.calls.load(Ordering::Relaxed);
+        assert!(log.locked_shared(client, 2 * SECOND).await.is_some());
+        assert_eq!(store.calls.load(Ordering::Relaxed), calls);
+
+        let closed = Arc::new(Scripted {
+            closed: true,
+            ..Scripted::default()
+        });
+        let log = shared(&closed);
+        assert_eq!(log.fail_shared(client, 0).await, Counted::Unavailable);
+        assert_eq!(log.fail_shared(client, SECOND).await, Counted::Unavailable);
+        assert!(log.locked(client, 2 * SECOND).is_some());
     }
 
     #[test]

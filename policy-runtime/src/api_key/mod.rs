@@ -27,7 +27,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use config::ApiKeyConfig;
 use id::ApiKeyId;
-use lockout::LockoutLog;
+use lockout::{Counted, LockoutLog};
 use scope::KeyRequirement;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
@@ -49,11 +49,18 @@ pub(crate) struct ApiKeys {
 }
 
 impl ApiKeys {
-    /// The state of a built engine, from its configuration.
-    pub(crate) fn new(config: ApiKeyConfig, clock: EngineClock) -> Self {
+    /// The state of a built engine, from its configuration; the lockout
+    /// counts failures in `strikes` when the rate-limit store shares them.
+    pub(crate) fn new(
+        config: ApiKeyConfig,
+        clock: EngineClock,
+        strikes: Option<std::sync::Arc<dyn crate::StrikeStore>>,
+    ) -> Self {
         Self {
             keys: ArcSwap::from_pointee(config.keys),
-            lockout: config.lockout.map(LockoutLog::new),
+            lockout: config
+                .lockout
+                .map(|lockout| LockoutLog::new(lockout).shared(strikes)),
             clock,
         }
     }
@@ -90,54 +97,189 @@ impl ApiKeys {
                 return Err(locked_out(left));
             }
         }
-        let presented = match presented_key(&parts.headers) {
-            Presented::Key(key) => key,
-            Presented::Missing => {
-                event.deny("missing", None, None, None);
-                return Err(unauthorized("Missing API key"));
-            }
-            Presented::Malformed(detail) => {
+        match attempt(&keys, requirement, parts, &event) {
+            Attempt::Admitted(id) => Ok(id),
+            Attempt::Refused(refusal) => Err(refusal),
+            Attempt::Failed(failed) => {
                 let locked = lockout.and_then(|(log, client)| log.fail(client, now));
-                event.deny_detailed("invalid", None, None, locked, Some(detail));
-                return Err(unauthorized("Invalid API key"));
+                Err(failed.refuse(&event, locked))
             }
+        }
+    }
+
+    /// Whether the lockout counts failures in a store shared by every
+    /// instance: then [`ApiKeys::enforce_shared`] checks keys.
+    pub(crate) fn shares_lockout(&self) -> bool {
+        self.lockout.as_ref().is_some_and(LockoutLog::is_shared)
+    }
+
+    /// [`ApiKeys::enforce`] with a shared lockout: a failed attempt is
+    /// counted in the shared store (one round trip), and a lockout this
+    /// instance knows of is confirmed there before the client is refused.
+    /// An admitted request of a client with no known lockout makes no round
+    /// trip. A failed attempt by a client locked out through another
+    /// instance is refused as locked out; one the store could not count
+    /// while failing closed gets a 503.
+    pub(crate) async fn enforce_shared(
+        &self,
+        handler: &'static str,
+        requirement: &KeyRequirement,
+        parts: &Parts,
+        client_ip: Option<IpAddr>,
+        resolver: &ClientIpResolver,
+    ) -> Result<ApiKeyId, Response> {
+        let event = Event {
+            handler,
+            client_ip,
+            headers: &parts.headers,
         };
-        let (reason, key_id, message) = match keys.lookup(presented, SystemTime::now) {
-            Lookup::Valid(key) => {
-                if let Some(missing) = requirement.unmet(&key.scopes[..]) {
-                    event.deny(
-                        "insufficient_scope",
-                        Some(key.id.name()),
-                        Some(requirement),
-                        None,
-                    );
-                    return Err(ErrorBody::new(
+        let keys = self.keys.load_full();
+        let lockout = self.lockout.as_ref().filter(|_| !keys.is_empty());
+        let Some(log) = lockout else {
+            return self.enforce(handler, requirement, parts, client_ip, resolver);
+        };
+        let Some(client) = client_ip.map(|ip| resolver.group(ip)) else {
+            return Err(missing_connect_info(handler));
+        };
+        let now = self.clock.now();
+        if let Some(left) = log.locked_shared(client, now).await {
+            event.deny("locked_out", None, None, None);
+            return Err(locked_out(left));
+        }
+        match attempt(&keys, requirement, parts, &event) {
+            Attempt::Admitted(id) => Ok(id),
+            Attempt::Refused(refusal) => Err(refusal),
+            Attempt::Failed(failed) => match log.fail_shared(client, now).await {
+                Counted::Failure(locked) => Err(failed.refuse(&event, locked)),
+                Counted::Locked(left) => {
+                    event.deny("locked_out", None, None, None);
+                    Err(locked_out(left))
+                }
+                Counted::Unavailable => {
+                    failed.log(&event, None);
+                    Err(ErrorBody::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "SERVICE_UNAVAILABLE",
+                        "Service Unavailable",
+                    )
+                    .into_response())
+                }
+            },
+        }
+    }
+
+    /// With a shared lockout, confirms a lockout this instance learned for
+    /// the client with the store (see [`LockoutLog::locked_shared`]), so that
+    /// a check that reads the lockout without waiting (a JWT's) sees an
+    /// unlock made through another instance.
+    #[cfg(feature = "jwt")]
+    pub(crate) async fn confirm_lockout(
+        &self,
+        client_ip: Option<IpAddr>,
+        resolver: &ClientIpResolver,
+    ) {
+        if let (Some(log), Some(ip)) = (&self.lockout, client_ip) {
+            log.locked_shared(resolver.group(ip), self.clock.now())
+                .await;
+        }
+    }
+}
+
+/// What the presented key came to, before the lockout counts anything.
+enum Attempt<'k> {
+    Admitted(ApiKeyId),
+    /// Refused without a failure to count: no key, or a valid key that
+    /// lacks a scope.
+    Refused(Response),
+    /// A key that cannot be right: a failure for the lockout.
+    Failed(Failed<'k>),
+}
+
+/// A failed attempt, to log and answer once the lockout has counted it.
+struct Failed<'k> {
+    reason: &'static str,
+    key_id: Option<&'k str>,
+    message: &'static str,
+    detail: Option<&'static str>,
+}
+
+impl Failed<'_> {
+    /// Logs the refusal; `locked` is the lockout this failure started.
+    fn log(&self, event: &Event<'_>, locked: Option<Duration>) {
+        event.deny_detailed(self.reason, self.key_id, None, locked, self.detail);
+    }
+
+    /// Logs the refusal and answers it with a 401.
+    fn refuse(&self, event: &Event<'_>, locked: Option<Duration>) -> Response {
+        self.log(event, locked);
+        unauthorized(self.message)
+    }
+}
+
+/// Reads and verifies the presented key against `keys` and `requirement`.
+// Inlined into both checks: the admitted path stays as it was.
+#[inline(always)]
+fn attempt<'k>(
+    keys: &'k ApiKeyStore,
+    requirement: &KeyRequirement,
+    parts: &Parts,
+    event: &Event<'_>,
+) -> Attempt<'k> {
+    let presented = match presented_key(&parts.headers) {
+        Presented::Key(key) => key,
+        Presented::Missing => {
+            event.deny("missing", None, None, None);
+            return Attempt::Refused(unauthorized("Missing API key"));
+        }
+        Presented::Malformed(detail) => {
+            return Attempt::Failed(Failed {
+                reason: "invalid",
+                key_id: None,
+                message: "Invalid API key",
+                detail: Some(detail),
+            });
+        }
+    };
+    let (reason, key_id, message) = match keys.lookup(presented, SystemTime::now) {
+        Lookup::Valid(key) => {
+            if let Some(missing) = requirement.unmet(&key.scopes[..]) {
+                event.deny(
+                    "insufficient_scope",
+                    Some(key.id.name()),
+                    Some(requirement),
+                    None,
+                );
+                return Attempt::Refused(
+                    ErrorBody::new(
                         StatusCode::FORBIDDEN,
                         "FORBIDDEN",
                         format!("Forbidden: {missing}"),
                     )
-                    .into_response());
-                }
-                tracing::debug!(
-                    policy = "api_key",
-                    scope = handler,
-                    client_ip = client_ip.map(tracing::field::display),
-                    request_id = request_id(&parts.headers),
-                    key_id = key.id.name(),
-                    outcome = "allow",
-                    "API key accepted"
+                    .into_response(),
                 );
-                crate::metrics::decision("api_key", "allow", "none", handler);
-                return Ok(key.id.clone());
             }
-            Lookup::Expired(id) => ("expired", Some(id.name()), "Expired API key"),
-            Lookup::Revoked(id) => ("revoked", Some(id.name()), "Revoked API key"),
-            Lookup::Unknown => ("invalid", None, "Invalid API key"),
-        };
-        let locked = lockout.and_then(|(log, client)| log.fail(client, now));
-        event.deny(reason, key_id, None, locked);
-        Err(unauthorized(message))
-    }
+            tracing::debug!(
+                policy = "api_key",
+                scope = event.handler,
+                client_ip = event.client_ip.map(tracing::field::display),
+                request_id = request_id(&parts.headers),
+                key_id = key.id.name(),
+                outcome = "allow",
+                "API key accepted"
+            );
+            crate::metrics::decision("api_key", "allow", "none", event.handler);
+            return Attempt::Admitted(key.id.clone());
+        }
+        Lookup::Expired(id) => ("expired", Some(id.name()), "Expired API key"),
+        Lookup::Revoked(id) => ("revoked", Some(id.name()), "Revoked API key"),
+        Lookup::Unknown => ("invalid", None, "Invalid API key"),
+    };
+    Attempt::Failed(Failed {
+        reason,
+        key_id,
+        message,
+        detail: None,
+    })
 }
 
 /// Who a decision is about, for its log event.

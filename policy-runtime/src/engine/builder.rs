@@ -559,6 +559,11 @@ impl EngineBuilder {
         self.rate_limit
             .register_scopes(registered_specs().map(|spec| spec.scope));
         let store = self.limiter.unwrap_or_else(|| memory_store(&self.clock));
+        // A store that answers at once is in this process: nothing to share.
+        let strikes = store.strike_store().filter(|_| !store.answers_at_once());
+        if let (Some(penalty), Some(strikes)) = (&mut self.rate_limit.penalty, &strikes) {
+            penalty.share(std::sync::Arc::clone(strikes));
+        }
         Engine {
             inner: Arc::new(EngineInner {
                 rate_limits: RateLimits {
@@ -568,7 +573,7 @@ impl EngineBuilder {
                 },
                 #[cfg(feature = "jwt")]
                 jwt: crate::jwt::Jwt::new(self.jwt, self.clock.clone()),
-                api_keys: ApiKeys::new(self.api_keys, self.clock),
+                api_keys: ApiKeys::new(self.api_keys, self.clock, strikes),
                 resolver: self.resolver,
                 environment: self.environment,
                 error_format: self.error_format,

@@ -217,14 +217,31 @@ impl Engine {
                     continue;
                 }
                 Check::ApiKey(requirement) => {
-                    match self.check_key(policy, requirement, parts, client_ip) {
+                    match self
+                        .check_key_shared(policy, requirement, parts, client_ip)
+                        .await
+                    {
+                        Ok(id) => admitted.api_key = Some(id),
+                        Err(refusal) => refused!(refusal, reserved),
+                    }
+                }
+                Check::ApiKeyOrJwt(requirement)
+                    if self.inner.api_keys.shares_lockout() && !presents_jwt(parts) =>
+                {
+                    match self
+                        .check_key_shared(policy, requirement, parts, client_ip)
+                        .await
+                    {
                         Ok(id) => admitted.api_key = Some(id),
                         Err(refusal) => refused!(refusal, reserved),
                     }
                 }
                 Check::Jwt(requirement) => {
                     #[cfg(feature = "jwt")]
-                    self.inner.jwt.refresh_if_due(parts).await;
+                    {
+                        self.inner.jwt.refresh_if_due(parts).await;
+                        self.confirm_lockout(client_ip).await;
+                    }
                     if let Err(refusal) =
                         self.check_jwt(policy, requirement, parts, client_ip, &mut admitted)
                     {
@@ -235,6 +252,7 @@ impl Engine {
                     #[cfg(feature = "jwt")]
                     if crate::jwt::presents_jwt(&parts.headers) {
                         self.inner.jwt.refresh_if_due(parts).await;
+                        self.confirm_lockout(client_ip).await;
                     }
                     if let Err(refusal) =
                         self.check_key_or_jwt(policy, requirement, parts, client_ip, &mut admitted)
@@ -251,6 +269,21 @@ impl Engine {
                 Some(Reservation::new(self.clone(), reserved));
         }
         Ok(admitted)
+    }
+
+    /// With a shared lockout, confirms with the store a lockout this
+    /// instance learned for the client (lifted here when the store no longer
+    /// holds it), before a JWT check reads the lockout without waiting. No
+    /// round trip for a client with no known lockout.
+    #[cfg(feature = "jwt")]
+    async fn confirm_lockout(&self, client_ip: Option<IpAddr>) {
+        let inner = &*self.inner;
+        if inner.api_keys.shares_lockout() {
+            inner
+                .api_keys
+                .confirm_lockout(client_ip, &inner.resolver)
+                .await;
+        }
     }
 
     /// Runs a handler's checks to the end before returning, for a store that
@@ -422,6 +455,31 @@ impl Engine {
         )
     }
 
+    /// [`Engine::check_key`] when the lockout is shared between instances:
+    /// a failed attempt is counted in the store.
+    async fn check_key_shared(
+        &self,
+        policy: &'static HandlerPolicy,
+        requirement: &KeyRequirement,
+        parts: &Parts,
+        client_ip: Option<IpAddr>,
+    ) -> Result<ApiKeyId, Response> {
+        let inner = &*self.inner;
+        if !inner.api_keys.shares_lockout() {
+            return self.check_key(policy, requirement, parts, client_ip);
+        }
+        inner
+            .api_keys
+            .enforce_shared(
+                policy.handler,
+                requirement,
+                parts,
+                client_ip,
+                &inner.resolver,
+            )
+            .await
+    }
+
     /// One `#[require_jwt]` check; the claims go to the handler.
     fn check_jwt(
         &self,
@@ -513,6 +571,17 @@ fn jwt_feature_off(policy: &'static HandlerPolicy) -> Response {
          enable it: `policy-runtime = {{ features = [\"jwt\"] }}`"
     );
     crate::ErrorBody::internal_error()
+}
+
+/// Whether the request presents a JWT (never, without the `jwt` feature).
+fn presents_jwt(parts: &Parts) -> bool {
+    #[cfg(feature = "jwt")]
+    return crate::jwt::presents_jwt(&parts.headers);
+    #[cfg(not(feature = "jwt"))]
+    {
+        let _ = parts;
+        false
+    }
 }
 
 /// Put on a request by [`crate::DefaultLimits`] once the default limits

@@ -215,6 +215,13 @@ impl Engine {
     /// assert_eq!(status.failures, 0);
     /// assert!(status.locked_for.is_none());
     /// ```
+    ///
+    /// With a store that shares the lockout between instances
+    /// ([`LimiterStore::strike_store`](crate::LimiterStore::strike_store),
+    /// as `RedisStore` does) this is what this instance
+    /// knows: the lockouts it learned, and failures it counted while the
+    /// store was unavailable. [`Engine::shared_lockout_status`] asks the
+    /// store.
     pub fn lockout_status(&self, ip: IpAddr) -> LockoutStatus {
         self.inner.api_keys.lockout_status(ip, &self.inner.resolver)
     }
@@ -226,8 +233,51 @@ impl Engine {
     /// let engine = policy_runtime::Engine::builder().build().unwrap();
     /// assert!(!engine.unlock("203.0.113.7".parse().unwrap()));
     /// ```
+    ///
+    /// With a store that shares the lockout between instances, this lifts
+    /// only what this instance holds; [`Engine::unlock_everywhere`] lifts
+    /// the lockout in the store, for every instance.
     pub fn unlock(&self, ip: IpAddr) -> bool {
         self.inner.api_keys.unlock(ip, &self.inner.resolver)
+    }
+
+    /// A client's lockout state as every instance sees it: asked of the
+    /// store when it shares the lockout (one round trip), else this
+    /// engine's, as [`Engine::lockout_status`]. `ip` is grouped as the
+    /// lockout counts it. Fails when the store cannot answer.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let engine = policy_runtime::Engine::builder().build().unwrap();
+    /// let status = engine.shared_lockout_status("203.0.113.7".parse().unwrap()).await.unwrap();
+    /// assert_eq!(status, policy_runtime::LockoutStatus::default());
+    /// # });
+    /// ```
+    pub async fn shared_lockout_status(&self, ip: IpAddr) -> Result<LockoutStatus, StoreError> {
+        self.inner
+            .api_keys
+            .lockout_status_shared(ip, &self.inner.resolver)
+            .await
+    }
+
+    /// Lifts a client's lockout and forgets its failed attempts, here and,
+    /// when the store shares the lockout, in the store (one round trip), so
+    /// that no instance refuses it any more; returns whether there was
+    /// anything to forget. Without a shared store this is [`Engine::unlock`].
+    /// Fails when the store cannot answer (what this instance held is
+    /// lifted anyway).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let engine = policy_runtime::Engine::builder().build().unwrap();
+    /// assert!(!engine.unlock_everywhere("203.0.113.7".parse().unwrap()).await.unwrap());
+    /// # });
+    /// ```
+    pub async fn unlock_everywhere(&self, ip: IpAddr) -> Result<bool, StoreError> {
+        self.inner
+            .api_keys
+            .unlock_shared(ip, &self.inner.resolver)
+            .await
     }
 
     /// How many clients the API-key lockout tracks now (0 with the lockout

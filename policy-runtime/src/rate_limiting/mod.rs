@@ -71,7 +71,15 @@ impl RateLimits {
         let judged = Judged::from(context);
         self.before_store(&requests, checked.counts(), checked.headers, &judged)?;
         let answer = self.store.check(&requests).await;
-        self.after_run(&checked, answer, &requests, &judged, reserved)
+        let denied = self.shared_denial(&answer);
+        let judgement = self.after_run(&checked, answer, &requests, &judged, reserved);
+        match denied {
+            Some(decision) => {
+                self.strike_shared(judgement, &decision, &requests, checked.headers, &judged)
+                    .await
+            }
+            None => judgement,
+        }
     }
 
     /// [`RateLimits::enforce`] to the end before returning, for a store that
@@ -275,7 +283,96 @@ impl RateLimits {
     ) -> Result<Option<RateLimitHeaders>, Response> {
         self.before_store(requests, counts, headers, judged)?;
         let answer = self.store.check(requests).await;
-        self.after_store(answer, requests, counts, headers, judged)
+        let denied = self.shared_denial(&answer);
+        let judgement = self.after_store(answer, requests, counts, headers, judged);
+        match denied {
+            Some(decision) => {
+                self.strike_shared(judgement, &decision, requests, headers, judged)
+                    .await
+            }
+            None => judgement,
+        }
+    }
+
+    /// A refusal whose strike goes to a shared penalty box, if this is one.
+    fn shared_denial(&self, answer: &Result<Decision, StoreError>) -> Option<Decision> {
+        self.config.penalty.as_ref().filter(|p| p.is_shared())?;
+        match answer {
+            Ok(decision) if !decision.allowed => Some(*decision),
+            _ => None,
+        }
+    }
+
+    /// Counts a refusal's strike in the shared penalty box (one round trip,
+    /// on the refusal path only). A strike that starts a block is logged as
+    /// [`RateLimits::after_store`] logs one; a client found blocked already
+    /// (through another instance) gets the 429 of a block, as it would have
+    /// had if this instance had known.
+    async fn strike_shared(
+        &self,
+        judgement: Result<Option<RateLimitHeaders>, Response>,
+        decision: &Decision,
+        requests: &[LimitRequest<'_>],
+        headers: &'static QuotaHeaders,
+        judged: &Judged<'_>,
+    ) -> Result<Option<RateLimitHeaders>, Response> {
+        let Some(penalty) = &self.config.penalty else {
+            return judgement;
+        };
+        let decisive = requests
+            .iter()
+            .find(|request| request.quotas.contains(&decision.quota))
+            .unwrap_or(&requests[0]);
+        let (scope, key) = (decisive.scope, decisive.key);
+        let struck = penalty
+            .strike_shared(scope, key, judged.penalty_ip(), self.clock.now())
+            .await;
+        let client_ip = judged.client_ip.map(tracing::field::display);
+        let key_id = match key {
+            ClientKey::ApiKey(name) => Some(&**name),
+            _ => None,
+        };
+        match struck {
+            None => judgement,
+            Some(penalty::Struck::Started(block)) => {
+                tracing::warn!(
+                    policy = "rate_limit",
+                    scope,
+                    key_kind = key.kind(),
+                    client_ip,
+                    key_id,
+                    block_secs = block.as_secs(),
+                    outcome = "block",
+                    "client blocked after repeated violations"
+                );
+                judgement
+            }
+            Some(penalty::Struck::Blocked(left)) => {
+                tracing::warn!(
+                    policy = "rate_limit",
+                    scope,
+                    key_kind = key.kind(),
+                    client_ip,
+                    outcome = "deny",
+                    reason = "blocked",
+                    "client blocked after repeated violations"
+                );
+                let blocked = Decision {
+                    allowed: false,
+                    quota: decisive.quotas[0],
+                    remaining: 0,
+                    reset_after: left,
+                    retry_after: left,
+                };
+                Err(too_many_requests(
+                    self.config.header_style,
+                    Reason::Blocked,
+                    &blocked,
+                    headers,
+                    judged.keeps_body,
+                ))
+            }
+        }
     }
 
     /// What comes before the store's decision: a client blocked by the
@@ -428,6 +525,7 @@ impl RateLimits {
     pub(crate) async fn reset(&self, scope: &str, key: &ClientKey) -> Result<(), StoreError> {
         if let Some(penalty) = &self.config.penalty {
             penalty.pardon(key);
+            penalty.pardon_shared(scope, key).await?;
         }
         self.store.reset(scope, key).await
     }

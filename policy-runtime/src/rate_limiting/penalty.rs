@@ -5,9 +5,18 @@
 //! in one scope is blocked in that scope for `block_for`: every request it
 //! makes there gets a 429 until then. Each block is logged once, when it
 //! starts, by the caller; reaching the bound is logged once here.
+//!
+//! **Shared.** With a store that shares strikes
+//! ([`LimiterStore::strike_store`](super::store::LimiterStore::strike_store),
+//! as [`crate::RedisStore`] does), a refusal's strike is counted in that
+//! store ([`PenaltyBox::strike_shared`], one round trip on the refusal path
+//! only), so strikes on every instance add up to one block. The table then
+//! holds the blocks learned from the store's answers, served locally until
+//! they end (as the Redis store's refusal cache serves refusals), and the
+//! strikes the store could not take (an outage), counted as without it.
 
 use super::client_map::{ClientMap, PARTS};
-use super::store::ClientKey;
+use super::store::{ClientKey, StoreError, StrikeRule, StrikeStore, StrikeTable};
 use crate::Quota;
 use crate::gcra::{EventLimit, Log};
 use std::borrow::Cow;
@@ -37,6 +46,15 @@ use std::time::Duration;
 /// scope at a time. When it is full, the strikes of clients it does not hold
 /// are pooled per scope: `strikes` refusals among them block all of them in
 /// that scope (stricter, never off), and the first time is logged.
+///
+/// With a `RedisStore` (feature `redis`; any store whose
+/// [`strike_store`](crate::LimiterStore::strike_store) shares strikes),
+/// strikes are counted in the store, so refusals on every instance add up
+/// to one block: one round trip per refusal until the block starts, none
+/// for an admitted request. An instance learns of a block started elsewhere
+/// at the client's next refusal there, and refuses it as blocked until the
+/// block ends. When the store is unavailable, strikes are counted in the
+/// instance's memory and known blocks hold.
 ///
 /// `strikes` is at most [`Penalty::MAX_STRIKES`]; `within` and `block_for`
 /// at most [`Quota::MAX_PERIOD`]. [`EngineBuilder::build`](crate::EngineBuilder::build)
@@ -183,9 +201,21 @@ impl ScopeBox {
     }
 }
 
+/// What a refusal's strike came to in a shared penalty box.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Struck {
+    /// This strike started a block of this length.
+    Started(Duration),
+    /// The client was blocked already (through another instance), for this
+    /// much longer: refused as blocked.
+    Blocked(Duration),
+}
+
 /// The strike logs and blocks of one engine.
 pub(crate) struct PenaltyBox {
     penalty: Penalty,
+    /// Where strikes are counted for every instance, if anywhere.
+    shared: Option<Arc<dyn StrikeStore>>,
     strikes: EventLimit,
     /// `block_for` in nanoseconds; within range, so adding it cannot overflow.
     block_for: u64,
@@ -213,12 +243,33 @@ impl PenaltyBox {
         }
         Ok(Self {
             penalty,
+            shared: None,
             strikes: EventLimit::new(penalty.strikes, penalty.within),
             block_for: u64::try_from(penalty.block_for.as_nanos()).unwrap_or(u64::MAX),
             scopes: RwLock::default(),
             held: AtomicUsize::new(0),
             full_warned: AtomicBool::new(false),
         })
+    }
+
+    /// Counts strikes in `store`, shared by every instance, from now on.
+    pub(crate) fn share(&mut self, store: Arc<dyn StrikeStore>) {
+        self.shared = Some(store);
+    }
+
+    /// Whether strikes are counted in a store shared by every instance:
+    /// then [`PenaltyBox::strike_shared`] counts them, not
+    /// [`PenaltyBox::strike`].
+    pub(crate) fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    fn rule(&self) -> StrikeRule {
+        StrikeRule {
+            strikes: self.penalty.strikes,
+            within: self.penalty.within,
+            block_for: self.penalty.block_for,
+        }
     }
 
     fn scope(&self, name: &str) -> Option<Arc<ScopeBox>> {
@@ -258,6 +309,7 @@ impl PenaltyBox {
 
     /// Records a refusal of the client behind `key` in `scope`; returns the
     /// block's length if this strike started one.
+    /// A shared box counts nothing here: see [`PenaltyBox::strike_shared`].
     pub(crate) fn strike(
         &self,
         scope: &str,
@@ -265,11 +317,95 @@ impl PenaltyBox {
         client_ip: Option<IpAddr>,
         now: u64,
     ) -> Option<Duration> {
+        if self.shared.is_some() {
+            return None;
+        }
+        self.strike_here(scope, key, client_ip, now)
+    }
+
+    /// Records a refusal of the client behind `key` in `scope` in the
+    /// shared store (one round trip). A block the store answers is
+    /// remembered here until it ends. When the store cannot count it, the
+    /// strike is counted here, as without a shared store.
+    pub(crate) async fn strike_shared(
+        &self,
+        scope: &str,
+        key: &ClientKey,
+        client_ip: Option<IpAddr>,
+        now: u64,
+    ) -> Option<Struck> {
+        let Some(store) = &self.shared else {
+            return self
+                .strike_here(scope, key, client_ip, now)
+                .map(Struck::Started);
+        };
         let subject = subject(key, client_ip)?;
+        match store
+            .strike(StrikeTable::Penalty(scope), &subject, self.rule())
+            .await
+        {
+            Ok(state) => {
+                let left = state.blocked_for?;
+                let until = now.saturating_add(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX));
+                self.with_record(scope, &subject, now, |record| {
+                    record.blocked_until = record.blocked_until.max(until);
+                });
+                Some(match state.started {
+                    true => Struck::Started(self.penalty.block_for),
+                    false => Struck::Blocked(left),
+                })
+            }
+            Err(error) => {
+                tracing::debug!(
+                    policy = "rate_limit",
+                    scope,
+                    %error,
+                    "a strike could not be counted in the shared penalty box; counted in this instance's memory"
+                );
+                self.strike_here(scope, key, client_ip, now)
+                    .map(Struck::Started)
+            }
+        }
+    }
+
+    /// Lifts the block and forgets the strikes of `key` in `scope` in the
+    /// shared store, if there is one.
+    pub(crate) async fn pardon_shared(
+        &self,
+        scope: &str,
+        key: &ClientKey,
+    ) -> Result<(), StoreError> {
+        if let Some(store) = &self.shared {
+            store.pardon(StrikeTable::Penalty(scope), key).await?;
+        }
+        Ok(())
+    }
+
+    /// Counts a strike in this engine's table.
+    fn strike_here(
+        &self,
+        scope: &str,
+        key: &ClientKey,
+        client_ip: Option<IpAddr>,
+        now: u64,
+    ) -> Option<Duration> {
+        let subject = subject(key, client_ip)?;
+        self.with_record(scope, &subject, now, |record| self.hit(record, now))
+    }
+
+    /// Runs `change` on the record of `subject` in `scope`: its own, added
+    /// if the box has room, else the scope's pooled record.
+    fn with_record<R>(
+        &self,
+        scope: &str,
+        subject: &ClientKey,
+        now: u64,
+        change: impl FnOnce(&mut Record) -> R,
+    ) -> R {
         let scope = self.scope_or_new(scope);
-        let part = scope.clients.part_of(&subject);
-        if let Some(mut record) = part.get_mut(&*subject) {
-            return self.hit(&mut record, now);
+        let part = scope.clients.part_of(subject);
+        if let Some(mut record) = part.get_mut(subject) {
+            return change(&mut record);
         }
         if self.held.fetch_add(1, Ordering::Relaxed) >= self.penalty.max_clients {
             self.held.fetch_sub(1, Ordering::Relaxed);
@@ -282,18 +418,18 @@ impl PenaltyBox {
                 );
             }
             let mut pooled = scope.overflow.lock().unwrap_or_else(|p| p.into_inner());
-            let block = self.hit(&mut pooled, now);
+            let answer = change(&mut pooled);
             scope
                 .overflow_until
                 .store(pooled.blocked_until, Ordering::Relaxed);
-            return block;
+            return answer;
         }
-        let block = {
-            let mut record = part.entry(subject.into_owned()).or_default();
-            self.hit(&mut record, now)
+        let answer = {
+            let mut record = part.entry(subject.clone()).or_default();
+            change(&mut record)
         };
         self.note_addition(&scope, now);
-        block
+        answer
     }
 
     fn hit(&self, record: &mut Record, now: u64) -> Option<Duration> {

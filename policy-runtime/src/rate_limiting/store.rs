@@ -3,6 +3,9 @@
 //! This module owns the contract between the policy and a backend: one call
 //! per request that checks every quota of a scope for one client key. It knows
 //! nothing of HTTP; the policy turns a [`Decision`] into headers and a 429.
+//! It also owns the [`StrikeStore`] extension: where the strikes and blocks
+//! of the API-key lockout and the penalty box live when a store shares them
+//! between instances ([`LimiterStore::strike_store`]).
 
 use crate::Quota;
 pub(crate) use crate::gcra::Decision;
@@ -12,6 +15,7 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// Who a limit counts against.
 ///
@@ -332,10 +336,190 @@ pub trait LimiterStore: Send + Sync + 'static {
         false
     }
 
+    /// Where the API-key lockout and the penalty box keep their strikes and
+    /// blocks so that every instance sees them: `None` (the default) keeps
+    /// them in each engine's memory, as with [`crate::MemoryStore`]. A store
+    /// shared by several instances returns itself (see [`StrikeStore`]).
+    /// The engine asks only a store that does not
+    /// [answer at once](LimiterStore::answers_at_once): one that does lives
+    /// in this process, with nothing to share.
+    ///
+    /// ```
+    /// use policy_runtime::{LimiterStore, MemoryStore};
+    ///
+    /// assert!(MemoryStore::new().strike_store().is_none());
+    /// ```
+    fn strike_store(&self) -> Option<Arc<dyn StrikeStore>> {
+        None
+    }
+
     /// Whether the backend can answer now, for readiness probes
     /// ([`crate::Health::engine`]): an error names what is unreachable. An
     /// in-process store is always ready, the default.
     fn ready(&self) -> StoreFuture<'_, ()> {
         StoreFuture::ready(Ok(()))
+    }
+}
+
+/// Which strikes a [`StrikeStore`] call is about: the API-key lockout's (per
+/// client IP), or the penalty box's in one rate-limit scope.
+///
+/// ```
+/// use policy_runtime::StrikeTable;
+///
+/// assert_eq!(StrikeTable::Lockout.name(), "lockout");
+/// assert_eq!(StrikeTable::Penalty("app::search").name(), "penalty");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StrikeTable<'a> {
+    /// Failed API-key attempts, by client IP.
+    Lockout,
+    /// Rate-limit refusals in one scope (a handler's path or a shared `scope = "..."`).
+    Penalty(&'a str),
+}
+
+impl StrikeTable<'_> {
+    /// `lockout` or `penalty`, for keys and logs.
+    ///
+    /// ```
+    /// assert_eq!(policy_runtime::StrikeTable::Lockout.name(), "lockout");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        match self {
+            StrikeTable::Lockout => "lockout",
+            StrikeTable::Penalty(_) => "penalty",
+        }
+    }
+}
+
+/// How strikes turn into a block: `strikes` of them within `within` block
+/// the subject for `block_for`.
+///
+/// ```
+/// use std::time::Duration;
+/// use policy_runtime::StrikeRule;
+///
+/// let rule = StrikeRule { strikes: 5, within: Duration::from_secs(1800), block_for: Duration::from_secs(1800) };
+/// assert_eq!(rule.strikes, 5);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StrikeRule {
+    /// How many strikes within `within` start a block (at least 1).
+    pub strikes: u32,
+    /// The window strikes are counted in.
+    pub within: Duration,
+    /// How long a block lasts.
+    pub block_for: Duration,
+}
+
+/// A subject's strikes and block, as a [`StrikeStore`] answers.
+///
+/// ```
+/// let state = policy_runtime::StrikeState::default();
+/// assert_eq!((state.strikes, state.blocked_for, state.started), (0, None, false));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StrikeState {
+    /// Strikes counted in the current window (0 while blocked: the count
+    /// starts again when the block ends).
+    pub strikes: u32,
+    /// How much longer the subject is blocked, if it is.
+    pub blocked_for: Option<Duration>,
+    /// Whether the strike of this call started the block.
+    pub started: bool,
+}
+
+/// Strikes and blocks kept where every instance of an app sees them: the
+/// API-key lockout's failed attempts and the penalty box's refusals, for a
+/// store that [`LimiterStore::strike_store`] returns.
+///
+/// Each call is one round trip for a networked store, and the engine makes
+/// one only when something failed (a wrong key, a refused request) or an
+/// operator asks: an admitted request never waits for one. When a call
+/// fails, the lockout and the penalty box count in the engine's memory
+/// instead and keep every block they already know of; a store that
+/// [`fails_closed`](StrikeStore::fails_closed) has the failed attempt
+/// answered `503` as well.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::collections::HashMap;
+/// use std::time::Duration;
+/// use policy_runtime::{ClientKey, StoreFuture, StrikeRule, StrikeState, StrikeStore, StrikeTable};
+///
+/// /// Counts strikes without a window, blocking for ever (for a test).
+/// #[derive(Default)]
+/// struct Counting(Mutex<HashMap<String, u32>>);
+///
+/// impl StrikeStore for Counting {
+///     fn strike<'a>(&'a self, table: StrikeTable<'a>, subject: &'a ClientKey, rule: StrikeRule) -> StoreFuture<'a, StrikeState> {
+///         let mut counts = self.0.lock().unwrap();
+///         let count = counts.entry(format!("{table:?}{subject}")).or_default();
+///         *count += 1;
+///         let blocked = *count >= rule.strikes;
+///         StoreFuture::ready(Ok(StrikeState {
+///             strikes: if blocked { 0 } else { *count },
+///             blocked_for: blocked.then_some(rule.block_for),
+///             started: *count == rule.strikes,
+///         }))
+///     }
+///
+///     fn state<'a>(&'a self, table: StrikeTable<'a>, subject: &'a ClientKey, rule: StrikeRule) -> StoreFuture<'a, StrikeState> {
+///         let count = self.0.lock().unwrap().get(&format!("{table:?}{subject}")).copied().unwrap_or(0);
+///         let blocked = count >= rule.strikes;
+///         StoreFuture::ready(Ok(StrikeState { strikes: if blocked { 0 } else { count }, blocked_for: blocked.then_some(rule.block_for), started: false }))
+///     }
+///
+///     fn pardon<'a>(&'a self, table: StrikeTable<'a>, subject: &'a ClientKey) -> StoreFuture<'a, bool> {
+///         StoreFuture::ready(Ok(self.0.lock().unwrap().remove(&format!("{table:?}{subject}")).is_some()))
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = Arc::new(Counting::default());
+/// let rule = StrikeRule { strikes: 2, within: Duration::from_secs(60), block_for: Duration::from_secs(600) };
+/// let client = ClientKey::Ip("192.0.2.1".parse().unwrap());
+/// assert_eq!(store.strike(StrikeTable::Lockout, &client, rule).await.unwrap().blocked_for, None);
+/// let second = store.strike(StrikeTable::Lockout, &client, rule).await.unwrap();
+/// assert_eq!((second.blocked_for, second.started), (Some(Duration::from_secs(600)), true));
+/// assert!(store.pardon(StrikeTable::Lockout, &client).await.unwrap());
+/// assert!(!store.fails_closed());
+/// # });
+/// ```
+pub trait StrikeStore: Send + Sync + 'static {
+    /// Counts one strike against `subject` and answers its state after it:
+    /// already blocked, the strike is not counted and the block's time
+    /// left is answered; otherwise, when this strike makes `rule.strikes`
+    /// within `rule.within`, a block of `rule.block_for` starts
+    /// ([`StrikeState::started`]).
+    fn strike<'a>(
+        &'a self,
+        table: StrikeTable<'a>,
+        subject: &'a ClientKey,
+        rule: StrikeRule,
+    ) -> StoreFuture<'a, StrikeState>;
+
+    /// `subject`'s state without counting a strike.
+    fn state<'a>(
+        &'a self,
+        table: StrikeTable<'a>,
+        subject: &'a ClientKey,
+        rule: StrikeRule,
+    ) -> StoreFuture<'a, StrikeState>;
+
+    /// Lifts `subject`'s block and forgets its strikes; whether there was
+    /// anything to forget.
+    fn pardon<'a>(
+        &'a self,
+        table: StrikeTable<'a>,
+        subject: &'a ClientKey,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Whether a strike that cannot be counted has its request answered
+    /// `503` (a store failing closed) rather than counted in memory alone
+    /// (the default).
+    fn fails_closed(&self) -> bool {
+        false
     }
 }

@@ -52,6 +52,17 @@ impl KeyLayout {
         }
         key
     }
+
+    /// The key of `client`'s state in `scope` followed by `:<suffix>`, for
+    /// state kept beside it (the strikes of the lockout and the penalty box).
+    /// A suffix is a plain word, never a quota's field (`g:`, `s:`, `w:`),
+    /// so it names no key the rate-limit script writes.
+    pub(super) fn suffixed_key(&self, scope: &str, client: &ClientKey, suffix: &str) -> String {
+        let mut key = self.key(scope, client);
+        key.push(':');
+        key.push_str(suffix);
+        key
+    }
 }
 
 /// Feeds `ip:<a.b.c.d>`, the display form of [`ClientKey::Ip`] for an

@@ -7,12 +7,15 @@
 //! - [`script`] and `gcra.lua`: the atomic decision (GCRA, or a sliding log
 //!   for strict quotas) on the server's clock, one round trip;
 //! - [`outage`]: the failure modes and outage tracking;
-//! - [`blocked`]: the local cache of refusals that saves round trips.
+//! - [`blocked`]: the local cache of refusals that saves round trips;
+//! - [`strikes`] and `strikes.lua`: the lockout's and the penalty box's
+//!   strikes and blocks, shared by every instance.
 
 mod blocked;
 mod key;
 mod outage;
 mod script;
+mod strikes;
 
 pub use outage::FailureMode;
 
@@ -698,6 +701,12 @@ impl LimiterStore for RedisStore {
             .map(|request| self.inner.keys.key(request.scope, request.key))
             .collect();
         StoreFuture::boxed(self.refund_remote(keys, requests))
+    }
+
+    /// The lockout's and the penalty box's strikes live in Redis too, so
+    /// every instance sees them (see [`StrikeStore`](crate::StrikeStore)).
+    fn strike_store(&self) -> Option<Arc<dyn crate::StrikeStore>> {
+        Some(Arc::new(self.clone()))
     }
 
     /// Fails while Redis is known to be away. One call per retry interval

@@ -19,6 +19,14 @@ use std::time::{Duration, Instant};
 ///
 /// The default is [`FailureMode::FallbackToMemory`].
 ///
+/// The modes apply to the quotas. The API-key lockout and the penalty box,
+/// which the store shares between instances too, are never turned off by an
+/// outage: every lockout and block an instance knows of holds until it ends,
+/// and the failures and strikes Redis cannot take are counted in the
+/// instance's memory (per instance, as with the memory store), in every
+/// mode. With [`FailureMode::Closed`] a failed API-key attempt that Redis
+/// cannot count is answered `503` as well.
+///
 /// ```
 /// use policy_runtime::{FailureMode, RedisStore};
 ///
