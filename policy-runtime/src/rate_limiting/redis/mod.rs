@@ -7,12 +7,14 @@
 //! - [`script`] and `gcra.lua`: the atomic decision (GCRA, or a sliding log
 //!   for strict quotas) on the server's clock, one round trip;
 //! - [`outage`]: the failure modes and outage tracking;
-//! - [`blocked`]: the local cache of refusals that saves round trips.
+//! - [`blocked`]: the local cache of refusals that saves round trips;
+//! - [`tls`]: the certificates of `rediss://` connections.
 
 mod blocked;
 mod key;
 mod outage;
 mod script;
+mod tls;
 
 pub use outage::FailureMode;
 
@@ -28,6 +30,8 @@ use outage::{Attempt, Failure, Outage};
 use script::{Check, Op};
 use std::fmt;
 use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -103,6 +107,8 @@ struct Inner {
     /// The limits counted while Redis is away, replaced when an outage starts.
     fallback: RwLock<Arc<MemoryStore>>,
     blocked: BlockedCache,
+    /// A TLS failure was logged in the current outage (logged once per outage).
+    tls_reported: AtomicBool,
 }
 
 /// Configures a [`RedisStore`]; [`RedisStoreBuilder::build`] reports what is wrong.
@@ -110,6 +116,13 @@ struct Inner {
 /// Defaults: key prefix `policy`, a 50 ms timeout per Redis call, 1 s to
 /// establish a connection, a probe every 1 s during an outage,
 /// [`FailureMode::FallbackToMemory`], and up to 10 000 cached refusals.
+///
+/// With a `rediss://` URL the connection uses TLS (rustls, TLS 1.2 or 1.3):
+/// the server's certificate must chain to the WebPKI roots, or to the CA
+/// file given with [`RedisStoreBuilder::tls_ca_file`], and be issued for the
+/// URL's host; [`RedisStoreBuilder::tls_client_cert`] adds a client
+/// certificate for servers that require one. [`RedisStoreBuilder::build`]
+/// reads and checks those files, so a bad one is an error naming it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -135,6 +148,7 @@ pub struct RedisStoreBuilder {
     retry_interval: Duration,
     mode: FailureMode,
     blocked_capacity: usize,
+    tls: Result<tls::TlsFiles, RedisConfigError>,
 }
 
 /// A [`RedisStore`] configuration that cannot work.
@@ -188,6 +202,51 @@ pub enum RedisConfigError {
     /// ```
     #[error("Redis timeouts must be greater than zero")]
     ZeroTimeout,
+    /// A TLS file cannot be read, holds no usable certificate or key, or
+    /// the key does not go with the certificate.
+    ///
+    /// ```
+    /// use policy_runtime::{RedisConfigError, RedisStore};
+    ///
+    /// let error = RedisStore::builder()
+    ///     .url("rediss://redis.internal:6380")
+    ///     .tls_ca_file("/nonexistent/ca.pem")
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(&error, RedisConfigError::TlsFile { setting, .. } if setting == "tls_ca_file"));
+    /// assert!(error.to_string().starts_with("tls_ca_file `/nonexistent/ca.pem`: cannot read it"));
+    /// ```
+    #[error("{setting} `{}`: {reason}", path.display())]
+    TlsFile {
+        /// The setting that named the file: `REDIS_TLS_CA_FILE`,
+        /// `REDIS_TLS_CERT_FILE`, `REDIS_TLS_KEY_FILE`, or the builder
+        /// method (`tls_ca_file`, `tls_client_cert`).
+        setting: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The TLS settings do not fit together: certificates for a URL that is
+    /// not `rediss://`, half a client certificate, or certificate checks
+    /// turned off (`#insecure`).
+    ///
+    /// ```
+    /// use policy_runtime::{RedisConfigError, RedisStore};
+    ///
+    /// let error = RedisStore::builder()
+    ///     .url("redis://127.0.0.1:6379")
+    ///     .tls_ca_file("ca.pem")
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(error, RedisConfigError::Tls { .. }));
+    /// assert!(error.to_string().contains("rediss://"));
+    /// ```
+    #[error("Redis TLS: {reason}")]
+    Tls {
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl RedisStore {
@@ -210,6 +269,7 @@ impl RedisStore {
             retry_interval: Duration::from_secs(1),
             mode: FailureMode::default(),
             blocked_capacity: 10_000,
+            tls: Ok(tls::TlsFiles::default()),
         }
     }
 
@@ -228,17 +288,21 @@ impl RedisStore {
     }
 
     /// A store on the server named by the `REDIS_URL` environment variable,
-    /// with the default configuration.
+    /// with the TLS files named by `REDIS_TLS_CA_FILE`, `REDIS_TLS_CERT_FILE`
+    /// and `REDIS_TLS_KEY_FILE` (see [`RedisStoreBuilder::tls_from_env`]) and
+    /// otherwise the default configuration.
     ///
     /// ```no_run
     /// // REDIS_URL=redis://:password@redis.internal:6379/0
+    /// // or, with TLS: REDIS_URL=rediss://:password@redis.internal:6380/0
+    /// //               REDIS_TLS_CA_FILE=/etc/redis/ca.pem
     /// let store = policy_runtime::RedisStore::from_env()?;
     /// let engine = policy_runtime::Engine::builder().limiter_store(store).build()?;
     /// # drop(engine);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_env() -> Result<Self, RedisConfigError> {
-        Self::builder().url_from_env().build()
+        Self::builder().url_from_env().tls_from_env().build()
     }
 
     /// Whether Redis answered the last call: `false` during an outage, `true`
@@ -289,9 +353,10 @@ impl RedisStore {
                 if Failure::of(&error) == Failure::Unavailable {
                     inner.unavailable(&error);
                 }
-                Err(StoreError::new(format!(
-                    "Redis did not answer PING: {error}"
-                )))
+                Err(StoreError::new(match tls::problem(&error) {
+                    Some(problem) => format!("Redis did not answer PING: {problem}"),
+                    None => format!("Redis did not answer PING: {error}"),
+                }))
             }
         }
     }
@@ -537,16 +602,32 @@ impl Inner {
     /// fallback counted: nothing reads it until the next outage, which would
     /// start afresh anyway.
     fn succeeded(&self, attempt: Attempt) {
-        if self.outage.succeeded(attempt) && self.mode == FailureMode::FallbackToMemory {
-            *self
-                .fallback
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(MemoryStore::new());
+        if self.outage.succeeded(attempt) {
+            self.tls_reported.store(false, Ordering::Relaxed);
+            if self.mode == FailureMode::FallbackToMemory {
+                *self
+                    .fallback
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                    Arc::new(MemoryStore::new());
+            }
         }
     }
 
     /// Records that Redis is away; a new outage starts the fallback afresh.
+    /// A TLS failure is also said, once per outage, with what to fix: it
+    /// will not go away by itself.
     fn unavailable(&self, error: &RedisError) {
+        if let Some(problem) = tls::problem(error)
+            && !self.tls_reported.swap(true, Ordering::Relaxed)
+        {
+            tracing::error!(
+                store = "redis",
+                %error,
+                failure_mode = %self.mode,
+                "{problem}"
+            );
+        }
         if self.outage.failed(error) && self.mode == FailureMode::FallbackToMemory {
             *self
                 .fallback
@@ -718,9 +799,9 @@ impl LimiterStore for RedisStore {
 }
 
 impl RedisStoreBuilder {
-    /// The server: `redis://[user:password@]host[:port][/db]`, `rediss://`
-    /// for TLS (when the redis crate is built with TLS) or
-    /// `redis+unix:///path/to/socket`.
+    /// The server: `redis://[user:password@]host[:port][/db]`,
+    /// `rediss://...` for TLS (see [`RedisStoreBuilder::tls_ca_file`] and
+    /// [`RedisStoreBuilder::tls_client_cert`]) or `redis+unix:///path/to/socket`.
     ///
     /// ```
     /// use policy_runtime::{RedisConfigError, RedisStore};
@@ -753,6 +834,95 @@ impl RedisStoreBuilder {
                 reason: format!("{URL_VARIABLE} is not valid UTF-8"),
             }),
         };
+        self
+    }
+
+    /// The CA certificates (a PEM file, one or more) that the server's TLS
+    /// certificate must chain to, instead of the WebPKI roots: for a server
+    /// whose certificate a private CA signed. Needs a `rediss://` URL.
+    ///
+    /// ```no_run
+    /// let store = policy_runtime::RedisStore::builder()
+    ///     .url("rediss://redis.internal:6380")
+    ///     .tls_ca_file("/etc/redis/tls/ca.pem")
+    ///     .build()?; // reads and checks the file
+    /// # drop(store);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        if let Ok(files) = &mut self.tls {
+            files.set_ca(path.into());
+        }
+        self
+    }
+
+    /// A client certificate chain and its private key (PEM files: PKCS#8,
+    /// PKCS#1 or SEC1 keys), presented to a server that requires one
+    /// (`tls-auth-clients yes`). Needs a `rediss://` URL.
+    ///
+    /// ```no_run
+    /// let store = policy_runtime::RedisStore::builder()
+    ///     .url("rediss://redis.internal:6380")
+    ///     .tls_ca_file("/etc/redis/tls/ca.pem")
+    ///     .tls_client_cert("/etc/redis/tls/client.pem", "/etc/redis/tls/client.key")
+    ///     .build()?; // fails if the key is not the certificate's
+    /// # drop(store);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn tls_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        if let Ok(files) = &mut self.tls {
+            files.set_client(cert.into(), key.into());
+        }
+        self
+    }
+
+    /// The TLS files named by the environment: `REDIS_TLS_CA_FILE` (as
+    /// [`RedisStoreBuilder::tls_ca_file`]), and `REDIS_TLS_CERT_FILE` with
+    /// `REDIS_TLS_KEY_FILE` (as [`RedisStoreBuilder::tls_client_cert`]). A
+    /// variable that is unset or empty leaves its setting as it was; errors
+    /// name the variable.
+    ///
+    /// ```
+    /// use policy_runtime::{RedisConfigError, RedisStore};
+    ///
+    /// // With none of the variables set, this changes nothing.
+    /// # unsafe { std::env::remove_var("REDIS_TLS_CA_FILE") };
+    /// # unsafe { std::env::remove_var("REDIS_TLS_CERT_FILE") };
+    /// # unsafe { std::env::remove_var("REDIS_TLS_KEY_FILE") };
+    /// let store = RedisStore::builder().url("redis://127.0.0.1:6379").tls_from_env().build();
+    /// assert!(store.is_ok());
+    /// ```
+    pub fn tls_from_env(self) -> Self {
+        self.tls_from(|name| match std::env::var(name) {
+            Ok(value) => Ok(Some(value)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(RedisConfigError::Tls {
+                reason: format!("{name} is not valid UTF-8"),
+            }),
+        })
+    }
+
+    /// [`RedisStoreBuilder::tls_from_env`] on a list of variables, as
+    /// `Engine::builder().from_vars(...)` reads them.
+    pub(crate) fn tls_from_vars(self, vars: &[(String, String)]) -> Self {
+        self.tls_from(|name| {
+            Ok(vars
+                .iter()
+                .rev()
+                .find(|(variable, _)| variable == name)
+                .map(|(_, value)| value.clone()))
+        })
+    }
+
+    fn tls_from(
+        mut self,
+        lookup: impl Fn(&str) -> Result<Option<String>, RedisConfigError>,
+    ) -> Self {
+        if let Ok(files) = &mut self.tls
+            && let Err(error) = files.read_variables(lookup)
+        {
+            self.tls = Err(error);
+        }
         self
     }
 
@@ -890,10 +1060,7 @@ impl RedisStoreBuilder {
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(RedisConfigError::ZeroTimeout);
         }
-        let client =
-            ::redis::Client::open(url.as_str()).map_err(|error| RedisConfigError::InvalidUrl {
-                reason: error.to_string(),
-            })?;
+        let client = client(&url, &self.tls?)?;
         // One connection attempt per reconnection: during an outage the
         // store's probes decide when to try again. No response timeout in
         // the connection: every call is already bounded by the store's
@@ -915,8 +1082,46 @@ impl RedisStoreBuilder {
                 outage: Outage::new(self.retry_interval, self.mode),
                 fallback: RwLock::new(Arc::new(MemoryStore::new())),
                 blocked: BlockedCache::new(self.blocked_capacity),
+                tls_reported: AtomicBool::new(false),
             }),
         })
+    }
+}
+
+/// The client of `url`, with the TLS files for a `rediss://` URL.
+fn client(url: &str, files: &tls::TlsFiles) -> Result<::redis::Client, RedisConfigError> {
+    use ::redis::{ConnectionAddr, IntoConnectionInfo};
+    let invalid = |error: RedisError| RedisConfigError::InvalidUrl {
+        reason: error.to_string(),
+    };
+    let info = url.into_connection_info().map_err(invalid)?;
+    match info.addr() {
+        ConnectionAddr::TcpTls { insecure: true, .. } => Err(RedisConfigError::Tls {
+            reason: format!(
+                "the URL turns certificate checks off (`#insecure`), which this store does not do; \
+                 give the CA that signed the server's certificate with {} or `tls_ca_file`",
+                tls::CA_VARIABLE
+            ),
+        }),
+        ConnectionAddr::TcpTls { .. } => {
+            tls::ensure_provider();
+            if files.is_empty() {
+                return ::redis::Client::open(info).map_err(invalid);
+            }
+            let loaded = files.load()?;
+            ::redis::Client::build_with_tls(info, loaded.certificates).map_err(|error| {
+                RedisConfigError::Tls {
+                    reason: error.to_string(),
+                }
+            })
+        }
+        _ if !files.is_empty() => Err(RedisConfigError::Tls {
+            reason: format!(
+                "TLS files are set ({}) but the URL is not `rediss://`; use rediss://host:port for TLS",
+                files.names()
+            ),
+        }),
+        _ => ::redis::Client::open(info).map_err(invalid),
     }
 }
 
@@ -941,6 +1146,7 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("retry_interval", &self.retry_interval)
             .field("failure_mode", &self.mode)
             .field("blocked_cache_capacity", &self.blocked_capacity)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
