@@ -1062,14 +1062,19 @@ impl RedisStoreBuilder {
         }
         let client = client(&url, &self.tls?)?;
         // One connection attempt per reconnection: during an outage the
-        // store's probes decide when to try again. No response timeout in
-        // the connection: every call is already bounded by the store's
-        // timeout, connecting included (`Inner::bounded`), and a second
-        // timer per call would only cost time.
+        // store's probes decide when to try again. Every call is bounded by
+        // the store's timeout, connecting included (`Inner::bounded`). The
+        // connection gives up a reply on its own too, so that a server that
+        // accepts and never answers holds nothing forever, whatever awaits
+        // it: after the store's timeout, but not before the connection
+        // timeout, as the connection's set-up commands (run in the
+        // background, under the same limit) must have the time that
+        // connecting has; under load they can take longer than a request
+        // may wait, and failing them would fail the connection.
         let connection_config = ConnectionManagerConfig::new()
             .set_number_of_retries(0)
             .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(None);
+            .set_response_timeout(Some(self.timeout.max(self.connect_timeout)));
         Ok(RedisStore {
             inner: Arc::new(Inner {
                 client,
@@ -1155,6 +1160,32 @@ impl fmt::Debug for RedisStoreBuilder {
 mod tests {
     use super::*;
     use crate::Quota;
+
+    #[test]
+    fn the_connection_has_the_store_timeouts() {
+        let store = RedisStore::builder()
+            .url("redis://127.0.0.1:6379")
+            .timeout(Duration::from_millis(20))
+            .connect_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let config = &store.inner.connection_config;
+        // Not before the connection timeout: the set-up commands run under it.
+        assert_eq!(config.response_timeout(), Some(Duration::from_millis(300)));
+        assert_eq!(
+            config.connection_timeout(),
+            Some(Duration::from_millis(300))
+        );
+        assert_eq!(config.number_of_retries(), 0);
+        let slow = RedisStore::builder()
+            .url("redis://127.0.0.1:6379")
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let config = &slow.inner.connection_config;
+        assert_eq!(config.response_timeout(), Some(Duration::from_secs(2)));
+        assert_eq!(config.connection_timeout(), Some(Duration::from_secs(1)));
+    }
 
     #[tokio::test]
     async fn the_end_of_an_outage_releases_the_fallback_state() {
