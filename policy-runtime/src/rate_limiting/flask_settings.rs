@@ -71,7 +71,8 @@ impl RateLimitSwitch {
 pub(crate) enum Storage {
     /// `memory://`: the engine's default in-memory store, on the engine's clock.
     Memory,
-    /// `redis://`, `rediss://`, `redis+unix://` (feature `redis`).
+    /// `redis://`, `rediss://`, `redis+unix://`, `redis+cluster://`,
+    /// `rediss+cluster://` (feature `redis`).
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     Store(Box<dyn LimiterStore>),
 }
@@ -213,7 +214,9 @@ fn storage(uri: &str, values: &Values<'_>, vars: &[(String, String)]) -> Result<
     };
     match scheme.to_ascii_lowercase().as_str() {
         "memory" => Ok(Storage::Memory),
-        "redis" | "rediss" | "redis+unix" => redis_storage(uri, values, vars),
+        "redis" | "rediss" | "redis+unix" | "redis+cluster" | "rediss+cluster" => {
+            redis_storage(uri, values, vars)
+        }
         _ if scheme.len() <= 32
             && scheme
                 .bytes()

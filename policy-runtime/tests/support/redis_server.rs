@@ -37,6 +37,24 @@ impl RedisServer {
         server
     }
 
+    /// Starts a server on a free loopback port with `args` after the
+    /// defaults (such as `--cluster-enabled yes`), and waits until it
+    /// answers PING.
+    pub fn start_with(args: &[String]) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("no free loopback port")
+            .port();
+        let mut server = Self {
+            port,
+            child: None,
+            tls: false,
+            extra: args.to_vec(),
+        };
+        server.restart();
+        server
+    }
+
     /// Starts a server that speaks TLS only, on a free loopback port, with
     /// `tls_args` (its `--tls-cert-file`, `--tls-key-file`,
     /// `--tls-ca-cert-file`, `--tls-auth-clients`...), and waits until the

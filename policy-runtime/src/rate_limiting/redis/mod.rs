@@ -8,9 +8,11 @@
 //!   for strict quotas) on the server's clock, one round trip;
 //! - [`outage`]: the failure modes and outage tracking;
 //! - [`blocked`]: the local cache of refusals that saves round trips;
-//! - [`tls`]: the certificates of `rediss://` connections.
+//! - [`tls`]: the certificates of `rediss://` connections;
+//! - [`cluster`]: Redis Cluster's seed nodes, connection and hash slots.
 
 mod blocked;
+mod cluster;
 mod key;
 mod outage;
 mod script;
@@ -25,6 +27,7 @@ use crate::rate_limiting::store::{
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{RedisError, RedisResult, Value};
 use blocked::BlockedCache;
+use cluster::Connection;
 use key::KeyLayout;
 use outage::{Attempt, Failure, Outage};
 use script::{Check, Op};
@@ -95,10 +98,9 @@ pub struct RedisStore {
 }
 
 struct Inner {
-    client: ::redis::Client,
-    connection_config: ConnectionManagerConfig,
+    target: Target,
     /// Created on first use, inside the runtime the store runs in.
-    connection: OnceLock<RedisResult<ConnectionManager>>,
+    connection: OnceLock<RedisResult<Connection>>,
     script: ::redis::Script,
     keys: KeyLayout,
     timeout: Duration,
@@ -109,6 +111,20 @@ struct Inner {
     blocked: BlockedCache,
     /// A TLS failure was logged in the current outage (logged once per outage).
     tls_reported: AtomicBool,
+}
+
+/// What a store connects to.
+enum Target {
+    /// One server, through an auto-reconnecting multiplexed connection.
+    Single {
+        client: ::redis::Client,
+        config: ConnectionManagerConfig,
+    },
+    /// A Redis Cluster, through the cluster client.
+    Cluster {
+        client: ::redis::cluster::ClusterClient,
+        config: ::redis::cluster::ClusterConfig,
+    },
 }
 
 /// Configures a [`RedisStore`]; [`RedisStoreBuilder::build`] reports what is wrong.
@@ -149,6 +165,8 @@ pub struct RedisStoreBuilder {
     mode: FailureMode,
     blocked_capacity: usize,
     tls: Result<tls::TlsFiles, RedisConfigError>,
+    /// The seed nodes of a Redis Cluster, instead of `url`.
+    nodes: Option<Vec<String>>,
 }
 
 /// A [`RedisStore`] configuration that cannot work.
@@ -270,6 +288,7 @@ impl RedisStore {
             mode: FailureMode::default(),
             blocked_capacity: 10_000,
             tls: Ok(tls::TlsFiles::default()),
+            nodes: None,
         }
     }
 
@@ -405,18 +424,7 @@ impl RedisStore {
         };
         let checks = checks(&keys, requests);
         let sent = Instant::now();
-        let result = inner
-            .eval(Op::Check, &checks)
-            .await
-            .and_then(|reply| script::decision(reply, Op::Check, &checks))
-            .and_then(|decision| {
-                decision.ok_or_else(|| {
-                    RedisError::from((
-                        ::redis::ErrorKind::UnexpectedReturnType,
-                        "the rate-limit script answered nil to a check",
-                    ))
-                })
-            });
+        let result = inner.decide(&checks).await;
         match result {
             Ok(decision) => {
                 inner.succeeded(attempt);
@@ -473,7 +481,7 @@ impl RedisStore {
             return inner.degraded_refund(requests, None).await;
         };
         let checks = checks(&keys, requests);
-        match inner.eval(Op::Refund, &checks).await {
+        match inner.refund(&checks).await {
             Ok(_) => {
                 inner.succeeded(attempt);
                 Ok(())
@@ -530,15 +538,82 @@ fn checks<'a>(keys: &'a [String], requests: &'a [LimitRequest<'a>]) -> Vec<Check
 
 impl Inner {
     /// The connection, created on first use.
-    fn connection(&self) -> RedisResult<ConnectionManager> {
+    fn connection(&self) -> RedisResult<Connection> {
         self.connection
-            .get_or_init(|| {
-                ConnectionManager::new_lazy_with_config(
-                    self.client.clone(),
-                    self.connection_config.clone(),
-                )
+            .get_or_init(|| match &self.target {
+                Target::Single { client, config } => {
+                    ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+                        .map(Connection::Single)
+                }
+                // Connects in the background, as the single connection does.
+                Target::Cluster { client, config } => Ok(Connection::Cluster(
+                    client.get_pending_async_connection_with_config(config.clone()),
+                )),
             })
             .clone()
+    }
+
+    /// The decision on `checks`, counting them if all admit the request:
+    /// one call of the script, or on a cluster one per hash slot when the
+    /// checks span several (see [`cluster`]), a refusal giving back what
+    /// the earlier slots counted.
+    async fn decide(&self, checks: &[Check<'_>]) -> RedisResult<Decision> {
+        if !self.keys.is_clustered() {
+            return self.decide_in_one_slot(checks).await;
+        }
+        let groups = cluster::groups(checks);
+        if groups.len() == 1 {
+            return self.decide_in_one_slot(checks).await;
+        }
+        let mut decisive: Option<Decision> = None;
+        for (index, group) in groups.iter().enumerate() {
+            let decision = self.decide_in_one_slot(group).await?;
+            if !decision.allowed {
+                for earlier in &groups[..index] {
+                    // A refund that fails leaves the client counted once
+                    // more than it should be: the strict side. The refusal
+                    // stands either way.
+                    if let Err(error) = self.eval(Op::Refund, earlier).await {
+                        tracing::warn!(
+                            store = "redis",
+                            %error,
+                            "could not give back a refused request's count in another hash slot"
+                        );
+                    }
+                }
+                return Ok(decision);
+            }
+            if decisive.is_none_or(|best| decision.remaining < best.remaining) {
+                decisive = Some(decision);
+            }
+        }
+        Ok(decisive.unwrap_or_else(Decision::unlimited))
+    }
+
+    /// The decision on `checks` in one call of the script.
+    async fn decide_in_one_slot(&self, checks: &[Check<'_>]) -> RedisResult<Decision> {
+        self.eval(Op::Check, checks)
+            .await
+            .and_then(|reply| script::decision(reply, Op::Check, checks))
+            .and_then(|decision| {
+                decision.ok_or_else(|| {
+                    RedisError::from((
+                        ::redis::ErrorKind::UnexpectedReturnType,
+                        "the rate-limit script answered nil to a check",
+                    ))
+                })
+            })
+    }
+
+    /// Gives back `checks`: one call of the script per hash slot.
+    async fn refund(&self, checks: &[Check<'_>]) -> RedisResult<()> {
+        if !self.keys.is_clustered() {
+            return self.eval(Op::Refund, checks).await.map(drop);
+        }
+        for group in cluster::groups(checks) {
+            self.eval(Op::Refund, &group).await?;
+        }
+        Ok(())
     }
 
     /// Runs the script on `checks`.
@@ -926,6 +1001,40 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// A Redis Cluster, reached through these seed nodes (`redis://host:port`
+    /// or `rediss://host:port` each; one is enough, the others are tried
+    /// when it is away), instead of [`RedisStoreBuilder::url`]. A URL
+    /// `redis+cluster://host:port,host:port` (`rediss+cluster://` with
+    /// TLS), given to `url` or in `REDIS_URL`, does the same.
+    ///
+    /// On a cluster, the client part of every key is a hash tag
+    /// (`<prefix>:<scope>:{<client>}`), so all the limits of one client
+    /// are in one hash slot: a request's limits on one client are one
+    /// atomic script, one round trip. Limits of different clients in one
+    /// request are checked one slot after the other, and a refusal gives
+    /// back what the earlier ones counted.
+    ///
+    /// ```
+    /// use policy_runtime::{ClientKey, RedisStore};
+    ///
+    /// let store = RedisStore::builder()
+    ///     .cluster_nodes(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+    ///     .build()?; // no connection yet
+    /// let key = store.key("search", &ClientKey::Global);
+    /// assert!(key.starts_with("policy:search:{") && key.ends_with('}'));
+    /// let same = RedisStore::new("redis+cluster://10.0.0.1:7000,10.0.0.2:7000")?;
+    /// assert_eq!(same.key("search", &ClientKey::Global), key);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn cluster_nodes<I>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.nodes = Some(nodes.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// The first part of every key (default `policy`), to share a server
     /// between apps or environments: keys are `<prefix>:<scope>:<client>`.
     ///
@@ -1053,14 +1162,19 @@ impl RedisStoreBuilder {
     /// # Ok::<(), policy_runtime::RedisConfigError>(())
     /// ```
     pub fn build(self) -> Result<RedisStore, RedisConfigError> {
-        let url = self.url?.ok_or(RedisConfigError::MissingUrl)?;
+        let url = self.url?;
+        let seeds = match (self.nodes, &url) {
+            (Some(nodes), _) => Some(nodes),
+            (None, Some(url)) => cluster::seeds(url).transpose()?,
+            (None, None) => return Err(RedisConfigError::MissingUrl),
+        };
         if self.prefix.is_empty() {
             return Err(RedisConfigError::EmptyPrefix);
         }
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(RedisConfigError::ZeroTimeout);
         }
-        let client = client(&url, &self.tls?)?;
+        let files = self.tls?;
         // One connection attempt per reconnection: during an outage the
         // store's probes decide when to try again. Every call is bounded by
         // the store's timeout, connecting included (`Inner::bounded`). The
@@ -1071,17 +1185,37 @@ impl RedisStoreBuilder {
         // background, under the same limit) must have the time that
         // connecting has; under load they can take longer than a request
         // may wait, and failing them would fail the connection.
-        let connection_config = ConnectionManagerConfig::new()
-            .set_number_of_retries(0)
-            .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.timeout.max(self.connect_timeout)));
+        let response_timeout = self.timeout.max(self.connect_timeout);
+        let (target, keys) = match seeds {
+            None => {
+                let url = url.ok_or(RedisConfigError::MissingUrl)?;
+                let config = ConnectionManagerConfig::new()
+                    .set_number_of_retries(0)
+                    .set_connection_timeout(Some(self.connect_timeout))
+                    .set_response_timeout(Some(response_timeout));
+                let client = client(&url, &files)?;
+                (
+                    Target::Single { client, config },
+                    KeyLayout::new(self.prefix),
+                )
+            }
+            Some(seeds) => {
+                let client = cluster_client(&seeds, &files)?;
+                let config = ::redis::cluster::ClusterConfig::new()
+                    .set_connection_timeout(self.connect_timeout)
+                    .set_response_timeout(response_timeout);
+                (
+                    Target::Cluster { client, config },
+                    KeyLayout::clustered(self.prefix),
+                )
+            }
+        };
         Ok(RedisStore {
             inner: Arc::new(Inner {
-                client,
-                connection_config,
+                target,
                 connection: OnceLock::new(),
                 script: script::script(),
-                keys: KeyLayout::new(self.prefix),
+                keys,
                 timeout: self.timeout,
                 mode: self.mode,
                 outage: Outage::new(self.retry_interval, self.mode),
@@ -1093,32 +1227,26 @@ impl RedisStoreBuilder {
     }
 }
 
-/// The client of `url`, with the TLS files for a `rediss://` URL.
-fn client(url: &str, files: &tls::TlsFiles) -> Result<::redis::Client, RedisConfigError> {
-    use ::redis::{ConnectionAddr, IntoConnectionInfo};
-    let invalid = |error: RedisError| RedisConfigError::InvalidUrl {
-        reason: error.to_string(),
-    };
-    let info = url.into_connection_info().map_err(invalid)?;
+/// The TLS certificates a connection to `info` is given: `None` for the
+/// defaults (plaintext, or TLS with the WebPKI roots).
+fn certificates(
+    info: &::redis::ConnectionInfo,
+    files: &tls::TlsFiles,
+) -> Result<Option<::redis::TlsCertificates>, RedisConfigError> {
     match info.addr() {
-        ConnectionAddr::TcpTls { insecure: true, .. } => Err(RedisConfigError::Tls {
+        ::redis::ConnectionAddr::TcpTls { insecure: true, .. } => Err(RedisConfigError::Tls {
             reason: format!(
                 "the URL turns certificate checks off (`#insecure`), which this store does not do; \
                  give the CA that signed the server's certificate with {} or `tls_ca_file`",
                 tls::CA_VARIABLE
             ),
         }),
-        ConnectionAddr::TcpTls { .. } => {
+        ::redis::ConnectionAddr::TcpTls { .. } => {
             tls::ensure_provider();
             if files.is_empty() {
-                return ::redis::Client::open(info).map_err(invalid);
+                return Ok(None);
             }
-            let loaded = files.load()?;
-            ::redis::Client::build_with_tls(info, loaded.certificates).map_err(|error| {
-                RedisConfigError::Tls {
-                    reason: error.to_string(),
-                }
-            })
+            Ok(Some(files.load()?.certificates))
         }
         _ if !files.is_empty() => Err(RedisConfigError::Tls {
             reason: format!(
@@ -1126,8 +1254,74 @@ fn client(url: &str, files: &tls::TlsFiles) -> Result<::redis::Client, RedisConf
                 files.names()
             ),
         }),
-        _ => ::redis::Client::open(info).map_err(invalid),
+        _ => Ok(None),
     }
+}
+
+fn invalid_url(error: RedisError) -> RedisConfigError {
+    RedisConfigError::InvalidUrl {
+        reason: error.to_string(),
+    }
+}
+
+/// The client of `url`, with the TLS files for a `rediss://` URL.
+fn client(url: &str, files: &tls::TlsFiles) -> Result<::redis::Client, RedisConfigError> {
+    use ::redis::IntoConnectionInfo;
+    let info = url.into_connection_info().map_err(invalid_url)?;
+    match certificates(&info, files)? {
+        Some(certificates) => {
+            ::redis::Client::build_with_tls(info, certificates).map_err(|error| {
+                RedisConfigError::Tls {
+                    reason: error.to_string(),
+                }
+            })
+        }
+        None => ::redis::Client::open(info).map_err(invalid_url),
+    }
+}
+
+/// The cluster client of `seeds`, all `redis://` or all `rediss://` (with
+/// the TLS files).
+fn cluster_client(
+    seeds: &[String],
+    files: &tls::TlsFiles,
+) -> Result<::redis::cluster::ClusterClient, RedisConfigError> {
+    use ::redis::{ConnectionAddr, IntoConnectionInfo};
+    if seeds.is_empty() {
+        return Err(RedisConfigError::InvalidUrl {
+            reason: "a Redis Cluster needs at least one seed node".to_owned(),
+        });
+    }
+    let mut infos = Vec::with_capacity(seeds.len());
+    for seed in seeds {
+        let info = seed.as_str().into_connection_info().map_err(invalid_url)?;
+        match info.addr() {
+            ConnectionAddr::Tcp(..) | ConnectionAddr::TcpTls { .. } => infos.push(info),
+            _ => {
+                return Err(RedisConfigError::InvalidUrl {
+                    reason: "a Redis Cluster node is redis://host:port or rediss://host:port"
+                        .to_owned(),
+                });
+            }
+        }
+    }
+    let tls = |info: &::redis::ConnectionInfo| matches!(info.addr(), ConnectionAddr::TcpTls { .. });
+    if infos.iter().any(|info| tls(info) != tls(&infos[0])) {
+        return Err(RedisConfigError::InvalidUrl {
+            reason: "the seed nodes of a Redis Cluster are all redis:// or all rediss://"
+                .to_owned(),
+        });
+    }
+    let certificates = certificates(&infos[0], files)?;
+    let mut builder = ::redis::cluster::ClusterClientBuilder::new(infos);
+    if let Some(certificates) = certificates {
+        builder = builder.certs(certificates);
+    }
+    builder
+        .build()
+        .map_err(|error| RedisConfigError::InvalidUrl {
+            reason: error.to_string(),
+        })
 }
 
 impl fmt::Debug for RedisStore {
@@ -1169,7 +1363,9 @@ mod tests {
             .connect_timeout(Duration::from_millis(300))
             .build()
             .unwrap();
-        let config = &store.inner.connection_config;
+        let Target::Single { config, .. } = &store.inner.target else {
+            panic!("one server")
+        };
         // Not before the connection timeout: the set-up commands run under it.
         assert_eq!(config.response_timeout(), Some(Duration::from_millis(300)));
         assert_eq!(
@@ -1182,7 +1378,9 @@ mod tests {
             .timeout(Duration::from_secs(2))
             .build()
             .unwrap();
-        let config = &slow.inner.connection_config;
+        let Target::Single { config, .. } = &slow.inner.target else {
+            panic!("one server")
+        };
         assert_eq!(config.response_timeout(), Some(Duration::from_secs(2)));
         assert_eq!(config.connection_timeout(), Some(Duration::from_secs(1)));
     }
