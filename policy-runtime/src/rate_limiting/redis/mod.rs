@@ -1,8 +1,9 @@
 //! [`RedisStore`]: rate-limit state in Redis, shared by every instance of an app.
 //!
 //! This module owns the store, its configuration ([`RedisStoreBuilder`]) and
-//! the connection: one auto-reconnecting, multiplexed connection per store,
-//! with a timeout on every call. The rest is split by concept:
+//! the connection: one auto-reconnecting, multiplexed connection per store
+//! (or the cluster client's, on a Redis Cluster), with a timeout on every
+//! call. The rest is split by concept:
 //! - [`key`]: the key layout, `<prefix>:<scope>:<sha256 of the client>`;
 //! - [`script`] and `gcra.lua`: the atomic decision (GCRA, or a sliding log
 //!   for strict quotas) on the server's clock, one round trip;
@@ -49,8 +50,10 @@ const URL_VARIABLE: &str = "REDIS_URL";
 /// burst and the request's cost; a sliding log for strict quotas) and counts
 /// the request only if all admit it. The decisions match
 /// [`MemoryStore`](crate::MemoryStore)'s. Keys are
-/// `<prefix>:<scope>:<sha256 hex of the client key>`, one string per client
-/// and scope, and expire when their state is no longer needed. A strict
+/// `<prefix>:<scope>:<sha256 hex of the client key>` (on a Redis Cluster,
+/// the client part in braces, as a hash tag: see
+/// [`RedisStoreBuilder::cluster_nodes`]), one string per client and scope,
+/// and expire when their state is no longer needed. A strict
 /// quota keeps up to `count` times per client, so its cost grows with its
 /// count, as in memory.
 ///
@@ -188,7 +191,8 @@ pub enum RedisConfigError {
     /// ```
     #[error("no Redis URL: set REDIS_URL (e.g. redis://127.0.0.1:6379) or call `.url(...)`")]
     MissingUrl,
-    /// The URL is not a Redis URL (`redis://`, `rediss://` or `redis+unix://`).
+    /// The URL is not a Redis URL (`redis://`, `rediss://`, `redis+unix://`,
+    /// `redis+cluster://` or `rediss+cluster://`).
     ///
     /// ```
     /// let error = policy_runtime::RedisStore::new("http://example.com").unwrap_err();
