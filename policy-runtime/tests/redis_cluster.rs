@@ -8,6 +8,8 @@
 mod common;
 #[path = "support/redis_server.rs"]
 mod redis_server;
+#[path = "support/redis_tls_pki.rs"]
+mod redis_tls_pki;
 
 use axum::Router;
 use axum::body::Body;
@@ -18,6 +20,7 @@ use policy_runtime::{
     ClientKey, Engine, FailureMode, LimitRequest, LimiterStore, Quota, RedisStore,
 };
 use redis_server::RedisServer;
+use redis_tls_pki::Pki;
 use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -57,10 +60,22 @@ fn free_port() -> u16 {
 struct Cluster {
     nodes: Vec<RedisServer>,
     dir: PathBuf,
+    /// The CA the nodes' certificates chain to, when they speak TLS only.
+    ca: Option<PathBuf>,
 }
 
 impl Cluster {
     fn start() -> Self {
+        Self::start_on(None)
+    }
+
+    /// A cluster that speaks TLS only, to clients and between its nodes,
+    /// with `pki`'s `server` certificate.
+    fn start_tls(pki: &Pki) -> Self {
+        Self::start_on(Some(pki))
+    }
+
+    fn start_on(pki: Option<&Pki>) -> Self {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "policy-redis-cluster-{}-{}",
@@ -71,7 +86,7 @@ impl Cluster {
         let bus_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let nodes: Vec<RedisServer> = (0..3)
             .map(|i| {
-                RedisServer::start_with(&[
+                let cluster_args = [
                     "--cluster-enabled".into(),
                     "yes".into(),
                     "--cluster-config-file".into(),
@@ -84,18 +99,33 @@ impl Cluster {
                     bus_ports[i].to_string(),
                     "--cluster-node-timeout".into(),
                     "1000".into(),
-                ])
+                ];
+                match pki {
+                    None => RedisServer::start_with(&cluster_args),
+                    Some(pki) => {
+                        let mut args = pki.server_args("server", false);
+                        args.extend(cluster_args);
+                        args.extend(["--tls-cluster".into(), "yes".into()]);
+                        RedisServer::start_tls(&args)
+                    }
+                }
             })
             .collect();
+        let cluster = Self {
+            nodes,
+            dir,
+            ca: pki.map(|pki| pki.path("ca.pem")),
+        };
+        let nodes = &cluster.nodes;
         for (node, (first, last)) in nodes.iter().zip(RANGES) {
             let _: () = redis::cmd("CLUSTER")
                 .arg("ADDSLOTSRANGE")
                 .arg(first)
                 .arg(last)
-                .query(&mut node.connection())
+                .query(&mut cluster.admin(node))
                 .unwrap();
         }
-        let mut first = nodes[0].connection();
+        let mut first = cluster.admin(&nodes[0]);
         for (node, bus_port) in nodes.iter().zip(&bus_ports).skip(1) {
             let _: () = redis::cmd("CLUSTER")
                 .arg("MEET")
@@ -105,9 +135,24 @@ impl Cluster {
                 .query(&mut first)
                 .unwrap();
         }
-        let cluster = Self { nodes, dir };
         cluster.wait_until_ok();
         cluster
+    }
+
+    /// A blocking connection to `node`, for setting up and inspecting.
+    fn admin(&self, node: &RedisServer) -> redis::Connection {
+        let Some(ca) = &self.ca else {
+            return node.connection();
+        };
+        redis::Client::build_with_tls(
+            format!("rediss://127.0.0.1:{}", node.port()),
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(std::fs::read(ca).unwrap()),
+            },
+        )
+        .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(2)))
+        .expect("cannot connect to the test redis-server over TLS")
     }
 
     /// Waits until every node sees the three masters and every slot.
@@ -117,7 +162,7 @@ impl Cluster {
             let ready = self.nodes.iter().all(|node| {
                 let info: String = redis::cmd("CLUSTER")
                     .arg("INFO")
-                    .query(&mut node.connection())
+                    .query(&mut self.admin(node))
                     .unwrap();
                 info.contains("cluster_state:ok")
                     && info.contains("cluster_known_nodes:3")
@@ -134,14 +179,23 @@ impl Cluster {
     fn url(&self) -> String {
         // Two seeds: either is enough to find the third.
         format!(
-            "redis+cluster://127.0.0.1:{},127.0.0.1:{}",
+            "{}://127.0.0.1:{},127.0.0.1:{}",
+            if self.ca.is_some() {
+                "rediss+cluster"
+            } else {
+                "redis+cluster"
+            },
             self.nodes[0].port(),
             self.nodes[1].port()
         )
     }
 
     fn store(&self, mode: FailureMode) -> RedisStore {
-        RedisStore::builder()
+        let builder = match &self.ca {
+            Some(ca) => RedisStore::builder().tls_ca_file(ca),
+            None => RedisStore::builder(),
+        };
+        builder
             .url(self.url())
             .timeout(TIMEOUT)
             .retry_interval(Duration::from_millis(100))
@@ -157,7 +211,7 @@ impl Cluster {
             .map(|node| {
                 redis::cmd("KEYS")
                     .arg("*")
-                    .query(&mut node.connection())
+                    .query(&mut self.admin(node))
                     .unwrap()
             })
             .collect()
@@ -171,7 +225,7 @@ impl Cluster {
             .map(|node| {
                 let stats: String = redis::cmd("INFO")
                     .arg("commandstats")
-                    .query(&mut node.connection())
+                    .query(&mut self.admin(node))
                     .unwrap();
                 let Some(line) = stats
                     .lines()
@@ -196,7 +250,7 @@ impl Cluster {
         let slot: u16 = redis::cmd("CLUSTER")
             .arg("KEYSLOT")
             .arg(key)
-            .query(&mut self.nodes[0].connection())
+            .query(&mut self.admin(&self.nodes[0]))
             .unwrap();
         RANGES
             .iter()
@@ -389,4 +443,19 @@ async fn a_cluster_storage_uri_selects_the_cluster_store() {
             .all(|key| key.starts_with("flask:cluster-") && key.ends_with('}')),
         "{keys:?}"
     );
+}
+
+/// A cluster that speaks TLS only: `rediss+cluster://` with the CA.
+#[tokio::test]
+async fn a_cluster_over_tls() {
+    let pki = Pki::new();
+    let cluster = Cluster::start_tls(&pki);
+    let first = app(&cluster.store(FailureMode::Closed));
+    let second = app(&cluster.store(FailureMode::Closed));
+    let mut statuses = Vec::new();
+    for app in [&first, &second, &first, &second] {
+        statuses.push(status(app, "192.0.2.77", "/one").await);
+    }
+    assert_eq!(statuses, [OK, OK, OK, REFUSED]);
+    assert_eq!(cluster.keys().concat().len(), 2);
 }
