@@ -1077,7 +1077,9 @@ impl RedisStoreBuilder {
 
     /// The longest one connection attempt may take (default 1 s). Attempts run
     /// in the background: requests never wait longer than
-    /// [`RedisStoreBuilder::timeout`] for one.
+    /// [`RedisStoreBuilder::timeout`] for one. The connection itself gives
+    /// up a reply after the longer of the two, so that a server that
+    /// accepts and never answers holds nothing forever.
     ///
     /// ```
     /// use std::time::Duration;
