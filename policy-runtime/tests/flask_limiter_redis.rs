@@ -159,12 +159,13 @@ fn a_bad_redis_uri_is_a_problem_that_does_not_repeat_it() {
             .build()
             .unwrap_err()
     };
-    let error = build("rediss://:secret-password@cache.internal:6380/0");
+    let error = build("rediss://:secret-password@cache.internal:6380/0#insecure");
     assert_eq!(
         error.problems(),
         [
-            "RATELIMIT_STORAGE_URI: TLS to Redis (rediss://) is not supported yet; use redis:// (through a TLS \
-             tunnel if the link needs one)"
+            "RATELIMIT_STORAGE_URI: Redis TLS: the URL turns certificate checks off (`#insecure`), which this \
+             store does not do; give the CA that signed the server's certificate with REDIS_TLS_CA_FILE or \
+             `tls_ca_file`"
         ]
     );
     let error = build("redis://:secret-password@cache.internal:notaport/0");

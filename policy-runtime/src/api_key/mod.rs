@@ -139,7 +139,7 @@ impl ApiKeys {
             return self.enforce(handler, requirement, parts, client_ip, resolver);
         };
         let Some(client) = client_ip.map(|ip| resolver.group(ip)) else {
-            return Err(missing_connect_info(handler));
+            return Err(missing_connect_info("api_key", handler));
         };
         let now = self.clock.now();
         if let Some(left) = log.locked_shared(client, now).await {

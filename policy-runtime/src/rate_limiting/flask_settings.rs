@@ -5,6 +5,10 @@
 //! `RATELIMIT_IN_MEMORY_FALLBACK_ENABLED`, plus this library's own opt-in
 //! `RATELIMIT_ALLOW_DISABLED_IN_PRODUCTION`.
 //!
+//! A `rediss://` storage URI takes its TLS files from the Redis store's own
+//! variables among the same ones: `REDIS_TLS_CA_FILE`, and
+//! `REDIS_TLS_CERT_FILE` with `REDIS_TLS_KEY_FILE` for a client certificate.
+//!
 //! This module owns reading them (for [`EngineBuilder::from_vars`](crate::EngineBuilder::from_vars)),
 //! the store they choose, and the switch that turns every rate limit off
 //! ([`RateLimitSwitch`]) with its production rule. What a setting maps
@@ -67,7 +71,8 @@ impl RateLimitSwitch {
 pub(crate) enum Storage {
     /// `memory://`: the engine's default in-memory store, on the engine's clock.
     Memory,
-    /// `redis://`, `rediss://`, `redis+unix://` (feature `redis`).
+    /// `redis://`, `rediss://`, `redis+unix://`, `redis+cluster://`,
+    /// `rediss+cluster://` (feature `redis`).
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     Store(Box<dyn LimiterStore>),
 }
@@ -157,7 +162,7 @@ pub(crate) fn read_vars(config: &mut RateLimitConfig, vars: &[(String, String)])
     }
     let storage = values
         .storage_uri
-        .and_then(|uri| match storage(uri, &values) {
+        .and_then(|uri| match storage(uri, &values, vars) {
             Ok(storage) => Some(storage),
             Err(problem) => {
                 problems.push(format!("{STORAGE_URI}: {problem}"));
@@ -200,7 +205,7 @@ fn parse_bool(value: &str) -> Option<bool> {
 
 /// The store a storage URI names, or why it cannot be had. The URI itself
 /// is never repeated in a problem: it may hold a password.
-fn storage(uri: &str, values: &Values<'_>) -> Result<Storage, String> {
+fn storage(uri: &str, values: &Values<'_>, vars: &[(String, String)]) -> Result<Storage, String> {
     let Some((scheme, _)) = uri.split_once("://") else {
         return Err(
             "not a storage URI; use memory:// or redis://host:6379[/db] (feature `redis`)"
@@ -209,7 +214,9 @@ fn storage(uri: &str, values: &Values<'_>) -> Result<Storage, String> {
     };
     match scheme.to_ascii_lowercase().as_str() {
         "memory" => Ok(Storage::Memory),
-        "redis" | "rediss" | "redis+unix" => redis_storage(uri, values),
+        "redis" | "rediss" | "redis+unix" | "redis+cluster" | "rediss+cluster" => {
+            redis_storage(uri, values, vars)
+        }
         _ if scheme.len() <= 32
             && scheme
                 .bytes()
@@ -226,13 +233,19 @@ fn storage(uri: &str, values: &Values<'_>) -> Result<Storage, String> {
     }
 }
 
-/// A [`crate::RedisStore`] on `uri`, configured by the other settings.
-/// Building one makes no connection (it connects on the first check), so
-/// it is made here, synchronously, like the rest of the engine.
+/// A [`crate::RedisStore`] on `uri`, configured by the other settings (and,
+/// for `rediss://`, the `REDIS_TLS_*` files among `vars`). Building one
+/// makes no connection (it connects on the first check), so it is made
+/// here, synchronously, like the rest of the engine; it reads and checks
+/// the TLS files.
 #[cfg(feature = "redis")]
-fn redis_storage(uri: &str, values: &Values<'_>) -> Result<Storage, String> {
+fn redis_storage(
+    uri: &str,
+    values: &Values<'_>,
+    vars: &[(String, String)],
+) -> Result<Storage, String> {
     use crate::FailureMode;
-    let mut builder = crate::RedisStore::builder().url(uri);
+    let mut builder = crate::RedisStore::builder().url(uri).tls_from_vars(vars);
     if let Some(prefix) = values.key_prefix {
         builder = builder.prefix(prefix);
     }
@@ -250,16 +263,16 @@ fn redis_storage(uri: &str, values: &Values<'_>) -> Result<Storage, String> {
     }
     match builder.build() {
         Ok(store) => Ok(Storage::Store(Box::new(store))),
-        Err(_) if uri.get(..9).is_some_and(|s| s.eq_ignore_ascii_case("rediss://")) => Err(
-            "TLS to Redis (rediss://) is not supported yet; use redis:// (through a TLS tunnel if the link needs one)"
-                .to_owned(),
-        ),
         Err(error) => Err(error.to_string()),
     }
 }
 
 #[cfg(not(feature = "redis"))]
-fn redis_storage(_uri: &str, _values: &Values<'_>) -> Result<Storage, String> {
+fn redis_storage(
+    _uri: &str,
+    _values: &Values<'_>,
+    _vars: &[(String, String)],
+) -> Result<Storage, String> {
     Err(
         "a Redis storage needs policy-runtime's `redis` feature; enable it: \
          `policy-runtime = { features = [\"redis\"] }`"

@@ -14,6 +14,10 @@ const STARTUP: Duration = Duration::from_secs(10);
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    /// The port speaks TLS only (`--port 0 --tls-port <port>`).
+    tls: bool,
+    /// Arguments after the defaults, such as the TLS certificates.
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -23,9 +27,57 @@ impl RedisServer {
             .and_then(|listener| listener.local_addr())
             .expect("no free loopback port")
             .port();
-        let mut server = Self { port, child: None };
+        let mut server = Self {
+            port,
+            child: None,
+            tls: false,
+            extra: Vec::new(),
+        };
         server.restart();
         server
+    }
+
+    /// Starts a server on a free loopback port with `args` after the
+    /// defaults (such as `--cluster-enabled yes`), and waits until it
+    /// answers PING.
+    pub fn start_with(args: &[String]) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("no free loopback port")
+            .port();
+        let mut server = Self {
+            port,
+            child: None,
+            tls: false,
+            extra: args.to_vec(),
+        };
+        server.restart();
+        server
+    }
+
+    /// Starts a server that speaks TLS only, on a free loopback port, with
+    /// `tls_args` (its `--tls-cert-file`, `--tls-key-file`,
+    /// `--tls-ca-cert-file`, `--tls-auth-clients`...), and waits until the
+    /// port accepts connections. Panics, saying so, when this redis-server
+    /// was built without TLS.
+    pub fn start_tls(tls_args: &[String]) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("no free loopback port")
+            .port();
+        let mut server = Self {
+            port,
+            child: None,
+            tls: true,
+            extra: tls_args.to_vec(),
+        };
+        server.restart();
+        server
+    }
+
+    /// The port the server listens on (TLS only for [`RedisServer::start_tls`]).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// `redis://127.0.0.1:<port>`.
@@ -72,19 +124,82 @@ impl RedisServer {
     /// until it answers PING.
     pub fn restart(&mut self) {
         self.kill();
+        let port = self.port.to_string();
+        let listen: &[&str] = if self.tls {
+            &["--port", "0", "--tls-port", &port]
+        } else {
+            &["--port", &port]
+        };
+        let log = self.log_path();
+        let output = || match &log {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("cannot create the log")),
+            None => Stdio::null(),
+        };
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
+            .args(listen)
+            .args(&self.extra)
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
             .args(["--appendonly", "no"])
             .args(["--dir", &std::env::temp_dir().to_string_lossy()])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(output())
+            .stderr(output())
             .spawn()
             .expect("cannot start redis-server; install it with `apt-get install redis-server`");
         self.child = Some(child);
-        self.wait_for_ping();
+        if self.tls {
+            self.wait_for_tls_port();
+        } else {
+            self.wait_for_ping();
+        }
+    }
+
+    /// Where a TLS server's output goes, to tell why it did not start.
+    fn log_path(&self) -> Option<std::path::PathBuf> {
+        self.tls.then(|| {
+            std::env::temp_dir().join(format!(
+                "policy-redis-tls-{}-{}.log",
+                std::process::id(),
+                self.port
+            ))
+        })
+    }
+
+    /// Waits until a TLS server's port accepts connections (a TLS PING
+    /// needs the test's certificates; the tests' own requests make it).
+    fn wait_for_tls_port(&mut self) {
+        let deadline = Instant::now() + STARTUP;
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                let log = self
+                    .log_path()
+                    .and_then(|path| std::fs::read_to_string(path).ok())
+                    .unwrap_or_default();
+                let lacks_tls = log.contains("tls-port") || log.contains("TLS");
+                panic!(
+                    "redis-server exited at startup with {status}{}\n--- its output ---\n{log}",
+                    if lacks_tls {
+                        ": this redis-server does not take the TLS options, so it was built without TLS; \
+                         install one built with TLS (`BUILD_TLS=yes`; Debian's and Ubuntu's `redis-server` \
+                         package is) to run the Redis TLS tests"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            if std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not listen on its TLS port within {STARTUP:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn wait_for_ping(&mut self) {
@@ -114,5 +229,8 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+        if let Some(path) = self.log_path() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }

@@ -5,6 +5,11 @@
 //! form (`ip:192.0.2.7`), so it is always 64 hex digits: no client-supplied
 //! text reaches Redis, two clients can never share a key, and the last `:`
 //! of a key always separates the scope from the client.
+//!
+//! On a Redis Cluster the client part is a hash tag, `{<client>}`: every key
+//! of one client is in one hash slot, whatever its scope, so the several
+//! limits of a request on one client stay one atomic script (see
+//! `cluster.rs`), while different clients spread over the cluster.
 
 use crate::rate_limiting::store::ClientKey;
 use sha2::{Digest, Sha256};
@@ -17,11 +22,29 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 #[derive(Clone, Debug)]
 pub(super) struct KeyLayout {
     prefix: String,
+    /// The client part is a hash tag (Redis Cluster).
+    clustered: bool,
 }
 
 impl KeyLayout {
     pub(super) fn new(prefix: String) -> Self {
-        Self { prefix }
+        Self {
+            prefix,
+            clustered: false,
+        }
+    }
+
+    /// The layout on a Redis Cluster: `<prefix>:<scope>:{<client>}`.
+    pub(super) fn clustered(prefix: String) -> Self {
+        Self {
+            prefix,
+            clustered: true,
+        }
+    }
+
+    /// Whether the client part is a hash tag.
+    pub(super) fn is_clustered(&self) -> bool {
+        self.clustered
     }
 
     pub(super) fn prefix(&self) -> &str {
@@ -41,14 +64,20 @@ impl KeyLayout {
             }
         }
         let digest = hasher.finalize();
-        let mut key = String::with_capacity(self.prefix.len() + scope.len() + 2 + 64);
+        let mut key = String::with_capacity(self.prefix.len() + scope.len() + 4 + 64);
         key.push_str(&self.prefix);
         key.push(':');
         key.push_str(scope);
         key.push(':');
+        if self.clustered {
+            key.push('{');
+        }
         for byte in digest {
             key.push(char::from(HEX[usize::from(byte >> 4)]));
             key.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+        if self.clustered {
+            key.push('}');
         }
         key
     }
@@ -138,6 +167,23 @@ mod tests {
             let hex: String = expected.iter().map(|b| format!("{b:02x}")).collect();
             assert_eq!(layout.key("s", &client), format!("p:s:{hex}"), "{client}");
         }
+    }
+
+    #[test]
+    fn on_a_cluster_the_client_is_the_hash_tag() {
+        let plain = KeyLayout::new("p".into());
+        let clustered = KeyLayout::clustered("p".into());
+        let client = ClientKey::Ip("192.0.2.7".parse().unwrap());
+        let key = clustered.key("app::score", &client);
+        let hex = plain.key("x", &client)["p:x:".len()..].to_string();
+        assert_eq!(key, format!("p:app::score:{{{hex}}}"));
+        // Every scope of one client: the same tag, so the same slot.
+        assert!(
+            clustered
+                .key("other", &client)
+                .ends_with(&format!("{{{hex}}}"))
+        );
+        assert!(clustered.is_clustered() && !plain.is_clustered());
     }
 
     #[test]

@@ -1,21 +1,26 @@
 //! [`RedisStore`]: rate-limit state in Redis, shared by every instance of an app.
 //!
 //! This module owns the store, its configuration ([`RedisStoreBuilder`]) and
-//! the connection: one auto-reconnecting, multiplexed connection per store,
-//! with a timeout on every call. The rest is split by concept:
+//! the connection: one auto-reconnecting, multiplexed connection per store
+//! (or the cluster client's, on a Redis Cluster), with a timeout on every
+//! call. The rest is split by concept:
 //! - [`key`]: the key layout, `<prefix>:<scope>:<sha256 of the client>`;
 //! - [`script`] and `gcra.lua`: the atomic decision (GCRA, or a sliding log
 //!   for strict quotas) on the server's clock, one round trip;
 //! - [`outage`]: the failure modes and outage tracking;
 //! - [`blocked`]: the local cache of refusals that saves round trips;
 //! - [`strikes`] and `strikes.lua`: the lockout's and the penalty box's
-//!   strikes and blocks, shared by every instance.
+//!   strikes and blocks, shared by every instance;
+//! - [`tls`]: the certificates of `rediss://` connections;
+//! - [`cluster`]: Redis Cluster's seed nodes, connection and hash slots.
 
 mod blocked;
+mod cluster;
 mod key;
 mod outage;
 mod script;
 mod strikes;
+mod tls;
 
 pub use outage::FailureMode;
 
@@ -26,11 +31,14 @@ use crate::rate_limiting::store::{
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{RedisError, RedisResult, Value};
 use blocked::BlockedCache;
+use cluster::Connection;
 use key::KeyLayout;
 use outage::{Attempt, Failure, Outage};
 use script::{Check, Op};
 use std::fmt;
 use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -45,8 +53,10 @@ const URL_VARIABLE: &str = "REDIS_URL";
 /// burst and the request's cost; a sliding log for strict quotas) and counts
 /// the request only if all admit it. The decisions match
 /// [`MemoryStore`](crate::MemoryStore)'s. Keys are
-/// `<prefix>:<scope>:<sha256 hex of the client key>`, one string per client
-/// and scope, and expire when their state is no longer needed. A strict
+/// `<prefix>:<scope>:<sha256 hex of the client key>` (on a Redis Cluster,
+/// the client part in braces, as a hash tag: see
+/// [`RedisStoreBuilder::cluster_nodes`]), one string per client and scope,
+/// and expire when their state is no longer needed. A strict
 /// quota keeps up to `count` times per client, so its cost grows with its
 /// count, as in memory.
 ///
@@ -94,10 +104,9 @@ pub struct RedisStore {
 }
 
 struct Inner {
-    client: ::redis::Client,
-    connection_config: ConnectionManagerConfig,
+    target: Target,
     /// Created on first use, inside the runtime the store runs in.
-    connection: OnceLock<RedisResult<ConnectionManager>>,
+    connection: OnceLock<RedisResult<Connection>>,
     script: ::redis::Script,
     keys: KeyLayout,
     timeout: Duration,
@@ -106,6 +115,22 @@ struct Inner {
     /// The limits counted while Redis is away, replaced when an outage starts.
     fallback: RwLock<Arc<MemoryStore>>,
     blocked: BlockedCache,
+    /// A TLS failure was logged in the current outage (logged once per outage).
+    tls_reported: AtomicBool,
+}
+
+/// What a store connects to.
+enum Target {
+    /// One server, through an auto-reconnecting multiplexed connection.
+    Single {
+        client: ::redis::Client,
+        config: ConnectionManagerConfig,
+    },
+    /// A Redis Cluster, through the cluster client.
+    Cluster {
+        client: ::redis::cluster::ClusterClient,
+        config: ::redis::cluster::ClusterConfig,
+    },
 }
 
 /// Configures a [`RedisStore`]; [`RedisStoreBuilder::build`] reports what is wrong.
@@ -113,6 +138,13 @@ struct Inner {
 /// Defaults: key prefix `policy`, a 50 ms timeout per Redis call, 1 s to
 /// establish a connection, a probe every 1 s during an outage,
 /// [`FailureMode::FallbackToMemory`], and up to 10 000 cached refusals.
+///
+/// With a `rediss://` URL the connection uses TLS (rustls, TLS 1.2 or 1.3):
+/// the server's certificate must chain to the WebPKI roots, or to the CA
+/// file given with [`RedisStoreBuilder::tls_ca_file`], and be issued for the
+/// URL's host; [`RedisStoreBuilder::tls_client_cert`] adds a client
+/// certificate for servers that require one. [`RedisStoreBuilder::build`]
+/// reads and checks those files, so a bad one is an error naming it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -138,6 +170,9 @@ pub struct RedisStoreBuilder {
     retry_interval: Duration,
     mode: FailureMode,
     blocked_capacity: usize,
+    tls: Result<tls::TlsFiles, RedisConfigError>,
+    /// The seed nodes of a Redis Cluster, instead of `url`.
+    nodes: Option<Vec<String>>,
 }
 
 /// A [`RedisStore`] configuration that cannot work.
@@ -159,7 +194,8 @@ pub enum RedisConfigError {
     /// ```
     #[error("no Redis URL: set REDIS_URL (e.g. redis://127.0.0.1:6379) or call `.url(...)`")]
     MissingUrl,
-    /// The URL is not a Redis URL (`redis://`, `rediss://` or `redis+unix://`).
+    /// The URL is not a Redis URL (`redis://`, `rediss://`, `redis+unix://`,
+    /// `redis+cluster://` or `rediss+cluster://`).
     ///
     /// ```
     /// let error = policy_runtime::RedisStore::new("http://example.com").unwrap_err();
@@ -191,6 +227,51 @@ pub enum RedisConfigError {
     /// ```
     #[error("Redis timeouts must be greater than zero")]
     ZeroTimeout,
+    /// A TLS file cannot be read, holds no usable certificate or key, or
+    /// the key does not go with the certificate.
+    ///
+    /// ```
+    /// use policy_runtime::{RedisConfigError, RedisStore};
+    ///
+    /// let error = RedisStore::builder()
+    ///     .url("rediss://redis.internal:6380")
+    ///     .tls_ca_file("/nonexistent/ca.pem")
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(&error, RedisConfigError::TlsFile { setting, .. } if setting == "tls_ca_file"));
+    /// assert!(error.to_string().starts_with("tls_ca_file `/nonexistent/ca.pem`: cannot read it"));
+    /// ```
+    #[error("{setting} `{}`: {reason}", path.display())]
+    TlsFile {
+        /// The setting that named the file: `REDIS_TLS_CA_FILE`,
+        /// `REDIS_TLS_CERT_FILE`, `REDIS_TLS_KEY_FILE`, or the builder
+        /// method (`tls_ca_file`, `tls_client_cert`).
+        setting: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The TLS settings do not fit together: certificates for a URL that is
+    /// not `rediss://`, half a client certificate, or certificate checks
+    /// turned off (`#insecure`).
+    ///
+    /// ```
+    /// use policy_runtime::{RedisConfigError, RedisStore};
+    ///
+    /// let error = RedisStore::builder()
+    ///     .url("redis://127.0.0.1:6379")
+    ///     .tls_ca_file("ca.pem")
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(error, RedisConfigError::Tls { .. }));
+    /// assert!(error.to_string().contains("rediss://"));
+    /// ```
+    #[error("Redis TLS: {reason}")]
+    Tls {
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl RedisStore {
@@ -213,6 +294,8 @@ impl RedisStore {
             retry_interval: Duration::from_secs(1),
             mode: FailureMode::default(),
             blocked_capacity: 10_000,
+            tls: Ok(tls::TlsFiles::default()),
+            nodes: None,
         }
     }
 
@@ -231,17 +314,21 @@ impl RedisStore {
     }
 
     /// A store on the server named by the `REDIS_URL` environment variable,
-    /// with the default configuration.
+    /// with the TLS files named by `REDIS_TLS_CA_FILE`, `REDIS_TLS_CERT_FILE`
+    /// and `REDIS_TLS_KEY_FILE` (see [`RedisStoreBuilder::tls_from_env`]) and
+    /// otherwise the default configuration.
     ///
     /// ```no_run
     /// // REDIS_URL=redis://:password@redis.internal:6379/0
+    /// // or, with TLS: REDIS_URL=rediss://:password@redis.internal:6380/0
+    /// //               REDIS_TLS_CA_FILE=/etc/redis/ca.pem
     /// let store = policy_runtime::RedisStore::from_env()?;
     /// let engine = policy_runtime::Engine::builder().limiter_store(store).build()?;
     /// # drop(engine);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_env() -> Result<Self, RedisConfigError> {
-        Self::builder().url_from_env().build()
+        Self::builder().url_from_env().tls_from_env().build()
     }
 
     /// Whether Redis answered the last call: `false` during an outage, `true`
@@ -292,9 +379,10 @@ impl RedisStore {
                 if Failure::of(&error) == Failure::Unavailable {
                     inner.unavailable(&error);
                 }
-                Err(StoreError::new(format!(
-                    "Redis did not answer PING: {error}"
-                )))
+                Err(StoreError::new(match tls::problem(&error) {
+                    Some(problem) => format!("Redis did not answer PING: {problem}"),
+                    None => format!("Redis did not answer PING: {error}"),
+                }))
             }
         }
     }
@@ -343,18 +431,7 @@ impl RedisStore {
         };
         let checks = checks(&keys, requests);
         let sent = Instant::now();
-        let result = inner
-            .eval(Op::Check, &checks)
-            .await
-            .and_then(|reply| script::decision(reply, Op::Check, &checks))
-            .and_then(|decision| {
-                decision.ok_or_else(|| {
-                    RedisError::from((
-                        ::redis::ErrorKind::UnexpectedReturnType,
-                        "the rate-limit script answered nil to a check",
-                    ))
-                })
-            });
+        let result = inner.decide(&checks).await;
         match result {
             Ok(decision) => {
                 inner.succeeded(attempt);
@@ -411,7 +488,7 @@ impl RedisStore {
             return inner.degraded_refund(requests, None).await;
         };
         let checks = checks(&keys, requests);
-        match inner.eval(Op::Refund, &checks).await {
+        match inner.refund(&checks).await {
             Ok(_) => {
                 inner.succeeded(attempt);
                 Ok(())
@@ -468,15 +545,82 @@ fn checks<'a>(keys: &'a [String], requests: &'a [LimitRequest<'a>]) -> Vec<Check
 
 impl Inner {
     /// The connection, created on first use.
-    fn connection(&self) -> RedisResult<ConnectionManager> {
+    fn connection(&self) -> RedisResult<Connection> {
         self.connection
-            .get_or_init(|| {
-                ConnectionManager::new_lazy_with_config(
-                    self.client.clone(),
-                    self.connection_config.clone(),
-                )
+            .get_or_init(|| match &self.target {
+                Target::Single { client, config } => {
+                    ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+                        .map(Connection::Single)
+                }
+                // Connects in the background, as the single connection does.
+                Target::Cluster { client, config } => Ok(Connection::Cluster(
+                    client.get_pending_async_connection_with_config(config.clone()),
+                )),
             })
             .clone()
+    }
+
+    /// The decision on `checks`, counting them if all admit the request:
+    /// one call of the script, or on a cluster one per hash slot when the
+    /// checks span several (see [`cluster`]), a refusal giving back what
+    /// the earlier slots counted.
+    async fn decide(&self, checks: &[Check<'_>]) -> RedisResult<Decision> {
+        if !self.keys.is_clustered() {
+            return self.decide_in_one_slot(checks).await;
+        }
+        let groups = cluster::groups(checks);
+        if groups.len() == 1 {
+            return self.decide_in_one_slot(checks).await;
+        }
+        let mut decisive: Option<Decision> = None;
+        for (index, group) in groups.iter().enumerate() {
+            let decision = self.decide_in_one_slot(group).await?;
+            if !decision.allowed {
+                for earlier in &groups[..index] {
+                    // A refund that fails leaves the client counted once
+                    // more than it should be: the strict side. The refusal
+                    // stands either way.
+                    if let Err(error) = self.eval(Op::Refund, earlier).await {
+                        tracing::warn!(
+                            store = "redis",
+                            %error,
+                            "could not give back a refused request's count in another hash slot"
+                        );
+                    }
+                }
+                return Ok(decision);
+            }
+            if decisive.is_none_or(|best| decision.remaining < best.remaining) {
+                decisive = Some(decision);
+            }
+        }
+        Ok(decisive.unwrap_or_else(Decision::unlimited))
+    }
+
+    /// The decision on `checks` in one call of the script.
+    async fn decide_in_one_slot(&self, checks: &[Check<'_>]) -> RedisResult<Decision> {
+        self.eval(Op::Check, checks)
+            .await
+            .and_then(|reply| script::decision(reply, Op::Check, checks))
+            .and_then(|decision| {
+                decision.ok_or_else(|| {
+                    RedisError::from((
+                        ::redis::ErrorKind::UnexpectedReturnType,
+                        "the rate-limit script answered nil to a check",
+                    ))
+                })
+            })
+    }
+
+    /// Gives back `checks`: one call of the script per hash slot.
+    async fn refund(&self, checks: &[Check<'_>]) -> RedisResult<()> {
+        if !self.keys.is_clustered() {
+            return self.eval(Op::Refund, checks).await.map(drop);
+        }
+        for group in cluster::groups(checks) {
+            self.eval(Op::Refund, &group).await?;
+        }
+        Ok(())
     }
 
     /// Runs the script on `checks`.
@@ -540,16 +684,32 @@ impl Inner {
     /// fallback counted: nothing reads it until the next outage, which would
     /// start afresh anyway.
     fn succeeded(&self, attempt: Attempt) {
-        if self.outage.succeeded(attempt) && self.mode == FailureMode::FallbackToMemory {
-            *self
-                .fallback
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(MemoryStore::new());
+        if self.outage.succeeded(attempt) {
+            self.tls_reported.store(false, Ordering::Relaxed);
+            if self.mode == FailureMode::FallbackToMemory {
+                *self
+                    .fallback
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                    Arc::new(MemoryStore::new());
+            }
         }
     }
 
     /// Records that Redis is away; a new outage starts the fallback afresh.
+    /// A TLS failure is also said, once per outage, with what to fix: it
+    /// will not go away by itself.
     fn unavailable(&self, error: &RedisError) {
+        if let Some(problem) = tls::problem(error)
+            && !self.tls_reported.swap(true, Ordering::Relaxed)
+        {
+            tracing::error!(
+                store = "redis",
+                %error,
+                failure_mode = %self.mode,
+                "{problem}"
+            );
+        }
         if self.outage.failed(error) && self.mode == FailureMode::FallbackToMemory {
             *self
                 .fallback
@@ -727,9 +887,9 @@ impl LimiterStore for RedisStore {
 }
 
 impl RedisStoreBuilder {
-    /// The server: `redis://[user:password@]host[:port][/db]`, `rediss://`
-    /// for TLS (when the redis crate is built with TLS) or
-    /// `redis+unix:///path/to/socket`.
+    /// The server: `redis://[user:password@]host[:port][/db]`,
+    /// `rediss://...` for TLS (see [`RedisStoreBuilder::tls_ca_file`] and
+    /// [`RedisStoreBuilder::tls_client_cert`]) or `redis+unix:///path/to/socket`.
     ///
     /// ```
     /// use policy_runtime::{RedisConfigError, RedisStore};
@@ -762,6 +922,129 @@ impl RedisStoreBuilder {
                 reason: format!("{URL_VARIABLE} is not valid UTF-8"),
             }),
         };
+        self
+    }
+
+    /// The CA certificates (a PEM file, one or more) that the server's TLS
+    /// certificate must chain to, instead of the WebPKI roots: for a server
+    /// whose certificate a private CA signed. Needs a `rediss://` URL.
+    ///
+    /// ```no_run
+    /// let store = policy_runtime::RedisStore::builder()
+    ///     .url("rediss://redis.internal:6380")
+    ///     .tls_ca_file("/etc/redis/tls/ca.pem")
+    ///     .build()?; // reads and checks the file
+    /// # drop(store);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        if let Ok(files) = &mut self.tls {
+            files.set_ca(path.into());
+        }
+        self
+    }
+
+    /// A client certificate chain and its private key (PEM files: PKCS#8,
+    /// PKCS#1 or SEC1 keys), presented to a server that requires one
+    /// (`tls-auth-clients yes`). Needs a `rediss://` URL.
+    ///
+    /// ```no_run
+    /// let store = policy_runtime::RedisStore::builder()
+    ///     .url("rediss://redis.internal:6380")
+    ///     .tls_ca_file("/etc/redis/tls/ca.pem")
+    ///     .tls_client_cert("/etc/redis/tls/client.pem", "/etc/redis/tls/client.key")
+    ///     .build()?; // fails if the key is not the certificate's
+    /// # drop(store);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn tls_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        if let Ok(files) = &mut self.tls {
+            files.set_client(cert.into(), key.into());
+        }
+        self
+    }
+
+    /// The TLS files named by the environment: `REDIS_TLS_CA_FILE` (as
+    /// [`RedisStoreBuilder::tls_ca_file`]), and `REDIS_TLS_CERT_FILE` with
+    /// `REDIS_TLS_KEY_FILE` (as [`RedisStoreBuilder::tls_client_cert`]). A
+    /// variable that is unset or empty leaves its setting as it was; errors
+    /// name the variable.
+    ///
+    /// ```
+    /// use policy_runtime::{RedisConfigError, RedisStore};
+    ///
+    /// // With none of the variables set, this changes nothing.
+    /// # unsafe { std::env::remove_var("REDIS_TLS_CA_FILE") };
+    /// # unsafe { std::env::remove_var("REDIS_TLS_CERT_FILE") };
+    /// # unsafe { std::env::remove_var("REDIS_TLS_KEY_FILE") };
+    /// let store = RedisStore::builder().url("redis://127.0.0.1:6379").tls_from_env().build();
+    /// assert!(store.is_ok());
+    /// ```
+    pub fn tls_from_env(self) -> Self {
+        self.tls_from(|name| match std::env::var(name) {
+            Ok(value) => Ok(Some(value)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(RedisConfigError::Tls {
+                reason: format!("{name} is not valid UTF-8"),
+            }),
+        })
+    }
+
+    /// [`RedisStoreBuilder::tls_from_env`] on a list of variables, as
+    /// `Engine::builder().from_vars(...)` reads them.
+    pub(crate) fn tls_from_vars(self, vars: &[(String, String)]) -> Self {
+        self.tls_from(|name| {
+            Ok(vars
+                .iter()
+                .rev()
+                .find(|(variable, _)| variable == name)
+                .map(|(_, value)| value.clone()))
+        })
+    }
+
+    fn tls_from(
+        mut self,
+        lookup: impl Fn(&str) -> Result<Option<String>, RedisConfigError>,
+    ) -> Self {
+        if let Ok(files) = &mut self.tls
+            && let Err(error) = files.read_variables(lookup)
+        {
+            self.tls = Err(error);
+        }
+        self
+    }
+
+    /// A Redis Cluster, reached through these seed nodes (`redis://host:port`
+    /// or `rediss://host:port` each; one is enough, the others are tried
+    /// when it is away), instead of [`RedisStoreBuilder::url`]. A URL
+    /// `redis+cluster://host:port,host:port` (`rediss+cluster://` with
+    /// TLS), given to `url` or in `REDIS_URL`, does the same.
+    ///
+    /// On a cluster, the client part of every key is a hash tag
+    /// (`<prefix>:<scope>:{<client>}`), so all the limits of one client
+    /// are in one hash slot: a request's limits on one client are one
+    /// atomic script, one round trip. Limits of different clients in one
+    /// request are checked one slot after the other, and a refusal gives
+    /// back what the earlier ones counted.
+    ///
+    /// ```
+    /// use policy_runtime::{ClientKey, RedisStore};
+    ///
+    /// let store = RedisStore::builder()
+    ///     .cluster_nodes(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+    ///     .build()?; // no connection yet
+    /// let key = store.key("search", &ClientKey::Global);
+    /// assert!(key.starts_with("policy:search:{") && key.ends_with('}'));
+    /// let same = RedisStore::new("redis+cluster://10.0.0.1:7000,10.0.0.2:7000")?;
+    /// assert_eq!(same.key("search", &ClientKey::Global), key);
+    /// # Ok::<(), policy_runtime::RedisConfigError>(())
+    /// ```
+    pub fn cluster_nodes<I>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.nodes = Some(nodes.into_iter().map(Into::into).collect());
         self
     }
 
@@ -803,7 +1086,9 @@ impl RedisStoreBuilder {
 
     /// The longest one connection attempt may take (default 1 s). Attempts run
     /// in the background: requests never wait longer than
-    /// [`RedisStoreBuilder::timeout`] for one.
+    /// [`RedisStoreBuilder::timeout`] for one. The connection itself gives
+    /// up a reply after the longer of the two, so that a server that
+    /// accepts and never answers holds nothing forever.
     ///
     /// ```
     /// use std::time::Duration;
@@ -892,41 +1177,166 @@ impl RedisStoreBuilder {
     /// # Ok::<(), policy_runtime::RedisConfigError>(())
     /// ```
     pub fn build(self) -> Result<RedisStore, RedisConfigError> {
-        let url = self.url?.ok_or(RedisConfigError::MissingUrl)?;
+        let url = self.url?;
+        let seeds = match (self.nodes, &url) {
+            (Some(nodes), _) => Some(nodes),
+            (None, Some(url)) => cluster::seeds(url).transpose()?,
+            (None, None) => return Err(RedisConfigError::MissingUrl),
+        };
         if self.prefix.is_empty() {
             return Err(RedisConfigError::EmptyPrefix);
         }
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(RedisConfigError::ZeroTimeout);
         }
-        let client =
-            ::redis::Client::open(url.as_str()).map_err(|error| RedisConfigError::InvalidUrl {
-                reason: error.to_string(),
-            })?;
+        let files = self.tls?;
         // One connection attempt per reconnection: during an outage the
-        // store's probes decide when to try again. No response timeout in
-        // the connection: every call is already bounded by the store's
-        // timeout, connecting included (`Inner::bounded`), and a second
-        // timer per call would only cost time.
-        let connection_config = ConnectionManagerConfig::new()
-            .set_number_of_retries(0)
-            .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(None);
+        // store's probes decide when to try again. Every call is bounded by
+        // the store's timeout, connecting included (`Inner::bounded`). The
+        // connection gives up a reply on its own too, so that a server that
+        // accepts and never answers holds nothing forever, whatever awaits
+        // it: after the store's timeout, but not before the connection
+        // timeout, as the connection's set-up commands (run in the
+        // background, under the same limit) must have the time that
+        // connecting has; under load they can take longer than a request
+        // may wait, and failing them would fail the connection.
+        let response_timeout = self.timeout.max(self.connect_timeout);
+        let (target, keys) = match seeds {
+            None => {
+                let url = url.ok_or(RedisConfigError::MissingUrl)?;
+                let config = ConnectionManagerConfig::new()
+                    .set_number_of_retries(0)
+                    .set_connection_timeout(Some(self.connect_timeout))
+                    .set_response_timeout(Some(response_timeout));
+                let client = client(&url, &files)?;
+                (
+                    Target::Single { client, config },
+                    KeyLayout::new(self.prefix),
+                )
+            }
+            Some(seeds) => {
+                let client = cluster_client(&seeds, &files)?;
+                let config = ::redis::cluster::ClusterConfig::new()
+                    .set_connection_timeout(self.connect_timeout)
+                    .set_response_timeout(response_timeout);
+                (
+                    Target::Cluster { client, config },
+                    KeyLayout::clustered(self.prefix),
+                )
+            }
+        };
         Ok(RedisStore {
             inner: Arc::new(Inner {
-                client,
-                connection_config,
+                target,
                 connection: OnceLock::new(),
                 script: script::script(),
-                keys: KeyLayout::new(self.prefix),
+                keys,
                 timeout: self.timeout,
                 mode: self.mode,
                 outage: Outage::new(self.retry_interval, self.mode),
                 fallback: RwLock::new(Arc::new(MemoryStore::new())),
                 blocked: BlockedCache::new(self.blocked_capacity),
+                tls_reported: AtomicBool::new(false),
             }),
         })
     }
+}
+
+/// The TLS certificates a connection to `info` is given: `None` for the
+/// defaults (plaintext, or TLS with the WebPKI roots).
+fn certificates(
+    info: &::redis::ConnectionInfo,
+    files: &tls::TlsFiles,
+) -> Result<Option<::redis::TlsCertificates>, RedisConfigError> {
+    match info.addr() {
+        ::redis::ConnectionAddr::TcpTls { insecure: true, .. } => Err(RedisConfigError::Tls {
+            reason: format!(
+                "the URL turns certificate checks off (`#insecure`), which this store does not do; \
+                 give the CA that signed the server's certificate with {} or `tls_ca_file`",
+                tls::CA_VARIABLE
+            ),
+        }),
+        ::redis::ConnectionAddr::TcpTls { .. } => {
+            tls::ensure_provider();
+            if files.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(files.load()?.certificates))
+        }
+        _ if !files.is_empty() => Err(RedisConfigError::Tls {
+            reason: format!(
+                "TLS files are set ({}) but the URL is not `rediss://`; use rediss://host:port for TLS",
+                files.names()
+            ),
+        }),
+        _ => Ok(None),
+    }
+}
+
+fn invalid_url(error: RedisError) -> RedisConfigError {
+    RedisConfigError::InvalidUrl {
+        reason: error.to_string(),
+    }
+}
+
+/// The client of `url`, with the TLS files for a `rediss://` URL.
+fn client(url: &str, files: &tls::TlsFiles) -> Result<::redis::Client, RedisConfigError> {
+    use ::redis::IntoConnectionInfo;
+    let info = url.into_connection_info().map_err(invalid_url)?;
+    match certificates(&info, files)? {
+        Some(certificates) => {
+            ::redis::Client::build_with_tls(info, certificates).map_err(|error| {
+                RedisConfigError::Tls {
+                    reason: error.to_string(),
+                }
+            })
+        }
+        None => ::redis::Client::open(info).map_err(invalid_url),
+    }
+}
+
+/// The cluster client of `seeds`, all `redis://` or all `rediss://` (with
+/// the TLS files).
+fn cluster_client(
+    seeds: &[String],
+    files: &tls::TlsFiles,
+) -> Result<::redis::cluster::ClusterClient, RedisConfigError> {
+    use ::redis::{ConnectionAddr, IntoConnectionInfo};
+    if seeds.is_empty() {
+        return Err(RedisConfigError::InvalidUrl {
+            reason: "a Redis Cluster needs at least one seed node".to_owned(),
+        });
+    }
+    let mut infos = Vec::with_capacity(seeds.len());
+    for seed in seeds {
+        let info = seed.as_str().into_connection_info().map_err(invalid_url)?;
+        match info.addr() {
+            ConnectionAddr::Tcp(..) | ConnectionAddr::TcpTls { .. } => infos.push(info),
+            _ => {
+                return Err(RedisConfigError::InvalidUrl {
+                    reason: "a Redis Cluster node is redis://host:port or rediss://host:port"
+                        .to_owned(),
+                });
+            }
+        }
+    }
+    let tls = |info: &::redis::ConnectionInfo| matches!(info.addr(), ConnectionAddr::TcpTls { .. });
+    if infos.iter().any(|info| tls(info) != tls(&infos[0])) {
+        return Err(RedisConfigError::InvalidUrl {
+            reason: "the seed nodes of a Redis Cluster are all redis:// or all rediss://"
+                .to_owned(),
+        });
+    }
+    let certificates = certificates(&infos[0], files)?;
+    let mut builder = ::redis::cluster::ClusterClientBuilder::new(infos);
+    if let Some(certificates) = certificates {
+        builder = builder.certs(certificates);
+    }
+    builder
+        .build()
+        .map_err(|error| RedisConfigError::InvalidUrl {
+            reason: error.to_string(),
+        })
 }
 
 impl fmt::Debug for RedisStore {
@@ -950,6 +1360,7 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("retry_interval", &self.retry_interval)
             .field("failure_mode", &self.mode)
             .field("blocked_cache_capacity", &self.blocked_capacity)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -958,6 +1369,36 @@ impl fmt::Debug for RedisStoreBuilder {
 mod tests {
     use super::*;
     use crate::Quota;
+
+    #[test]
+    fn the_connection_has_the_store_timeouts() {
+        let store = RedisStore::builder()
+            .url("redis://127.0.0.1:6379")
+            .timeout(Duration::from_millis(20))
+            .connect_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let Target::Single { config, .. } = &store.inner.target else {
+            panic!("one server")
+        };
+        // Not before the connection timeout: the set-up commands run under it.
+        assert_eq!(config.response_timeout(), Some(Duration::from_millis(300)));
+        assert_eq!(
+            config.connection_timeout(),
+            Some(Duration::from_millis(300))
+        );
+        assert_eq!(config.number_of_retries(), 0);
+        let slow = RedisStore::builder()
+            .url("redis://127.0.0.1:6379")
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let Target::Single { config, .. } = &slow.inner.target else {
+            panic!("one server")
+        };
+        assert_eq!(config.response_timeout(), Some(Duration::from_secs(2)));
+        assert_eq!(config.connection_timeout(), Some(Duration::from_secs(1)));
+    }
 
     #[tokio::test]
     async fn the_end_of_an_outage_releases_the_fallback_state() {
