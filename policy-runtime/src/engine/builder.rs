@@ -876,6 +876,56 @@ impl EngineBuilder {
         self
     }
 
+    /// Adds `X-RateLimit-Window` to the `X-RateLimit-*` headers (off by
+    /// default): the period, in seconds, of the quota those headers
+    /// describe, the one whose count `X-RateLimit-Limit` is. That is the
+    /// quota with the fewest requests left on an admitted response, and on a
+    /// 429 the quota that refused the request (for a client in the penalty
+    /// box, the first quota of the refusing limit). A period that is not a
+    /// whole number of seconds is rounded up, as in `RateLimit-Policy`'s `w`.
+    ///
+    /// Only with [`HeaderStyle::Legacy`] or [`HeaderStyle::Both`]: the IETF
+    /// family names the window in `RateLimit-Policy` already, and
+    /// [`HeaderStyle::None`] sends no rate-limit header.
+    ///
+    /// ```
+    /// use axum::{body::Body, extract::connect_info::MockConnectInfo, http::Request, routing::get, Router};
+    /// use policy_runtime::{rate_limit, Engine, HeaderStyle};
+    /// use std::net::SocketAddr;
+    /// use tower::ServiceExt;
+    ///
+    /// #[rate_limit("2/minute; 100/hour")]
+    /// async fn evaluate() -> &'static str {
+    ///     "scored"
+    /// }
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let engine = Engine::builder()
+    ///         .rate_limit_headers(HeaderStyle::Legacy)
+    ///         .rate_limit_window_header(true)
+    ///         .build()?;
+    ///     let app = Router::new()
+    ///         .route("/evaluate", get(evaluate))
+    ///         .layer(engine)
+    ///         .layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+    ///     let mut statuses = Vec::new();
+    ///     for _ in 0..3 {
+    ///         let response = app.clone().oneshot(Request::get("/evaluate").body(Body::empty())?).await?;
+    ///         // The minute's quota has the fewest requests left, then refuses.
+    ///         assert_eq!(response.headers()["x-ratelimit-limit"], "2");
+    ///         assert_eq!(response.headers()["x-ratelimit-window"], "60");
+    ///         statuses.push(response.status().as_u16());
+    ///     }
+    ///     assert_eq!(statuses, [200, 200, 429]);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn rate_limit_window_header(mut self, on: bool) -> Self {
+        self.rate_limit.window_header = on;
+        self
+    }
+
     /// Accepts a key with its scopes and expiry; see [`ApiKey`].
     ///
     /// ```

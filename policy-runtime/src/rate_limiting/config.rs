@@ -25,6 +25,8 @@ pub(crate) struct RateLimitConfig {
     /// Whether rate limits are on at all (`RATELIMIT_ENABLED`).
     pub(crate) switch: RateLimitSwitch,
     pub(crate) header_style: HeaderStyle,
+    /// Whether the legacy headers carry `X-RateLimit-Window`.
+    pub(crate) window_header: bool,
     pub(crate) penalty: Option<PenaltyBox>,
     pub(crate) defaults: Option<Box<[Quota]>>,
     named: HashMap<String, Box<[Quota]>>,

@@ -6,6 +6,10 @@
 //!   `RateLimit-Policy: "50/3600s";q=50;w=3600` listing every quota that
 //!   applies, and `RateLimit: "50/3600s";r=49;t=72` for the decisive one.
 //!
+//! With [`EngineBuilder::rate_limit_window_header`](crate::EngineBuilder::rate_limit_window_header),
+//! the legacy family also carries `X-RateLimit-Window`: the period, in whole
+//! seconds, of the quota the other `X-RateLimit-*` headers describe.
+//!
 //! `Retry-After` goes on every 429 whatever the style. This module owns
 //! turning a [`Decision`] into header values; it does not decide.
 //!
@@ -31,6 +35,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 static X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 static X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 static X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+static X_RATELIMIT_WINDOW: HeaderName = HeaderName::from_static("x-ratelimit-window");
 static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 
@@ -80,6 +85,8 @@ pub enum HeaderStyle {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RateLimitHeaders {
     style: HeaderStyle,
+    /// Whether the legacy family carries `X-RateLimit-Window`.
+    window: bool,
     allowed: bool,
     remaining: u32,
     /// The decisive quota's values.
@@ -96,9 +103,11 @@ pub(crate) struct RateLimitHeaders {
 
 impl RateLimitHeaders {
     /// The headers of `decision` under the quotas `quotas` (every quota the
-    /// checks applied, in order).
+    /// checks applied, in order); with `window`, the legacy family carries
+    /// `X-RateLimit-Window` too.
     pub(crate) fn new(
         style: HeaderStyle,
+        window: bool,
         decision: &Decision,
         quotas: &'static QuotaHeaders,
     ) -> Self {
@@ -117,6 +126,7 @@ impl RateLimitHeaders {
         };
         Self {
             style,
+            window,
             allowed: decision.allowed,
             remaining: decision.remaining,
             decisive: quotas.values_of(&decision.quota),
@@ -142,9 +152,10 @@ impl RateLimitHeaders {
 
     pub(crate) fn apply(&self, headers: &mut HeaderMap) {
         if self.style == HeaderStyle::Both {
-            // Five fields and the `Content-Length` axum adds outgrow a map
-            // with a field or two: grow it once now, before the fields are in.
-            headers.reserve(6);
+            // Five fields (six with the window) and the `Content-Length`
+            // axum adds outgrow a map with a field or two: grow it once now,
+            // before the fields are in.
+            headers.reserve(6 + usize::from(self.window));
         }
         if matches!(self.style, HeaderStyle::Legacy | HeaderStyle::Both) {
             headers.insert(X_RATELIMIT_LIMIT.clone(), self.decisive.limit.clone());
@@ -156,6 +167,9 @@ impl RateLimitHeaders {
                 X_RATELIMIT_RESET.clone(),
                 repeated_number(&LAST_RESET, self.reset_epoch_secs),
             );
+            if self.window {
+                headers.insert(X_RATELIMIT_WINDOW.clone(), self.decisive.window.clone());
+            }
         }
         if matches!(self.style, HeaderStyle::Ietf | HeaderStyle::Both) {
             headers.insert(RATELIMIT_POLICY.clone(), self.quotas.policy.clone());
@@ -191,6 +205,8 @@ pub(crate) struct QuotaValues {
     quota: Quota,
     /// `X-RateLimit-Limit`.
     limit: HeaderValue,
+    /// `X-RateLimit-Window`: the period in whole seconds, rounded up.
+    window: HeaderValue,
     /// The start of the `RateLimit` value, up to its remaining count: `"50/3600s";r=`.
     ratelimit_start: &'static [u8],
     /// The message and JSON body of a 429 this quota decided, once one was made.
@@ -247,6 +263,7 @@ impl QuotaHeaders {
                     // On static bytes, as a large count written by `number`
                     // would pin a per-thread buffer for the life of the process.
                     limit: leaked_value(quota.count().to_string()),
+                    window: leaked_value(window_secs(quota).to_string()),
                     ratelimit_start: Box::leak(
                         format!("{};r=", name(quota))
                             .into_bytes()
@@ -377,7 +394,8 @@ mod tests {
             Quota::new(100, Duration::from_secs(3600)),
         ];
         let mut headers = HeaderMap::new();
-        RateLimitHeaders::new(style, decision, QuotaHeaders::of(&quotas)).apply(&mut headers);
+        RateLimitHeaders::new(style, false, decision, QuotaHeaders::of(&quotas))
+            .apply(&mut headers);
         headers
     }
 
@@ -400,6 +418,46 @@ mod tests {
         // A quota that is not in the list gets values of its own.
         let other = Quota::new(7, Duration::from_secs(60));
         assert_eq!(first.values_of(&other).limit, "7");
+    }
+
+    #[test]
+    fn the_window_is_the_decisive_quotas_period_in_the_legacy_family_only() {
+        let quotas = [
+            Quota::new(5, Duration::from_millis(9_500)),
+            Quota::new(100, Duration::from_secs(3600)),
+        ];
+        let window = |style, on, decision: &Decision| {
+            let mut headers = HeaderMap::new();
+            RateLimitHeaders::new(style, on, decision, QuotaHeaders::of(&quotas))
+                .apply(&mut headers);
+            headers
+                .get("x-ratelimit-window")
+                .map(|value| value.to_str().unwrap().to_owned())
+        };
+        let admitted = Decision {
+            allowed: true,
+            quota: quotas[1],
+            remaining: 99,
+            reset_after: Duration::from_secs(36),
+            retry_after: Duration::ZERO,
+        };
+        let refused = Decision {
+            allowed: false,
+            quota: quotas[0],
+            remaining: 0,
+            reset_after: Duration::from_millis(1_900),
+            retry_after: Duration::from_millis(1_900),
+        };
+        for style in [HeaderStyle::Legacy, HeaderStyle::Both] {
+            assert_eq!(window(style, true, &admitted).as_deref(), Some("3600"));
+            // A period of 9.5 s is a window of 10.
+            assert_eq!(window(style, true, &refused).as_deref(), Some("10"));
+            assert_eq!(window(style, false, &admitted), None);
+        }
+        for style in [HeaderStyle::Ietf, HeaderStyle::None] {
+            assert_eq!(window(style, true, &admitted), None);
+            assert_eq!(window(style, true, &refused), None);
+        }
     }
 
     #[test]
@@ -456,8 +514,13 @@ mod tests {
                     retry_after: Duration::ZERO,
                 };
                 let mut headers = HeaderMap::new();
-                RateLimitHeaders::new(HeaderStyle::Both, &decision, QuotaHeaders::of(&[quota]))
-                    .apply(&mut headers);
+                RateLimitHeaders::new(
+                    HeaderStyle::Both,
+                    false,
+                    &decision,
+                    QuotaHeaders::of(&[quota]),
+                )
+                .apply(&mut headers);
                 (remaining, headers)
             })
             .collect();

@@ -366,6 +366,7 @@ impl RateLimits {
                 };
                 Err(too_many_requests(
                     self.config.header_style,
+                    self.config.window_header,
                     Reason::Blocked,
                     &blocked,
                     headers,
@@ -412,6 +413,7 @@ impl RateLimits {
                 };
                 return Err(too_many_requests(
                     self.config.header_style,
+                    self.config.window_header,
                     Reason::Blocked,
                     &decision,
                     headers,
@@ -475,6 +477,7 @@ impl RateLimits {
             }
             return Ok(Some(RateLimitHeaders::new(
                 self.config.header_style,
+                self.config.window_header,
                 &decision,
                 headers,
             )));
@@ -496,6 +499,7 @@ impl RateLimits {
         }
         Err(too_many_requests(
             self.config.header_style,
+            self.config.window_header,
             Reason::Exceeded(decision.quota),
             &decision,
             headers,

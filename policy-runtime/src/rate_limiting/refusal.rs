@@ -26,23 +26,26 @@ pub(crate) enum Reason {
 }
 
 /// The fields a 429 carries: the content type, the `Content-Length` axum
-/// adds, `Retry-After` and the rate-limit headers of `style`. Sized once, the
-/// header map never grows, and is no larger than it needs.
-fn fields(style: HeaderStyle) -> usize {
+/// adds, `Retry-After` and the rate-limit headers of `style` (and
+/// `X-RateLimit-Window` with `window`). Sized once, the header map never
+/// grows, and is no larger than it needs.
+fn fields(style: HeaderStyle, window: bool) -> usize {
     3 + match style {
-        HeaderStyle::Both => 5,
-        HeaderStyle::Legacy => 3,
+        HeaderStyle::Both => 5 + usize::from(window),
+        HeaderStyle::Legacy => 3 + usize::from(window),
         HeaderStyle::Ietf => 2,
         HeaderStyle::None => 0,
     }
 }
 
-/// The 429 response for `reason`, with the rate-limit headers of `decision`.
+/// The 429 response for `reason`, with the rate-limit headers of `decision`
+/// (and `X-RateLimit-Window` with `window`).
 /// With `keeps_body`, the response carries the body it was rendered from,
 /// for an engine that renders errors again in its own format; an engine
 /// that keeps the default rendering has no use for it.
 pub(crate) fn too_many_requests(
     style: HeaderStyle,
+    window: bool,
     reason: Reason,
     decision: &Decision,
     quotas: &'static QuotaHeaders,
@@ -55,8 +58,8 @@ pub(crate) fn too_many_requests(
             .refusal(|quota| rendered(Reason::Exceeded(quota))),
         Reason::Blocked => rendered(reason),
     };
-    let mut headers = HeaderMap::with_capacity(fields(style));
-    RateLimitHeaders::new(style, decision, quotas).apply(&mut headers);
+    let mut headers = HeaderMap::with_capacity(fields(style, window));
+    RateLimitHeaders::new(style, window, decision, quotas).apply(&mut headers);
     let json = Body::from(Bytes::from_static(json));
     if keeps_body {
         return body(message).respond(json, headers);
@@ -115,14 +118,33 @@ mod tests {
             retry_after: Duration::from_millis(19_500),
         };
         let quotas = QuotaHeaders::of(&[quota]);
-        for style in [
+        let styles = [
             HeaderStyle::Both,
             HeaderStyle::Legacy,
             HeaderStyle::Ietf,
             HeaderStyle::None,
-        ] {
-            let kept = too_many_requests(style, Reason::Exceeded(quota), &decision, quotas, true);
-            let plain = too_many_requests(style, Reason::Exceeded(quota), &decision, quotas, false);
+        ];
+        for (style, window) in styles
+            .into_iter()
+            .flat_map(|style| [(style, false), (style, true)])
+        {
+            let refuse = |keeps_body| {
+                too_many_requests(
+                    style,
+                    window,
+                    Reason::Exceeded(quota),
+                    &decision,
+                    quotas,
+                    keeps_body,
+                )
+            };
+            let (kept, plain) = (refuse(true), refuse(false));
+            let legacy = matches!(style, HeaderStyle::Both | HeaderStyle::Legacy);
+            assert_eq!(
+                plain.headers().get("x-ratelimit-window").is_some(),
+                window && legacy,
+                "{style:?}"
+            );
             assert_eq!(plain.status(), StatusCode::TOO_MANY_REQUESTS);
             assert_eq!(kept.status(), plain.status());
             assert_eq!(kept.headers(), plain.headers(), "{style:?}");
