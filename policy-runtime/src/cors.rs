@@ -38,7 +38,7 @@ const DEFAULT_HEADERS: [&str; 4] = ["content-type", "authorization", "x-api-key"
 
 /// The response headers a page may read besides the CORS-safelisted ones:
 /// the policies' own, so that a page can see its remaining quota and when
-/// to retry.
+/// to retry; and [`WINDOW_HEADER`] when the engine sends it.
 const EXPOSED_HEADERS: [&str; 7] = [
     "retry-after",
     "x-ratelimit-limit",
@@ -48,6 +48,10 @@ const EXPOSED_HEADERS: [&str; 7] = [
     "ratelimit-policy",
     "x-request-id",
 ];
+
+/// `X-RateLimit-Window`, exposed when the engine sends it
+/// ([`EngineBuilder::rate_limit_window_header`](crate::EngineBuilder::rate_limit_window_header)).
+const WINDOW_HEADER: &str = "x-ratelimit-window";
 
 /// The CORS settings as given to the builder, checked at build.
 #[derive(Clone, Debug, Default)]
@@ -286,8 +290,9 @@ impl CorsConfig {
         None
     }
 
-    /// tower-http's layer with these settings.
-    fn layer(&self) -> CorsLayer {
+    /// tower-http's layer with these settings; `window`: the responses
+    /// carry `X-RateLimit-Window`, which pages may then read.
+    fn layer(&self, window: bool) -> CorsLayer {
         let origins = match &self.origins {
             Origins::Any => AllowOrigin::any(),
             Origins::List(origins) => AllowOrigin::list(origins.iter().cloned()),
@@ -299,6 +304,7 @@ impl CorsConfig {
             .expose_headers(ExposeHeaders::list(
                 EXPOSED_HEADERS
                     .iter()
+                    .chain(window.then_some(&WINDOW_HEADER))
                     .map(|name| HeaderName::from_static(name)),
             ))
             .allow_credentials(self.credentials)
@@ -370,8 +376,13 @@ pub struct Cors {
 impl Engine {
     /// The CORS layer with the engine's settings ([`EngineBuilder::cors_origins`](crate::EngineBuilder::cors_origins)
     /// or `CORS_ORIGINS`, and the other `cors_*` settings); see [`Cors`].
-    /// Add it after `.layer(engine)`. In production with no allowed origin,
-    /// every cross-origin request is refused, and this call logs a warning.
+    /// Add it after `.layer(engine)`. With no allowed origin, every
+    /// cross-origin request is refused, and this call logs a warning in
+    /// every environment, naming it and what to set:
+    /// `CORS is used in development with no allowed origin, so every
+    /// cross-origin request is refused; list the allowed origins in
+    /// CORS_ORIGINS or with `cors_origins`` (`staging`, `production`
+    /// likewise).
     ///
     /// ```
     /// use axum::{body::Body, http::Request, routing::post, Router};
@@ -397,15 +408,18 @@ impl Engine {
     /// ```
     pub fn cors(&self) -> Cors {
         let config = &self.inner.cors;
-        if self.environment() == Environment::Production && config.has_no_origin() {
+        if config.has_no_origin() {
+            // In every environment: a site's pages cannot call the API, which
+            // is seldom meant where `engine.cors()` is called.
             tracing::warn!(
-                "CORS is used in production with no allowed origin, so every cross-origin request is refused; \
-                 list the allowed origins in {VARIABLE} or with `cors_origins`"
+                "CORS is used in {} with no allowed origin, so every cross-origin request is refused; \
+                 list the allowed origins in {VARIABLE} or with `cors_origins`",
+                self.environment()
             );
         }
         Cors {
             engine: self.clone(),
-            layer: config.layer(),
+            layer: config.layer(self.inner.rate_limits.config.window_header),
         }
     }
 }

@@ -575,31 +575,47 @@ async fn the_variables_origins_are_the_ones_allowed() {
     assert_eq!(preflight(&server, APP, "GET", "").await.status, 403);
 }
 
-const NO_ORIGIN_WARNING: &str = "CORS is used in production with no allowed origin, so every cross-origin request is refused; list the allowed origins in CORS_ORIGINS or with `cors_origins`";
+/// The warning `engine.cors()` logs without an allowed origin, in `environment`.
+fn no_origin_warning(environment: Environment) -> String {
+    format!(
+        "CORS is used in {environment} with no allowed origin, so every cross-origin request is refused; \
+         list the allowed origins in CORS_ORIGINS or with `cors_origins`"
+    )
+}
 
 #[test]
-fn no_origin_in_production_is_a_warning_when_cors_is_used() {
+fn no_origin_is_a_warning_in_every_environment_when_cors_is_used() {
+    assert_eq!(
+        no_origin_warning(Environment::Production),
+        "CORS is used in production with no allowed origin, so every cross-origin request is refused; list the allowed origins in CORS_ORIGINS or with `cors_origins`"
+    );
     for environment in ENVIRONMENTS {
         let (logs, _guard) = Logs::capture();
         let engine = builder(environment).build().unwrap();
         assert_eq!(logs.containing("WARN", "CORS").len(), 0, "built");
         let _layer = engine.cors();
         let warnings = logs.containing("WARN", "CORS");
-        if environment == Environment::Production {
-            assert_eq!(warnings.len(), 1, "{}", logs.text());
-            assert_eq!(warnings[0]["fields"]["message"], NO_ORIGIN_WARNING);
-        } else {
-            assert_eq!(warnings.len(), 0, "{environment}: {}", logs.text());
-        }
+        assert_eq!(warnings.len(), 1, "{environment}: {}", logs.text());
+        assert_eq!(
+            warnings[0]["fields"]["message"],
+            no_origin_warning(environment)
+        );
+        // An empty `CORS_ORIGINS` is no origin either.
+        let (logs, _guard) = Logs::capture();
+        let engine = builder(environment)
+            .from_vars([("CORS_ORIGINS".to_owned(), " , ".to_owned())])
+            .build()
+            .unwrap();
+        let _layer = engine.cors();
+        assert_eq!(logs.containing("WARN", "CORS").len(), 1, "{environment}");
     }
-    // With an origin, none.
-    let (logs, _guard) = Logs::capture();
-    let engine = builder(Environment::Production)
-        .cors_origins([APP])
-        .build()
-        .unwrap();
-    let _layer = engine.cors();
-    assert_eq!(logs.containing("WARN", "CORS").len(), 0);
+    // With an origin, none, in any environment.
+    for environment in ENVIRONMENTS {
+        let (logs, _guard) = Logs::capture();
+        let engine = builder(environment).cors_origins([APP]).build().unwrap();
+        let _layer = engine.cors();
+        assert_eq!(logs.containing("WARN", "CORS").len(), 0, "{environment}");
+    }
 }
 
 #[tokio::test]
