@@ -10,14 +10,17 @@
 use crate::request_id;
 use axum::body::{Body, HttpBody};
 use axum::extract::MatchedPath;
-use axum::http::{Request, Response};
+use axum::http::{HeaderValue, Request, Response};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tower::{Layer, Service};
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestId, SetRequestId};
+use tower_http::request_id::{
+    MakeRequestId, MakeRequestUuid, PropagateRequestId, RequestId, SetRequestId,
+};
 use tower_http::trace::{MakeSpan, OnResponse, Trace, TraceLayer};
 use tracing::Span;
 
@@ -25,8 +28,10 @@ use tracing::Span;
 ///
 /// - **Request id**: an incoming `x-request-id` of at most 128 characters
 ///   of `[A-Za-z0-9._-]` is kept, any other is replaced by a new UUID v4
-///   (tower-http's `SetRequestId`). The id is returned in `x-request-id`
-///   (`PropagateRequestId`) and put in error bodies by the engine layer.
+///   (tower-http's `SetRequestId`), or by a prefixed one with
+///   [`RequestLayer::id_prefix`] (`req_9f0c…`). The id is returned in
+///   `x-request-id` (`PropagateRequestId`) and put in error bodies by the
+///   engine layer.
 /// - **Span** (tower-http's `Trace`): one `request` span at info level with
 ///   `method`, `route` (the matched route, such as `/users/{id}`),
 ///   `request_id`, and once answered `status` and `latency_ms`. Every event
@@ -67,16 +72,65 @@ use tracing::Span;
 /// }
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "request-layer")))]
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RequestLayer {
     slow: Duration,
+    ids: MakeId,
 }
 
 impl Default for RequestLayer {
     fn default() -> Self {
         RequestLayer {
             slow: Duration::from_secs(5),
+            ids: MakeId::default(),
         }
+    }
+}
+
+impl std::fmt::Debug for RequestLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut layer = f.debug_struct("RequestLayer");
+        layer.field("slow", &self.slow);
+        if let Some(prefix) = &self.ids.prefix {
+            layer.field("id_prefix", prefix);
+        }
+        layer.finish()
+    }
+}
+
+/// The longest prefix [`RequestLayer::id_prefix`] takes: with the 32 hex
+/// digits after it, a generated id stays within the 128 characters an
+/// incoming id may have.
+const MAX_PREFIX_LEN: usize = 96;
+
+/// Makes the ids of requests that came without a safe one: a UUID v4 as
+/// tower-http makes it, or, with a prefix, the prefix and the UUID's 32 hex
+/// digits.
+#[doc(hidden)]
+#[derive(Clone, Debug, Default)]
+pub struct MakeId {
+    prefix: Option<Arc<str>>,
+}
+
+impl MakeRequestId for MakeId {
+    fn make_request_id<B>(&mut self, request: &Request<B>) -> Option<RequestId> {
+        // tower-http's generator (on the `uuid` crate it already brings)
+        // rather than a random source of our own; its hyphens are left out.
+        let uuid = MakeRequestUuid.make_request_id(request)?;
+        let Some(prefix) = &self.prefix else {
+            return Some(uuid);
+        };
+        let mut id = Vec::with_capacity(prefix.len() + 32);
+        id.extend_from_slice(prefix.as_bytes());
+        id.extend(
+            uuid.header_value()
+                .as_bytes()
+                .iter()
+                .filter(|&&byte| byte != b'-'),
+        );
+        HeaderValue::from_maybe_shared(axum::body::Bytes::from(id))
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -104,6 +158,56 @@ impl RequestLayer {
         self.slow = threshold;
         self
     }
+
+    /// Generates ids as `prefix` followed by the 32 lower-case hex digits
+    /// of a new UUID v4, such as `req_3f2a9c0e5b7d4e1fa8c26b0d9e4f7a13`,
+    /// instead of the UUID in its hyphenated form. Only the ids the layer
+    /// makes change: an incoming `x-request-id` is kept or replaced as
+    /// before, by the same rule.
+    ///
+    /// # Panics
+    ///
+    /// When `prefix` has a character outside `[A-Za-z0-9._-]` or more than
+    /// 96 characters: a generated id is always one the layer would keep if
+    /// a client sent it back.
+    ///
+    /// ```
+    /// use axum::{body::Body, http::Request, routing::get, Router};
+    /// use policy_runtime::{Engine, RequestLayer};
+    /// use tower::ServiceExt;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let layer = RequestLayer::new().id_prefix("req_");
+    ///     assert_eq!(format!("{layer:?}"), r#"RequestLayer { slow: 5s, id_prefix: "req_" }"#);
+    ///     let app = Router::new()
+    ///         .route("/", get(|| async { "ok" }))
+    ///         .layer(Engine::builder().build()?)
+    ///         .layer(layer);
+    ///
+    ///     let response = app.clone().oneshot(Request::get("/").body(Body::empty())?).await?;
+    ///     let id = response.headers()["x-request-id"].to_str()?;
+    ///     let hex = id.strip_prefix("req_").expect("the prefix");
+    ///     assert_eq!(hex.len(), 32);
+    ///     assert!(hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    ///
+    ///     // An incoming id is kept as it is.
+    ///     let request = Request::get("/").header("x-request-id", "client-7");
+    ///     let response = app.oneshot(request.body(Body::empty())?).await?;
+    ///     assert_eq!(response.headers()["x-request-id"], "client-7");
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn id_prefix(mut self, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
+        assert!(
+            prefix.len() <= MAX_PREFIX_LEN
+                && (prefix.is_empty() || request_id::is_safe(prefix.as_bytes())),
+            "RequestLayer::id_prefix: `{prefix}` is not 0 to {MAX_PREFIX_LEN} characters of [A-Za-z0-9._-]"
+        );
+        self.ids.prefix = Some(prefix.into());
+        self
+    }
 }
 
 type Traced<S> = Trace<
@@ -117,7 +221,7 @@ type Traced<S> = Trace<
     (),
 >;
 
-type Stack<S> = SetRequestId<PropagateRequestId<Traced<S>>, MakeRequestUuid>;
+type Stack<S> = SetRequestId<PropagateRequestId<Traced<S>>, MakeId>;
 
 impl<S> Layer<S> for RequestLayer {
     type Service = RequestService<S>;
@@ -136,7 +240,7 @@ impl<S> Layer<S> for RequestLayer {
             inner: SetRequestId::new(
                 PropagateRequestId::new(traced, header.clone()),
                 header,
-                MakeRequestUuid,
+                self.ids.clone(),
             ),
         }
     }
