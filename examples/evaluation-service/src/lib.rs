@@ -246,12 +246,15 @@ async fn unlock(State(engine): State<Engine>, Path(ip): Path<IpAddr>) -> Json<Va
 }
 
 /// The engine's settings before the environment is read: the detailed error
-/// format with field details hidden in production, the penalty box, the
-/// lockout and the body limit.
+/// format with field details hidden in production, `X-RateLimit-Window`
+/// with the other rate-limit headers, the penalty box, the lockout and the
+/// body limit.
 pub fn engine_builder() -> EngineBuilder {
     Engine::builder()
         .error_format(ErrorFormat::Detailed)
         .field_errors_in_production(false)
+        // As the original: `X-RateLimit-Window`, the deciding limit's period in seconds.
+        .rate_limit_window_header(true)
         // 5 refusals by one scope within a minute: blocked by it for 5 minutes.
         .penalty(Penalty::new(
             5,
@@ -351,7 +354,8 @@ pub async fn log_limit_store(redis: Option<&RedisStore>) {
 }
 
 /// The service's router: the API, the admin routes, the health routes
-/// (never rate limited) and request ids.
+/// (never rate limited) and request ids (`req_` and 32 hex digits when the
+/// client sends none).
 pub fn app(engine: Engine) -> Router {
     let health = Health::new(env!("CARGO_PKG_VERSION"))
         .engine(&engine)
@@ -373,5 +377,5 @@ pub fn app(engine: Engine) -> Router {
         .json_fallbacks()
         .layer(engine)
         .merge(health)
-        .layer(RequestLayer::new())
+        .layer(RequestLayer::new().id_prefix("req_"))
 }

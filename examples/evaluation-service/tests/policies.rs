@@ -28,9 +28,13 @@ async fn per_user_limit_has_a_burst_then_the_penalty_box() {
             .send()
     };
     // 10 a minute with bursts of 15: fifteen at once, then refused.
-    for _ in 0..15 {
+    for left in (0..15).rev() {
         let reply = evaluate(ALICE_KEY).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
+        // The per-user limit has the fewest requests left: its count and window.
+        assert_eq!(reply.header("x-ratelimit-limit"), "10");
+        assert_eq!(reply.header("x-ratelimit-remaining"), left.to_string());
+        assert_eq!(reply.header("x-ratelimit-window"), "60");
         assert_eq!(
             reply.json(),
             json!({"id": 7011, "user": "alice", "score": 30})
@@ -40,7 +44,9 @@ async fn per_user_limit_has_a_burst_then_the_penalty_box() {
     assert_eq!(refused.status, 429);
     assert_eq!(refused.header("content-type"), "application/json");
     assert_eq!(refused.header("retry-after"), "6");
+    assert_eq!(refused.header("x-ratelimit-limit"), "10");
     assert_eq!(refused.header("x-ratelimit-remaining"), "0");
+    assert_eq!(refused.header("x-ratelimit-window"), "60");
     assert_eq!(refused.header("x-request-id"), "req_burst");
     assert_eq!(
         refused.detailed(),
@@ -68,6 +74,7 @@ async fn per_user_limit_has_a_burst_then_the_penalty_box() {
     let blocked = evaluate(ALICE_KEY).await;
     assert_eq!(blocked.status, 429);
     assert_eq!(blocked.header("retry-after"), "300");
+    assert_eq!(blocked.header("x-ratelimit-window"), "60");
     assert_eq!(
         blocked.json()["message"],
         "Too Many Requests: blocked after repeated violations"
@@ -103,6 +110,8 @@ async fn per_ip_and_global_limits_as_the_admin_sees_them() {
     let refused = rubrics("203.0.113.20").await;
     assert_eq!(refused.status, 429);
     assert_eq!(refused.header("retry-after"), "2");
+    assert_eq!(refused.header("x-ratelimit-limit"), "30");
+    assert_eq!(refused.header("x-ratelimit-window"), "60");
     assert_eq!(
         refused.json()["message"],
         "Too Many Requests: 30 per 1 minute"
@@ -199,6 +208,56 @@ async fn admin_routes_need_the_admin_scope() {
             "details": [], "request_id": "req_admin", "severity": "medium", "category": "authorization",
         })
     );
+}
+
+/// A client that sends no `x-request-id` gets one shaped as the original's:
+/// `req_` and 32 hex digits, in the header and in the error body.
+#[tokio::test]
+async fn generated_request_ids_are_req_and_hex_digits() {
+    fn assert_shaped(id: &str) {
+        let hex = id
+            .strip_prefix("req_")
+            .unwrap_or_else(|| panic!("{id}"));
+        assert_eq!(hex.len(), 32, "{id}");
+        assert!(
+            hex.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{id}"
+        );
+    }
+    let service = start(vars(&[PROD])).await;
+    let refused = service
+        .call("GET", "/admin/rate-limits/stats")
+        .from("203.0.113.31")
+        .send()
+        .await;
+    assert_eq!(refused.status, 401);
+    let id = refused.header("x-request-id").to_owned();
+    assert_shaped(&id);
+    assert_eq!(
+        refused.detailed(),
+        json!({
+            "error": true, "error_code": "UNAUTHORIZED", "message": "Missing API key",
+            "details": [], "request_id": id, "severity": "medium", "category": "authentication",
+        })
+    );
+    // Every response carries one, a new one each time; an id the client
+    // sends is kept.
+    let rubrics = service
+        .call("GET", "/api/v1/rubrics")
+        .from("203.0.113.31")
+        .send()
+        .await;
+    assert_eq!(rubrics.status, 200);
+    assert_shaped(rubrics.header("x-request-id"));
+    assert_ne!(rubrics.header("x-request-id"), id);
+    let kept = service
+        .call("GET", "/api/v1/rubrics")
+        .from("203.0.113.31")
+        .request_id("client-7")
+        .send()
+        .await;
+    assert_eq!(kept.header("x-request-id"), "client-7");
 }
 
 #[tokio::test]
@@ -393,6 +452,7 @@ async fn limits_are_bypassed_for_tests_outside_production() {
             .await;
         assert_eq!(reply.status, 200);
         assert!(reply.headers.get("x-ratelimit-limit").is_none());
+        assert!(reply.headers.get("x-ratelimit-window").is_none());
     }
     // Never in production.
     let error = evaluation_service::configure(vars(&[PROD, ("RATELIMIT_ENABLED", "false")]))
