@@ -379,9 +379,9 @@ impl Engine {
     /// Add it after `.layer(engine)`. With no allowed origin, every
     /// cross-origin request is refused, and this call logs a warning in
     /// every environment, naming it and what to set:
-    /// `CORS is used in development with no allowed origin, so every
+    /// `` CORS is used in development with no allowed origin, so every
     /// cross-origin request is refused; list the allowed origins in
-    /// CORS_ORIGINS or with `cors_origins`` (`staging`, `production`
+    /// CORS_ORIGINS or with `cors_origins` `` (`staging`, `production`
     /// likewise).
     ///
     /// ```
