@@ -406,6 +406,42 @@ impl Engine {
     ///     Ok(())
     /// }
     /// ```
+    ///
+    /// Without an origin, the warning:
+    ///
+    /// ```
+    /// use policy_runtime::{Engine, Environment};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// #[derive(Clone, Default)]
+    /// struct Captured(Arc<Mutex<Vec<u8>>>);
+    /// impl std::io::Write for Captured {
+    ///     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+    ///         self.0.lock().unwrap().extend_from_slice(bytes);
+    ///         Ok(bytes.len())
+    ///     }
+    ///     fn flush(&mut self) -> std::io::Result<()> {
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let captured = Captured::default();
+    /// let writer = captured.clone();
+    /// let subscriber = tracing_subscriber::fmt()
+    ///     .json()
+    ///     .with_writer(move || writer.clone())
+    ///     .finish();
+    /// let engine = Engine::builder().environment(Environment::Development).build()?;
+    /// tracing::subscriber::with_default(subscriber, || drop(engine.cors()));
+    /// let line: serde_json::Value = serde_json::from_slice(&captured.0.lock().unwrap())?;
+    /// assert_eq!(line["level"], "WARN");
+    /// assert_eq!(
+    ///     line["fields"]["message"],
+    ///     "CORS is used in development with no allowed origin, so every cross-origin request is refused; \
+    ///      list the allowed origins in CORS_ORIGINS or with `cors_origins`"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cors(&self) -> Cors {
         let config = &self.inner.cors;
         if config.has_no_origin() {

@@ -215,9 +215,7 @@ async fn admin_routes_need_the_admin_scope() {
 #[tokio::test]
 async fn generated_request_ids_are_req_and_hex_digits() {
     fn assert_shaped(id: &str) {
-        let hex = id
-            .strip_prefix("req_")
-            .unwrap_or_else(|| panic!("{id}"));
+        let hex = id.strip_prefix("req_").unwrap_or_else(|| panic!("{id}"));
         assert_eq!(hex.len(), 32, "{id}");
         assert!(
             hex.bytes()
