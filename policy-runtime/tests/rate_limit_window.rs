@@ -209,3 +209,73 @@ async fn cors_exposes_the_window_when_it_is_sent() {
         assert_eq!(window(&reply).is_some(), on);
     }
 }
+
+/// The OpenAPI document lists the window with the other headers when the
+/// engine sends it.
+#[cfg(feature = "utoipa-axum")]
+mod openapi {
+    use super::*;
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
+
+    #[rate_limit("3/minute")]
+    #[utoipa::path(get, path = "/documented", responses((status = 200, description = "ok")))]
+    async fn documented() -> &'static str {
+        "ok"
+    }
+
+    /// The names of the headers of the 200 and the 429.
+    fn documented_headers(engine: &Engine) -> [Vec<String>; 2] {
+        let (_, mut openapi) = OpenApiRouter::<()>::new()
+            .routes(routes!(documented))
+            .split_for_parts();
+        engine.document(&mut openapi);
+        let spec = serde_json::to_value(&openapi).unwrap();
+        let responses = &spec["paths"]["/documented"]["get"]["responses"];
+        ["200", "429"].map(|status| {
+            let mut names: Vec<String> = responses[status]["headers"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            names.sort();
+            names
+        })
+    }
+
+    #[test]
+    fn the_document_lists_the_window_when_it_is_sent() {
+        let legacy = [
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        ];
+        let on = builder()
+            .rate_limit_headers(HeaderStyle::Legacy)
+            .rate_limit_window_header(true)
+            .build()
+            .unwrap();
+        let [admitted, refused] = documented_headers(&on);
+        let mut expected: Vec<&str> = legacy.to_vec();
+        expected.push("X-RateLimit-Window");
+        assert_eq!(admitted, expected);
+        expected.insert(0, "Retry-After");
+        assert_eq!(refused, expected);
+
+        let off = builder()
+            .rate_limit_headers(HeaderStyle::Legacy)
+            .build()
+            .unwrap();
+        assert_eq!(documented_headers(&off)[0], legacy);
+        let ietf = builder()
+            .rate_limit_headers(HeaderStyle::Ietf)
+            .rate_limit_window_header(true)
+            .build()
+            .unwrap();
+        assert_eq!(
+            documented_headers(&ietf)[0],
+            ["RateLimit", "RateLimit-Policy"]
+        );
+    }
+}

@@ -672,7 +672,7 @@ impl Engine {
 
         let style = self.inner.rate_limits.config.header_style;
         let limit_headers = if rate_limited {
-            responses::rate_limit_headers(style)
+            responses::rate_limit_headers(style, self.inner.rate_limits.config.window_header)
         } else {
             Vec::new()
         };

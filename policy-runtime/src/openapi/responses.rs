@@ -179,10 +179,12 @@ fn header(kind: &str, description: &str) -> utoipa::openapi::header::Header {
         .build()
 }
 
-/// The rate-limit headers of `style`, by name, as every response of a
-/// rate-limited operation carries them.
+/// The rate-limit headers of `style` (with `X-RateLimit-Window` when
+/// `window`), by name, as every response of a rate-limited operation
+/// carries them.
 pub(crate) fn rate_limit_headers(
     style: HeaderStyle,
+    window: bool,
 ) -> Vec<(&'static str, utoipa::openapi::header::Header)> {
     let mut headers = Vec::new();
     if matches!(style, HeaderStyle::Legacy | HeaderStyle::Both) {
@@ -204,6 +206,12 @@ pub(crate) fn rate_limit_headers(
                 "When the quota is whole again, in seconds since the Unix epoch.",
             ),
         ));
+        if window {
+            headers.push((
+                "X-RateLimit-Window",
+                header("integer", "The deciding quota's period, in seconds."),
+            ));
+        }
     }
     if matches!(style, HeaderStyle::Ietf | HeaderStyle::Both) {
         headers.push((
