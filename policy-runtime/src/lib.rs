@@ -203,7 +203,7 @@ pub use rate_limiting::store::{
     StrikeStore, StrikeTable,
 };
 #[cfg(feature = "request-layer")]
-pub use request_layer::RequestLayer;
+pub use request_layer::{InvalidIdPrefix, RequestLayer};
 pub use security_headers::SecurityHeaders;
 
 /// The tower services and futures that the layers make: they appear in

@@ -165,11 +165,9 @@ impl RequestLayer {
     /// makes change: an incoming `x-request-id` is kept or replaced as
     /// before, by the same rule.
     ///
-    /// # Panics
-    ///
-    /// When `prefix` has a character outside `[A-Za-z0-9._-]` or more than
-    /// 96 characters: a generated id is always one the layer would keep if
-    /// a client sent it back.
+    /// A prefix is 0 to 96 characters of `[A-Za-z0-9._-]`, so that a
+    /// generated id is always one the layer would keep if a client sent it
+    /// back; any other is an [`InvalidIdPrefix`] error naming it.
     ///
     /// ```
     /// use axum::{body::Body, http::Request, routing::get, Router};
@@ -178,7 +176,7 @@ impl RequestLayer {
     ///
     /// #[tokio::main]
     /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    ///     let layer = RequestLayer::new().id_prefix("req_");
+    ///     let layer = RequestLayer::new().id_prefix("req_")?;
     ///     assert_eq!(format!("{layer:?}"), r#"RequestLayer { slow: 5s, id_prefix: "req_" }"#);
     ///     let app = Router::new()
     ///         .route("/", get(|| async { "ok" }))
@@ -195,19 +193,35 @@ impl RequestLayer {
     ///     let request = Request::get("/").header("x-request-id", "client-7");
     ///     let response = app.oneshot(request.body(Body::empty())?).await?;
     ///     assert_eq!(response.headers()["x-request-id"], "client-7");
+    ///
+    ///     let refused = RequestLayer::new().id_prefix("req id:").unwrap_err();
+    ///     assert_eq!(
+    ///         refused.to_string(),
+    ///         "the request id prefix `req id:` is not 0 to 96 characters of [A-Za-z0-9._-]"
+    ///     );
     ///     Ok(())
     /// }
     /// ```
-    pub fn id_prefix(mut self, prefix: impl Into<String>) -> Self {
+    pub fn id_prefix(mut self, prefix: impl Into<String>) -> Result<Self, InvalidIdPrefix> {
         let prefix = prefix.into();
-        assert!(
-            prefix.len() <= MAX_PREFIX_LEN
-                && (prefix.is_empty() || request_id::is_safe(prefix.as_bytes())),
-            "RequestLayer::id_prefix: `{prefix}` is not 0 to {MAX_PREFIX_LEN} characters of [A-Za-z0-9._-]"
-        );
+        if prefix.len() > MAX_PREFIX_LEN
+            || !(prefix.is_empty() || request_id::is_safe(prefix.as_bytes()))
+        {
+            return Err(InvalidIdPrefix { prefix });
+        }
         self.ids.prefix = Some(prefix.into());
-        self
+        Ok(self)
     }
+}
+
+/// A request id prefix that [`RequestLayer::id_prefix`] refuses: more than
+/// 96 characters, or one outside `[A-Za-z0-9._-]`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the request id prefix `{prefix}` is not 0 to {MAX_PREFIX_LEN} characters of [A-Za-z0-9._-]"
+)]
+pub struct InvalidIdPrefix {
+    prefix: String,
 }
 
 type Traced<S> = Trace<

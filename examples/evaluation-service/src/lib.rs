@@ -377,5 +377,9 @@ pub fn app(engine: Engine) -> Router {
         .json_fallbacks()
         .layer(engine)
         .merge(health)
-        .layer(RequestLayer::new().id_prefix("req_"))
+        .layer(
+            RequestLayer::new()
+                .id_prefix("req_")
+                .expect("`req_` is a valid request id prefix"),
+        )
 }
