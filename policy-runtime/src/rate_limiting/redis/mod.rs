@@ -977,6 +977,41 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// The server named by `REDIS_URL` in `vars`, and the TLS files named by
+    /// `REDIS_TLS_CA_FILE`, `REDIS_TLS_CERT_FILE` and `REDIS_TLS_KEY_FILE`,
+    /// read as [`RedisStoreBuilder::url_from_env`] and
+    /// [`RedisStoreBuilder::tls_from_env`] read the process environment,
+    /// from a list of (name, value) pairs instead (as
+    /// [`EngineBuilder::from_vars`](crate::EngineBuilder::from_vars) takes
+    /// them): an app configured from a map needs no process environment.
+    /// When a name appears more than once, its last value counts.
+    /// [`RedisStoreBuilder::build`] fails with [`RedisConfigError::MissingUrl`]
+    /// when `REDIS_URL` is absent or blank.
+    ///
+    /// ```
+    /// use policy_runtime::{RedisConfigError, RedisStore};
+    ///
+    /// let vars = [("REDIS_URL".to_string(), "redis://127.0.0.1:6379/2".to_string())];
+    /// assert!(RedisStore::builder().url_from_vars(vars).build().is_ok());
+    /// let none = RedisStore::builder().url_from_vars(Vec::new()).build();
+    /// assert!(matches!(none, Err(RedisConfigError::MissingUrl)));
+    /// // The TLS files are read and checked by `build`; errors name the variable.
+    /// let vars = [
+    ///     ("REDIS_URL".to_string(), "rediss://127.0.0.1:6380".to_string()),
+    ///     ("REDIS_TLS_CA_FILE".to_string(), "/no/such/ca.pem".to_string()),
+    /// ];
+    /// let error = RedisStore::builder().url_from_vars(vars).build().unwrap_err();
+    /// assert!(error.to_string().contains("REDIS_TLS_CA_FILE"), "{error}");
+    /// ```
+    pub fn url_from_vars(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        self.url = match vars.iter().rev().find(|(name, _)| name == URL_VARIABLE) {
+            Some((_, url)) if !url.trim().is_empty() => Ok(Some(url.clone())),
+            _ => Err(RedisConfigError::MissingUrl),
+        };
+        self.tls_from_vars(&vars)
+    }
+
     /// The CA certificates (a PEM file, one or more) that the server's TLS
     /// certificate must chain to, instead of the WebPKI roots: for a server
     /// whose certificate a private CA signed. Needs a `rediss://` URL.
@@ -1577,5 +1612,72 @@ mod tests {
         // The new outage counted one request: one more is admitted, not two.
         assert!(store.check(&[request]).await.unwrap().allowed);
         assert!(!store.check(&[request]).await.unwrap().allowed);
+    }
+
+    fn var(name: &str, value: &str) -> (String, String) {
+        (name.to_string(), value.to_string())
+    }
+
+    #[test]
+    fn url_from_vars_reads_the_url_and_the_tls_files_from_the_list() {
+        let url = |vars: Vec<(String, String)>| {
+            RedisStore::builder()
+                .url_from_vars(vars)
+                .build()
+                .map(|_| ())
+        };
+        assert!(matches!(url(vec![]), Err(RedisConfigError::MissingUrl)));
+        assert!(matches!(
+            url(vec![var("REDIS_URL", "  ")]),
+            Err(RedisConfigError::MissingUrl)
+        ));
+        assert!(matches!(
+            url(vec![var("OTHER", "redis://127.0.0.1")]),
+            Err(RedisConfigError::MissingUrl)
+        ));
+        // The last value of a name counts.
+        let error = url(vec![
+            var("REDIS_URL", "redis://127.0.0.1:6379"),
+            var("REDIS_URL", "http://127.0.0.1"),
+        ]);
+        assert!(matches!(error, Err(RedisConfigError::InvalidUrl { .. })));
+        assert!(
+            url(vec![
+                var("REDIS_URL", "http://127.0.0.1"),
+                var("REDIS_URL", "redis://127.0.0.1:6379"),
+            ])
+            .is_ok()
+        );
+        // A later `.url(...)` replaces it, as it does `url_from_env`'s.
+        assert!(
+            RedisStore::builder()
+                .url_from_vars(vec![])
+                .url("redis://127.0.0.1:6379")
+                .build()
+                .is_ok()
+        );
+        for name in [
+            "REDIS_TLS_CA_FILE",
+            "REDIS_TLS_CERT_FILE",
+            "REDIS_TLS_KEY_FILE",
+        ] {
+            let error = RedisStore::builder()
+                .url_from_vars(vec![
+                    var("REDIS_URL", "rediss://127.0.0.1:6380"),
+                    var(name, "/no/such/file.pem"),
+                ])
+                .build()
+                .err()
+                .unwrap();
+            assert!(error.to_string().contains(name), "{name}: {error}");
+        }
+        // Blank TLS variables change nothing.
+        let store = RedisStore::builder()
+            .url_from_vars(vec![
+                var("REDIS_URL", "redis://127.0.0.1:6379"),
+                var("REDIS_TLS_CA_FILE", ""),
+            ])
+            .build();
+        assert!(store.is_ok());
     }
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 /// outage: every lockout and block an instance knows of holds until it ends,
 /// and the failures and strikes Redis cannot take are counted in the
 /// instance's memory (per instance, as with the memory store), in every
-/// mode. With [`FailureMode::Closed`] a failed API-key attempt that Redis
+/// mode. With [`FailureMode::Closed`] a failed API-key or JWT attempt that Redis
 /// cannot count is answered `503` as well.
 ///
 /// ```
