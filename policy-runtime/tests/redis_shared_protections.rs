@@ -631,6 +631,39 @@ async fn five_bad_tokens_split_across_two_instances_lock_the_client_on_both() {
     );
 }
 
+/// Failing closed, a bad token that Redis cannot count is answered 503, as
+/// a bad key is, and counted in memory; a valid token needs no round trip.
+#[cfg(feature = "jwt")]
+#[tokio::test]
+async fn failing_closed_refuses_bad_tokens_redis_cannot_count() {
+    use jwt_support::{claims, hs256};
+
+    let mut server = RedisServer::start();
+    let engine = builder()
+        .lockout(Lockout::new(5, HALF_HOUR, HALF_HOUR))
+        .api_key("client", KEY)
+        .limiter_store(store_on(&server, FailureMode::Closed))
+        .build()
+        .unwrap();
+    let app = Router::new().route("/token", get(token_only)).layer(engine);
+    let with_token = async |client: &str, token: &str| {
+        let request =
+            from(client, "GET", "/token").header("authorization", format!("Bearer {token}"));
+        send(&app, request.body(Body::empty()).unwrap()).await
+    };
+    let good = hs256(&claims(serde_json::json!({})));
+    server.kill();
+    let client = "203.0.113.70";
+    for _ in 0..5 {
+        assert_unavailable(&with_token(client, "not.a.token").await);
+    }
+    assert_locked_out(&with_token(client, &good).await, 1800);
+    assert_eq!(
+        with_token("203.0.113.71", &good).await.status,
+        StatusCode::OK
+    );
+}
+
 #[tokio::test]
 async fn a_strikes_key_holding_other_data_counts_in_memory_and_locks_nonetheless() {
     let (logs, _guard) = Logs::capture();
