@@ -505,9 +505,9 @@ async fn token_only() -> &'static str {
     "ok"
 }
 
-/// A JWT check reads the lockout without waiting, so the engine confirms a
-/// lockout the instance learned before it: a locked-out client's valid
-/// token is refused, and an unlock through another instance lets it in.
+/// A JWT check confirms a lockout the instance learned with the store: a
+/// locked-out client's valid token is refused, and an unlock through
+/// another instance lets it in.
 #[cfg(feature = "jwt")]
 #[tokio::test]
 async fn a_jwt_check_sees_a_shared_lockout_and_an_unlock_made_elsewhere() {
@@ -544,6 +544,124 @@ async fn a_jwt_check_sees_a_shared_lockout_and_an_unlock_made_elsewhere() {
 
     assert!(engine_b.unlock_everywhere(ip(client)).await.unwrap());
     assert_eq!(with_token(&a).await.status, StatusCode::OK);
+}
+
+/// Bad tokens count in the shared lockout as bad keys do: 5 split 3 + 2
+/// across two instances lock the client out of both, for tokens and keys.
+#[cfg(feature = "jwt")]
+#[tokio::test]
+async fn five_bad_tokens_split_across_two_instances_lock_the_client_on_both() {
+    use jwt_support::{claims, hs256, mint};
+
+    let (logs, _guard) = Logs::capture();
+    let server = RedisServer::start();
+    let store_a = store_on(&server, FailureMode::FallbackToMemory);
+    let instance = |store: &RedisStore| {
+        let engine = builder()
+            .api_key("client", KEY)
+            .lockout(Lockout::new(5, HALF_HOUR, HALF_HOUR))
+            .limiter_store(store.clone())
+            .build()
+            .unwrap();
+        Router::new()
+            .route("/protected", get(protected))
+            .route("/token", get(token_only))
+            .layer(engine)
+    };
+    let a = instance(&store_a);
+    let b = instance(&store_on(&server, FailureMode::FallbackToMemory));
+    let client = "203.0.113.60";
+    let good = hs256(&claims(serde_json::json!({})));
+    // Signed with another secret: a token that cannot be right.
+    let forged = mint(
+        jsonwebtoken::Algorithm::HS256,
+        &jsonwebtoken::EncodingKey::from_secret(b"another-secret-of-32-bytes-long!"),
+        None,
+        &claims(serde_json::json!({})),
+    );
+    let with_token = async |app: &Router, token: &str| {
+        let request =
+            from(client, "GET", "/token").header("authorization", format!("Bearer {token}"));
+        send(app, request.body(Body::empty()).unwrap()).await
+    };
+    let assert_bad_token = |reply: &Reply| {
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+        assert_eq!(reply.json()["code"], "UNAUTHORIZED");
+    };
+
+    assert_eq!(with_token(&a, &good).await.status, StatusCode::OK);
+    for _ in 0..3 {
+        assert_bad_token(&with_token(&a, &forged).await);
+    }
+    assert_bad_token(&with_token(&b, &forged).await);
+    // The fifth failure, on the other instance, starts the lockout.
+    assert_bad_token(&with_token(&b, &forged).await);
+
+    // Locked out on both, even with a valid token or key.
+    assert_locked_out(&with_token(&b, &good).await, 1800);
+    assert_locked_out(&with_key(&b, client, KEY).await, 1800);
+    // The first instance learns of it at the client's next failure...
+    assert_locked_out(&with_token(&a, &forged).await, 1800);
+    // ...and refuses a valid token or key from then on.
+    assert_locked_out(&with_token(&a, &good).await, 1800);
+    assert_locked_out(&with_key(&a, client, KEY).await, 1800);
+    // Another client is not affected.
+    let request =
+        from("203.0.113.61", "GET", "/token").header("authorization", format!("Bearer {good}"));
+    assert_eq!(
+        send(&a, request.body(Body::empty()).unwrap()).await.status,
+        StatusCode::OK
+    );
+
+    // Counted in Redis: one key for the client, expiring with the lockout.
+    let key = store_a.strikes_key(StrikeTable::Lockout, &ClientKey::Ip(ip(client)));
+    let left = pttl(&server, &key);
+    assert!((1_790_000..=1_800_000).contains(&left), "{left} ms");
+    let started: Vec<_> = logs
+        .policy_events("jwt")
+        .into_iter()
+        .filter(|event| event["fields"].get("lockout_secs").is_some())
+        .collect();
+    assert_eq!(started.len(), 1, "{}", logs.text());
+    assert_eq!(started[0]["fields"]["lockout_secs"], 1800);
+    assert_eq!(started[0]["fields"]["client_ip"], client);
+    assert_eq!(
+        started[0]["fields"]["message"],
+        "JWT refused; client locked out after repeated failures"
+    );
+}
+
+/// Failing closed, a bad token that Redis cannot count is answered 503, as
+/// a bad key is, and counted in memory; a valid token needs no round trip.
+#[cfg(feature = "jwt")]
+#[tokio::test]
+async fn failing_closed_refuses_bad_tokens_redis_cannot_count() {
+    use jwt_support::{claims, hs256};
+
+    let mut server = RedisServer::start();
+    let engine = builder()
+        .lockout(Lockout::new(5, HALF_HOUR, HALF_HOUR))
+        .api_key("client", KEY)
+        .limiter_store(store_on(&server, FailureMode::Closed))
+        .build()
+        .unwrap();
+    let app = Router::new().route("/token", get(token_only)).layer(engine);
+    let with_token = async |client: &str, token: &str| {
+        let request =
+            from(client, "GET", "/token").header("authorization", format!("Bearer {token}"));
+        send(&app, request.body(Body::empty()).unwrap()).await
+    };
+    let good = hs256(&claims(serde_json::json!({})));
+    server.kill();
+    let client = "203.0.113.70";
+    for _ in 0..5 {
+        assert_unavailable(&with_token(client, "not.a.token").await);
+    }
+    assert_locked_out(&with_token(client, &good).await, 1800);
+    assert_eq!(
+        with_token("203.0.113.71", &good).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]

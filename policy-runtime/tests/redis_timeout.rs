@@ -1,8 +1,9 @@
 //! `RedisStore` against a server that accepts TCP connections and never
 //! answers (a listener of the test's own, which reads and says nothing):
-//! every request is answered by the failure mode within the store's
-//! timeout, the first one as well as the next ones and the probes, over the
-//! real Router.
+//! every request is answered by the failure mode once the store's timeout
+//! gives its call up, the first one as well as the next ones and the probes,
+//! over the real Router. What the store says (the outage log, a ping's
+//! error) names the timeout; no test measures how long anything took.
 #![cfg(feature = "redis")]
 
 mod common;
@@ -15,7 +16,7 @@ use common::{Logs, from, send};
 use policy_runtime::{Engine, FailureMode, RedisStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
@@ -28,9 +29,9 @@ const TIMEOUT: Duration = Duration::from_millis(100);
 /// A connection attempt may take far longer than a request may wait: a
 /// request that waited for it would show.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The longest a request may take: the timeout plus a generous margin for a
-/// busy machine. A bound on hangs, not a benchmark.
-const SLOWEST: Duration = Duration::from_millis(1_000);
+/// Only stops a request that would otherwise never end: far beyond any
+/// timeout of the store, however busy the machine.
+const HUNG: Duration = Duration::from_secs(60);
 /// How often a request goes to Redis during the outage.
 const RETRY_INTERVAL: Duration = Duration::from_millis(150);
 
@@ -93,19 +94,16 @@ fn app(store: &RedisStore) -> Router {
     Router::new().route("/limited", get(limited)).layer(engine)
 }
 
-/// Sends `count` requests from one client, each bounded by [`SLOWEST`].
+/// Sends `count` requests from one client; none may hang.
 async fn statuses(app: &Router, count: usize) -> Vec<StatusCode> {
     let mut statuses = Vec::new();
     for _ in 0..count {
         let request = from("192.0.2.80", "GET", "/limited")
             .body(Body::empty())
             .unwrap();
-        let started = Instant::now();
-        let reply = tokio::time::timeout(SLOWEST * 5, send(app, request))
+        let reply = tokio::time::timeout(HUNG, send(app, request))
             .await
             .expect("a request hung on a server that never answers");
-        let elapsed = started.elapsed();
-        assert!(elapsed < SLOWEST, "a request took {elapsed:?}");
         statuses.push(reply.status);
     }
     statuses
@@ -167,9 +165,7 @@ async fn a_ping_fails_within_the_timeout() {
     let silent = Silent::start().await;
     let store = silent.store(FailureMode::Closed);
     for _ in 0..2 {
-        let started = Instant::now();
         let error = store.ping().await.unwrap_err().to_string();
-        assert!(started.elapsed() < SLOWEST, "{:?}", started.elapsed());
         assert!(error.contains("did not answer within 100ms"), "{error}");
     }
     assert!(!store.is_available());

@@ -8,7 +8,7 @@
 //! | --- | --- |
 //! | `RATELIMIT_DEFAULT="10 per minute"` | `default_limits("10 per minute")`, `RATELIMIT_DEFAULT` through `from_vars`, `route_layer(engine.default_limits())` |
 //! | limits per endpoint type | `#[rate_limit("5 per minute")]` on log-in, `"30 per minute"` on chat messages, `"60 per minute"` on reads |
-//! | `REDIS_URL` for distributed limits | a `RedisStore` handed to the engine ([`engine`]); in memory, logged, without it |
+//! | `REDIS_URL` for distributed limits | a `RedisStore` from the same variables ([`redis_store`]) handed to the engine ([`engine`]); in memory, logged, without it |
 //! | 16 MB request limit | `max_body_size(16 MiB)` |
 //! | input length limits | [`ChatError::Invalid`], an `#[api_error]` variant with `#[api(errors)]` field errors |
 //! | requests slower than 5 s logged | `RequestLayer::new().slow_threshold(..)` |
@@ -24,8 +24,8 @@ use axum::routing::{delete, get, post};
 // engine's format, in plain handlers too.
 use policy_runtime::extract::{Json, Path};
 use policy_runtime::{
-    BuildError, Engine, EngineBuilder, Environment, FieldError, Health, JsonFallbacks, RedisStore,
-    RequestLayer, api_error, rate_limit,
+    BuildError, Engine, EngineBuilder, Environment, FieldError, Health, JsonFallbacks,
+    RedisConfigError, RedisStore, RequestLayer, api_error, rate_limit,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -236,9 +236,27 @@ pub fn engine_builder() -> EngineBuilder {
         .max_body_size(MAX_BODY_BYTES) // REQUEST_MAX_BODY_SIZE overrides
 }
 
+/// The Redis store named by `REDIS_URL` in `vars` (`std::env::vars()` in
+/// `main`), with the TLS files of `REDIS_TLS_CA_FILE`, `REDIS_TLS_CERT_FILE`
+/// and `REDIS_TLS_KEY_FILE`, its keys under `chat:`; `None` when `REDIS_URL`
+/// is not set.
+pub fn redis_store(
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<Option<RedisStore>, RedisConfigError> {
+    match RedisStore::builder()
+        .url_from_vars(vars)
+        .prefix("chat")
+        .build()
+    {
+        Ok(store) => Ok(Some(store)),
+        Err(RedisConfigError::MissingUrl) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
 /// The engine, with `ENVIRONMENT`, `RATELIMIT_*`, `REQUEST_MAX_BODY_SIZE` and `TRUSTED_PROXIES` read from `vars`
 /// (`std::env::vars()` in `main`), its limits counted in `redis` when given
-/// (`REDIS_URL`, in `main`) and in memory otherwise.
+/// ([`redis_store`], from the same variables, in `main`) and in memory otherwise.
 pub fn engine(
     vars: impl IntoIterator<Item = (String, String)>,
     redis: Option<RedisStore>,

@@ -2,8 +2,8 @@
 //! to change it), its limits in Redis when `REDIS_URL` is set. See the
 //! README for the environment variables and curl commands.
 
-use chat::{DEFAULT_PORT, SLOW_REQUEST, app, engine, serve, subscriber};
-use policy_runtime::{Environment, RedisConfigError, RedisStore};
+use chat::{DEFAULT_PORT, SLOW_REQUEST, app, engine, redis_store, serve, subscriber};
+use policy_runtime::Environment;
 use std::net::SocketAddr;
 
 #[tokio::main]
@@ -17,16 +17,18 @@ async fn main() {
         eprintln!("cannot install the logger: {error}");
     }
 
+    // The store and the engine read the same variables, taken once.
+    let vars: Vec<(String, String)> = std::env::vars().collect();
     // REDIS_URL: limits shared by every instance; while Redis is away they
     // are counted in memory (the store's default failure mode), logged.
-    let redis = match RedisStore::builder().url_from_env().prefix("chat").build() {
-        Ok(store) => {
+    let redis = match redis_store(vars.clone()) {
+        Ok(Some(store)) => {
             tracing::info!(
                 "rate limits are counted in Redis (REDIS_URL), shared by every instance"
             );
             Some(store)
         }
-        Err(RedisConfigError::MissingUrl) => {
+        Ok(None) => {
             tracing::warn!(
                 "REDIS_URL is not set: rate limits are counted in memory, per instance; \
                  set REDIS_URL=redis://127.0.0.1:6379 to share them"
@@ -38,7 +40,7 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let engine = match engine(std::env::vars(), redis) {
+    let engine = match engine(vars, redis) {
         Ok(engine) => engine,
         Err(error) => {
             eprintln!("{error}");

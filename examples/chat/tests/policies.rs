@@ -4,9 +4,9 @@
 
 mod common;
 
-use chat::{FAILING_MESSAGE, MAX_BODY_BYTES, SLOW_REQUEST, app, engine, subscriber};
+use chat::{FAILING_MESSAGE, MAX_BODY_BYTES, SLOW_REQUEST, app, engine, redis_store, subscriber};
 use common::{Buffer, Reply, capture, free_port, get, post_json, send, start, vars};
-use policy_runtime::{Environment, RedisStore};
+use policy_runtime::{ClientKey, Environment, RedisConfigError, RedisStore};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -283,4 +283,30 @@ async fn logs_are_json_lines_with_the_request() {
         .unwrap();
     assert_eq!(finished["span"]["request_id"], "req-7");
     assert_eq!(finished["span"]["route"], "/api/chat");
+}
+
+#[test]
+fn the_redis_store_comes_from_the_variables_the_engine_reads() {
+    // No REDIS_URL: no store, the engine counts in memory.
+    assert!(redis_store(vars(&[("PORT", "3105")])).unwrap().is_none());
+    let store = redis_store(vars(&[("REDIS_URL", "redis://127.0.0.1:6379")]))
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .key("login", &ClientKey::Global)
+            .starts_with("chat:login:")
+    );
+    let error = redis_store(vars(&[("REDIS_URL", "127.0.0.1:6379")])).unwrap_err();
+    assert!(
+        matches!(error, RedisConfigError::InvalidUrl { .. }),
+        "{error}"
+    );
+    // The TLS files too, named by their variables.
+    let error = redis_store(vars(&[
+        ("REDIS_URL", "rediss://127.0.0.1:6380"),
+        ("REDIS_TLS_CA_FILE", "/no/such/ca.pem"),
+    ]))
+    .unwrap_err();
+    assert!(error.to_string().contains("REDIS_TLS_CA_FILE"), "{error}");
 }

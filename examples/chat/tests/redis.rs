@@ -3,29 +3,20 @@
 
 mod common;
 
-use chat::{SLOW_REQUEST, app, engine};
+use chat::{SLOW_REQUEST, app, engine, redis_store};
 use common::{RedisServer, Reply, send, start, vars};
-use policy_runtime::RedisStore;
 use reqwest::Method;
 use serde_json::json;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Two instances on one Redis, under a prefix of this test's own.
+/// Two instances on one Redis, configured as `main` configures them: the
+/// store from `REDIS_URL` in the same variables as the engine.
 async fn two_instances(redis: &RedisServer) -> [String; 2] {
-    static TEST: AtomicUsize = AtomicUsize::new(0);
-    let prefix = format!(
-        "chat-test-{}-{}",
-        std::process::id(),
-        TEST.fetch_add(1, Ordering::Relaxed)
-    );
     let mut bases = Vec::new();
     for _ in 0..2 {
-        let store = RedisStore::builder()
-            .url(&redis.url)
-            .prefix(&prefix)
-            .build()
-            .unwrap();
-        let engine = engine(vars(&[]), Some(store)).unwrap();
+        let settings = vars(&[("REDIS_URL", &redis.url)]);
+        let store = redis_store(settings.clone()).unwrap();
+        assert!(store.is_some());
+        let engine = engine(settings, store).unwrap();
         bases.push(start(app(engine, SLOW_REQUEST)).await);
     }
     [bases[0].clone(), bases[1].clone()]

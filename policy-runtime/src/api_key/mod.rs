@@ -157,30 +157,9 @@ impl ApiKeys {
                 }
                 Counted::Unavailable => {
                     failed.log(&event, None);
-                    Err(ErrorBody::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "SERVICE_UNAVAILABLE",
-                        "Service Unavailable",
-                    )
-                    .into_response())
+                    Err(uncounted())
                 }
             },
-        }
-    }
-
-    /// With a shared lockout, confirms a lockout this instance learned for
-    /// the client with the store (see [`LockoutLog::locked_shared`]), so that
-    /// a check that reads the lockout without waiting (a JWT's) sees an
-    /// unlock made through another instance.
-    #[cfg(feature = "jwt")]
-    pub(crate) async fn confirm_lockout(
-        &self,
-        client_ip: Option<IpAddr>,
-        resolver: &ClientIpResolver,
-    ) {
-        if let (Some(log), Some(ip)) = (&self.lockout, client_ip) {
-            log.locked_shared(resolver.group(ip), self.clock.now())
-                .await;
         }
     }
 }
@@ -429,6 +408,17 @@ pub(crate) fn missing_connect_info(policy: &'static str, handler: &'static str) 
         crate::client_ip::MISSING_CONNECT_INFO_FIX
     );
     ErrorBody::internal_error()
+}
+
+/// The answer to a failed attempt that the shared lockout could not count
+/// while its store fails closed.
+pub(crate) fn uncounted() -> Response {
+    ErrorBody::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+        "Service Unavailable",
+    )
+    .into_response()
 }
 
 pub(crate) fn locked_out(left: Duration) -> Response {

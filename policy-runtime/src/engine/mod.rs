@@ -236,12 +236,22 @@ impl Engine {
                         Err(refusal) => refused!(refusal, reserved),
                     }
                 }
+                #[cfg(feature = "jwt")]
+                Check::Jwt(requirement) | Check::ApiKeyOrJwt(requirement)
+                    if self.inner.api_keys.shares_lockout()
+                        && (matches!(first, Check::Jwt(_)) || presents_jwt(parts)) =>
+                {
+                    self.inner.jwt.refresh_if_due(parts).await;
+                    if let Err(refusal) = self
+                        .check_jwt_shared(policy, requirement, parts, client_ip, &mut admitted)
+                        .await
+                    {
+                        refused!(refusal, reserved);
+                    }
+                }
                 Check::Jwt(requirement) => {
                     #[cfg(feature = "jwt")]
-                    {
-                        self.inner.jwt.refresh_if_due(parts).await;
-                        self.confirm_lockout(client_ip).await;
-                    }
+                    self.inner.jwt.refresh_if_due(parts).await;
                     if let Err(refusal) =
                         self.check_jwt(policy, requirement, parts, client_ip, &mut admitted)
                     {
@@ -252,7 +262,6 @@ impl Engine {
                     #[cfg(feature = "jwt")]
                     if crate::jwt::presents_jwt(&parts.headers) {
                         self.inner.jwt.refresh_if_due(parts).await;
-                        self.confirm_lockout(client_ip).await;
                     }
                     if let Err(refusal) =
                         self.check_key_or_jwt(policy, requirement, parts, client_ip, &mut admitted)
@@ -269,21 +278,6 @@ impl Engine {
                 Some(Reservation::new(self.clone(), reserved));
         }
         Ok(admitted)
-    }
-
-    /// With a shared lockout, confirms with the store a lockout this
-    /// instance learned for the client (lifted here when the store no longer
-    /// holds it), before a JWT check reads the lockout without waiting. No
-    /// round trip for a client with no known lockout.
-    #[cfg(feature = "jwt")]
-    async fn confirm_lockout(&self, client_ip: Option<IpAddr>) {
-        let inner = &*self.inner;
-        if inner.api_keys.shares_lockout() {
-            inner
-                .api_keys
-                .confirm_lockout(client_ip, &inner.resolver)
-                .await;
-        }
     }
 
     /// Runs a handler's checks to the end before returning, for a store that
@@ -508,6 +502,33 @@ impl Engine {
             let _ = (requirement, parts, client_ip, admitted);
             Err(jwt_feature_off(policy))
         }
+    }
+
+    /// [`Engine::check_jwt`] when the lockout is shared between instances:
+    /// a failure is counted in the store, as a bad API key is.
+    #[cfg(feature = "jwt")]
+    async fn check_jwt_shared(
+        &self,
+        policy: &'static HandlerPolicy,
+        requirement: &KeyRequirement,
+        parts: &Parts,
+        client_ip: Option<IpAddr>,
+        admitted: &mut Admitted,
+    ) -> Result<(), Response> {
+        let inner = &*self.inner;
+        let claims = inner
+            .jwt
+            .enforce_shared(
+                policy.handler,
+                requirement,
+                parts,
+                client_ip,
+                &inner.api_keys,
+                &inner.resolver,
+            )
+            .await?;
+        admitted.claims = Some(claims);
+        Ok(())
     }
 
     /// One `#[require_jwt(or_api_key)]` check: a JWT when the request

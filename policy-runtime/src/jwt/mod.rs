@@ -10,7 +10,9 @@
 //! of the claims [`claims`]'s, and the responses [`refusal`]'s; the
 //! macro-free layer, `RequireJwt`, is with the other policy layers, and the
 //! builder's JWT methods are the engine's. Brute-force lockout is the API
-//! keys' log, shared: a bad token counts as a bad key does.
+//! keys' log, shared: a bad token counts as a bad key does, in the store
+//! every instance shares when the rate-limit store shares the lockout
+//! ([`Jwt::enforce_shared`]), else in this instance's memory ([`Jwt::enforce`]).
 
 pub(crate) mod claims;
 pub(crate) mod config;
@@ -20,6 +22,7 @@ pub(crate) mod refusal;
 pub(crate) mod validate;
 
 use crate::api_key::ApiKeys;
+use crate::api_key::lockout::Counted;
 use crate::api_key::scope::KeyRequirement;
 use crate::client_ip::ClientIpResolver;
 use axum::http::request::Parts;
@@ -159,7 +162,7 @@ impl Jwt {
     }
 
     /// Checks one JWT policy with the keys at hand; on success returns the
-    /// token's claims.
+    /// token's claims. A failure counts in this instance's lockout log.
     pub(crate) fn enforce(
         &self,
         handler: &'static str,
@@ -187,43 +190,112 @@ impl Jwt {
                 return Err(crate::api_key::locked_out(left));
             }
         }
-        let refuse = |refused: Refused, kid: Option<&str>| {
-            let failure = refused.failure;
-            let locked = lockout
-                .filter(|_| failure.counts_for_lockout())
-                .and_then(|(log, client)| log.fail(client, now));
-            let detail = match failure {
-                Failure::Malformed(detail) => Some(detail),
-                _ => None,
-            };
-            let sub = refused.claims.as_ref().and_then(subject);
-            event.deny(failure.reason(), sub, kid, detail, locked);
-            refusal::invalid(failure)
+        match self.attempt(handler, requirement, parts, &event) {
+            Attempt::Admitted(claims) => Ok(claims),
+            Attempt::Refused(refusal) => Err(refusal),
+            Attempt::Failed(failed) => {
+                let locked = lockout
+                    .filter(|_| failed.counts())
+                    .and_then(|(log, client)| log.fail(client, now));
+                Err(failed.refuse(&event, locked))
+            }
+        }
+    }
+
+    /// [`Jwt::enforce`] with a lockout shared by every instance (see
+    /// [`ApiKeys::shares_lockout`]): a failure that counts is counted in the
+    /// shared store (one round trip), and a lockout this instance knows of
+    /// is confirmed there before the client is refused, so bad tokens sent
+    /// to several instances lock the client out of all of them, as bad API
+    /// keys do. An admitted token of a client with no known lockout makes no
+    /// round trip. A failure by a client locked out through another
+    /// instance is refused as locked out; one the store could not count
+    /// while failing closed gets a 503.
+    pub(crate) async fn enforce_shared(
+        &self,
+        handler: &'static str,
+        requirement: &KeyRequirement,
+        parts: &Parts,
+        client_ip: Option<IpAddr>,
+        api_keys: &ApiKeys,
+        resolver: &ClientIpResolver,
+    ) -> Result<VerifiedClaims, Response> {
+        let configured = self.keys.has_source();
+        let Some(log) = api_keys.lockout.as_ref().filter(|_| configured) else {
+            return self.enforce(handler, requirement, parts, client_ip, api_keys, resolver);
         };
+        let event = Event {
+            handler,
+            client_ip,
+            headers: &parts.headers,
+        };
+        let Some(client) = client_ip.map(|ip| resolver.group(ip)) else {
+            return Err(crate::api_key::missing_connect_info("jwt", handler));
+        };
+        let now = api_keys.clock.now();
+        if let Some(left) = log.locked_shared(client, now).await {
+            event.deny("locked_out", None, None, None, None);
+            return Err(crate::api_key::locked_out(left));
+        }
+        match self.attempt(handler, requirement, parts, &event) {
+            Attempt::Admitted(claims) => Ok(claims),
+            Attempt::Refused(refusal) => Err(refusal),
+            Attempt::Failed(failed) if !failed.counts() => Err(failed.refuse(&event, None)),
+            Attempt::Failed(failed) => match log.fail_shared(client, now).await {
+                Counted::Failure(locked) => Err(failed.refuse(&event, locked)),
+                Counted::Locked(left) => {
+                    event.deny("locked_out", None, None, None, None);
+                    Err(crate::api_key::locked_out(left))
+                }
+                Counted::Unavailable => {
+                    failed.log(&event, None);
+                    Err(crate::api_key::uncounted())
+                }
+            },
+        }
+    }
+
+    /// Reads and verifies the presented token and checks its scopes, before
+    /// the lockout counts anything. Logs every outcome but a failure, which
+    /// is logged once the lockout has counted it.
+    // Inlined into both checks: the admitted path stays as it was.
+    #[inline(always)]
+    fn attempt(
+        &self,
+        handler: &'static str,
+        requirement: &KeyRequirement,
+        parts: &Parts,
+        event: &Event<'_>,
+    ) -> Attempt {
         let token = match presented_token(&parts.headers) {
             Presented::Token(token) => token,
             Presented::Missing => {
                 event.deny("missing", None, None, None, None);
-                return Err(refusal::missing());
+                return Attempt::Refused(refusal::missing());
             }
             Presented::Malformed(detail) => {
-                return Err(refuse(Failure::Malformed(detail).into(), None));
+                return Attempt::Failed(Failed::new(Failure::Malformed(detail).into(), None));
             }
         };
-        let parsed = validate::parse(token).map_err(|failure| refuse(failure.into(), None))?;
+        let parsed = match validate::parse(token) {
+            Ok(parsed) => parsed,
+            Err(failure) => return Attempt::Failed(Failed::new(failure.into(), None)),
+        };
         let kid = parsed.header.kid.as_deref().filter(|kid| loggable(kid));
-        let claims = validate::verify(&parsed, &self.keys.current(), &self.rules)
-            .map_err(|refused| refuse(refused, kid))?;
+        let claims = match validate::verify(&parsed, &self.keys.current(), &self.rules) {
+            Ok(claims) => claims,
+            Err(refused) => return Attempt::Failed(Failed::new(refused, kid)),
+        };
         let sub = subject(&claims);
         if let Some(missing) = requirement.unmet(&self.scopes(&claims)) {
             event.deny("insufficient_scope", sub, kid, None, None);
             let missing = missing.replacen("this API key", "this token", 1);
-            return Err(refusal::insufficient_scope(requirement, &missing));
+            return Attempt::Refused(refusal::insufficient_scope(requirement, &missing));
         }
         tracing::debug!(
             policy = "jwt",
             scope = handler,
-            client_ip = client_ip.map(tracing::field::display),
+            client_ip = event.client_ip.map(tracing::field::display),
             request_id = crate::api_key::request_id(&parts.headers),
             sub,
             kid,
@@ -231,7 +303,7 @@ impl Jwt {
             "JWT accepted"
         );
         crate::metrics::decision("jwt", "allow", "none", handler);
-        Ok(VerifiedClaims(Arc::new(claims)))
+        Attempt::Admitted(VerifiedClaims(Arc::new(claims)))
     }
 
     /// The token's scopes: from the configured claim, else `scope`
@@ -251,6 +323,55 @@ impl Jwt {
             None => read("scope").or_else(|| read("scp")),
         }
         .unwrap_or_default()
+    }
+}
+
+/// What the presented token came to, before the lockout counts anything.
+enum Attempt {
+    Admitted(VerifiedClaims),
+    /// Refused without a failure to count: no token, or a valid token that
+    /// lacks a scope.
+    Refused(Response),
+    /// A token that cannot be accepted.
+    Failed(Failed),
+}
+
+/// A token refused, to log and answer once the lockout has counted it.
+struct Failed {
+    refused: Refused,
+    /// The token's `kid`, when it is fit for the log.
+    kid: Option<String>,
+}
+
+impl Failed {
+    fn new(refused: Refused, kid: Option<&str>) -> Self {
+        Self {
+            refused,
+            kid: kid.map(str::to_owned),
+        }
+    }
+
+    /// Whether the lockout counts this failure (see
+    /// [`Failure::counts_for_lockout`]).
+    fn counts(&self) -> bool {
+        self.refused.failure.counts_for_lockout()
+    }
+
+    /// Logs the refusal; `locked` is the lockout this failure started.
+    fn log(&self, event: &Event<'_>, locked: Option<std::time::Duration>) {
+        let failure = self.refused.failure;
+        let detail = match failure {
+            Failure::Malformed(detail) => Some(detail),
+            _ => None,
+        };
+        let sub = self.refused.claims.as_ref().and_then(subject);
+        event.deny(failure.reason(), sub, self.kid.as_deref(), detail, locked);
+    }
+
+    /// Logs the refusal and answers it with a 401.
+    fn refuse(&self, event: &Event<'_>, locked: Option<std::time::Duration>) -> Response {
+        self.log(event, locked);
+        refusal::invalid(self.refused.failure)
     }
 }
 

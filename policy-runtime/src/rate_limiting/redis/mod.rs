@@ -112,12 +112,23 @@ struct Inner {
     timeout: Duration,
     mode: FailureMode,
     outage: Outage,
-    /// The limits counted while Redis is away, replaced when an outage starts.
-    fallback: RwLock<Arc<MemoryStore>>,
+    /// The limits counted while Redis is away, with the epoch of the outage
+    /// they belong to (see [`Inner::fallback`]): made by the first request an
+    /// outage degrades, released when it ends.
+    fallback: RwLock<Option<(u64, Arc<MemoryStore>)>>,
     blocked: BlockedCache,
     /// A TLS failure was logged in the current outage (logged once per outage).
     tls_reported: AtomicBool,
+    /// Runs once, in the request that starts or ends an outage, right after
+    /// it changed the outage state: it stands for the requests running at
+    /// that moment.
+    #[cfg(test)]
+    on_transition: std::sync::Mutex<Option<TransitionHook>>,
 }
+
+/// A test's stand-in for the requests running as an outage starts or ends.
+#[cfg(test)]
+type TransitionHook = Box<dyn FnOnce(&Inner) + Send>;
 
 /// What a store connects to.
 enum Target {
@@ -681,22 +692,27 @@ impl Inner {
     }
 
     /// Records that Redis answered. The end of an outage releases what the
-    /// fallback counted: nothing reads it until the next outage, which would
-    /// start afresh anyway.
+    /// fallback counted in it: nothing reads it again, as the next outage
+    /// starts afresh. Only that outage's store goes: if the next outage has
+    /// already started (a request sent before this probe failed after it),
+    /// its counts stay.
     fn succeeded(&self, attempt: Attempt) {
-        if self.outage.succeeded(attempt) {
+        if let Some(ended) = self.outage.succeeded(attempt) {
+            self.transitioned();
             self.tls_reported.store(false, Ordering::Relaxed);
-            if self.mode == FailureMode::FallbackToMemory {
-                *self
-                    .fallback
-                    .write()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()) =
-                    Arc::new(MemoryStore::new());
+            let mut fallback = self
+                .fallback
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if fallback.as_ref().is_some_and(|(epoch, _)| *epoch <= ended) {
+                *fallback = None;
             }
         }
     }
 
-    /// Records that Redis is away; a new outage starts the fallback afresh.
+    /// Records that Redis is away. The outage's fallback store is made by
+    /// the first request that counts in it ([`Inner::fallback`]), not here,
+    /// so that requests failing at the same moment count in the same store.
     /// A TLS failure is also said, once per outage, with what to fix: it
     /// will not go away by itself.
     fn unavailable(&self, error: &RedisError) {
@@ -710,22 +726,58 @@ impl Inner {
                 "{problem}"
             );
         }
-        if self.outage.failed(error) && self.mode == FailureMode::FallbackToMemory {
-            *self
-                .fallback
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(MemoryStore::new());
+        if self.outage.failed(error) {
+            self.transitioned();
         }
     }
 
-    /// The in-memory store of the current outage.
+    /// The start or end of an outage, made by this request: nothing to do
+    /// outside tests.
+    #[cfg(not(test))]
+    fn transitioned(&self) {}
+
+    /// Runs the test hook set for the next transition of the outage state.
+    #[cfg(test)]
+    fn transitioned(&self) {
+        let hook = self
+            .on_transition
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(hook) = hook {
+            hook(self);
+        }
+    }
+
+    /// The in-memory store of the current outage (or, while Redis is up, of
+    /// the next one: a key Redis refused counts there). Every request of one
+    /// outage gets the same store, whenever it learnt of the outage: the
+    /// store belongs to the outage's epoch, which changes in the same atomic
+    /// step as the outage flag, and the first request of a new epoch
+    /// replaces the older store. A request still finishing from an earlier
+    /// outage counts in the newer store (erring on the strict side).
     fn fallback(&self) -> Arc<MemoryStore> {
-        Arc::clone(
-            &self
-                .fallback
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        let epoch = self.outage.epoch();
+        if let Some((current, store)) = &*self
+            .fallback
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            && *current >= epoch
+        {
+            return Arc::clone(store);
+        }
+        let mut fallback = self
+            .fallback
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*fallback {
+            Some((current, store)) if *current >= epoch => Arc::clone(store),
+            _ => {
+                let store = Arc::new(MemoryStore::new());
+                *fallback = Some((epoch, Arc::clone(&store)));
+                store
+            }
+        }
     }
 
     /// The decision when Redis cannot give one: `error` is why, or `None`
@@ -923,6 +975,41 @@ impl RedisStoreBuilder {
             }),
         };
         self
+    }
+
+    /// The server named by `REDIS_URL` in `vars`, and the TLS files named by
+    /// `REDIS_TLS_CA_FILE`, `REDIS_TLS_CERT_FILE` and `REDIS_TLS_KEY_FILE`,
+    /// read as [`RedisStoreBuilder::url_from_env`] and
+    /// [`RedisStoreBuilder::tls_from_env`] read the process environment,
+    /// from a list of (name, value) pairs instead (as
+    /// [`EngineBuilder::from_vars`](crate::EngineBuilder::from_vars) takes
+    /// them): an app configured from a map needs no process environment.
+    /// When a name appears more than once, its last value counts.
+    /// [`RedisStoreBuilder::build`] fails with [`RedisConfigError::MissingUrl`]
+    /// when `REDIS_URL` is absent or blank.
+    ///
+    /// ```
+    /// use policy_runtime::{RedisConfigError, RedisStore};
+    ///
+    /// let vars = [("REDIS_URL".to_string(), "redis://127.0.0.1:6379/2".to_string())];
+    /// assert!(RedisStore::builder().url_from_vars(vars).build().is_ok());
+    /// let none = RedisStore::builder().url_from_vars(Vec::new()).build();
+    /// assert!(matches!(none, Err(RedisConfigError::MissingUrl)));
+    /// // The TLS files are read and checked by `build`; errors name the variable.
+    /// let vars = [
+    ///     ("REDIS_URL".to_string(), "rediss://127.0.0.1:6380".to_string()),
+    ///     ("REDIS_TLS_CA_FILE".to_string(), "/no/such/ca.pem".to_string()),
+    /// ];
+    /// let error = RedisStore::builder().url_from_vars(vars).build().unwrap_err();
+    /// assert!(error.to_string().contains("REDIS_TLS_CA_FILE"), "{error}");
+    /// ```
+    pub fn url_from_vars(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        self.url = match vars.iter().rev().find(|(name, _)| name == URL_VARIABLE) {
+            Some((_, url)) if !url.trim().is_empty() => Ok(Some(url.clone())),
+            _ => Err(RedisConfigError::MissingUrl),
+        };
+        self.tls_from_vars(&vars)
     }
 
     /// The CA certificates (a PEM file, one or more) that the server's TLS
@@ -1234,9 +1321,11 @@ impl RedisStoreBuilder {
                 timeout: self.timeout,
                 mode: self.mode,
                 outage: Outage::new(self.retry_interval, self.mode),
-                fallback: RwLock::new(Arc::new(MemoryStore::new())),
+                fallback: RwLock::new(None),
                 blocked: BlockedCache::new(self.blocked_capacity),
                 tls_reported: AtomicBool::new(false),
+                #[cfg(test)]
+                on_transition: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -1425,5 +1514,170 @@ mod tests {
         store.inner.succeeded(store.inner.outage.forced_attempt());
         assert!(store.is_available());
         assert_eq!(store.inner.fallback().clients(), 0);
+    }
+
+    fn refused_store() -> RedisStore {
+        // Nothing listens on port 1: every call fails at once.
+        RedisStore::builder()
+            .url("redis://127.0.0.1:1")
+            .retry_interval(Duration::from_secs(3600))
+            .build()
+            .unwrap()
+    }
+
+    fn connection_refused() -> RedisError {
+        std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into()
+    }
+
+    /// One check of `key` against `quotas` in the fallback, as a request
+    /// degraded by an outage makes it (the memory store answers at once).
+    fn degraded(inner: &Inner, key: &ClientKey, quotas: &[Quota]) -> bool {
+        use futures_util::FutureExt;
+        let request = LimitRequest {
+            scope: "s",
+            key,
+            quotas,
+            cost: 1,
+        };
+        let error = connection_refused();
+        inner
+            .degraded_check(&[request], Some(&error))
+            .now_or_never()
+            .expect("the fallback answers at once")
+            .unwrap()
+            .allowed
+    }
+
+    fn set_hook(store: &RedisStore, hook: impl FnOnce(&Inner) + Send + 'static) {
+        *store.inner.on_transition.lock().unwrap() = Some(Box::new(hook));
+    }
+
+    #[tokio::test]
+    async fn requests_failing_as_an_outage_starts_count_in_the_one_fallback() {
+        let store = refused_store();
+        let key = ClientKey::Ip(std::net::IpAddr::from([192, 0, 2, 1]));
+        let quotas = [Quota::new(2, Duration::from_secs(3600))];
+        // Another request fails at the moment this one starts the outage,
+        // and counts in the fallback.
+        set_hook(&store, move |inner| {
+            let key = ClientKey::Ip(std::net::IpAddr::from([192, 0, 2, 1]));
+            inner.unavailable(&connection_refused());
+            assert!(degraded(
+                inner,
+                &key,
+                &[Quota::new(2, Duration::from_secs(3600))]
+            ));
+        });
+        let request = LimitRequest {
+            scope: "s",
+            key: &key,
+            quotas: &quotas,
+            cost: 1,
+        };
+        assert!(store.check(&[request]).await.unwrap().allowed);
+        assert!(!store.is_available());
+        assert!(store.inner.on_transition.lock().unwrap().is_none());
+        // Two requests were counted against a quota of two.
+        assert!(!store.check(&[request]).await.unwrap().allowed);
+        assert_eq!(store.inner.fallback().clients(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_outage_starting_as_the_last_one_ends_keeps_its_counts() {
+        let store = refused_store();
+        let key = ClientKey::Ip(std::net::IpAddr::from([192, 0, 2, 2]));
+        let quotas = [Quota::new(2, Duration::from_secs(3600))];
+        let request = LimitRequest {
+            scope: "s",
+            key: &key,
+            quotas: &quotas,
+            cost: 1,
+        };
+        assert!(store.check(&[request]).await.unwrap().allowed);
+        assert!(!store.is_available());
+        // As a probe ends the outage, a request that was sent before fails
+        // and starts the next one, in which it counts.
+        set_hook(&store, move |inner| {
+            let key = ClientKey::Ip(std::net::IpAddr::from([192, 0, 2, 2]));
+            inner.unavailable(&connection_refused());
+            assert!(degraded(
+                inner,
+                &key,
+                &[Quota::new(2, Duration::from_secs(3600))]
+            ));
+        });
+        store.inner.succeeded(store.inner.outage.forced_attempt());
+        assert!(store.inner.on_transition.lock().unwrap().is_none());
+        assert!(!store.is_available());
+        // The new outage counted one request: one more is admitted, not two.
+        assert!(store.check(&[request]).await.unwrap().allowed);
+        assert!(!store.check(&[request]).await.unwrap().allowed);
+    }
+
+    fn var(name: &str, value: &str) -> (String, String) {
+        (name.to_string(), value.to_string())
+    }
+
+    #[test]
+    fn url_from_vars_reads_the_url_and_the_tls_files_from_the_list() {
+        let url = |vars: Vec<(String, String)>| {
+            RedisStore::builder()
+                .url_from_vars(vars)
+                .build()
+                .map(|_| ())
+        };
+        assert!(matches!(url(vec![]), Err(RedisConfigError::MissingUrl)));
+        assert!(matches!(
+            url(vec![var("REDIS_URL", "  ")]),
+            Err(RedisConfigError::MissingUrl)
+        ));
+        assert!(matches!(
+            url(vec![var("OTHER", "redis://127.0.0.1")]),
+            Err(RedisConfigError::MissingUrl)
+        ));
+        // The last value of a name counts.
+        let error = url(vec![
+            var("REDIS_URL", "redis://127.0.0.1:6379"),
+            var("REDIS_URL", "http://127.0.0.1"),
+        ]);
+        assert!(matches!(error, Err(RedisConfigError::InvalidUrl { .. })));
+        assert!(
+            url(vec![
+                var("REDIS_URL", "http://127.0.0.1"),
+                var("REDIS_URL", "redis://127.0.0.1:6379"),
+            ])
+            .is_ok()
+        );
+        // A later `.url(...)` replaces it, as it does `url_from_env`'s.
+        assert!(
+            RedisStore::builder()
+                .url_from_vars(vec![])
+                .url("redis://127.0.0.1:6379")
+                .build()
+                .is_ok()
+        );
+        for name in [
+            "REDIS_TLS_CA_FILE",
+            "REDIS_TLS_CERT_FILE",
+            "REDIS_TLS_KEY_FILE",
+        ] {
+            let error = RedisStore::builder()
+                .url_from_vars(vec![
+                    var("REDIS_URL", "rediss://127.0.0.1:6380"),
+                    var(name, "/no/such/file.pem"),
+                ])
+                .build()
+                .err()
+                .unwrap();
+            assert!(error.to_string().contains(name), "{name}: {error}");
+        }
+        // Blank TLS variables change nothing.
+        let store = RedisStore::builder()
+            .url_from_vars(vec![
+                var("REDIS_URL", "redis://127.0.0.1:6379"),
+                var("REDIS_TLS_CA_FILE", ""),
+            ])
+            .build();
+        assert!(store.is_ok());
     }
 }

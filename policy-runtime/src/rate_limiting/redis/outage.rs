@@ -10,7 +10,7 @@
 
 use ::redis::{ErrorKind, RedisError, ServerErrorKind};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// What a [`crate::RedisStore`] answers when it cannot use Redis: the server
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 /// outage: every lockout and block an instance knows of holds until it ends,
 /// and the failures and strikes Redis cannot take are counted in the
 /// instance's memory (per instance, as with the memory store), in every
-/// mode. With [`FailureMode::Closed`] a failed API-key attempt that Redis
+/// mode. With [`FailureMode::Closed`] a failed API-key or JWT attempt that Redis
 /// cannot count is answered `503` as well.
 ///
 /// ```
@@ -129,8 +129,13 @@ impl Failure {
 
 /// Tracks whether Redis is usable and logs the transitions.
 pub(super) struct Outage {
-    /// Whether the last attempt failed with [`Failure::Unavailable`].
-    down: AtomicBool,
+    /// Whether the last attempt failed with [`Failure::Unavailable`] (the
+    /// lowest bit) and how many outages started before the current or the
+    /// next one (the other bits), changed together in one atomic step so
+    /// that whoever sees an outage also sees which one it is: the state is
+    /// `2n + 1` during the outage of epoch `n`, `2n` between outage `n - 1`
+    /// and outage `n`.
+    state: AtomicU64,
     /// When the current outage started, in microseconds since `epoch`.
     since: AtomicU64,
     /// When the next probe may go to Redis, in microseconds since `epoch`.
@@ -156,7 +161,7 @@ pub(super) struct Attempt {
 impl Outage {
     pub(super) fn new(retry_interval: Duration, mode: FailureMode) -> Self {
         Self {
-            down: AtomicBool::new(false),
+            state: AtomicU64::new(0),
             since: AtomicU64::new(0),
             next_probe: AtomicU64::new(0),
             next_ready_ping: AtomicU64::new(0),
@@ -168,13 +173,20 @@ impl Outage {
 
     /// Whether Redis answered the last call (true before the first one).
     pub(super) fn is_available(&self) -> bool {
-        !self.down.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) & 1 == 0
+    }
+
+    /// The epoch of the outage under way, or of the next one while Redis is
+    /// up: every request that an outage degrades sees the same epoch,
+    /// whenever it learnt of the outage.
+    pub(super) fn epoch(&self) -> u64 {
+        self.state.load(Ordering::Acquire) >> 1
     }
 
     /// Whether this request may call Redis: always when Redis is up, and for
     /// one request per retry interval while it is away.
     pub(super) fn attempt(&self) -> Option<Attempt> {
-        if !self.down.load(Ordering::Acquire) {
+        if self.is_available() {
             return Some(Attempt { probe: false });
         }
         let now = self.now_micros();
@@ -219,16 +231,19 @@ impl Outage {
     }
 
     /// Redis answered. Ends the outage if this call was a probe; returns
-    /// whether it did.
-    pub(super) fn succeeded(&self, attempt: Attempt) -> bool {
+    /// the epoch of the outage it ended.
+    pub(super) fn succeeded(&self, attempt: Attempt) -> Option<u64> {
         if !attempt.probe {
-            return false;
+            return None;
         }
         let ended = self
-            .down
-            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
-        if ended {
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                (state & 1 == 1).then_some(state + 1)
+            })
+            .ok()
+            .map(|state| state >> 1);
+        if ended.is_some() {
             let lasted = Duration::from_micros(
                 self.now_micros()
                     .saturating_sub(self.since.load(Ordering::Acquire)),
@@ -248,8 +263,10 @@ impl Outage {
         self.next_probe
             .store(now + self.interval_micros(), Ordering::Release);
         if self
-            .down
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                (state & 1 == 0).then_some(state + 1)
+            })
             .is_err()
         {
             return false;
@@ -297,16 +314,23 @@ mod tests {
     fn an_outage_starts_once_and_only_a_probe_ends_it() {
         let outage = Outage::new(Duration::from_secs(3600), FailureMode::Open);
         let before = outage.attempt().unwrap();
+        assert_eq!(outage.epoch(), 0);
         assert!(outage.failed(&io_error()));
         assert!(!outage.failed(&io_error()));
         assert!(!outage.is_available());
+        assert_eq!(outage.epoch(), 0);
         // A reply that was in flight when Redis failed does not end the outage.
-        assert!(!outage.succeeded(before));
+        assert_eq!(outage.succeeded(before), None);
         assert!(!outage.is_available());
         // No probe before the retry interval has passed.
         assert!(outage.attempt().is_none());
-        assert!(outage.succeeded(outage.forced_attempt()));
+        assert_eq!(outage.succeeded(outage.forced_attempt()), Some(0));
         assert!(outage.is_available());
+        assert_eq!(outage.succeeded(outage.forced_attempt()), None);
+        // The next outage has the next epoch.
+        assert_eq!(outage.epoch(), 1);
+        assert!(outage.failed(&io_error()));
+        assert_eq!(outage.epoch(), 1);
     }
 
     #[test]

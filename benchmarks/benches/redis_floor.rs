@@ -1,0 +1,353 @@
+//! The Redis store's admitted check against the floor of any rate limiter on
+//! the server's clock: a Lua script doing only `TIME`, `GET` and `SET ... PX`
+//! on one key, measured beside it on the same `redis-server` in one run. The
+//! target is an admitted check's p50 within 1.1× of the floor script's, and
+//! its throughput at 64 concurrent tasks is compared with the floor's.
+//!
+//! The bench starts its own `redis-server` (loopback, a free port, no
+//! persistence), stops it by its PID when done, and runs a bounded number of
+//! operations (about 100,000 per case; well under a minute in all). Every
+//! operation runs on a two-worker Tokio runtime, from 1 task and from 64
+//! concurrent tasks sharing one connection, over 1,024 keys. The cases:
+//!
+//! - `ping`: `PING`, the round trip alone.
+//! - `floor`: `EVALSHA` of the floor script, each call on one of 1,024 keys
+//!   that stay in Redis (`PX 60000`).
+//! - `check`: `RedisStore::check`, admitted, one GCRA quota whose keys stay
+//!   in Redis throughout (each admission moves the client's time a second
+//!   ahead, out of a burst of a million), as the floor's do.
+//! - `check, key recreated`: the same with a quota of 10^9 a second, whose
+//!   key has expired by the client's next check, so that every check writes
+//!   a new key (the workload of `redis_store`'s `redis` case).
+//! - `floor, as the store calls it`: the floor script called the way the
+//!   store calls its own: the store's key for the client (hashed on each
+//!   call, as the store does), the quota's field as an argument, under a
+//!   timeout. Between it and `check` lies only the script's own work and
+//!   the store's handling of the reply: where the time goes.
+//! - `floor, as the store calls it, on its connection settings`: the same on
+//!   a connection configured as the store's (no retries, a response
+//!   timeout).
+//!
+//! The cases take turns in short rounds, so that a busy moment of the
+//! machine weighs on all of them alike. Then each case runs once more alone
+//! after `CONFIG RESETSTAT`, and Redis' own time per call (`INFO
+//! commandstats`) says how much of the difference is the server's. Run from
+//! the repository root (needs `redis-server` on the PATH):
+//!
+//! ```text
+//! cargo bench -p benchmarks --features redis --bench redis_floor
+//! ```
+
+#[path = "../../policy-runtime/tests/support/redis_server.rs"]
+mod redis_server;
+
+use policy_runtime::{ClientKey, FailureMode, LimitRequest, LimiterStore, Quota, RedisStore};
+use redis::aio::ConnectionManager;
+use redis_server::RedisServer;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SCOPE: &str = "benchmarks::redis_floor";
+/// As long as [`SCOPE`], for the floor script called as the store calls.
+const FLOOR_SCOPE: &str = "benchmarks::redis_flor";
+const KEYS: usize = 1024;
+/// Each admission moves the client's time a second ahead, out of a burst of
+/// a million: never refused here, and the key lives on between checks.
+static LIVE: [Quota; 1] = [Quota::new(1_000_000, Duration::from_secs(1_000_000))];
+/// A key that expires within microseconds of its check.
+static EXPIRING: [Quota; 1] = [Quota::new(1_000_000_000, Duration::from_secs(1))];
+/// The least a check on the server's clock does: read the clock and the
+/// state, write the state with an expiry, answer.
+const FLOOR_SCRIPT: &str = "redis.call('TIME') redis.call('GET', KEYS[1]) \
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', 60000) return 1";
+/// (tasks, rounds, operations per case and round). One task takes many
+/// short rounds: a loopback round trip changes speed within a second as
+/// cores sleep or wake.
+const RUNS: [(usize, usize, u64); 2] = [(1, 100, 1_000), (64, 8, 12_800)];
+/// Operations per case in the `INFO commandstats` pass.
+const SERVER_PASS: u64 = 20_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Case {
+    Ping,
+    Floor,
+    Check,
+    CheckRecreated,
+    FloorAsStore,
+    FloorAsStoreConfigured,
+}
+
+const CASES: [Case; 6] = [
+    Case::Ping,
+    Case::Floor,
+    Case::Check,
+    Case::CheckRecreated,
+    Case::FloorAsStore,
+    Case::FloorAsStoreConfigured,
+];
+
+impl Case {
+    fn name(self) -> &'static str {
+        match self {
+            Case::Ping => "ping",
+            Case::Floor => "floor script (TIME + GET + SET)",
+            Case::Check => "check, admitted",
+            Case::CheckRecreated => "check, admitted, key recreated",
+            Case::FloorAsStore => "floor script, as the store calls it",
+            Case::FloorAsStoreConfigured => {
+                "floor script, as the store calls it, on the store's connection settings"
+            }
+        }
+    }
+}
+
+struct Targets {
+    connection: ConnectionManager,
+    /// A connection with the store's settings.
+    configured: ConnectionManager,
+    floor: redis::Script,
+    floor_keys: Vec<String>,
+    store: RedisStore,
+    clients: Vec<ClientKey>,
+}
+
+impl Targets {
+    /// One operation of `case`; `n` picks the key.
+    async fn run(&self, case: Case, n: usize) {
+        let quotas = match case {
+            Case::Ping => {
+                let reply: String = redis::cmd("PING")
+                    .query_async(&mut self.connection.clone())
+                    .await
+                    .expect("PING failed");
+                assert_eq!(reply, "PONG");
+                return;
+            }
+            Case::Floor => {
+                let reply: i64 = self
+                    .floor
+                    .key(&self.floor_keys[n % KEYS])
+                    .arg(n)
+                    .invoke_async(&mut self.connection.clone())
+                    .await
+                    .expect("EVALSHA failed");
+                assert_eq!(reply, 1);
+                return;
+            }
+            Case::FloorAsStore | Case::FloorAsStoreConfigured => {
+                // A scope of its own: the script writes a plain string, which
+                // the store's keys must not hold.
+                let key = self.store.key(FLOOR_SCOPE, &self.clients[n % KEYS]);
+                let mut connection = if case == Case::FloorAsStore {
+                    self.connection.clone()
+                } else {
+                    self.configured.clone()
+                };
+                let mut invocation = self.floor.key(key);
+                invocation.arg("g:1000000:1");
+                let reply: i64 = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    invocation.invoke_async(&mut connection),
+                )
+                .await
+                .expect("the floor script timed out")
+                .expect("EVALSHA failed");
+                assert_eq!(reply, 1);
+                return;
+            }
+            Case::Check => &LIVE,
+            Case::CheckRecreated => &EXPIRING,
+        };
+        let request = LimitRequest {
+            scope: SCOPE,
+            key: &self.clients[n % KEYS],
+            quotas,
+            cost: 1,
+        };
+        let decision = self
+            .store
+            .check(std::slice::from_ref(&request))
+            .await
+            .expect("the store failed");
+        assert!(decision.allowed, "{case:?}");
+    }
+}
+
+/// Runs `total` operations of `case` over `tasks` tasks; the wall time and
+/// every operation's latency.
+async fn run(
+    targets: &Arc<Targets>,
+    case: Case,
+    tasks: usize,
+    total: u64,
+) -> (Duration, Vec<Duration>) {
+    let started = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|task| {
+            let targets = Arc::clone(targets);
+            let count = total / tasks as u64 + u64::from((task as u64) < total % tasks as u64);
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(count as usize);
+                for i in 0..count as usize {
+                    let before = Instant::now();
+                    targets.run(case, task * 7919 + i).await;
+                    latencies.push(before.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for handle in handles {
+        latencies.extend(handle.await.expect("a benchmark task panicked"));
+    }
+    (started.elapsed(), latencies)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+/// Redis' own microseconds per call of `command`, from `INFO commandstats`.
+fn server_usec_per_call(server: &RedisServer, command: &str) -> Option<f64> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut server.connection())
+        .ok()?;
+    let line = info
+        .lines()
+        .find(|line| line.starts_with(&format!("cmdstat_{command}:")))?;
+    line.split(',')
+        .find_map(|field| field.strip_prefix("usec_per_call="))
+        .and_then(|value| value.parse().ok())
+}
+
+fn main() {
+    // `cargo bench -- <filter>` passes the filter to every bench binary: run
+    // only when there is none or it names this bench.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    let named = |f: &String| f.contains("redis_floor") || "redis_floor".contains(f.as_str());
+    if !filters.is_empty() && !filters.iter().any(named) {
+        return;
+    }
+    if std::env::args().any(|arg| arg == "--list") {
+        println!("redis_floor: bench");
+        return;
+    }
+
+    let server = RedisServer::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    let targets = Arc::new(runtime.block_on(async {
+        Targets {
+            connection: redis::Client::open(server.url())
+                .expect("the server URL")
+                .get_connection_manager()
+                .await
+                .expect("a connection to redis-server"),
+            configured: ConnectionManager::new_with_config(
+                redis::Client::open(server.url()).expect("the server URL"),
+                redis::aio::ConnectionManagerConfig::new()
+                    .set_number_of_retries(0)
+                    .set_connection_timeout(Some(Duration::from_secs(1)))
+                    .set_response_timeout(Some(Duration::from_secs(5))),
+            )
+            .await
+            .expect("a connection to redis-server"),
+            floor: redis::Script::new(FLOOR_SCRIPT),
+            floor_keys: (0..KEYS).map(|i| format!("floor:{i}")).collect(),
+            store: RedisStore::builder()
+                .url(server.url())
+                .failure_mode(FailureMode::Closed)
+                // Exactness, not speed, decides whether a call fails here.
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("a Redis store"),
+            clients: (0..KEYS)
+                .map(|i| ClientKey::Ip(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i as u32))))
+                .collect(),
+        }
+    }));
+
+    println!("## Redis store: the admitted check against the floor script\n");
+    println!(
+        "Loopback redis-server, 2 Tokio workers, one multiplexed connection per target, \
+         {KEYS} keys. Interleaved rounds: {}.\n",
+        RUNS.iter()
+            .map(|(tasks, rounds, per_round)| format!(
+                "{rounds} rounds of {per_round} operations per case with {tasks} task(s)"
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "| operation | tasks | ops/s | p50 (µs) | p99 (µs) | p50 / floor p50 | ops/s / floor ops/s |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (tasks, rounds, per_round) in RUNS {
+        // Warm-up: connections made, script loaded, keys written.
+        for case in CASES {
+            runtime.block_on(run(&targets, case, tasks, 2_000));
+        }
+        let mut walls = [Duration::ZERO; CASES.len()];
+        let mut latencies: [Vec<Duration>; CASES.len()] = Default::default();
+        for _ in 0..rounds {
+            for (index, case) in CASES.into_iter().enumerate() {
+                let (wall, recorded) = runtime.block_on(run(&targets, case, tasks, per_round));
+                walls[index] += wall;
+                latencies[index].extend(recorded);
+            }
+        }
+        let mut figures = Vec::new();
+        for (index, sorted) in latencies.iter_mut().enumerate() {
+            sorted.sort_unstable();
+            let rate = sorted.len() as f64 / walls[index].as_secs_f64();
+            figures.push((rate, percentile(sorted, 0.50), percentile(sorted, 0.99)));
+        }
+        let (floor_rate, floor_p50, _) = figures[1];
+        for (case, (rate, p50, p99)) in CASES.into_iter().zip(figures) {
+            println!(
+                "| {} | {tasks} | {rate:.0} | {:.1} | {:.1} | {:.2} | {:.2} |",
+                case.name(),
+                micros(p50),
+                micros(p99),
+                p50.as_secs_f64() / floor_p50.as_secs_f64(),
+                rate / floor_rate,
+            );
+        }
+    }
+
+    println!(
+        "\n### Redis' own time per call (`INFO commandstats`, {SERVER_PASS} calls from 1 task)\n"
+    );
+    println!("| operation | server µs per call |");
+    println!("|---|---:|");
+    for case in CASES {
+        let _: () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query(&mut server.connection())
+            .expect("CONFIG RESETSTAT");
+        runtime.block_on(run(&targets, case, 1, SERVER_PASS));
+        let command = if case == Case::Ping {
+            "ping"
+        } else {
+            "evalsha"
+        };
+        match server_usec_per_call(&server, command) {
+            Some(usec) => println!("| {} | {usec:.2} |", case.name()),
+            None => println!("| {} | (not reported) |", case.name()),
+        }
+    }
+    drop(server);
+}
