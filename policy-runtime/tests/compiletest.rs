@@ -3,7 +3,9 @@
 //! forms compile without a warning (`ui/pass`). The cases that need the
 //! feature `jwt` are in `ui/jwt_fail` and `ui/jwt_pass`, run with it, and
 //! those that need the feature `utoipa` in `ui/utoipa_fail` and
-//! `ui/utoipa_pass`.
+//! `ui/utoipa_pass`. The cases of `state = ...` whose errors list the
+//! extractors the runtime implements are in `ui/state_fail`, run with the
+//! feature `jwt`, which adds `Claims<T>` to that list.
 //!
 //! The `.stderr` files are pinned to rustc 1.95 ([`PINNED_RUSTC`]): another
 //! compiler words and spans some errors differently. On another version the
@@ -31,6 +33,17 @@ fn ui_jwt() {
     let cases = trybuild::TestCases::new();
     cases.compile_fail("tests/ui/jwt_fail/*.rs");
     cases.pass("tests/ui/jwt_pass/*.rs");
+}
+
+/// The arguments of handlers with `state = ...` that are not extractors for
+/// that state: rustc lists the extractors the runtime implements, `Claims<T>`
+/// among them with the feature `jwt`, so the `.stderr` files are made with it.
+#[cfg(feature = "jwt")]
+#[test]
+fn ui_named_state() {
+    assert_pinned_rustc();
+    let cases = trybuild::TestCases::new();
+    cases.compile_fail("tests/ui/state_fail/*.rs");
 }
 
 /// The cases that use the feature `utoipa`: `Engine::document` and
