@@ -27,6 +27,9 @@
 //! - `floor, as the store calls it, on its connection settings`: the same on
 //!   a connection configured as the store's (no retries, a response
 //!   timeout).
+//! - `gcra.lua short form, called directly`: the store's own script with
+//!   the arguments the store sends for the `check` case, called as the floor
+//!   is: the script's cost without the store's client code.
 //!
 //! The cases take turns in short rounds, so that a busy moment of the
 //! machine weighs on all of them alike. Then each case runs once more alone
@@ -37,6 +40,11 @@
 //! ```text
 //! cargo bench -p benchmarks --features redis --bench redis_floor
 //! ```
+//!
+//! `ONLY_CASE=Check` (or `Floor`, `RawGcra`, ... as the `Case` variants are
+//! named) runs one case alone instead, 200,000 operations from one task, and
+//! prints its p50: to compare cases in separate processes, each with a
+//! runtime and a connection of its own.
 
 #[path = "../../policy-runtime/tests/support/redis_server.rs"]
 mod redis_server;
@@ -51,6 +59,8 @@ use std::time::{Duration, Instant};
 const SCOPE: &str = "benchmarks::redis_floor";
 /// As long as [`SCOPE`], for the floor script called as the store calls.
 const FLOOR_SCOPE: &str = "benchmarks::redis_flor";
+/// As long as [`SCOPE`], for the store's script called directly.
+const RAW_GCRA_SCOPE: &str = "benchmarks::raw_scripts";
 const KEYS: usize = 1024;
 /// Each admission moves the client's time a second ahead, out of a burst of
 /// a million: never refused here, and the key lives on between checks.
@@ -76,15 +86,17 @@ enum Case {
     CheckRecreated,
     FloorAsStore,
     FloorAsStoreConfigured,
+    RawGcra,
 }
 
-const CASES: [Case; 6] = [
+const CASES: [Case; 7] = [
     Case::Ping,
     Case::Floor,
     Case::Check,
     Case::CheckRecreated,
     Case::FloorAsStore,
     Case::FloorAsStoreConfigured,
+    Case::RawGcra,
 ];
 
 impl Case {
@@ -98,6 +110,7 @@ impl Case {
             Case::FloorAsStoreConfigured => {
                 "floor script, as the store calls it, on the store's connection settings"
             }
+            Case::RawGcra => "gcra.lua short form, called directly",
         }
     }
 }
@@ -107,6 +120,8 @@ struct Targets {
     /// A connection with the store's settings.
     configured: ConnectionManager,
     floor: redis::Script,
+    /// The store's own script.
+    gcra: redis::Script,
     floor_keys: Vec<String>,
     store: RedisStore,
     clients: Vec<ClientKey>,
@@ -154,6 +169,18 @@ impl Targets {
                 .expect("the floor script timed out")
                 .expect("EVALSHA failed");
                 assert_eq!(reply, 1);
+                return;
+            }
+            Case::RawGcra => {
+                let key = self.store.key(RAW_GCRA_SCOPE, &self.clients[n % KEYS]);
+                let mut invocation = self.gcra.key(key);
+                // The field of `LIVE`: an interval of 1 s, a burst of a million.
+                invocation.arg("g:1000000:1000000");
+                let reply: i64 = invocation
+                    .invoke_async(&mut self.connection.clone())
+                    .await
+                    .expect("EVALSHA failed");
+                assert!(reply > 0);
                 return;
             }
             Case::Check => &LIVE,
@@ -266,6 +293,9 @@ fn main() {
             .await
             .expect("a connection to redis-server"),
             floor: redis::Script::new(FLOOR_SCRIPT),
+            gcra: redis::Script::new(include_str!(
+                "../../policy-runtime/src/rate_limiting/redis/gcra.lua"
+            )),
             floor_keys: (0..KEYS).map(|i| format!("floor:{i}")).collect(),
             store: RedisStore::builder()
                 .url(server.url())
@@ -279,7 +309,28 @@ fn main() {
                 .collect(),
         }
     }));
+    // The store connects on first use: connect it here, as the other
+    // targets' connections are, so that its connection's task is spawned
+    // from the same place as theirs.
+    runtime
+        .block_on(targets.store.ping())
+        .expect("the store reaches redis-server");
 
+    if let Ok(only) = std::env::var("ONLY_CASE") {
+        let case = CASES
+            .into_iter()
+            .find(|case| format!("{case:?}") == only)
+            .expect("a case");
+        runtime.block_on(run(&targets, case, 1, 2_000));
+        let (wall, mut recorded) = runtime.block_on(run(&targets, case, 1, 200_000));
+        recorded.sort_unstable();
+        println!(
+            "{only}: {:?} total, p50 {:?}",
+            wall,
+            percentile(&recorded, 0.5)
+        );
+        return;
+    }
     println!("## Redis store: the admitted check against the floor script\n");
     println!(
         "Loopback redis-server, 2 Tokio workers, one multiplexed connection per target, \
