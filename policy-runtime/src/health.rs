@@ -162,6 +162,25 @@ impl Health {
         failing
     }
 
+    /// Runs the checks: each one's state by name, and the failing ones in
+    /// the order they were added.
+    async fn states(&self) -> (Map<String, Value>, Vec<String>) {
+        let failing = self.failing().await;
+        let checks = self
+            .checks
+            .iter()
+            .map(|(name, _)| {
+                let state = if failing.iter().any(|f| f == name) {
+                    "failing"
+                } else {
+                    "ok"
+                };
+                (name.to_string(), Value::from(state))
+            })
+            .collect();
+        (checks, failing)
+    }
+
     /// The router of `/health`, `/health/live` and `/health/ready`, to
     /// merge into the application's.
     ///
@@ -214,19 +233,7 @@ impl Health {
     }
 
     async fn readiness(&self) -> Response {
-        let failing = self.failing().await;
-        let checks: Map<String, Value> = self
-            .checks
-            .iter()
-            .map(|(name, _)| {
-                let state = if failing.iter().any(|f| f == name) {
-                    "failing"
-                } else {
-                    "ok"
-                };
-                (name.to_string(), Value::from(state))
-            })
-            .collect();
+        let (checks, failing) = self.states().await;
         if failing.is_empty() {
             Json(json!({"status": "ready", "checks": checks})).into_response()
         } else {

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use axum::{Json, Router};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -195,7 +195,7 @@ where
     Some(get(move || {
         let health = health.clone();
         async move {
-            let (checks, failing) = states(&health).await;
+            let (checks, failing) = health.states().await;
             let mut body = json!({"checks": checks});
             if !health.optional.without_version {
                 body["version"] = Value::from(&*health.version);
@@ -225,7 +225,7 @@ where
             get(move || {
                 let health = health.clone();
                 async move {
-                    let (checks, failing) = states(&health).await;
+                    let (checks, failing) = health.states().await;
                     let mut body = json!({
                         "checks": checks,
                         "uptime_seconds": started.elapsed().as_secs(),
@@ -247,24 +247,6 @@ where
         );
     }
     router
-}
-
-/// Each check's state by name, and the failing ones in the order they were added.
-async fn states(health: &Health) -> (Map<String, Value>, Vec<String>) {
-    let failing = health.failing().await;
-    let checks = health
-        .checks
-        .iter()
-        .map(|(name, _)| {
-            let state = if failing.iter().any(|f| f == name) {
-                "failing"
-            } else {
-                "ok"
-            };
-            (name.to_string(), Value::from(state))
-        })
-        .collect();
-    (checks, failing)
 }
 
 /// 200 with `"status":"ok"`, or 503 with `"status":"degraded"`.
