@@ -48,13 +48,15 @@
 
 #[path = "../../policy-runtime/tests/support/redis_server.rs"]
 mod redis_server;
+mod timed_rounds;
 
 use policy_runtime::{ClientKey, FailureMode, LimitRequest, LimiterStore, Quota, RedisStore};
 use redis::aio::ConnectionManager;
 use redis_server::RedisServer;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use timed_rounds::{Operations, percentile, run};
 
 const SCOPE: &str = "benchmarks::redis_floor";
 /// As long as [`SCOPE`], for the floor script called as the store calls.
@@ -127,7 +129,7 @@ struct Targets {
     clients: Vec<ClientKey>,
 }
 
-impl Targets {
+impl Operations<Case> for Targets {
     /// One operation of `case`; `n` picks the key.
     async fn run(&self, case: Case, n: usize) {
         let quotas = match case {
@@ -201,41 +203,6 @@ impl Targets {
     }
 }
 
-/// Runs `total` operations of `case` over `tasks` tasks; the wall time and
-/// every operation's latency.
-async fn run(
-    targets: &Arc<Targets>,
-    case: Case,
-    tasks: usize,
-    total: u64,
-) -> (Duration, Vec<Duration>) {
-    let started = Instant::now();
-    let handles: Vec<_> = (0..tasks)
-        .map(|task| {
-            let targets = Arc::clone(targets);
-            let count = total / tasks as u64 + u64::from((task as u64) < total % tasks as u64);
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(count as usize);
-                for i in 0..count as usize {
-                    let before = Instant::now();
-                    targets.run(case, task * 7919 + i).await;
-                    latencies.push(before.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for handle in handles {
-        latencies.extend(handle.await.expect("a benchmark task panicked"));
-    }
-    (started.elapsed(), latencies)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 fn micros(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e6
 }
@@ -255,27 +222,12 @@ fn server_usec_per_call(server: &RedisServer, command: &str) -> Option<f64> {
 }
 
 fn main() {
-    // `cargo bench -- <filter>` passes the filter to every bench binary: run
-    // only when there is none or it names this bench.
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|arg| !arg.starts_with('-'))
-        .collect();
-    let named = |f: &String| f.contains("redis_floor") || "redis_floor".contains(f.as_str());
-    if !filters.is_empty() && !filters.iter().any(named) {
-        return;
-    }
-    if std::env::args().any(|arg| arg == "--list") {
-        println!("redis_floor: bench");
+    if !timed_rounds::selected("redis_floor") {
         return;
     }
 
     let server = RedisServer::start();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
+    let runtime = timed_rounds::runtime();
     let targets = Arc::new(runtime.block_on(async {
         Targets {
             connection: redis::Client::open(server.url())
@@ -321,8 +273,8 @@ fn main() {
             .into_iter()
             .find(|case| format!("{case:?}") == only)
             .expect("a case");
-        runtime.block_on(run(&targets, case, 1, 2_000));
-        let (wall, mut recorded) = runtime.block_on(run(&targets, case, 1, 200_000));
+        runtime.block_on(run(&targets, case, 1, 2_000, false));
+        let (wall, mut recorded) = runtime.block_on(run(&targets, case, 1, 200_000, true));
         recorded.sort_unstable();
         println!(
             "{only}: {:?} total, p50 {:?}",
@@ -349,13 +301,14 @@ fn main() {
     for (tasks, rounds, per_round) in RUNS {
         // Warm-up: connections made, script loaded, keys written.
         for case in CASES {
-            runtime.block_on(run(&targets, case, tasks, 2_000));
+            runtime.block_on(run(&targets, case, tasks, 2_000, false));
         }
         let mut walls = [Duration::ZERO; CASES.len()];
         let mut latencies: [Vec<Duration>; CASES.len()] = Default::default();
         for _ in 0..rounds {
             for (index, case) in CASES.into_iter().enumerate() {
-                let (wall, recorded) = runtime.block_on(run(&targets, case, tasks, per_round));
+                let (wall, recorded) =
+                    runtime.block_on(run(&targets, case, tasks, per_round, true));
                 walls[index] += wall;
                 latencies[index].extend(recorded);
             }
@@ -389,7 +342,7 @@ fn main() {
             .arg("RESETSTAT")
             .query(&mut server.connection())
             .expect("CONFIG RESETSTAT");
-        runtime.block_on(run(&targets, case, 1, SERVER_PASS));
+        runtime.block_on(run(&targets, case, 1, SERVER_PASS, false));
         let command = if case == Case::Ping {
             "ping"
         } else {

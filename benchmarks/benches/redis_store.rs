@@ -32,6 +32,7 @@
 
 #[path = "../../policy-runtime/tests/support/redis_server.rs"]
 mod redis_server;
+mod timed_rounds;
 
 use criterion::Throughput;
 use policy_runtime::{
@@ -41,7 +42,8 @@ use redis::aio::ConnectionManager;
 use redis_server::RedisServer;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use timed_rounds::{Operations, percentile, run};
 
 /// Never exhausted at the rates measured here: admitted requests all along.
 static UNLIMITED: [Quota; 1] = [Quota::new(1_000_000_000, Duration::from_secs(1))];
@@ -104,7 +106,7 @@ struct Targets {
     refused: ClientKey,
 }
 
-impl Targets {
+impl Operations<Case> for Targets {
     /// One operation of `case`; `n` picks the client.
     async fn run(&self, case: Case, n: usize) {
         let key = &self.clients[n % CLIENTS];
@@ -147,67 +149,13 @@ impl Targets {
     }
 }
 
-/// Runs `total` operations of `case` split over `tasks` tasks and returns the
-/// wall time and every operation's latency.
-async fn run(
-    targets: &Arc<Targets>,
-    case: Case,
-    tasks: usize,
-    total: u64,
-    record: bool,
-) -> (Duration, Vec<Duration>) {
-    let started = Instant::now();
-    let handles: Vec<_> = (0..tasks)
-        .map(|task| {
-            let targets = Arc::clone(targets);
-            let count = total / tasks as u64 + u64::from((task as u64) < total % tasks as u64);
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(if record { count as usize } else { 0 });
-                for i in 0..count as usize {
-                    let before = Instant::now();
-                    targets.run(case, task * 7919 + i).await;
-                    if record {
-                        latencies.push(before.elapsed());
-                    }
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for handle in handles {
-        latencies.extend(handle.await.expect("a benchmark task panicked"));
-    }
-    (started.elapsed(), latencies)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
-}
-
 fn main() {
-    // `cargo bench -- <filter>` passes the filter to every bench binary: run
-    // only when there is none or it names this bench.
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|arg| !arg.starts_with('-'))
-        .collect();
-    let named = |f: &String| f.contains("redis_store") || "redis_store".contains(f.as_str());
-    if !filters.is_empty() && !filters.iter().any(named) {
-        return;
-    }
-    if std::env::args().any(|arg| arg == "--list") {
-        println!("redis_store: bench");
+    if !timed_rounds::selected("redis_store") {
         return;
     }
 
     let server = RedisServer::start();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
+    let runtime = timed_rounds::runtime();
     let targets = Arc::new(runtime.block_on(async {
         let store = |cache: usize| {
             RedisStore::builder()
