@@ -583,6 +583,13 @@ impl Inner {
         if groups.len() == 1 {
             return self.decide_in_one_slot(checks).await;
         }
+        // Boxed: its futures would otherwise enlarge every check's future.
+        Box::pin(self.decide_slot_by_slot(groups)).await
+    }
+
+    /// The decision on checks in several hash slots: one call per slot, a
+    /// refusal giving back what the earlier slots counted.
+    async fn decide_slot_by_slot(&self, groups: Vec<Vec<Check<'_>>>) -> RedisResult<Decision> {
         let mut decisive: Option<Decision> = None;
         for (index, group) in groups.iter().enumerate() {
             let decision = self.decide_in_one_slot(group).await?;

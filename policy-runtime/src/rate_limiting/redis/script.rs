@@ -67,8 +67,14 @@ pub(super) async fn invoke(
 ) -> RedisResult<Value> {
     match command.query_async(connection).await {
         Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-            script.load_async(connection).await?;
-            command.query_async(connection).await
+            // Rare (once per server restart): boxed, so that the loading
+            // future does not enlarge every call's future, which is moved
+            // through each level of the store's check.
+            Box::pin(async {
+                script.load_async(connection).await?;
+                command.query_async(connection).await
+            })
+            .await
         }
         other => other,
     }
@@ -117,19 +123,21 @@ impl Shape {
 
     /// The quota's field in the state: its kind and every parameter that
     /// shapes the state.
-    fn field(&self) -> String {
-        let mut field = String::with_capacity(32);
-        self.write_field(&mut field);
-        field
-    }
-
-    fn write_field(&self, out: &mut String) {
-        // Writing to a String cannot fail.
-        let _ = match self {
-            Shape::Gcra { interval, burst } => write!(out, "g:{interval}:{burst}"),
-            Shape::Strict { period, count } => write!(out, "s:{period}:{count}"),
-            Shape::Sliding { period, count } => write!(out, "w:{period}:{count}"),
+    fn field(&self) -> Field {
+        let (kind, a, b) = match *self {
+            Shape::Gcra { interval, burst } => (b'g', interval, burst),
+            Shape::Strict { period, count } => (b's', period, count),
+            Shape::Sliding { period, count } => (b'w', period, count),
         };
+        let mut field = Field {
+            bytes: [0; Field::CAPACITY],
+            len: 0,
+        };
+        field.push(&[kind, b':']);
+        field.push(itoa::Buffer::new().format(a).as_bytes());
+        field.push(b":");
+        field.push(itoa::Buffer::new().format(b).as_bytes());
+        field
     }
 
     fn add_to(&self, command: &mut Cmd) {
@@ -138,7 +146,32 @@ impl Shape {
             Shape::Strict { period, count } => ("strict", period, count),
             Shape::Sliding { period, count } => ("sliding", period, count),
         };
-        command.arg(kind).arg(self.field()).arg(a).arg(b);
+        command.arg(kind).arg(self.field().as_str()).arg(a).arg(b);
+    }
+}
+
+/// A quota's field (`g:180000000:20`), written on the stack with `itoa`
+/// rather than `format!`: every check of the Redis store sends one, and the
+/// formatting machinery and an allocation were a sizeable part of the
+/// client's work per check.
+#[derive(Clone, Copy)]
+struct Field {
+    bytes: [u8; Field::CAPACITY],
+    len: usize,
+}
+
+impl Field {
+    /// A kind, a colon, two `u64`s of at most 20 digits and a colon.
+    const CAPACITY: usize = 2 + 20 + 1 + 20;
+
+    fn push(&mut self, part: &[u8]) {
+        self.bytes[self.len..self.len + part.len()].copy_from_slice(part);
+        self.len += part.len();
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII letters, digits and colons are pushed.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
     }
 }
 
@@ -220,7 +253,8 @@ pub(super) fn call(script: &::redis::Script, op: Op, checks: &[Check<'_>]) -> Cm
                 interval: short.interval,
                 burst: short.burst,
             }
-            .field(),
+            .field()
+            .as_str(),
         );
         if short.cost > 1 {
             command.arg(short.cost);
@@ -265,7 +299,7 @@ pub(super) fn fingerprint(checks: &[Check<'_>]) -> String {
         // Writing to a String cannot fail.
         let _ = write!(fingerprint, "\n{}\n", check.cost.max(1));
         for quota in check.quotas {
-            Shape::of(quota).write_field(&mut fingerprint);
+            fingerprint.push_str(Shape::of(quota).field().as_str());
             fingerprint.push(',');
         }
         fingerprint.push('\n');
@@ -345,9 +379,22 @@ mod tests {
                 burst: 20
             }
         );
-        assert_eq!(shape.field(), "g:180000000:20");
+        assert_eq!(shape.field().as_str(), "g:180000000:20");
         let burst = Shape::of(&Quota::new(1, Duration::from_secs(1)).with_burst(3));
-        assert_eq!(burst.field(), "g:1000000:3");
+        assert_eq!(burst.field().as_str(), "g:1000000:3");
+    }
+
+    #[test]
+    fn a_field_holds_the_largest_parameters() {
+        let widest = Shape::Sliding {
+            period: u64::MAX,
+            count: u64::MAX,
+        };
+        assert_eq!(
+            widest.field().as_str(),
+            "w:18446744073709551615:18446744073709551615"
+        );
+        assert_eq!(widest.field().as_str().len(), Field::CAPACITY);
     }
 
     #[test]
@@ -360,7 +407,7 @@ mod tests {
                 count: 5
             }
         );
-        assert_eq!(shape.field(), "s:3600000000:5");
+        assert_eq!(shape.field().as_str(), "s:3600000000:5");
     }
 
     #[test]
@@ -374,7 +421,7 @@ mod tests {
                 count: 10_000
             }
         );
-        assert_eq!(shape.field(), "w:3600000000:10000");
+        assert_eq!(shape.field().as_str(), "w:3600000000:10000");
         let quotas = [quota];
         let check = Check {
             key: "k",
