@@ -631,7 +631,13 @@ async fn bad_tokens_count_toward_the_lockout_expired_ones_do_not() {
     }
     let locked = call(&app, Some(&valid)).await;
     assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(locked.json()["code"], "LOCKED_OUT");
+    assert_eq!(
+        locked.json(),
+        json!({
+            "error": "Too Many Requests: too many failed token attempts from this client",
+            "code": "LOCKED_OUT"
+        })
+    );
     assert_eq!(
         jwt_reasons(&logs),
         [

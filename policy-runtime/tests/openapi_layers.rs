@@ -841,6 +841,20 @@ async fn a_jwt_layer_is_documented_with_the_answers_of_the_jwt_policy() {
         (admitted.status, admitted.body.as_str()),
         (StatusCode::OK, "reports")
     );
+    // Five bad tokens (the default lockout) lock the client out; the refusal
+    // names tokens, as the document says.
+    let forged = [("authorization", "Bearer not.a.token")];
+    for _ in 0..5 {
+        let bad = send(&app, request("/jwt/reports", &forged)).await;
+        assert_eq!(bad.status, 401);
+    }
+    let locked = send(&app, request("/jwt/reports", &[("authorization", &bearer)])).await;
+    assert_eq!(locked.status, 429);
+    assert_documented(&locked, op, "LOCKED_OUT");
+    assert_eq!(
+        locked.json()["error"],
+        "Too Many Requests: too many failed token attempts from this client"
+    );
 }
 
 #[tokio::test]

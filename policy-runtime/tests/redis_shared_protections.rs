@@ -97,8 +97,26 @@ fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
 
-/// The lockout's 429, with its `Retry-After`.
+/// The lockout's 429 on an API-key route, with its `Retry-After`.
 fn assert_locked_out(reply: &Reply, retry_after: u64) {
+    assert_locked_out_saying(
+        reply,
+        retry_after,
+        "Too Many Requests: too many failed API key attempts from this client",
+    );
+}
+
+/// The lockout's 429 on a token route: the same lockout, naming tokens.
+#[cfg(feature = "jwt")]
+fn assert_token_locked_out(reply: &Reply, retry_after: u64) {
+    assert_locked_out_saying(
+        reply,
+        retry_after,
+        "Too Many Requests: too many failed token attempts from this client",
+    );
+}
+
+fn assert_locked_out_saying(reply: &Reply, retry_after: u64, message: &str) {
     assert_eq!(
         reply.status,
         StatusCode::TOO_MANY_REQUESTS,
@@ -110,7 +128,7 @@ fn assert_locked_out(reply: &Reply, retry_after: u64) {
     assert_eq!(
         reply.json(),
         serde_json::json!({
-            "error": "Too Many Requests: too many failed API key attempts from this client",
+            "error": message,
             "code": "LOCKED_OUT",
         })
     );
@@ -540,7 +558,7 @@ async fn a_jwt_check_sees_a_shared_lockout_and_an_unlock_made_elsewhere() {
 
     lock_out(&b, client).await;
     assert_locked_out(&with_key(&a, client, WRONG).await, 1800);
-    assert_locked_out(&with_token(&a).await, 1800);
+    assert_token_locked_out(&with_token(&a).await, 1800);
 
     assert!(engine_b.unlock_everywhere(ip(client)).await.unwrap());
     assert_eq!(with_token(&a).await.status, StatusCode::OK);
@@ -598,12 +616,12 @@ async fn five_bad_tokens_split_across_two_instances_lock_the_client_on_both() {
     assert_bad_token(&with_token(&b, &forged).await);
 
     // Locked out on both, even with a valid token or key.
-    assert_locked_out(&with_token(&b, &good).await, 1800);
+    assert_token_locked_out(&with_token(&b, &good).await, 1800);
     assert_locked_out(&with_key(&b, client, KEY).await, 1800);
     // The first instance learns of it at the client's next failure...
-    assert_locked_out(&with_token(&a, &forged).await, 1800);
+    assert_token_locked_out(&with_token(&a, &forged).await, 1800);
     // ...and refuses a valid token or key from then on.
-    assert_locked_out(&with_token(&a, &good).await, 1800);
+    assert_token_locked_out(&with_token(&a, &good).await, 1800);
     assert_locked_out(&with_key(&a, client, KEY).await, 1800);
     // Another client is not affected.
     let request =
@@ -657,7 +675,7 @@ async fn failing_closed_refuses_bad_tokens_redis_cannot_count() {
     for _ in 0..5 {
         assert_unavailable(&with_token(client, "not.a.token").await);
     }
-    assert_locked_out(&with_token(client, &good).await, 1800);
+    assert_token_locked_out(&with_token(client, &good).await, 1800);
     assert_eq!(
         with_token("203.0.113.71", &good).await.status,
         StatusCode::OK

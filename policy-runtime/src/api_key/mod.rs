@@ -94,7 +94,7 @@ impl ApiKeys {
         if let Some((lockout, client)) = lockout {
             if let Some(left) = lockout.locked(client, now) {
                 event.deny("locked_out", None, None, None);
-                return Err(locked_out(left));
+                return Err(locked_out(left, LOCKED_OUT_KEYS));
             }
         }
         match attempt(&keys, requirement, parts, &event) {
@@ -144,7 +144,7 @@ impl ApiKeys {
         let now = self.clock.now();
         if let Some(left) = log.locked_shared(client, now).await {
             event.deny("locked_out", None, None, None);
-            return Err(locked_out(left));
+            return Err(locked_out(left, LOCKED_OUT_KEYS));
         }
         match attempt(&keys, requirement, parts, &event) {
             Attempt::Admitted(id) => Ok(id),
@@ -153,7 +153,7 @@ impl ApiKeys {
                 Counted::Failure(locked) => Err(failed.refuse(&event, locked)),
                 Counted::Locked(left) => {
                     event.deny("locked_out", None, None, None);
-                    Err(locked_out(left))
+                    Err(locked_out(left, LOCKED_OUT_KEYS))
                 }
                 Counted::Unavailable => {
                     failed.log(&event, None);
@@ -421,13 +421,22 @@ pub(crate) fn uncounted() -> Response {
     .into_response()
 }
 
-pub(crate) fn locked_out(left: Duration) -> Response {
-    let mut response = ErrorBody::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "LOCKED_OUT",
-        "Too Many Requests: too many failed API key attempts from this client",
-    )
-    .into_response();
+/// The lockout's message on a route that asks for an API key.
+pub(crate) const LOCKED_OUT_KEYS: &str =
+    "Too Many Requests: too many failed API key attempts from this client";
+
+/// The lockout's message on a route that asks for a bearer token. The
+/// lockout counts bad keys and bad tokens alike; each route names the
+/// credential it asks for.
+#[cfg_attr(not(any(feature = "jwt", feature = "utoipa")), allow(dead_code))]
+pub(crate) const LOCKED_OUT_TOKENS: &str =
+    "Too Many Requests: too many failed token attempts from this client";
+
+/// The 429 of a locked-out client, with `message` (one of the two above)
+/// and `Retry-After`.
+pub(crate) fn locked_out(left: Duration, message: &'static str) -> Response {
+    let mut response =
+        ErrorBody::new(StatusCode::TOO_MANY_REQUESTS, "LOCKED_OUT", message).into_response();
     // Rounded up, so a retry at that time is no longer locked out.
     let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
     response

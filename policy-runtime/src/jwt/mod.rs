@@ -187,7 +187,10 @@ impl Jwt {
         if let Some((log, client)) = lockout {
             if let Some(left) = log.locked(client, now) {
                 event.deny("locked_out", None, None, None, None);
-                return Err(crate::api_key::locked_out(left));
+                return Err(crate::api_key::locked_out(
+                    left,
+                    crate::api_key::LOCKED_OUT_TOKENS,
+                ));
             }
         }
         match self.attempt(handler, requirement, parts, &event) {
@@ -235,7 +238,10 @@ impl Jwt {
         let now = api_keys.clock.now();
         if let Some(left) = log.locked_shared(client, now).await {
             event.deny("locked_out", None, None, None, None);
-            return Err(crate::api_key::locked_out(left));
+            return Err(crate::api_key::locked_out(
+                left,
+                crate::api_key::LOCKED_OUT_TOKENS,
+            ));
         }
         match self.attempt(handler, requirement, parts, &event) {
             Attempt::Admitted(claims) => Ok(claims),
@@ -245,7 +251,10 @@ impl Jwt {
                 Counted::Failure(locked) => Err(failed.refuse(&event, locked)),
                 Counted::Locked(left) => {
                     event.deny("locked_out", None, None, None, None);
-                    Err(crate::api_key::locked_out(left))
+                    Err(crate::api_key::locked_out(
+                        left,
+                        crate::api_key::LOCKED_OUT_TOKENS,
+                    ))
                 }
                 Counted::Unavailable => {
                     failed.log(&event, None);

@@ -605,13 +605,18 @@ impl Engine {
                 && self.inner.api_keys.lockout.is_some()
                 && !too_many.iter().any(|(name, _)| name == "LOCKED_OUT")
             {
+                // Each route's refusal names the credential it asks for.
+                let message = if api_key {
+                    crate::api_key::LOCKED_OUT_KEYS
+                } else {
+                    crate::api_key::LOCKED_OUT_TOKENS
+                };
                 too_many.push((
                     "LOCKED_OUT".to_owned(),
                     body(
                         StatusCode::TOO_MANY_REQUESTS,
                         "LOCKED_OUT",
-                        "Too Many Requests: too many failed API key attempts from this client"
-                            .to_owned(),
+                        message.to_owned(),
                     ),
                 ));
             }
