@@ -1,8 +1,10 @@
 //! [`Health`]: a ready-made router for `/health`, `/health/live` and
 //! `/health/ready`, and the readiness checks behind it.
 //!
-//! This module owns the three endpoints and their JSON bodies. Whether a
-//! backend is reachable is the backend's business: the engine's limiter
+//! This module owns the three endpoints and their JSON bodies, and running
+//! the checks behind them: each within a timeout, one run at a time shared
+//! by the requests that wait for it, since health routes are public. Whether
+//! a backend is reachable is the backend's business: the engine's limiter
 //! store answers through [`crate::LimiterStore::ready`], and applications
 //! add their own checks with [`Health::check`]. The routes a service may
 //! add (`/health/ping`, `/health/detailed`, `/health/metrics`, a `/health`
@@ -20,9 +22,28 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 type ReadinessCheck = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
+
+/// The outcome of one run of the checks: each one's state by name, and the
+/// failing ones in the order they were added.
+type Outcome = (Map<String, Value>, Vec<String>);
+
+/// The routes' runs of the checks.
+#[derive(Default)]
+struct Runs {
+    /// How many runs have ended: a request that sees it change while it
+    /// waits for `last` arrived during the run that ended.
+    ended: AtomicU64,
+    /// The last run's outcome and when it ended; locked while a run is
+    /// under way, so that the requests arriving meanwhile wait for it.
+    last: Mutex<Option<(Instant, Outcome)>>,
+}
 
 /// The health endpoints of a service:
 ///
@@ -40,6 +61,13 @@ type ReadinessCheck = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
 /// fails ([`Health::status_from_checks`]).
 /// A failing check's error is logged at warn level, never sent: health
 /// endpoints are usually reachable without a key.
+///
+/// Since anyone may call them, the routes bound what a call costs: a check
+/// that has not answered within 2 s ([`Health::check_timeout`]) fails, and
+/// the requests that arrive while the checks run wait for that run and share
+/// its answer, so a burst of requests runs each check once. A service whose
+/// checks are costly can reuse one run for longer with
+/// [`Health::cache_for`].
 ///
 /// ```
 /// use axum::{body::Body, http::Request, Router};
@@ -67,6 +95,9 @@ pub struct Health {
     version: Cow<'static, str>,
     checks: Vec<(Cow<'static, str>, ReadinessCheck)>,
     optional: optional::Options,
+    check_timeout: Duration,
+    cache_for: Duration,
+    runs: Arc<Runs>,
 }
 
 impl Health {
@@ -90,7 +121,49 @@ impl Health {
             version: version.into(),
             checks: Vec::new(),
             optional: optional::Options::default(),
+            check_timeout: Duration::from_secs(2),
+            cache_for: Duration::ZERO,
+            runs: Arc::default(),
         }
+    }
+
+    /// How long one check may take: one that has not answered by then
+    /// fails (logged as timed out). 2 s by default; a zero timeout is taken
+    /// as 1 ms.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// #[tokio::main]
+    /// async fn main() {
+    ///     let health = policy_runtime::Health::new("1.0.0")
+    ///         .check_timeout(Duration::from_millis(50))
+    ///         .check("database", || std::future::pending()); // never answers
+    ///     assert_eq!(health.failing().await, ["database"]);
+    /// }
+    /// ```
+    pub fn check_timeout(mut self, timeout: Duration) -> Self {
+        self.check_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long the routes reuse one run of the checks: a request within
+    /// `ttl` of the end of the last run gets its answer without running the
+    /// checks again. Off (zero) by default, when only the requests that
+    /// arrive during a run share it. For checks that cost the backend
+    /// something (a database query, say), since the routes are public.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let health = policy_runtime::Health::new("1.0.0")
+    ///     .cache_for(Duration::from_secs(5))
+    ///     .check("database", || async { Ok(()) });
+    /// let app: axum::Router = health.router();
+    /// ```
+    pub fn cache_for(mut self, ttl: Duration) -> Self {
+        self.cache_for = ttl;
+        self
     }
 
     /// Adds the engine's backends to the readiness checks: its rate-limit
@@ -142,7 +215,8 @@ impl Health {
         self
     }
 
-    /// Runs every readiness check: the names of those that fail, in order.
+    /// Runs every readiness check, each within the timeout: the names of
+    /// those that fail, in order. Unlike the routes, every call runs them.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -154,17 +228,41 @@ impl Health {
     pub async fn failing(&self) -> Vec<String> {
         let mut failing = Vec::new();
         for (name, check) in &self.checks {
-            if let Err(error) = check().await {
-                tracing::warn!(check = &**name, %error, "readiness check failed");
-                failing.push(name.to_string());
-            }
+            let error = match tokio::time::timeout(self.check_timeout, check()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(error)) => error,
+                Err(_) => format!("no answer within {:?}", self.check_timeout),
+            };
+            tracing::warn!(check = &**name, %error, "readiness check failed");
+            failing.push(name.to_string());
         }
         failing
     }
 
+    /// The checks' states for the routes: the last run's when it ended
+    /// after this request arrived (the request waited for it) or within
+    /// [`Health::cache_for`] before; else a new run, which the requests
+    /// arriving meanwhile wait for.
+    async fn states(&self) -> Outcome {
+        let arrived = Instant::now();
+        let ended_before = self.runs.ended.load(Ordering::Acquire);
+        let mut last = self.runs.last.lock().await;
+        if let Some((ended_at, outcome)) = &*last {
+            let waited_for_it = self.runs.ended.load(Ordering::Acquire) != ended_before;
+            let fresh = !self.cache_for.is_zero() && *ended_at + self.cache_for >= arrived;
+            if waited_for_it || fresh {
+                return outcome.clone();
+            }
+        }
+        let outcome = self.run().await;
+        *last = Some((Instant::now(), outcome.clone()));
+        self.runs.ended.fetch_add(1, Ordering::Release);
+        outcome
+    }
+
     /// Runs the checks: each one's state by name, and the failing ones in
     /// the order they were added.
-    async fn states(&self) -> (Map<String, Value>, Vec<String>) {
+    async fn run(&self) -> Outcome {
         let failing = self.failing().await;
         let checks = self
             .checks
@@ -203,7 +301,12 @@ impl Health {
         S: Clone + Send + Sync + 'static,
     {
         let version = (!self.optional.without_version).then(|| self.version.clone());
-        let ready = Arc::new(self);
+        // A run of its own: a clone of this `Health`, which may hold other
+        // checks, must not answer for it.
+        let ready = Arc::new(Health {
+            runs: Arc::default(),
+            ..self
+        });
         let health = optional::summary(&ready).unwrap_or_else(|| {
             get(move || {
                 let body = match &version {
@@ -254,6 +357,8 @@ impl std::fmt::Debug for Health {
                 "checks",
                 &self.checks.iter().map(|(name, _)| name).collect::<Vec<_>>(),
             )
+            .field("check_timeout", &self.check_timeout)
+            .field("cache_for", &self.cache_for)
             .finish()
     }
 }
