@@ -45,10 +45,10 @@
 //!
 //! The cases take turns in short rounds (100 operations from one task), so
 //! that a busy moment of the machine weighs on all of them alike. Then each
-//! case runs once more alone
-//! after `CONFIG RESETSTAT`, and Redis' own time per call (`INFO
-//! commandstats`) says how much of the difference is the server's. Run from
-//! the repository root (needs `redis-server` on the PATH):
+//! case runs once more alone after `CONFIG RESETSTAT`, and Redis' own time
+//! per call (`INFO commandstats`) says how much of the difference is the
+//! server's. Run from the repository root (needs `redis-server` on the
+//! PATH):
 //!
 //! ```text
 //! cargo bench -p benchmarks --features redis --bench redis_floor

@@ -217,9 +217,12 @@ impl Health {
 
     /// Runs every readiness check, each within the timeout: the names of
     /// those that fail, in order. Unlike the routes, every call runs them.
+    /// The timeout is Tokio's timer, so the runtime needs it (as
+    /// `#[tokio::main]` and axum's servers have it; a runtime built by hand
+    /// needs `enable_time()`).
     ///
     /// ```
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
     /// let health = policy_runtime::Health::new("1.0.0")
     ///     .check("cache", || async { Err::<(), _>("down".to_string()) });
     /// assert_eq!(health.failing().await, ["cache"]);
