@@ -596,6 +596,60 @@ async fn subject_and_claim_keys_count_per_token_holder() {
     );
 }
 
+/// On an `or_api_key` route the lockout's 429 names what the request
+/// presents: a bearer JWT is checked as a token, anything else as a key.
+#[tokio::test]
+async fn on_an_or_api_key_route_the_lockout_names_the_credential_presented() {
+    let engine = builder()
+        .api_key("ops", "ops-team-key-0123456789")
+        .lockout(Lockout::new(
+            3,
+            Duration::from_secs(600),
+            Duration::from_secs(600),
+        ))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/either", get(|| async { "ok" }))
+        .route_layer(RequireJwt::new().or_api_key())
+        .layer(engine);
+    let with = |name: &str, value: String| {
+        from("192.0.2.1", "GET", "/either")
+            .header(name, value)
+            .body(Body::empty())
+            .unwrap()
+    };
+    for _ in 0..3 {
+        let wrong = send(&app, with("x-api-key", "not-a-key-0123456789".into())).await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    }
+    let key = send(&app, with("x-api-key", "ops-team-key-0123456789".into())).await;
+    assert_eq!(key.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        key.json(),
+        json!({
+            "error": "Too Many Requests: too many failed API key attempts from this client",
+            "code": "LOCKED_OUT"
+        })
+    );
+    let token = send(
+        &app,
+        with(
+            "authorization",
+            format!("Bearer {}", hs256(&claims(json!({})))),
+        ),
+    )
+    .await;
+    assert_eq!(token.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        token.json(),
+        json!({
+            "error": "Too Many Requests: too many failed token attempts from this client",
+            "code": "LOCKED_OUT"
+        })
+    );
+}
+
 #[tokio::test]
 async fn bad_tokens_count_toward_the_lockout_expired_ones_do_not() {
     let engine = builder()
