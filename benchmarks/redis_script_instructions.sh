@@ -7,12 +7,16 @@
 #   benchmarks/redis_script_instructions.sh SCRIPT.lua KEY_PREFIX [ARG...]
 # Each call runs on one of 1,024 keys, KEY_PREFIX followed by a number
 # (redis-benchmark's __rand_int__), with the ARGs. For instance, the floor,
-# the minimal GCRA and the store's own script on keys as long as the
-# store's (see BENCHMARKS.md, run K):
+# the minimal GCRA, and the own script of a GCRA quota (an interval of 1 s,
+# a burst of a million, written into gcra_one.lua as the store writes it)
+# on keys as long as the store's (see BENCHMARKS.md, runs K and L):
 #   key=policy:benchmarks::redis_floor:0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab
 #   benchmarks/redis_script_instructions.sh benchmarks/lua/floor.lua "$key" g:1000000:1
 #   benchmarks/redis_script_instructions.sh benchmarks/lua/minimal_gcra.lua "$key"
-#   benchmarks/redis_script_instructions.sh policy-runtime/src/rate_limiting/redis/gcra.lua "$key" g:1000000:1000000
+#   own=$(mktemp --suffix=.lua)
+#   sed 's/BURST = nil, nil$/BURST = 1000000, 1000000/' \
+#       policy-runtime/src/rate_limiting/redis/gcra_one.lua >"$own"
+#   benchmarks/redis_script_instructions.sh "$own" "$key"
 # Needs valgrind, redis-server, redis-cli and redis-benchmark (Debian:
 # apt-get install -y valgrind redis-server). CALLS (default 4000) calls are
 # counted after 3,000 uncounted ones that write the keys.
@@ -32,7 +36,9 @@ out=$(mktemp -d)
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/callgrind.%p" \
     redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >"$out/server.log" 2>&1 &
 server=$!
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$out"' EXIT
+# `|| true`: under `set -e` a failing command would end the trap early,
+# leaving the directory behind (the server has usually exited by then).
+trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$out"' EXIT
 
 for _ in $(seq 100); do
     redis-cli -p "$port" ping >/dev/null 2>&1 && break

@@ -19,20 +19,23 @@
 //! - `check, key recreated`: the same with a quota of 10^9 a second, whose
 //!   key has expired by the client's next check, so that every check writes
 //!   a new key (the workload of `redis_store`'s `redis` case), in a scope of
-//!   its own: a client's state in one scope holds a field per quota, and
-//!   one holding this quota's field too would send `check` down the
-//!   script's general path.
+//!   its own, so that the two cases' quotas never meet in one client's
+//!   state (a scope's quota changing under a client is not the common
+//!   case this measures).
 //! - `floor, as the store calls it`: the floor script called the way the
 //!   store calls its own: the store's key for the client (hashed on each
-//!   call, as the store does), the quota's field as an argument, under a
-//!   timeout. Between it and `check` lies only the script's own work and
-//!   the store's handling of the reply: where the time goes.
+//!   call, as the store does), under a timeout, with the value the floor
+//!   writes as an argument (the store's check sends none). Between it and
+//!   `check` lies only the script's own work and the store's handling of
+//!   the reply: where the time goes.
 //! - `floor, as the store calls it, on its connection settings`: the same on
 //!   a connection configured as the store's (no retries, a response
 //!   timeout).
-//! - `gcra.lua short form, called directly`: the store's own script with
-//!   the arguments the store sends for the `check` case, called as the floor
-//!   is: the script's cost without the store's client code.
+//! - `the quota's own script, called directly`: the script the store runs
+//!   for the `check` case (`gcra_one.lua` with the quota written into it,
+//!   see the store's `script.rs`), with the arguments the store sends,
+//!   called as the floor is: the script's cost without the store's client
+//!   code.
 //! - `minimal GCRA script`: the least any GCRA check on the server's clock
 //!   does beyond the floor (turning `TIME` and the stored time into numbers,
 //!   the arithmetic, writing the new time and its expiry as text), with its
@@ -77,10 +80,8 @@ use std::time::Duration;
 use timed_rounds::{Operations, percentile, run};
 
 const SCOPE: &str = "benchmarks::redis_floor";
-/// As long as [`SCOPE`], for `check, key recreated`: a scope of its own, as
-/// the state of one client in one scope holds a field per quota, and a state
-/// holding both cases' fields would send every `check` down the script's
-/// general path instead of its short form.
+/// As long as [`SCOPE`], for `check, key recreated`: a scope of its own, so
+/// that the two cases' quotas never meet in one client's state.
 const RECREATED_SCOPE: &str = "benchmarks::redis_recr";
 /// As long as [`SCOPE`], for the floor script called as the store calls.
 const FLOOR_SCOPE: &str = "benchmarks::redis_flor";
@@ -97,6 +98,19 @@ static EXPIRING: [Quota; 1] = [Quota::new(1_000_000_000, Duration::from_secs(1))
 const FLOOR_SCRIPT: &str = include_str!("../lua/floor.lua");
 /// The floor plus what every GCRA check must add to it (see the script).
 const MINIMAL_GCRA_SCRIPT: &str = include_str!("../lua/minimal_gcra.lua");
+/// The own script the store runs for a check of `LIVE` alone:
+/// `gcra_one.lua` with its interval (1 s) and burst (a million) written into
+/// the line the store writes them into.
+fn own_script_of_live() -> String {
+    const SOURCE: &str = include_str!("../../policy-runtime/src/rate_limiting/redis/gcra_one.lua");
+    const QUOTA_LINE: &str = "local INTERVAL, BURST = nil, nil";
+    assert!(
+        SOURCE.contains(QUOTA_LINE),
+        "gcra_one.lua has no line for the quota"
+    );
+    SOURCE.replacen(QUOTA_LINE, "local INTERVAL, BURST = 1000000, 1000000", 1)
+}
+
 /// (tasks, rounds, operations per case and round). One task takes many
 /// short rounds: a loopback round trip changes speed from one second to the
 /// next, and rounds of 1,000 left the ratios 0.05 apart from run to run.
@@ -138,7 +152,7 @@ impl Case {
             Case::FloorAsStoreConfigured => {
                 "floor script, as the store calls it, on the store's connection settings"
             }
-            Case::RawGcra => "gcra.lua short form, called directly",
+            Case::RawGcra => "the quota's own script, called directly",
             Case::MinimalGcra => "minimal GCRA script",
         }
     }
@@ -215,10 +229,9 @@ impl Operations<Case> for Targets {
             }
             Case::RawGcra => {
                 let key = self.store.key(RAW_GCRA_SCOPE, &self.clients[n % KEYS]);
-                let mut invocation = self.gcra.key(key);
-                // The field of `LIVE`: an interval of 1 s, a burst of a million.
-                invocation.arg("g:1000000:1000000");
-                let reply: i64 = invocation
+                let reply: i64 = self
+                    .gcra
+                    .key(key)
                     .invoke_async(&mut self.connection.clone())
                     .await
                     .expect("EVALSHA failed");
@@ -285,9 +298,7 @@ fn main() {
             .await
             .expect("a connection to redis-server"),
             floor: redis::Script::new(FLOOR_SCRIPT),
-            gcra: redis::Script::new(include_str!(
-                "../../policy-runtime/src/rate_limiting/redis/gcra.lua"
-            )),
+            gcra: redis::Script::new(&own_script_of_live()),
             minimal_gcra: redis::Script::new(MINIMAL_GCRA_SCRIPT),
             floor_keys: (0..KEYS).map(|i| format!("floor:{i}")).collect(),
             minimal_keys: (0..KEYS).map(|i| format!("gcra0:{i}")).collect(),

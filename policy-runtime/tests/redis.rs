@@ -40,6 +40,23 @@ async fn h() -> &'static str {
     "ok"
 }
 
+/// The microseconds from now to the time of `field` in the state string
+/// `state` (`field=time;...`), on this machine's clock, which the local
+/// `redis-server` shares.
+fn ahead_of_now(state: &str, field: &str) -> i64 {
+    let time: i64 = state
+        .split(';')
+        .find_map(|part| part.strip_prefix(field)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no field {field} in {state:?}"))
+        .parse()
+        .unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros();
+    time - i64::try_from(now).unwrap()
+}
+
 fn store_on(server: &RedisServer, mode: FailureMode) -> RedisStore {
     RedisStore::builder()
         .url(server.url())
@@ -252,8 +269,6 @@ async fn burst_then_one_per_interval_reported_in_the_decision() {
 #[tokio::test]
 async fn a_refused_quota_consumes_nothing_from_the_others() {
     static BOTH: [Quota; 2] = [Quota::new(5, HOUR), Quota::new(2, HOUR)];
-    static HOURLY_FIVE: [Quota; 1] = [Quota::new(5, HOUR)];
-    static HOURLY_TWO: [Quota; 1] = [Quota::new(2, HOUR)];
     let server = RedisServer::start();
     let store = RedisStore::builder()
         .url(server.url())
@@ -277,13 +292,14 @@ async fn a_refused_quota_consumes_nothing_from_the_others() {
         assert!(decision.retry_after > Duration::from_secs(1790));
         assert!(decision.retry_after <= Duration::from_secs(1800));
     }
-    // The 5/hour quota has counted the two admissions only: 3 left, so 2
-    // after this request.
-    let five = check(&store, "multi", ip, &HOURLY_FIVE).await.unwrap();
-    assert!(five.allowed);
-    assert_eq!(five.remaining, 2);
-    let two = check(&store, "multi", ip, &HOURLY_TWO).await.unwrap();
-    assert!(!two.allowed);
+    // The 5/hour quota has counted the two admissions only: its time is
+    // two intervals (of 12 minutes) ahead, not six.
+    let key = store.key("multi", &ClientKey::Ip(ip.parse().unwrap()));
+    let state: String = server.connection().get(&key).unwrap();
+    let five = ahead_of_now(&state, "g:720000000:5");
+    assert!((1_430_000_000..=1_440_000_000).contains(&five), "{state}");
+    let two = ahead_of_now(&state, "g:1800000000:2");
+    assert!((3_590_000_000..=3_600_000_000).contains(&two), "{state}");
 
     // With both quotas refusing, the one that makes the client wait longest
     // is reported, so that a retry at `retry_after` succeeds.
@@ -716,15 +732,15 @@ async fn burst_and_cost_shape_the_limit() {
     assert_eq!((small.allowed, small.remaining), (true, 0));
 }
 
-/// A check of one GCRA quota takes the script's fast path; a state it does
-/// not handle there (another quota's field beside its own, a time out of
-/// range, a TAT from a clock that went back) still gets the general path's
-/// decision or error.
+/// A check of one GCRA quota keeps its state as the bare time and takes the
+/// script's fast path; a state it does not handle there (fields left by
+/// another set of quotas in the scope, a time out of range) still gets the
+/// general path's decision or error, and a TAT from a clock that went back
+/// makes a client wait no more than one interval past a full burst.
 #[tokio::test]
 async fn states_off_the_fast_path_are_still_decided_or_refused_clearly() {
-    // 10 a minute: interval 6 s, burst 10, field g:6000000:10.
+    // 10 a minute: interval 6 s, burst 10.
     static TEN_A_MINUTE: [Quota; 1] = [Quota::new(10, Duration::from_secs(60))];
-    const FIELD: &str = "g:6000000:10";
     let server = RedisServer::start();
     // Every check goes to Redis: no refusal is answered from the cache.
     let store = RedisStore::builder()
@@ -743,34 +759,45 @@ async fn states_off_the_fast_path_are_still_decided_or_refused_clearly() {
             .as_micros() as u64
     };
 
-    // Another quota's field beside this one: both kept, this one counted.
-    let other = format!("g:1000000:5={}", now_micros() + 3_000_000);
-    let _: () = redis
-        .set(
-            &key,
-            format!("{other};{FIELD}={}", now_micros() + 30_000_000),
-        )
-        .unwrap();
-    let decision = check(&store, "fast", ip, &TEN_A_MINUTE).await.unwrap();
-    // 30 s of 60 were used, 36 s now: 4 of 10 left.
-    assert_eq!((decision.allowed, decision.remaining), (true, 4));
-    let state: String = redis.get(&key).unwrap();
-    assert!(state.contains(&other), "{state}");
-    assert!(state.contains(&format!("{FIELD}=")), "{state}");
-    let ttl: i64 = redis.pttl(&key).unwrap();
-    assert!((35_000..=36_000).contains(&ttl), "PTTL {ttl}");
-
-    // Only another quota's field: this quota starts afresh, the other stays.
-    let _: () = redis.set(&key, &other).unwrap();
+    // The state is the bare time, one interval ahead, expiring then.
     let decision = check(&store, "fast", ip, &TEN_A_MINUTE).await.unwrap();
     assert_eq!((decision.allowed, decision.remaining), (true, 9));
     let state: String = redis.get(&key).unwrap();
-    assert!(state.contains(&other), "{state}");
+    let time: u64 = state.parse().unwrap();
+    assert!(
+        (5_990_000..=6_000_000).contains(&(time - now_micros())),
+        "{state}"
+    );
+    let ttl: i64 = redis.pttl(&key).unwrap();
+    assert!((5_000..=6_000).contains(&ttl), "PTTL {ttl}");
+
+    // A bare time 30 s ahead: 30 s of 60 were used, 36 s now: 4 of 10 left.
+    let _: () = redis
+        .set(&key, (now_micros() + 30_000_000).to_string())
+        .unwrap();
+    let decision = check(&store, "fast", ip, &TEN_A_MINUTE).await.unwrap();
+    assert_eq!((decision.allowed, decision.remaining), (true, 4));
+    let ttl: i64 = redis.pttl(&key).unwrap();
+    assert!((35_000..=36_000).contains(&ttl), "PTTL {ttl}");
+
+    // Fields, left by another set of quotas in this scope (its limits
+    // changed): this check starts afresh, as the memory store does, and the
+    // state becomes its bare time.
+    let fields = format!(
+        "g:6000000:10={};g:1000000:5={}",
+        now_micros() + 30_000_000,
+        now_micros() + 3_000_000
+    );
+    let _: () = redis.set(&key, &fields).unwrap();
+    let decision = check(&store, "fast", ip, &TEN_A_MINUTE).await.unwrap();
+    assert_eq!((decision.allowed, decision.remaining), (true, 9));
+    let state: String = redis.get(&key).unwrap();
+    assert!(state.parse::<u64>().is_ok(), "{state}");
 
     // A TAT far ahead (a clock that went back) makes a client wait at most
     // one interval past a full burst, not until that TAT.
     let _: () = redis
-        .set(&key, format!("{FIELD}={}", now_micros() + 3_600_000_000))
+        .set(&key, (now_micros() + 3_600_000_000).to_string())
         .unwrap();
     let refused = check(&store, "fast", ip, &TEN_A_MINUTE).await.unwrap();
     assert!(!refused.allowed);
@@ -780,15 +807,16 @@ async fn states_off_the_fast_path_are_still_decided_or_refused_clearly() {
         "{refused:?}"
     );
 
-    // Times out of range or not plain digits are bad data, not a panic.
+    // Times out of range or not a time are bad data, not a panic.
     for bad in [
-        format!("{FIELD}=99999999999999999999"),
-        format!("{FIELD}=-5"),
-        format!("{FIELD}="),
-        String::new(),
-        format!("{FIELD}=1;;"),
+        "99999999999999999999",
+        "-5",
+        "",
+        "1;;",
+        "g:6000000:10=",
+        "g:6000000:10=soon",
     ] {
-        let _: () = redis.set(&key, &bad).unwrap();
+        let _: () = redis.set(&key, bad).unwrap();
         let error = check(&store, "fast", ip, &TEN_A_MINUTE)
             .await
             .unwrap_err()
@@ -807,6 +835,104 @@ async fn states_off_the_fast_path_are_still_decided_or_refused_clearly() {
     assert_eq!(refused.retry_after, Duration::from_secs(6));
     let exists: bool = redis.exists(&key).unwrap();
     assert!(!exists, "a refusal writes nothing");
+}
+
+/// When the one GCRA quota of a scope changes, the client's time carries
+/// over, capped at the new quota's burst: never more admissions than
+/// starting afresh would give. A scope that changes to several quotas
+/// starts afresh, as with the memory store.
+#[tokio::test]
+async fn a_changed_quota_carries_the_time_over_capped_at_its_burst() {
+    // 10 a minute: an interval of 6 s.
+    static BEFORE: [Quota; 1] = [Quota::new(10, Duration::from_secs(60))];
+    // 1 an hour: afresh, the next request would be admitted.
+    static SLOWER: [Quota; 1] = [Quota::new(1, HOUR)];
+    // 100 a second: a burst of 100 intervals of 10 ms, a second in all.
+    static FASTER: [Quota; 1] = [Quota::new(100, Duration::from_secs(1))];
+    static SEVERAL: [Quota; 2] = [
+        Quota::new(10, Duration::from_secs(60)),
+        Quota::new(50, HOUR),
+    ];
+    let server = RedisServer::start();
+    let store = RedisStore::builder()
+        .url(server.url())
+        .failure_mode(FailureMode::Closed)
+        .blocked_cache_capacity(0)
+        .build()
+        .unwrap();
+    let ip = "192.0.2.66";
+
+    for remaining in [9, 8, 7] {
+        let decision = check(&store, "changed", ip, &BEFORE).await.unwrap();
+        assert_eq!((decision.allowed, decision.remaining), (true, remaining));
+    }
+    // The time is 18 s ahead: the hourly quota makes the client wait those
+    // 18 s, not an hour and not nothing.
+    let refused = check(&store, "changed", ip, &SLOWER).await.unwrap();
+    assert!(!refused.allowed);
+    assert!(
+        refused.retry_after <= Duration::from_secs(18),
+        "{refused:?}"
+    );
+    assert!(refused.retry_after > Duration::from_secs(17), "{refused:?}");
+    // Against a burst of a second, the 18 s are capped at that second: one
+    // interval of 10 ms to wait.
+    let refused = check(&store, "changed", ip, &FASTER).await.unwrap();
+    assert!(!refused.allowed);
+    assert!(
+        refused.retry_after <= Duration::from_millis(10),
+        "{refused:?}"
+    );
+
+    // Several quotas read no bare time: they start afresh, in fields.
+    let decision = check(&store, "changed", ip, &SEVERAL).await.unwrap();
+    assert_eq!((decision.allowed, decision.remaining), (true, 9));
+    let key = store.key("changed", &ClientKey::Ip(ip.parse().unwrap()));
+    let state: String = server.connection().get(&key).unwrap();
+    let ten = ahead_of_now(&state, "g:6000000:10");
+    assert!((5_990_000..=6_000_000).contains(&ten), "{state}");
+}
+
+/// A check of one GCRA quota runs a script of its quota's own, for up to 64
+/// quotas per store; the quotas past them share one script, with the same
+/// decisions and the same state.
+#[tokio::test]
+async fn quotas_get_scripts_of_their_own_up_to_a_bound() {
+    let server = RedisServer::start();
+    let store = store_on(&server, FailureMode::Closed);
+    let mut redis = server.connection();
+    let ip = "192.0.2.67";
+    let cached_scripts = |redis: &mut redis::Connection| -> u64 {
+        let info: String = redis::cmd("INFO").arg("memory").query(redis).unwrap();
+        info.lines()
+            .find_map(|line| line.strip_prefix("number_of_cached_scripts:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+
+    for count in 1..=70u32 {
+        let quota = [Quota::new(count, HOUR).with_burst(2)];
+        let interval = HOUR / count;
+        let scope = format!("bound-{count}");
+        for remaining in [1, 0] {
+            let decision = check(&store, &scope, ip, &quota).await.unwrap();
+            assert_eq!((decision.allowed, decision.remaining), (true, remaining));
+        }
+        let refused = check(&store, &scope, ip, &quota).await.unwrap();
+        assert!(!refused.allowed);
+        assert!(refused.retry_after <= interval, "{count}: {refused:?}");
+        assert!(
+            refused.retry_after > interval - Duration::from_secs(5),
+            "{count}: {refused:?}"
+        );
+        let key = store.key(&scope, &ClientKey::Ip(ip.parse().unwrap()));
+        let state: String = redis.get(&key).unwrap();
+        assert!(state.parse::<u64>().is_ok(), "{count}: {state}");
+    }
+    // 64 quotas' own scripts, and the shared one for the other six.
+    assert_eq!(cached_scripts(&mut redis), 65);
 }
 
 #[tokio::test]
@@ -918,11 +1044,10 @@ async fn the_checks_of_one_request_are_all_or_nothing() {
     assert!(state.allowed);
     assert_eq!(state.quota, LOOSE[1]);
     assert_eq!(state.remaining, 2);
-    let gcra_only = LimitRequest {
-        quotas: &LOOSE[..1],
-        ..requests[0]
-    };
-    assert_eq!(store.peek(gcra_only).await.unwrap().unwrap().remaining, 4);
+    let key = store.key("loose", &client);
+    let state: String = server.connection().get(&key).unwrap();
+    let gcra = ahead_of_now(&state, "g:720000000:5");
+    assert!((710_000_000..=720_000_000).contains(&gcra), "{state}");
 }
 
 #[tokio::test]

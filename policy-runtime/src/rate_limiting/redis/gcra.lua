@@ -3,9 +3,12 @@
 -- them admit it (all or nothing); "peek" reports without counting; "reset"
 -- forgets a client's state in a scope.
 --
--- KEYS[j]  the state of check j's client in its scope, a string
---          "field=time;field=time" with a field per quota that still holds
---          something, times in microseconds on the server's clock:
+-- KEYS[j]  the state of check j's client in its scope, a string of times
+--          in microseconds on the server's clock. For a check of one GCRA
+--          quota (the common case) it is the bare time, the theoretical
+--          arrival time (TAT), in decimal. For any other check it is
+--          "field=time;field=time", with a field per quota that still holds
+--          something:
 --          - "g:<interval>:<burst>" (GCRA): the theoretical arrival time;
 --          - "s:<period>:<count>" (strict): when its log empties, i.e. a
 --            period after the newest admission. The log itself is a sorted
@@ -16,19 +19,22 @@
 --            before it and of it. It is kept until both have aged out, the
 --            end of the window after it.
 --
--- ARGV[1]  "check", "peek", "refund" or "reset", or the field of a GCRA
---          quota for the short form of a check.
---          Short form, the common case of a check of one GCRA quota:
---          KEYS[1] the state key, ARGV[1] the quota's field (below), which
---          holds its interval and burst, and ARGV[2] the cost (how many
---          requests it counts as), 1 when left out. Its reply is one
---          integer (below).
+-- ARGV[1]  "check", "peek", "refund" or "reset". A check of one GCRA quota
+--          usually runs gcra_one.lua instead, the same decision on the same
+--          state with the quota written into the script; it comes here for
+--          a state it does not read.
 --          For "reset", KEYS[1] is the state key and there are no other
 --          arguments. Otherwise, per check j in KEYS order: its cost (at
 --          least 1) and its number of quotas, then four arguments per quota:
 --   kind   "gcra", "strict" or "sliding"
 --   field  the quota's field (above): its kind and every parameter that
 --          shapes its state, so a changed quota starts afresh
+--          A check of one GCRA quota has no field in its state (here and
+--          in gcra_one.lua): when its quota changes, the client's time carries over, capped at the new
+--          burst as after a clock step (below), which never admits more
+--          than starting afresh would. A check that finds the other form
+--          (its scope changed between one GCRA quota and anything else)
+--          starts afresh.
 --   a, b   gcra: emission interval (period / count) and burst;
 --          strict and sliding: period and count
 --          All numbers are integers in decimal.
@@ -54,13 +60,7 @@
 -- entries, a sliding counter loses cost from its newest window first). Its
 -- reply is 0.
 --
--- Reply to the short form: an integer d. d > 0: admitted, and the client's
--- TAT is now d µs ahead of now (reset_after_us = d); d <= 0: refused, the
--- TAT being -d µs ahead (reset_after_us = -d). The rest follows from the
--- quota: remaining = floor((interval * burst - d) / interval) when
--- admitted, retry_after_us = -d + cost * interval - interval * burst when
--- refused.
--- Reply otherwise: nil for a peek at a client with no state, the number of
+-- Reply: nil for a peek at a client with no state, the number of
 -- keys deleted for a reset, 0 for a refund, else
 --   { allowed (1 or 0), check (1-based), quota (1-based), remaining,
 --     reset_after_us, retry_after_us }
@@ -70,75 +70,17 @@
 --
 -- Errors start with POLICYDATA when a key holds data this script did not
 -- write, and with POLICYARGS when the arguments are malformed.
---
--- Cost: every check runs this chunk from the top, so the short form comes
--- first, before anything else is set up, and does the least it can: one
--- pattern match for its arguments, arithmetic on decimal strings (which
--- converts each once; tonumber converts twice), times written with
--- string.format('%d') (exact for every time here, and far cheaper than
--- '%.0f'), and a one-integer reply.
 
 -- Times stay below 2^53 so that they are exact in Lua's doubles.
 local MAX_TIME = 9e15
 
--- The short form: a state that holds nothing or only this quota's field is
--- decided here, with the general path's arithmetic. Anything else (another
--- quota's field, a wrong type, bad data) goes on to the general path, which
--- alone builds error messages.
-local short_interval, short_burst = string.match(ARGV[1] or '', '^g:(%d+):(%d+)$')
-if short_interval then
-  local key, field, cost = KEYS[1], ARGV[1], ARGV[2] or 1
-  local a, b = short_interval + 0, short_burst + 0
-  cost = cost + 0
-  local time = redis.call('TIME')
-  local now = time[1] * 1000000 + time[2]
-  local tat = now
-  -- A wrong type is an error table, and nil is false.
-  local raw = redis.pcall('GET', key)
-  local simple = a >= 1 and b >= 1 and cost >= 1
-  if raw and simple then
-    simple = false
-    if type(raw) == 'string' then
-      local own, digits = string.match(raw, '^([^=]*)=(%d+)$')
-      if own == field then
-        tat = digits + 0
-        simple = tat < MAX_TIME
-      end
-    end
-  end
-  if simple then
-    local horizon = now + a * b
-    -- A TAT further ahead than a full burst can only come from a clock that
-    -- went back: capped so that a client waits at most one period.
-    local start = tat
-    if start < now then
-      start = now
-    elseif start > horizon then
-      start = horizon
-    end
-    local next_tat = start + cost * a
-    if next_tat > horizon then
-      return now - start
-    end
-    -- next_tat > now: '%d' of (µs + 999) / 1000 is the ceiling in ms.
-    redis.call('SET', key, string.format('%s=%d', field, next_tat), 'PX',
-      string.format('%d', (next_tat - now + 999) / 1000))
-    return next_tat - now
-  end
-end
-
 local ARGS_PER_QUOTA = 4
 
 local op = ARGV[1]
--- The arguments in the general form.
 local args = ARGV
-if short_interval then
-  op = 'check'
-  args = { op, ARGV[2] or '1', '1', 'gcra', ARGV[1], short_interval, short_burst }
-end
 local peek = op == 'peek'
 if op ~= 'check' and op ~= 'reset' and op ~= 'refund' and not peek then
-  return redis.error_reply('POLICYARGS the first argument must be "check", "peek", "refund", "reset" or a GCRA field')
+  return redis.error_reply('POLICYARGS the first argument must be "check", "peek", "refund" or "reset"')
 end
 
 local function not_ours(key, what)
@@ -176,9 +118,20 @@ local function sliding_value(field, value)
   return nil
 end
 
+-- The field of a bare time in a parsed state: no quota's field is empty.
+local BARE = ''
+
 -- Reads a state string into field -> time (a sliding counter's field ->
--- its value), or returns nil and an error reply.
+-- its value; a bare time's field is BARE), or returns nil and an error
+-- reply.
 local function parse(key, raw)
+  if tonumber(raw) then
+    local time = valid_time(raw)
+    if time == nil then
+      return nil, not_ours(key, 'holds a time out of range')
+    end
+    return { [BARE] = time }
+  end
   local state, parsed = {}, 0
   for field, value in string.gmatch(raw, '([^;=]+)=([^;=]*)') do
     parsed = parsed + #field + #value + 2
@@ -199,7 +152,8 @@ end
 
 -- Writes a state back: only the fields still ahead of now (a quota without
 -- one behaves as for a new client), expiring when the last of them is
--- reached; a state left with none is deleted.
+-- reached; a state left with none is deleted. A bare time is the state's
+-- only field.
 local function save(key, state, now)
   local parts, last = {}, now
   for field, value in pairs(state) do
@@ -211,7 +165,11 @@ local function save(key, state, now)
       text = string.format('%d', value)
     end
     if ends > now then
-      parts[#parts + 1] = field .. '=' .. text
+      if field == BARE then
+        parts[#parts + 1] = text
+      else
+        parts[#parts + 1] = field .. '=' .. text
+      end
       if ends > last then
         last = ends
       end
@@ -272,6 +230,11 @@ if op == 'refund' then
         return failure
       end
     end
+    -- A check of one GCRA quota keeps the bare time, any other the fields.
+    local single = n == 1 and args[arg] == 'gcra'
+    if not single then
+      state[BARE] = nil
+    end
     local changed = false
     for quota = 1, n do
       local kind, field = args[arg], args[arg + 1]
@@ -279,6 +242,9 @@ if op == 'refund' then
       arg = arg + ARGS_PER_QUOTA
       if field == nil or a == nil or a < 1 then
         return redis.error_reply('POLICYARGS bad parameters for quota ' .. quota .. ' of check ' .. check)
+      end
+      if single then
+        field = BARE
       end
       local value = state[field]
       if kind == 'gcra' then
@@ -374,6 +340,8 @@ for check = 1, #KEYS do
     end
     states[key] = state
   end
+  -- A check of one GCRA quota keeps the bare time, any other the fields.
+  local single = n == 1 and args[arg] == 'gcra'
 
   -- Judge every quota of this check against the state before it; what it
   -- changes applies once the whole check is judged.
@@ -384,6 +352,9 @@ for check = 1, #KEYS do
     arg = arg + ARGS_PER_QUOTA
     if field == nil or a == nil or a < 1 or b == nil or b < 1 then
       return redis.error_reply('POLICYARGS bad parameters for quota ' .. quota .. ' of check ' .. check)
+    end
+    if single then
+      field = BARE
     end
 
     local admit, remaining, reset, wait
@@ -504,11 +475,19 @@ for check = 1, #KEYS do
       best_check, best_quota, best_remaining, best_reset, longest_wait = check, quota, 0, reset, wait
     end
   end
-  if not peek then
-    for i = 1, #updates, 2 do
-      state[updates[i]] = updates[i + 1]
-      dirty[key] = true
+  if not peek and #updates > 0 then
+    if single then
+      -- The bare time alone: fields belong to another set of quotas.
+      state = { [BARE] = updates[2] }
+      states[key] = state
+    else
+      -- And a bare time to another quota.
+      state[BARE] = nil
+      for i = 1, #updates, 2 do
+        state[updates[i]] = updates[i + 1]
+      end
     end
+    dirty[key] = true
   end
 end
 
@@ -524,9 +503,6 @@ if peek then
 end
 
 if not allowed then
-  if short_interval then
-    return -best_reset
-  end
   return { 0, best_check, best_quota, 0, best_reset, longest_wait }
 end
 
@@ -555,7 +531,4 @@ for log, added in pairs(log_added) do
   end
 end
 
-if short_interval then
-  return best_reset
-end
 return { 1, best_check, best_quota, best_remaining, best_reset, 0 }

@@ -5,8 +5,9 @@
 //! (or the cluster client's, on a Redis Cluster), with a timeout on every
 //! call. The rest is split by concept:
 //! - [`key`]: the key layout, `<prefix>:<scope>:<sha256 of the client>`;
-//! - [`script`] and `gcra.lua`: the atomic decision (GCRA, or a sliding log
-//!   for strict quotas) on the server's clock, one round trip;
+//! - [`script`], `gcra.lua` and `gcra_one.lua`: the atomic decision (GCRA,
+//!   or a sliding log for strict quotas) on the server's clock, one round
+//!   trip; a check of one GCRA quota runs a script of the quota's own;
 //! - [`outage`]: the failure modes and outage tracking;
 //! - [`blocked`]: the local cache of refusals that saves round trips;
 //! - [`strikes`] and `strikes.lua`: the lockout's and the penalty box's
@@ -51,7 +52,10 @@ const URL_VARIABLE: &str = "REDIS_URL";
 /// Each decision is one round trip: a Lua script on the server's clock
 /// checks every quota of every check of the request (GCRA with the quota's
 /// burst and the request's cost; a sliding log for strict quotas) and counts
-/// the request only if all admit it. The decisions match
+/// the request only if all admit it. A check of one GCRA quota, the common
+/// case, runs a small script of that quota's own (at most 64 per store),
+/// which leaves a state it does not read (left by other quotas of the
+/// scope) to the general script: two round trips then, within one timeout. The decisions match
 /// [`MemoryStore`](crate::MemoryStore)'s. Keys are
 /// `<prefix>:<scope>:<sha256 hex of the client key>` (on a Redis Cluster,
 /// the client part in braces, as a hash tag: see
@@ -107,7 +111,7 @@ struct Inner {
     target: Target,
     /// Created on first use, inside the runtime the store runs in.
     connection: OnceLock<RedisResult<Connection>>,
-    script: ::redis::Script,
+    scripts: script::Scripts,
     keys: KeyLayout,
     timeout: Duration,
     mode: FailureMode,
@@ -523,8 +527,7 @@ impl RedisStore {
         let memory = inner.fallback();
         memory.reset(scope, client).await?;
         let attempt = inner.outage.forced_attempt();
-        let command = script::reset_call(&inner.script, &key);
-        let result = inner.run_script(&command).await;
+        let result = inner.run_script(inner.scripts.reset_call(&key)).await;
         match result {
             Ok(_) => {
                 inner.succeeded(attempt);
@@ -641,25 +644,37 @@ impl Inner {
         Ok(())
     }
 
-    /// Runs the script on `checks`.
+    /// Runs the script on `checks` within the timeout: one call, or two
+    /// when a quota's own script leaves a state it does not read to the
+    /// shared script.
     async fn eval(&self, op: Op, checks: &[Check<'_>]) -> RedisResult<Value> {
-        self.run_script(&script::call(&self.script, op, checks))
-            .await
-    }
-
-    /// Sends a call of the script within the timeout, once more if the link
-    /// broke (see [`worth_retrying`]).
-    async fn run_script(&self, command: &::redis::Cmd) -> RedisResult<Value> {
+        let call = self.scripts.call(op, checks);
         self.bounded(async {
-            let mut connection = self.connection()?;
-            match script::invoke(&self.script, command, &mut connection).await {
-                Err(error) if worth_retrying(&error) => {
-                    script::invoke(&self.script, command, &mut connection).await
-                }
-                other => other,
+            let reply = self.send(&call).await?;
+            if script::asks_for_general(&reply) {
+                // Rare (a scope whose limits changed, or bad data): boxed, so
+                // that its future does not enlarge every check's.
+                let general = self.scripts.general_call(op, checks);
+                return Box::pin(self.send(&general)).await;
             }
+            Ok(reply)
         })
         .await
+    }
+
+    /// Sends a call of a script within the timeout.
+    async fn run_script(&self, call: script::Call<'_>) -> RedisResult<Value> {
+        self.bounded(self.send(&call)).await
+    }
+
+    /// Sends a call of a script, once more if the link broke (see
+    /// [`worth_retrying`]).
+    async fn send(&self, call: &script::Call<'_>) -> RedisResult<Value> {
+        let mut connection = self.connection()?;
+        match call.send(&mut connection).await {
+            Err(error) if worth_retrying(&error) => call.send(&mut connection).await,
+            other => other,
+        }
     }
 
     /// Bounds a call to Redis, connecting included, by the timeout.
@@ -1323,7 +1338,7 @@ impl RedisStoreBuilder {
             inner: Arc::new(Inner {
                 target,
                 connection: OnceLock::new(),
-                script: script::script(),
+                scripts: script::Scripts::new(),
                 keys,
                 timeout: self.timeout,
                 mode: self.mode,

@@ -4,16 +4,23 @@
 //! checks (state key, quotas, cost) into script arguments and the script's
 //! reply into a [`Decision`], and the reset of a client's state. A call is
 //! one `EVALSHA` command, built directly (no intermediate argument lists);
-//! [`invoke`] sends it and, when the server answers `NOSCRIPT` (after a
+//! [`Call::send`] sends it and, when the server answers `NOSCRIPT` (after a
 //! restart, say), loads the script with the redis crate's
 //! [`::redis::Script`] and sends it again. So a decision is one round trip.
 //! Connections, timeouts and failures are [`super`]'s business.
+//!
+//! A check of one GCRA quota, by far the most common, runs that quota's own
+//! script: `gcra_one.lua` with the quota's interval and burst written into
+//! it as literals, so that the server reads no argument for the quota (see
+//! [`Scripts`]). It answers `GENERAL` for a state it does not read, and the
+//! check then runs `gcra.lua`, which every other call runs.
 
 use crate::Quota;
 use crate::rate_limiting::store::Decision;
 use ::redis::aio::ConnectionLike;
 use ::redis::{Cmd, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The longest period (strict) or emission interval times burst (GCRA) the
@@ -21,12 +28,183 @@ use std::time::Duration;
 /// stays an exact integer in Lua's doubles.
 const MAX_SPAN_MICROS: u64 = 1 << 48;
 
-/// The Lua source.
+/// The Lua source of the shared script.
 const SOURCE: &str = include_str!("gcra.lua");
 
-/// The script, with its SHA-1 computed once per store.
-pub(super) fn script() -> ::redis::Script {
-    ::redis::Script::new(SOURCE)
+/// The Lua source of a GCRA quota's own script, before its quota is
+/// written into [`QUOTA_LINE`].
+const ONE_SOURCE: &str = include_str!("gcra_one.lua");
+
+/// The line of `gcra_one.lua` that the quota is written into.
+const QUOTA_LINE: &str = "local INTERVAL, BURST = nil, nil";
+
+/// What a quota's own script answers for a state it does not read.
+const GENERAL: &str = "GENERAL";
+
+/// How many GCRA quotas get a script of their own in one store. Quotas come
+/// from the app's configuration, not from clients, so an app has a handful;
+/// the bound keeps one that makes quotas at run time from loading scripts
+/// into Redis without end. A quota past it runs the shared script: the same
+/// decision, with its quota read from the arguments.
+const OWN_SCRIPTS: usize = 64;
+
+/// The source of the own script of a GCRA quota.
+fn own_source(interval: u64, burst: u64) -> String {
+    ONE_SOURCE.replacen(
+        QUOTA_LINE,
+        &format!("local INTERVAL, BURST = {interval}, {burst}"),
+        1,
+    )
+}
+
+/// The scripts of one store: the shared script, and the own scripts of up
+/// to [`OWN_SCRIPTS`] GCRA quotas, each made (its source written and
+/// hashed) the first time a check of its quota alone runs.
+pub(super) struct Scripts {
+    shared: ::redis::Script,
+    /// Filled from the front, never emptied: a lookup reads the filled
+    /// slots with no lock.
+    own: [OnceLock<OwnScript>; OWN_SCRIPTS],
+}
+
+/// A GCRA quota's own script: the quota, and the SHA-1 of its source. The
+/// source itself is written again only when the server lacks the script.
+struct OwnScript {
+    interval: u64,
+    burst: u64,
+    hash: String,
+}
+
+impl OwnScript {
+    fn new(interval: u64, burst: u64) -> Self {
+        OwnScript {
+            interval,
+            burst,
+            hash: ::redis::Script::new(&own_source(interval, burst))
+                .get_hash()
+                .to_owned(),
+        }
+    }
+
+    fn is_for(&self, interval: u64, burst: u64) -> bool {
+        self.interval == interval && self.burst == burst
+    }
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        Scripts {
+            shared: ::redis::Script::new(SOURCE),
+            own: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+
+    /// The own script of the GCRA quota `interval`, `burst`, made if it is
+    /// new and there is room; `None` once [`OWN_SCRIPTS`] quotas have one.
+    fn own(&self, interval: u64, burst: u64) -> Option<&OwnScript> {
+        for slot in &self.own {
+            // Two threads making scripts at once fill two slots, each
+            // taking the first free one it finds (a slot taken by another
+            // quota is passed by).
+            let own = slot.get_or_init(|| OwnScript::new(interval, burst));
+            if own.is_for(interval, burst) {
+                return Some(own);
+            }
+        }
+        None
+    }
+
+    /// A call of the script that does `op` on `checks`.
+    ///
+    /// A check of one GCRA quota runs the quota's own script, which takes
+    /// the key and the cost, left out when it is 1 (every argument costs the
+    /// server time). Its reply may ask for [`Self::general_call`] instead
+    /// (see [`asks_for_general`]).
+    pub(super) fn call(&self, op: Op, checks: &[Check<'_>]) -> Call<'_> {
+        if let Some(short) = Short::of(op, checks) {
+            let key = checks[0].key;
+            if let Some(own) = self.own(short.interval, short.burst) {
+                let mut command = evalsha(&own.hash, 1, 2, key.len() + 20);
+                command.arg(key);
+                if short.cost > 1 {
+                    command.arg(short.cost);
+                }
+                return Call {
+                    command,
+                    script: Which::Own {
+                        interval: short.interval,
+                        burst: short.burst,
+                    },
+                };
+            }
+        }
+        self.general_call(op, checks)
+    }
+
+    /// A call of the shared script that does `op` on `checks`, in the order
+    /// `gcra.lua` reads them.
+    pub(super) fn general_call(&self, op: Op, checks: &[Check<'_>]) -> Call<'_> {
+        Call::of(&self.shared, call(&self.shared, op, checks))
+    }
+
+    /// A call of the script that deletes the state at `key` (and its strict
+    /// quotas' logs).
+    pub(super) fn reset_call(&self, key: &str) -> Call<'_> {
+        let mut command = evalsha(self.shared.get_hash(), 1, 2, key.len() + 5);
+        command.arg(key).arg("reset");
+        Call::of(&self.shared, command)
+    }
+}
+
+/// A call of a script, ready to send: the `EVALSHA` command, and which
+/// script it runs, to load it when the server lacks it.
+pub(super) struct Call<'s> {
+    command: Cmd,
+    script: Which<'s>,
+}
+
+/// Which script a [`Call`] runs.
+#[derive(Clone, Copy, Debug)]
+enum Which<'s> {
+    /// A script the caller holds (the shared one, or the strikes' script).
+    Held(&'s ::redis::Script),
+    /// The own script of a GCRA quota, whose source is written again only
+    /// when the server lacks it.
+    Own { interval: u64, burst: u64 },
+}
+
+impl<'s> Call<'s> {
+    /// A call of `script`: `command` must be an `EVALSHA` of its hash.
+    pub(super) fn of(script: &'s ::redis::Script, command: Cmd) -> Self {
+        Call {
+            command,
+            script: Which::Held(script),
+        }
+    }
+
+    /// Sends the call, and when the server does not know its script
+    /// (`NOSCRIPT`, after a restart, say), loads it and sends the call again.
+    pub(super) async fn send(&self, connection: &mut impl ConnectionLike) -> RedisResult<Value> {
+        match self.command.query_async(connection).await {
+            Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                // Rare (once per server restart): boxed, so that the loading
+                // future does not enlarge every call's future, which is moved
+                // through each level of the store's check.
+                Box::pin(async {
+                    let script = match self.script {
+                        Which::Held(script) => script.clone(),
+                        Which::Own { interval, burst } => {
+                            ::redis::Script::new(&own_source(interval, burst))
+                        }
+                    };
+                    script.load_async(connection).await?;
+                    self.command.query_async(connection).await
+                })
+                .await
+            }
+            other => other,
+        }
+    }
 }
 
 /// One check of a request as the script sees it: whose state, which quotas,
@@ -49,42 +227,11 @@ pub(super) enum Op {
     Refund,
 }
 
-/// `EVALSHA <sha> <number of keys>`: the start of every call of the script,
+/// `EVALSHA <sha> <number of keys>`: the start of every call of a script,
 /// with room for `args` more arguments of `bytes` bytes in all.
-fn evalsha(script: &::redis::Script, keys: usize, args: usize, bytes: usize) -> Cmd {
-    let hash = script.get_hash();
+fn evalsha(hash: &str, keys: usize, args: usize, bytes: usize) -> Cmd {
     let mut command = Cmd::with_capacity(3 + args, "EVALSHA".len() + hash.len() + 4 + bytes);
     command.arg("EVALSHA").arg(hash).arg(keys);
-    command
-}
-
-/// Sends a call of `script`, and when the server does not know the script
-/// (`NOSCRIPT`), loads it and sends the call again.
-pub(super) async fn invoke(
-    script: &::redis::Script,
-    command: &Cmd,
-    connection: &mut impl ConnectionLike,
-) -> RedisResult<Value> {
-    match command.query_async(connection).await {
-        Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-            // Rare (once per server restart): boxed, so that the loading
-            // future does not enlarge every call's future, which is moved
-            // through each level of the store's check.
-            Box::pin(async {
-                script.load_async(connection).await?;
-                command.query_async(connection).await
-            })
-            .await
-        }
-        other => other,
-    }
-}
-
-/// A call of the script that deletes the state at `key` (and its strict
-/// quotas' logs).
-pub(super) fn reset_call(script: &::redis::Script, key: &str) -> Cmd {
-    let mut command = evalsha(script, 1, 2, key.len() + 5);
-    command.arg(key).arg("reset");
     command
 }
 
@@ -179,8 +326,8 @@ fn micros_of(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// A check of one GCRA quota, by far the most common, which the script
-/// takes in its short form and answers with a single integer.
+/// A check of one GCRA quota, by far the most common, which its quota's own
+/// script answers with a single integer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Short {
     interval: u64,
@@ -206,7 +353,7 @@ impl Short {
         }
     }
 
-    /// The decision from the short form's reply: `d > 0` admitted, the
+    /// The decision from the own script's reply: `d > 0` admitted, the
     /// client's TAT now `d` µs ahead; `d <= 0` refused, the TAT `-d` µs
     /// ahead. The rest follows from the quota, as in the script: `remaining`
     /// is how many intervals of the burst are still free, and a refused
@@ -238,33 +385,12 @@ impl Short {
     }
 }
 
-/// A call of the script for `checks`, in the order `gcra.lua` reads them.
-///
-/// A check of one GCRA quota takes the script's short form, which its fast
-/// path reads with the least work: the key, the quota's field (which holds
-/// its interval and burst) and the cost, left out when it is 1 (every
-/// argument costs the server time).
-pub(super) fn call(script: &::redis::Script, op: Op, checks: &[Check<'_>]) -> Cmd {
-    if let Some(short) = Short::of(op, checks) {
-        let key = checks[0].key;
-        let mut command = evalsha(script, 1, 3, key.len() + 64);
-        command.arg(key).arg(
-            Shape::Gcra {
-                interval: short.interval,
-                burst: short.burst,
-            }
-            .field()
-            .as_str(),
-        );
-        if short.cost > 1 {
-            command.arg(short.cost);
-        }
-        return command;
-    }
+/// A call of the shared script for `checks` (see [`Scripts::general_call`]).
+fn call(script: &::redis::Script, op: Op, checks: &[Check<'_>]) -> Cmd {
     let quotas: usize = checks.iter().map(|check| check.quotas.len()).sum();
     let bytes: usize = checks.iter().map(|check| check.key.len() + 16).sum();
     let mut command = evalsha(
-        script,
+        script.get_hash(),
         checks.len(),
         1 + 3 * checks.len() + 4 * quotas,
         8 + bytes + 64 * quotas,
@@ -307,10 +433,16 @@ pub(super) fn fingerprint(checks: &[Check<'_>]) -> String {
     fingerprint
 }
 
-/// Reads the script's reply to a call made by [`call`] with the same `op`
-/// and `checks`: an integer for the short form, else `nil` (a peek at a
-/// client with no state) or `{allowed, check, quota, remaining, reset_us,
-/// retry_us}`.
+/// Whether a quota's own script asks for the shared script instead: its
+/// answer to a state it does not read.
+pub(super) fn asks_for_general(reply: &Value) -> bool {
+    matches!(reply, Value::SimpleString(status) if status == GENERAL)
+}
+
+/// Reads a script's reply to a call made by [`Scripts::call`] (or
+/// [`Scripts::general_call`]) with the same `op` and `checks`: an integer
+/// from a quota's own script, else `nil` (a peek at a client with no state)
+/// or `{allowed, check, quota, remaining, reset_us, retry_us}`.
 pub(super) fn decision(
     reply: Value,
     op: Op,
@@ -323,15 +455,12 @@ pub(super) fn decision(
             what.to_string(),
         ))
     };
-    if let Some(short) = Short::of(op, checks) {
-        return match reply {
-            Value::Int(reply) => Ok(Some(short.decision(reply, checks[0].quotas[0]))),
-            _ => Err(unexpected("not an integer")),
-        };
-    }
-    let items = match reply {
-        Value::Nil => return Ok(None),
-        Value::Array(items) => items,
+    let items = match (reply, Short::of(op, checks)) {
+        (Value::Int(reply), Some(short)) => {
+            return Ok(Some(short.decision(reply, checks[0].quotas[0])));
+        }
+        (Value::Nil, _) => return Ok(None),
+        (Value::Array(items), _) => items,
         _ => return Err(unexpected("neither nil nor an array")),
     };
     let numbers: Vec<i64> = items
@@ -514,10 +643,27 @@ mod tests {
         ] {
             assert!(decision(bad, Op::Peek, &checks).is_err());
         }
-        // The short form answers one integer, and nothing else.
-        for bad in [Value::Nil, reply(&[1, 1, 1, 0, 0, 0]), Value::Okay] {
+        // A quota's own script answers an integer, the shared one an array;
+        // anything else is an error, its request for the shared script too
+        // (the store sends that call instead of reading its reply).
+        let own = decision(Value::Int(1_440_000_000), Op::Check, &checks)
+            .unwrap()
+            .unwrap();
+        assert_eq!((own.allowed, own.remaining), (true, 3));
+        let shared = decision(reply(&[1, 1, 1, 3, 1_440_000_000, 0]), Op::Check, &checks)
+            .unwrap()
+            .unwrap();
+        assert_eq!(shared, own);
+        for bad in [
+            Value::Okay,
+            Value::SimpleString(GENERAL.to_string()),
+            Value::BulkString(b"1".to_vec()),
+        ] {
             assert!(decision(bad, Op::Check, &checks).is_err());
         }
+        assert!(asks_for_general(&Value::SimpleString(GENERAL.to_string())));
+        assert!(!asks_for_general(&Value::Int(0)));
+        assert!(!asks_for_general(&Value::Okay));
     }
 
     #[test]
@@ -555,18 +701,40 @@ mod tests {
                 })
                 .collect()
         };
-        let script = script();
+        let scripts = Scripts::new();
+        let script = &scripts.shared;
         let hash = script.get_hash().to_string();
+        // In the quota's own script: the key, and the cost unless it is 1.
+        let own = ::redis::Script::new(&own_source(3_600_000_000, 3));
+        let own_hash = own.get_hash().to_string();
+        assert_ne!(own_hash, hash);
         assert_eq!(
-            args(&call(&script, Op::Check, &[check(&one, 1)])),
-            ["EVALSHA", &hash, "1", "k", "g:3600000000:3"]
+            args(&scripts.call(Op::Check, &[check(&one, 1)]).command),
+            ["EVALSHA", &own_hash, "1", "k"]
         );
         assert_eq!(
-            args(&call(&script, Op::Check, &[check(&one, 4)])),
-            ["EVALSHA", &hash, "1", "k", "g:3600000000:3", "4"]
+            args(&scripts.call(Op::Check, &[check(&one, 4)]).command),
+            ["EVALSHA", &own_hash, "1", "k", "4"]
+        );
+        // In the shared script, the general form.
+        assert_eq!(
+            args(&scripts.general_call(Op::Check, &[check(&one, 4)]).command),
+            [
+                "EVALSHA",
+                &hash,
+                "1",
+                "k",
+                "check",
+                "4",
+                "1",
+                "gcra",
+                "g:3600000000:3",
+                "3600000000",
+                "3"
+            ]
         );
         assert_eq!(
-            args(&call(&script, Op::Peek, &[check(&one, 1)])),
+            args(&scripts.call(Op::Peek, &[check(&one, 1)]).command),
             [
                 "EVALSHA",
                 &hash,
@@ -582,9 +750,67 @@ mod tests {
             ]
         );
         assert_eq!(
-            args(&reset_call(&script, "k")),
+            args(&scripts.call(Op::Check, &[check(&two, 1)]).command)[..5],
+            ["EVALSHA", &hash, "1", "k", "check"]
+        );
+        assert_eq!(
+            args(&scripts.reset_call("k").command),
             ["EVALSHA", &hash, "1", "k", "reset"]
         );
+    }
+
+    #[test]
+    fn an_own_script_is_gcra_one_with_its_quota_written_in() {
+        assert_eq!(ONE_SOURCE.matches(QUOTA_LINE).count(), 1);
+        let own = own_source(180_000_000, 20);
+        assert_eq!(
+            own,
+            ONE_SOURCE.replace(QUOTA_LINE, "local INTERVAL, BURST = 180000000, 20")
+        );
+        assert!(!own.contains(QUOTA_LINE));
+        // The widest quota the store sends is written as exact digits.
+        let widest = own_source(MAX_SPAN_MICROS, 1);
+        assert!(
+            widest.contains("local INTERVAL, BURST = 281474976710656, 1\n"),
+            "{:?}",
+            widest
+                .lines()
+                .find(|line| line.contains("INTERVAL, BURST ="))
+        );
+    }
+
+    #[test]
+    fn own_scripts_stop_at_their_bound_and_the_rest_share_one() {
+        let scripts = Scripts::new();
+        let quotas: Vec<[Quota; 1]> = (1..=u32::try_from(OWN_SCRIPTS).unwrap() + 1)
+            .map(|count| [Quota::new(count, HOUR)])
+            .collect();
+        let which = |quotas: &[Quota]| {
+            let check = Check {
+                key: "k",
+                quotas,
+                cost: 1,
+            };
+            match scripts.call(Op::Check, &[check]).script {
+                Which::Own { interval, burst } => Some((interval, burst)),
+                Which::Held(_) => None,
+            }
+        };
+        for (i, quota) in quotas.iter().enumerate() {
+            let Shape::Gcra { interval, burst } = Shape::of(&quota[0]) else {
+                unreachable!()
+            };
+            let expected = (i < OWN_SCRIPTS).then_some((interval, burst));
+            assert_eq!(which(quota), expected, "quota {i}");
+            // Asked again, the same answer: a quota keeps its script.
+            assert_eq!(which(quota), expected, "quota {i}");
+        }
+        let made = scripts
+            .own
+            .iter()
+            .filter(|slot| slot.get().is_some())
+            .count();
+        assert_eq!(made, OWN_SCRIPTS);
     }
 
     #[test]

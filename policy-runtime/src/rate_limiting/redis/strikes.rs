@@ -10,7 +10,7 @@
 //! and keeps the blocks it knows without waiting.
 
 use super::outage::Failure;
-use super::{RedisStore, script, worth_retrying};
+use super::{RedisStore, script};
 use crate::rate_limiting::store::{
     ClientKey, StoreError, StoreFuture, StrikeRule, StrikeState, StrikeStore, StrikeTable,
 };
@@ -90,17 +90,8 @@ impl RedisStore {
                 "Redis is unavailable (outage under way); strikes are counted in memory",
             ));
         };
-        let command = call(op, &key, rule);
         let result = inner
-            .bounded(async {
-                let mut connection = inner.connection()?;
-                match script::invoke(&SCRIPT, &command, &mut connection).await {
-                    Err(error) if worth_retrying(&error) => {
-                        script::invoke(&SCRIPT, &command, &mut connection).await
-                    }
-                    other => other,
-                }
-            })
+            .run_script(script::Call::of(&SCRIPT, call(op, &key, rule)))
             .await;
         match result {
             Ok(reply) => {
