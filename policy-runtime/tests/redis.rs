@@ -67,6 +67,17 @@ fn store_on(server: &RedisServer, mode: FailureMode) -> RedisStore {
         .unwrap()
 }
 
+/// A store failing closed whose every check goes to Redis: no refusal is
+/// answered from its cache.
+fn uncached_store_on(server: &RedisServer) -> RedisStore {
+    RedisStore::builder()
+        .url(server.url())
+        .failure_mode(FailureMode::Closed)
+        .blocked_cache_capacity(0)
+        .build()
+        .unwrap()
+}
+
 /// One app instance: a router with the engine on `store`, whose every
 /// request comes from `ip`.
 fn app(store: &RedisStore, ip: [u8; 4]) -> Router {
@@ -742,13 +753,7 @@ async fn states_off_the_fast_path_are_still_decided_or_refused_clearly() {
     // 10 a minute: interval 6 s, burst 10.
     static TEN_A_MINUTE: [Quota; 1] = [Quota::new(10, Duration::from_secs(60))];
     let server = RedisServer::start();
-    // Every check goes to Redis: no refusal is answered from the cache.
-    let store = RedisStore::builder()
-        .url(server.url())
-        .failure_mode(FailureMode::Closed)
-        .blocked_cache_capacity(0)
-        .build()
-        .unwrap();
+    let store = uncached_store_on(&server);
     let mut redis = server.connection();
     let ip = "192.0.2.65";
     let key = store.key("fast", &ClientKey::Ip(ip.parse().unwrap()));
@@ -854,12 +859,7 @@ async fn a_changed_quota_carries_the_time_over_capped_at_its_burst() {
         Quota::new(50, HOUR),
     ];
     let server = RedisServer::start();
-    let store = RedisStore::builder()
-        .url(server.url())
-        .failure_mode(FailureMode::Closed)
-        .blocked_cache_capacity(0)
-        .build()
-        .unwrap();
+    let store = uncached_store_on(&server);
     let ip = "192.0.2.66";
 
     for remaining in [9, 8, 7] {
