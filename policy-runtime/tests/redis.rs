@@ -50,11 +50,19 @@ fn ahead_of_now(state: &str, field: &str) -> i64 {
         .unwrap_or_else(|| panic!("no field {field} in {state:?}"))
         .parse()
         .unwrap();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_micros();
-    time - i64::try_from(now).unwrap()
+    time - i64::try_from(now_micros()).unwrap()
+}
+
+/// Microseconds since the Unix epoch on this machine's clock, which the
+/// local `redis-server` shares.
+fn now_micros() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_micros(),
+    )
+    .unwrap()
 }
 
 fn store_on(server: &RedisServer, mode: FailureMode) -> RedisStore {
@@ -757,12 +765,6 @@ async fn states_off_the_fast_path_are_still_decided_or_refused_clearly() {
     let mut redis = server.connection();
     let ip = "192.0.2.65";
     let key = store.key("fast", &ClientKey::Ip(ip.parse().unwrap()));
-    let now_micros = || {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_micros() as u64
-    };
 
     // The state is the bare time, one interval ahead, expiring then.
     let decision = check(&store, "fast", ip, &TEN_A_MINUTE).await.unwrap();

@@ -30,9 +30,9 @@
 --   field  the quota's field (above): its kind and every parameter that
 --          shapes its state, so a changed quota starts afresh
 --          A check of one GCRA quota has no field in its state (here and
---          in gcra_one.lua): when its quota changes, the client's time carries over, capped at the new
---          burst as after a clock step (below), which never admits more
---          than starting afresh would. A check that finds the other form
+--          in gcra_one.lua): when its quota changes, the client's time
+--          carries over, capped at the new burst as after a clock step
+--          (below), which never admits more than starting afresh would. A check that finds the other form
 --          (its scope changed between one GCRA quota and anything else)
 --          starts afresh.
 --   a, b   gcra: emission interval (period / count) and burst;

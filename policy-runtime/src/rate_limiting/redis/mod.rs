@@ -55,8 +55,8 @@ const URL_VARIABLE: &str = "REDIS_URL";
 /// the request only if all admit it. A check of one GCRA quota, the common
 /// case, runs a small script of that quota's own (at most 64 per store),
 /// which leaves a state it does not read (left by other quotas of the
-/// scope) to the general script: two round trips then, within one timeout. The decisions match
-/// [`MemoryStore`](crate::MemoryStore)'s. Keys are
+/// scope) to the general script: two round trips then, within one timeout.
+/// The decisions match [`MemoryStore`](crate::MemoryStore)'s. Keys are
 /// `<prefix>:<scope>:<sha256 hex of the client key>` (on a Redis Cluster,
 /// the client part in braces, as a hash tag: see
 /// [`RedisStoreBuilder::cluster_nodes`]), one string per client and scope,
